@@ -1,0 +1,115 @@
+// Storage on the local filesystem. Writes go to a temp file in the same folder and are renamed into
+// place, so a killed process leaves either the old state or the whole new file.
+import { createReadStream } from 'node:fs';
+import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import type { Readable } from 'node:stream';
+import { NotFoundError, type Storage } from './storage.ts';
+
+let tempCounter = 0;
+
+export class LocalStorage implements Storage {
+  constructor(readonly root: string) {}
+
+  uri(key: string): string {
+    return path.join(this.root, key);
+  }
+
+  private async guard<T>(key: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(this.uri(key));
+      throw err;
+    }
+  }
+
+  read(key: string): Promise<Buffer> {
+    return this.guard(key, () => readFile(this.uri(key)));
+  }
+
+  readRange(key: string, offset: number, length: number): Promise<Buffer> {
+    return this.guard(key, async () => {
+      const fh = await open(this.uri(key), 'r');
+      try {
+        const buf = Buffer.alloc(length);
+        const { bytesRead } = await fh.read(buf, 0, length, offset);
+        if (bytesRead < length) throw new Error(`short read of ${this.uri(key)}: ${bytesRead} of ${length} bytes at ${offset}`);
+        return buf;
+      } finally {
+        await fh.close();
+      }
+    });
+  }
+
+  readStream(key: string): Readable {
+    return createReadStream(this.uri(key));
+  }
+
+  private tempFor(target: string): string {
+    return `${target}.tmp-${process.pid}-${++tempCounter}`;
+  }
+
+  async write(key: string, data: Buffer | string): Promise<void> {
+    const target = this.uri(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    const tmp = this.tempFor(target);
+    try {
+      await writeFile(tmp, data);
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async writeFromFile(key: string, localPath: string): Promise<void> {
+    const target = this.uri(key);
+    await mkdir(path.dirname(target), { recursive: true });
+    const tmp = this.tempFor(target);
+    try {
+      await copyFile(localPath, tmp);
+      await rename(tmp, target);
+    } catch (err) {
+      await rm(tmp, { force: true });
+      throw err;
+    }
+  }
+
+  async exists(key: string): Promise<boolean> {
+    try {
+      return (await stat(this.uri(key))).isFile();
+    } catch {
+      return false;
+    }
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    // The prefix may end inside a file name ("catalog/part-"): list its folder and filter.
+    const dir = prefix.endsWith('/') || prefix === '' ? prefix : path.posix.dirname(prefix) === '.' ? '' : path.posix.dirname(prefix) + '/';
+    const keys: string[] = [];
+    const walk = async (rel: string): Promise<void> => {
+      let entries;
+      try {
+        entries = await readdir(path.join(this.root, rel), { withFileTypes: true });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+      for (const e of entries) {
+        const key = rel + e.name;
+        if (e.isDirectory()) await walk(key + '/');
+        else if (e.isFile() && key.startsWith(prefix) && !/\.tmp-\d+-\d+$/.test(key)) keys.push(key);
+      }
+    };
+    await walk(dir);
+    keys.sort();
+    yield* keys;
+  }
+
+  async localPath(key: string): Promise<string> {
+    const p = this.uri(key);
+    if (!(await this.exists(key))) throw new NotFoundError(p);
+    return p;
+  }
+}

@@ -1,0 +1,30 @@
+// One interface over every place bytes live (a local folder today, an S3 prefix later), so stages
+// never know which one they write to. Keys are '/'-separated paths relative to the storage root.
+import type { Readable } from 'node:stream';
+
+export interface Storage {
+  /** The root as the user wrote it (a folder path or s3://bucket/prefix), for messages. */
+  readonly root: string;
+  /** The full location of a key, for messages and for records that point at bytes. */
+  uri(key: string): string;
+  read(key: string): Promise<Buffer>;
+  /** `length` bytes from `offset`: one ranged read, not the whole object. */
+  readRange(key: string, offset: number, length: number): Promise<Buffer>;
+  readStream(key: string): Readable;
+  /** Writes the whole object or nothing: a reader never sees a partial artifact. */
+  write(key: string, data: Buffer | string): Promise<void>;
+  /** Like write, from a local file (large artifacts built on disk first). */
+  writeFromFile(key: string, localPath: string): Promise<void>;
+  exists(key: string): Promise<boolean>;
+  /** Keys under a prefix, in lexical order. */
+  list(prefix: string): AsyncIterable<string>;
+  /** A local path holding the object's bytes: the file itself when local, a cached download otherwise. */
+  localPath(key: string): Promise<string>;
+}
+
+export class NotFoundError extends Error {
+  constructor(readonly where: string) {
+    super(`not found: ${where}`);
+    this.name = 'NotFoundError';
+  }
+}
