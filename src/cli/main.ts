@@ -1,0 +1,90 @@
+// The megapairs command line: run a config, build the sample corpus or the built-in models, and
+// write the config's JSON Schema.
+import { writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { ConfigError, configJsonSchema, loadConfig } from '../config/load.ts';
+import { ensureBuiltinModels } from '../encoders/builtin.ts';
+import { layout } from '../artifacts/layout.ts';
+import { createContext } from '../runner/context.ts';
+import { runLocal } from '../runner/local.ts';
+import { formatSummary, summarize } from '../runner/summary.ts';
+import { buildSampleCorpus } from '../sample/openmoji.ts';
+
+const USAGE = `megapairs <command> [options]
+
+  run --config <file> [--runner local]   run the pipeline; reruns resume from complete artifacts
+  sample [--out data/sample] [--limit N] [--shard-size N]
+                                         build the openmoji demo corpus (webdataset layout)
+  models [--out models/builtin]          write the built-in ONNX encoders and tokenizer
+  schema [--out <file>]                  print or write the config's JSON Schema
+`;
+
+async function run(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' } } });
+  if (!values.config) throw new UsageError('run needs --config <file>');
+  const config = loadConfig(values.config);
+  if (values.runner) config.runner.kind = values.runner as typeof config.runner.kind;
+  if (config.runner.kind !== 'local') throw new UsageError(`runner "${config.runner.kind}" is not available in this build; use --runner local`);
+  const ctx = createContext(config);
+  const started = Date.now();
+  const reports = await runLocal(ctx);
+  const summary = await summarize(ctx, reports);
+  await ctx.output.write(layout.summary(), JSON.stringify(summary, null, 1));
+  process.stdout.write(`\n${formatSummary(summary)}\ntotal       ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+  process.stdout.write(`triples in ${ctx.output.uri('triples/')}, JSONL in ${ctx.output.uri(layout.megapairsJsonl())}\n`);
+}
+
+async function sample(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'data/sample' }, limit: { type: 'string' }, 'shard-size': { type: 'string' } } });
+  const started = Date.now();
+  const result = await buildSampleCorpus({
+    outDir: path.resolve(values.out!),
+    limit: values.limit ? Number(values.limit) : undefined,
+    shardSize: values['shard-size'] ? Number(values['shard-size']) : undefined,
+    onProgress: (done, total) => process.stderr.isTTY && process.stderr.write(`\r[sample  ] ${done}/${total} images`),
+  });
+  if (process.stderr.isTTY) process.stderr.write('\n');
+  process.stdout.write(`sample corpus: ${result.images} images in ${result.shards} shards at ${values.out} (${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+}
+
+async function models(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'models/builtin' } } });
+  const paths = await ensureBuiltinModels(path.resolve(values.out!));
+  for (const [name, file] of Object.entries(paths)) process.stdout.write(`${name.padEnd(10)} ${file}\n`);
+}
+
+async function schema(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { out: { type: 'string' } } });
+  const text = JSON.stringify(configJsonSchema(), null, 2) + '\n';
+  if (values.out) await writeFile(values.out, text);
+  else process.stdout.write(text);
+}
+
+class UsageError extends Error {}
+
+const commands: Record<string, (args: string[]) => Promise<void>> = { run, sample, models, schema };
+
+export async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  const fn = command ? commands[command] : undefined;
+  if (!fn) {
+    process.stderr.write(command && command !== '--help' && command !== 'help' ? `unknown command "${command}"\n\n${USAGE}` : USAGE);
+    return command && command !== '--help' && command !== 'help' ? 2 : 0;
+  }
+  try {
+    await fn(rest);
+    return 0;
+  } catch (err) {
+    if (err instanceof ConfigError || err instanceof UsageError) {
+      process.stderr.write(`${err.message}\n`);
+      return 2;
+    }
+    process.stderr.write(`megapairs ${command}: ${(err as Error).message}\n`);
+    return 1;
+  }
+}
+
+if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('src/cli/main.ts')) {
+  main(process.argv.slice(2)).then((code) => process.exit(code));
+}

@@ -1,0 +1,75 @@
+// HNSW index shards over L2-normalised vectors (inner product = cosine). Labels are global image
+// ids, so results from different shards merge directly. A query is searched in every shard
+// (scatter) and the partial lists are merged into one top-K (gather).
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import hnswlib from 'hnswlib-node';
+import type { Storage } from '../storage/storage.ts';
+
+const { HierarchicalNSW } = hnswlib;
+type Index = InstanceType<typeof HierarchicalNSW>;
+
+export interface ShardParams {
+  m: number;
+  efConstruction: number;
+  seed: number;
+}
+
+export interface Neighbour {
+  id: number;
+  similarity: number;
+}
+
+/** Builds a shard from (id, vector) pairs and stores it under `key`. */
+export async function buildShard(
+  storage: Storage,
+  key: string,
+  dim: number,
+  points: Iterable<{ id: number; vector: Float32Array }>,
+  count: number,
+  params: ShardParams,
+): Promise<void> {
+  const index = new HierarchicalNSW('ip', dim);
+  index.initIndex(Math.max(1, count), params.m, params.efConstruction, params.seed);
+  for (const p of points) index.addPoint(Array.from(p.vector), p.id);
+  const dir = await mkdtemp(path.join(tmpdir(), 'megapairs-hnsw-'));
+  try {
+    const file = path.join(dir, 'shard.hnsw');
+    index.writeIndexSync(file);
+    await storage.writeFromFile(key, file);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+export class LoadedShard {
+  constructor(
+    readonly index: Index,
+    readonly count: number,
+  ) {}
+
+  search(vector: Float32Array | number[], k: number): Neighbour[] {
+    const n = Math.min(k, this.count);
+    if (n <= 0) return [];
+    const { neighbors, distances } = this.index.searchKnn(Array.from(vector), n);
+    return neighbors.map((id, i) => ({ id, similarity: 1 - distances[i] }));
+  }
+}
+
+export async function loadShard(storage: Storage, key: string, dim: number, count: number, efSearch: number): Promise<LoadedShard> {
+  const index = new HierarchicalNSW('ip', dim);
+  if (count > 0) {
+    index.readIndexSync(await storage.localPath(key));
+    index.setEf(Math.max(efSearch, 1));
+  }
+  return new LoadedShard(index, count);
+}
+
+/** Merges per-shard lists into the global top k: highest similarity first, ties by lower id. */
+export function mergeTopK(lists: Neighbour[][], k: number): Neighbour[] {
+  return lists
+    .flat()
+    .sort((a, b) => b.similarity - a.similarity || a.id - b.id)
+    .slice(0, k);
+}

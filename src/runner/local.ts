@@ -1,0 +1,60 @@
+// The local runner: one process, stages in order, up to `runner.concurrency` units of a stage at
+// once. Units whose artifact is complete are skipped, which is all that resuming takes.
+import { pipelineStages } from '../pipeline.ts';
+import type { Stage, StageContext } from '../stages/stage.ts';
+import { mapPool } from '../util/pool.ts';
+import { ProgressReporter, type StageProgress } from './progress.ts';
+
+export interface StageReport {
+  stage: string;
+  units: number;
+  skipped: number;
+  items: number;
+  failed: number;
+  seconds: number;
+}
+
+export class UnitError extends Error {
+  constructor(
+    readonly stage: string,
+    readonly unit: string,
+    cause: Error,
+  ) {
+    super(`${stage} ${unit} failed: ${cause.message}`, { cause });
+    this.name = 'UnitError';
+  }
+}
+
+export async function runStage(ctx: StageContext, stage: Stage<any>, concurrency: number, progress: ProgressReporter): Promise<StageReport> {
+  const p: StageProgress = { stage: stage.name, units: 0, done: 0, skipped: 0, items: 0, failed: 0, startedAt: Date.now() };
+  const units = await stage.plan(ctx);
+  p.units = units.length;
+  progress.update(p);
+  let firstError: UnitError | undefined;
+  await mapPool(units, concurrency, async (unit) => {
+    if (firstError) return; // stop starting units after a failure; let those in flight finish
+    try {
+      if (await stage.isDone(ctx, unit)) {
+        p.skipped++;
+      } else {
+        const r = await stage.run(ctx, unit);
+        p.items += r.items;
+        p.failed += r.failed;
+      }
+      p.done++;
+      progress.update(p);
+    } catch (err) {
+      firstError ??= new UnitError(stage.name, stage.unitId(unit), err as Error);
+    }
+  });
+  progress.finish(p);
+  if (firstError) throw firstError;
+  return { stage: stage.name, units: p.units, skipped: p.skipped, items: p.items, failed: p.failed, seconds: (Date.now() - p.startedAt) / 1000 };
+}
+
+export async function runLocal(ctx: StageContext, opts: { progress?: ProgressReporter; stages?: Stage<any>[] } = {}): Promise<StageReport[]> {
+  const progress = opts.progress ?? new ProgressReporter();
+  const reports: StageReport[] = [];
+  for (const stage of opts.stages ?? pipelineStages()) reports.push(await runStage(ctx, stage, ctx.config.runner.concurrency, progress));
+  return reports;
+}

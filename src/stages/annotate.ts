@@ -1,0 +1,69 @@
+// Annotate: one unit per pairs part. The configured annotator writes each pair's relational
+// description and instructions; a pair it cannot annotate goes to the ledger with the reason.
+import { layout, partName } from '../artifacts/layout.ts';
+import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { AnnotationError, type Annotation, type PairImage } from '../annotate/annotator.ts';
+import { createAnnotator } from '../annotate/create.ts';
+import { readImageBytes } from '../corpus/image-bytes.ts';
+import { UnitLedger } from '../ledger/ledger.ts';
+import { mapPool } from '../util/pool.ts';
+import { Rng } from '../util/rng.ts';
+import type { CatalogRow } from './catalog.ts';
+import { lookupImages } from './catalog-lookup.ts';
+import { readManifest } from './manifest.ts';
+import { pairsSchema, type PairRow } from './mine.ts';
+import type { Stage, StageContext, UnitResult } from './stage.ts';
+
+export type AnnotationRow = Annotation & { pair_id: string };
+
+export const annotationsSchema: TableSchema = {
+  pair_id: { type: 'UTF8' },
+  description: { type: 'UTF8' },
+  instructions: { type: 'UTF8', repeated: true },
+  annotator: { type: 'UTF8' },
+  model: { type: 'UTF8' },
+  prompt_version: { type: 'UTF8' },
+  prompt_tokens: { type: 'INT64' },
+  completion_tokens: { type: 'INT64' },
+};
+
+export class AnnotateStage implements Stage<number> {
+  readonly name = 'annotate';
+
+  async plan(ctx: StageContext): Promise<number[]> {
+    return (await readManifest(ctx.work)).parts.map((p) => p.number);
+  }
+  unitId(n: number): string {
+    return partName(n);
+  }
+  isDone(ctx: StageContext, n: number): Promise<boolean> {
+    return ctx.work.exists(layout.annotationsPart(n));
+  }
+
+  async run(ctx: StageContext, n: number): Promise<UnitResult> {
+    const ledger = new UnitLedger(this.name, this.unitId(n));
+    const pairs = await readParquet<PairRow>(ctx.work, layout.pairsPart(n), pairsSchema);
+    const images = await lookupImages(ctx, pairs.flatMap((p) => [p.q_id, p.t_id]));
+    const annotator = createAnnotator(ctx.config.annotate);
+    const image = (row: CatalogRow): PairImage => ({ key: row.image, caption: row.caption, bytes: () => readImageBytes(ctx.input, row) });
+    const concurrency = ctx.config.annotate.annotator === 'openai' ? ctx.config.annotate.openai!.concurrency : 1;
+
+    const results = await mapPool(pairs, concurrency, async (p): Promise<AnnotationRow | undefined> => {
+      try {
+        const annotation = await annotator.annotate(
+          { pairId: p.pair_id, relation: p.relation, similarity: p.similarity, query: image(images.get(p.q_id)!), target: image(images.get(p.t_id)!) },
+          Rng.for(ctx.config.run.seed, 'annotate', p.pair_id),
+        );
+        return { pair_id: p.pair_id, ...annotation };
+      } catch (err) {
+        const reason = err instanceof AnnotationError ? err.reason : 'annotator_error';
+        ledger.add(p.pair_id, `${images.get(p.q_id)!.image} -> ${images.get(p.t_id)!.image}`, reason, (err as Error).message);
+        return undefined;
+      }
+    });
+    const rows = results.filter((r): r is AnnotationRow => r !== undefined);
+    await ledger.save(ctx.work);
+    await writeParquet(ctx.work, layout.annotationsPart(n), annotationsSchema, rows);
+    return { items: rows.length, failed: pairs.length - rows.length };
+  }
+}

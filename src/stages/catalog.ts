@@ -1,0 +1,148 @@
+// Catalog: one unit per input shard. Reads the shard's samples, checks each (an image that sharp
+// can read, under the pixel limit, with a text caption) and records where its bytes are (tar,
+// byte offset, length), so later stages fetch one image with one ranged read. Whatever fails goes
+// to the ledger with the shard and member.
+import sharp from 'sharp';
+import { layout, partName } from '../artifacts/layout.ts';
+import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
+import { UnitLedger } from '../ledger/ledger.ts';
+import type { Stage, StageContext, UnitResult } from './stage.ts';
+
+export interface CatalogRow {
+  /** Row number within the part; the global image id is the part's offset plus this. */
+  row: number;
+  key: string;
+  /** The image's name in outputs: "<shard stem>/<member>", e.g. "00003/000030017.png". */
+  image: string;
+  tar: string;
+  offset: number;
+  length: number;
+  format: string;
+  caption: string;
+  width: number;
+  height: number;
+}
+
+export const catalogSchema: TableSchema = {
+  row: { type: 'INT64' },
+  key: { type: 'UTF8' },
+  image: { type: 'UTF8' },
+  tar: { type: 'UTF8' },
+  offset: { type: 'INT64' },
+  length: { type: 'INT64' },
+  format: { type: 'UTF8' },
+  caption: { type: 'UTF8' },
+  width: { type: 'INT32' },
+  height: { type: 'INT32' },
+};
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The caption as clean text, or the reason it is not one. */
+export function checkCaption(raw: Buffer | string | undefined | null): { caption: string } | { reason: string; message: string } {
+  if (raw === undefined || raw === null) return { reason: 'missing_caption', message: 'no caption' };
+  let text: string;
+  try {
+    text = typeof raw === 'string' ? raw : utf8.decode(raw);
+  } catch {
+    return { reason: 'non_text_caption', message: 'caption is not valid UTF-8 text' };
+  }
+  if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text)) return { reason: 'non_text_caption', message: 'caption holds control or replacement characters' };
+  const caption = text.replace(/\s+/g, ' ').trim();
+  if (!caption) return { reason: 'empty_caption', message: 'caption is empty' };
+  return { caption };
+}
+
+async function shardCaptions(ctx: StageContext, shard: ShardRef, ledger: UnitLedger): Promise<Map<string, unknown> | undefined> {
+  const { source, column } = ctx.config.input.caption;
+  if (source !== 'parquet') return undefined;
+  try {
+    const rows = await readParquet(ctx.input, shard.parquet);
+    const captions = new Map<string, unknown>();
+    for (const r of rows) {
+      if (!(column in r)) throw new Error(`no column "${column}" (columns: ${Object.keys(r).join(', ')})`);
+      // img2dataset keeps rows for failed downloads; only successes are in the tar.
+      if (r.status === undefined || r.status === 'success') captions.set(String(r.key), r[column]);
+    }
+    return captions;
+  } catch (err) {
+    ledger.add(shard.parquet, ctx.input.uri(shard.parquet), 'unreadable_metadata', `cannot read captions: ${(err as Error).message}`);
+    return new Map();
+  }
+}
+
+export class CatalogStage implements Stage<ShardRef> {
+  readonly name = 'catalog';
+
+  async plan(ctx: StageContext): Promise<ShardRef[]> {
+    const shards = await listShards(ctx.input);
+    if (!shards.length) throw new Error(`${ctx.input.root}: no NNNNN.tar shards found`);
+    const max = ctx.config.input.max_shards;
+    return max > 0 ? shards.slice(0, max) : shards;
+  }
+
+  unitId(shard: ShardRef): string {
+    return partName(shard.number);
+  }
+
+  isDone(ctx: StageContext, shard: ShardRef): Promise<boolean> {
+    return ctx.work.exists(layout.catalogPart(shard.number));
+  }
+
+  async run(ctx: StageContext, shard: ShardRef): Promise<UnitResult> {
+    const ledger = new UnitLedger(this.name, this.unitId(shard));
+    const captions = await shardCaptions(ctx, shard, ledger);
+    const stem = shard.tar.replace(/^.*\//, '').replace(/\.tar$/, '');
+    const rows: CatalogRow[] = [];
+    const seen = new Set<string>();
+
+    const check = async (s: WebdatasetSample): Promise<void> => {
+      seen.add(s.key);
+      const where = `${ctx.input.uri(shard.tar)}:${s.image?.member ?? s.members[0]}`;
+      if (!s.image) return ledger.add(s.key, where, 'missing_image', `no image member among ${s.members.join(', ')}`);
+      const cap = checkCaption(captions ? captions.get(s.key) as string | undefined : s.txt);
+      if ('reason' in cap) return ledger.add(s.key, where, cap.reason, cap.message);
+      let meta: sharp.Metadata;
+      try {
+        meta = await sharp(s.image.data, { limitInputPixels: false }).metadata();
+      } catch (err) {
+        return ledger.add(s.key, where, 'corrupt_image', `unreadable image: ${(err as Error).message}`);
+      }
+      const { width = 0, height = 0 } = meta;
+      if (!width || !height) return ledger.add(s.key, where, 'corrupt_image', 'image has no size');
+      if (width * height > ctx.config.input.max_pixels) {
+        return ledger.add(s.key, where, 'too_many_pixels', `${width}x${height} is over input.max_pixels (${ctx.config.input.max_pixels})`);
+      }
+      rows.push({
+        row: rows.length,
+        key: s.key,
+        image: `${stem}/${s.image.member}`,
+        tar: shard.tar,
+        offset: s.image.offset,
+        length: s.image.length,
+        format: meta.format ?? s.image.ext,
+        caption: cap.caption,
+        width,
+        height,
+      });
+    };
+
+    try {
+      for await (const sample of readSamples(ctx.input, shard.tar)) await check(sample);
+    } catch (err) {
+      const e = err as Error & { offset?: number; code?: string };
+      const reason = e.name === 'NotFoundError' ? 'missing_shard' : e.name === 'TarError' ? 'corrupt_tar' : 'unreadable_shard';
+      ledger.add(shard.tar, ctx.input.uri(shard.tar) + (e.offset !== undefined ? `@${e.offset}` : ''), reason, e.message);
+    }
+    // Samples the metadata lists as downloaded but the tar lacks (a truncated shard): name each.
+    if (captions) {
+      for (const key of captions.keys()) {
+        if (!seen.has(key)) ledger.add(key, ctx.input.uri(shard.tar), 'missing_from_tar', 'listed in the shard metadata but not in the tar');
+      }
+    }
+    await ledger.save(ctx.work);
+    await writeParquet(ctx.work, layout.catalogPart(shard.number), catalogSchema, rows);
+    return { items: rows.length, failed: ledger.failures.length };
+  }
+}

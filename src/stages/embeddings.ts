@@ -1,0 +1,22 @@
+// Reading a catalog part's embeddings back: one encoder's [rows, dim] matrix and the part's mask.
+import { layout } from '../artifacts/layout.ts';
+import { decodeNpy } from '../artifacts/npy.ts';
+import type { EncoderName } from '../config/schema.ts';
+import type { Storage } from '../storage/storage.ts';
+
+export interface PartVectors {
+  rows: number;
+  dim: number;
+  data: Float32Array;
+  mask: Uint8Array;
+}
+
+export async function readPartVectors(work: Storage, encoder: EncoderName, n: number): Promise<PartVectors> {
+  const [vecKey, maskKey] = [layout.embeddingPart(encoder, n), layout.embeddingMask(n)];
+  const [vec, mask] = await Promise.all([work.read(vecKey), work.read(maskKey)]);
+  const v = decodeNpy(vec, work.uri(vecKey));
+  const m = decodeNpy(mask, work.uri(maskKey));
+  return { rows: v.shape[0], dim: v.shape[1] ?? 0, data: v.data as Float32Array, mask: m.data as Uint8Array };
+}
+
+export const rowOf = (p: PartVectors, row: number) => p.data.subarray(row * p.dim, (row + 1) * p.dim);

@@ -1,0 +1,94 @@
+// Emit: one unit per part. Joins each annotated pair with its images and writes the product: a
+// triples Parquet part and its MegaPairs-format JSONL lines ({q_img, q_text, t_img, hns}).
+import { layout, partName } from '../artifacts/layout.ts';
+import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { annotationsSchema, type AnnotationRow } from './annotate.ts';
+import { lookupImages } from './catalog-lookup.ts';
+import { readManifest } from './manifest.ts';
+import { pairsSchema, type PairRow } from './mine.ts';
+import type { Stage, StageContext, UnitResult } from './stage.ts';
+
+export interface TripleRow {
+  q_img: string;
+  q_text: string[];
+  t_img: string;
+  hns: string[];
+  relation: string;
+  similarity: number;
+  description: string;
+  annotator: string;
+  model: string;
+  prompt_version: string;
+  pair_id: string;
+  q_id: number;
+  t_id: number;
+  q_caption: string;
+  t_caption: string;
+}
+
+export const triplesSchema: TableSchema = {
+  q_img: { type: 'UTF8' },
+  q_text: { type: 'UTF8', repeated: true },
+  t_img: { type: 'UTF8' },
+  hns: { type: 'UTF8', repeated: true },
+  relation: { type: 'UTF8' },
+  similarity: { type: 'DOUBLE' },
+  description: { type: 'UTF8' },
+  annotator: { type: 'UTF8' },
+  model: { type: 'UTF8' },
+  prompt_version: { type: 'UTF8' },
+  pair_id: { type: 'UTF8' },
+  q_id: { type: 'INT64' },
+  t_id: { type: 'INT64' },
+  q_caption: { type: 'UTF8' },
+  t_caption: { type: 'UTF8' },
+};
+
+export class EmitStage implements Stage<number> {
+  readonly name = 'emit';
+
+  async plan(ctx: StageContext): Promise<number[]> {
+    return (await readManifest(ctx.work)).parts.map((p) => p.number);
+  }
+  unitId(n: number): string {
+    return partName(n);
+  }
+  isDone(ctx: StageContext, n: number): Promise<boolean> {
+    return ctx.output.exists(layout.triplesPart(n));
+  }
+
+  async run(ctx: StageContext, n: number): Promise<UnitResult> {
+    const pairs = await readParquet<PairRow>(ctx.work, layout.pairsPart(n), pairsSchema);
+    const annotations = new Map(
+      (await readParquet<AnnotationRow>(ctx.work, layout.annotationsPart(n), annotationsSchema)).map((a) => [a.pair_id, a]),
+    );
+    const annotated = pairs.filter((p) => annotations.has(p.pair_id));
+    const images = await lookupImages(ctx, annotated.flatMap((p) => [p.q_id, p.t_id, ...p.hns]));
+    const triples: TripleRow[] = annotated.map((p) => {
+      const a = annotations.get(p.pair_id)!;
+      const q = images.get(p.q_id)!;
+      const t = images.get(p.t_id)!;
+      return {
+        q_img: q.image,
+        q_text: a.instructions,
+        t_img: t.image,
+        hns: p.hns.map((id) => images.get(id)!.image),
+        relation: p.relation,
+        similarity: p.similarity,
+        description: a.description,
+        annotator: a.annotator,
+        model: a.model,
+        prompt_version: a.prompt_version,
+        pair_id: p.pair_id,
+        q_id: p.q_id,
+        t_id: p.t_id,
+        q_caption: q.caption,
+        t_caption: t.caption,
+      };
+    });
+    const jsonl = triples.map((t) => JSON.stringify({ q_img: t.q_img, q_text: t.q_text, t_img: t.t_img, hns: t.hns }) + '\n').join('');
+    await ctx.output.write(layout.triplesJsonlPart(n), jsonl);
+    await writeParquet(ctx.output, layout.triplesPart(n), triplesSchema, triples);
+    return { items: triples.length, failed: 0 };
+  }
+}

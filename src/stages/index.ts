@@ -1,0 +1,76 @@
+// Index: one unit per (encoder, index shard). A shard covers a contiguous range of global image
+// ids (index.shard_size of them) and holds every embedded image in that range.
+import { layout } from '../artifacts/layout.ts';
+import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
+import { buildShard } from '../knn/hnsw-shard.ts';
+import { readPartVectors, rowOf } from './embeddings.ts';
+import { readManifest, type CatalogManifest } from './manifest.ts';
+import type { Stage, StageContext, UnitResult } from './stage.ts';
+
+export interface IndexUnit {
+  encoder: EncoderName;
+  shard: number;
+}
+
+export interface ShardMeta {
+  encoder: EncoderName;
+  shard: number;
+  /** Global ids [first, end) that the shard covers. */
+  first: number;
+  end: number;
+  count: number;
+  dim: number;
+  m: number;
+  ef_construction: number;
+}
+
+export function shardCount(manifest: CatalogManifest, shardSize: number): number {
+  return Math.max(1, Math.ceil(manifest.total / shardSize));
+}
+
+export async function readShardMeta(ctx: StageContext, u: IndexUnit): Promise<ShardMeta> {
+  return JSON.parse((await ctx.work.read(layout.indexShardMeta(u.encoder, u.shard))).toString('utf8')) as ShardMeta;
+}
+
+export class IndexStage implements Stage<IndexUnit> {
+  readonly name = 'index';
+
+  async plan(ctx: StageContext): Promise<IndexUnit[]> {
+    const shards = shardCount(await readManifest(ctx.work), ctx.config.index.shard_size);
+    return ENCODER_NAMES.flatMap((encoder) => Array.from({ length: shards }, (_, shard) => ({ encoder, shard })));
+  }
+  unitId(u: IndexUnit): string {
+    return `${u.encoder}-shard-${String(u.shard).padStart(2, '0')}`;
+  }
+  isDone(ctx: StageContext, u: IndexUnit): Promise<boolean> {
+    return ctx.work.exists(layout.indexShardMeta(u.encoder, u.shard));
+  }
+
+  async run(ctx: StageContext, u: IndexUnit): Promise<UnitResult> {
+    const manifest = await readManifest(ctx.work);
+    const size = ctx.config.index.shard_size;
+    const first = u.shard * size;
+    const end = Math.min(first + size, manifest.total);
+    const points: Array<{ id: number; vector: Float32Array }> = [];
+    let dim = 0;
+    for (const part of manifest.parts) {
+      if (part.offset + part.rows <= first || part.offset >= end || part.rows === 0) continue;
+      const v = await readPartVectors(ctx.work, u.encoder, part.number);
+      dim = v.dim;
+      for (let row = Math.max(0, first - part.offset); row < Math.min(part.rows, end - part.offset); row++) {
+        if (v.mask[row]) points.push({ id: part.offset + row, vector: rowOf(v, row) });
+      }
+    }
+    const { m, ef_construction } = ctx.config.index;
+    if (points.length) {
+      await buildShard(ctx.work, layout.indexShard(u.encoder, u.shard), dim, points, points.length, {
+        m,
+        efConstruction: ef_construction,
+        seed: ctx.config.run.seed,
+      });
+    }
+    const meta: ShardMeta = { encoder: u.encoder, shard: u.shard, first, end, count: points.length, dim, m, ef_construction };
+    await ctx.work.write(layout.indexShardMeta(u.encoder, u.shard), JSON.stringify(meta, null, 1));
+    return { items: points.length, failed: 0 };
+  }
+}

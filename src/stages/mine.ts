@@ -1,0 +1,100 @@
+// Mine: one unit per catalog part (its images are the queries). For each query and each space,
+// the K nearest neighbours across every index shard; a neighbour whose similarity lies strictly
+// inside the band may become a target (below: unrelated, above: a near-duplicate). The pair's
+// relation is the space that found it; its hard negatives are the query itself, then the other
+// neighbours that space retrieved, hardest first.
+import { layout, partName } from '../artifacts/layout.ts';
+import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
+import { loadShard, mergeTopK, type LoadedShard } from '../knn/hnsw-shard.ts';
+import { Rng } from '../util/rng.ts';
+import { readPartVectors, rowOf } from './embeddings.ts';
+import { readShardMeta, shardCount } from './index.ts';
+import { readManifest } from './manifest.ts';
+import { memoize, type Stage, type StageContext, type UnitResult } from './stage.ts';
+
+export interface PairRow {
+  pair_id: string;
+  q_id: number;
+  t_id: number;
+  relation: EncoderName;
+  similarity: number;
+  /** The target's rank among the query's neighbours in that space (0: nearest). */
+  rank: number;
+  /** Hard negatives as image ids; hns[0] is the query. */
+  hns: number[];
+}
+
+export const pairsSchema: TableSchema = {
+  pair_id: { type: 'UTF8' },
+  q_id: { type: 'INT64' },
+  t_id: { type: 'INT64' },
+  relation: { type: 'UTF8' },
+  similarity: { type: 'DOUBLE' },
+  rank: { type: 'INT32' },
+  hns: { type: 'INT64', repeated: true },
+};
+
+async function loadShards(ctx: StageContext, encoder: EncoderName): Promise<LoadedShard[]> {
+  const manifest = await readManifest(ctx.work);
+  const n = shardCount(manifest, ctx.config.index.shard_size);
+  return Promise.all(
+    Array.from({ length: n }, (_, shard) =>
+      memoize(ctx, `hnsw:${encoder}:${shard}`, async () => {
+        const meta = await readShardMeta(ctx, { encoder, shard });
+        return loadShard(ctx.work, layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search);
+      }),
+    ),
+  );
+}
+
+export class MineStage implements Stage<number> {
+  readonly name = 'mine';
+
+  async plan(ctx: StageContext): Promise<number[]> {
+    return (await readManifest(ctx.work)).parts.map((p) => p.number);
+  }
+  unitId(n: number): string {
+    return partName(n);
+  }
+  isDone(ctx: StageContext, n: number): Promise<boolean> {
+    return ctx.work.exists(layout.pairsPart(n));
+  }
+
+  async run(ctx: StageContext, n: number): Promise<UnitResult> {
+    const { k, band, targets_per_space, hard_negatives } = ctx.config.mine;
+    const [low, high] = band;
+    const manifest = await readManifest(ctx.work);
+    const offset = manifest.parts.find((p) => p.number === n)!.offset;
+    const pairs: PairRow[] = [];
+    for (const encoder of ENCODER_NAMES) {
+      const shards = await loadShards(ctx, encoder);
+      const queries = await readPartVectors(ctx.work, encoder, n);
+      for (let row = 0; row < queries.rows; row++) {
+        if (!queries.mask[row]) continue;
+        const qId = offset + row;
+        const vector = rowOf(queries, row);
+        // k + 1: the query finds itself first; it is dropped, not counted.
+        const neighbours = mergeTopK(shards.map((s) => s.search(vector, k + 1)), k + 1)
+          .filter((nb) => nb.id !== qId)
+          .slice(0, k);
+        const inBand = neighbours.filter((nb) => nb.similarity > low && nb.similarity < high);
+        const targets = Rng.for(ctx.config.run.seed, 'mine', encoder, qId).sample(inBand, targets_per_space);
+        for (const t of targets) {
+          const others = neighbours.filter((nb) => nb.id !== t.id).slice(0, hard_negatives - 1);
+          pairs.push({
+            pair_id: `${qId}-${encoder}-${t.id}`,
+            q_id: qId,
+            t_id: t.id,
+            relation: encoder,
+            similarity: t.similarity,
+            rank: neighbours.indexOf(t),
+            hns: [qId, ...others.map((o) => o.id)],
+          });
+        }
+      }
+    }
+    await writeParquet(ctx.work, layout.pairsPart(n), pairsSchema, pairs);
+    return { items: pairs.length, failed: 0 };
+  }
+}

@@ -1,0 +1,49 @@
+// The contract between stages and runners. A stage knows how to list its work units once the
+// stages before it are complete, whether a unit's artifact already exists, and how to make it.
+// It knows nothing about where or when it runs: the local runner calls it in-process, the
+// distributed runner from queue workers.
+import type { Config } from '../config/schema.ts';
+import type { Storage } from '../storage/storage.ts';
+
+export interface StageContext {
+  config: Config;
+  input: Storage;
+  work: Storage;
+  output: Storage;
+  /** A local folder for caches (downloaded index shards, built-in models). */
+  cacheDir: string;
+  /**
+   * Loaded read-only artifacts (index shards, catalog parts) shared by the units a process runs.
+   * Complete artifacts never change, so an entry stays valid for the life of the context.
+   */
+  memo: Map<string, Promise<unknown>>;
+}
+
+/** The memoised value for `key`, loading it once; a failed load is forgotten so it can be retried. */
+export function memoize<T>(ctx: StageContext, key: string, load: () => Promise<T>): Promise<T> {
+  let p = ctx.memo.get(key) as Promise<T> | undefined;
+  if (!p) {
+    p = load();
+    ctx.memo.set(key, p);
+    p.catch(() => ctx.memo.delete(key));
+  }
+  return p;
+}
+
+export interface UnitResult {
+  /** Items the unit carried forward (images catalogued, vectors embedded, pairs mined, ...). */
+  items: number;
+  /** Items it sent to the ledger. */
+  failed: number;
+}
+
+export interface Stage<U = unknown> {
+  readonly name: string;
+  /** The units to run; called only after every earlier stage is complete. */
+  plan(ctx: StageContext): Promise<U[]>;
+  /** Stable unit name, for logs, the ledger and job ids. */
+  unitId(unit: U): string;
+  /** Whether the unit's artifact is complete, so a rerun can skip it. */
+  isDone(ctx: StageContext, unit: U): Promise<boolean>;
+  run(ctx: StageContext, unit: U): Promise<UnitResult>;
+}
