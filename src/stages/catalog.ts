@@ -48,8 +48,11 @@ export function checkCaption(raw: Buffer | string | undefined | null): { caption
   } catch {
     return { reason: 'non_text_caption', message: 'caption is not valid UTF-8 text' };
   }
-  if (/[\u0000-\u0008\u000e-\u001f\ufffd]/.test(text)) return { reason: 'non_text_caption', message: 'caption holds control or replacement characters' };
+  if (/[\u0000-\u0008\u000e-\u001f]/.test(text)) return { reason: 'non_text_caption', message: 'caption holds control characters' };
   const caption = text.replace(/\s+/g, ' ').trim();
+  // A stray U+FFFD is mojibake in otherwise good text (openmoji has "le\ufffdn"); many are binary.
+  const replaced = caption.match(/\ufffd/g)?.length ?? 0;
+  if (replaced > caption.length / 10) return { reason: 'non_text_caption', message: `caption is ${replaced} replacement characters in ${caption.length}` };
   if (!caption) return { reason: 'empty_caption', message: 'caption is empty' };
   return { caption };
 }

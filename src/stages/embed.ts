@@ -68,7 +68,8 @@ export class EmbedStage implements Stage<number> {
         const err = [...decoded.values()].map((d) => d[i]).find((d): d is Error => d instanceof Error);
         if (!err) return;
         mask[start + i] = 0;
-        ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, 'undecodable_image', err.message);
+        const reason = bytes[i] instanceof Error ? 'unreadable_image_bytes' : 'undecodable_image';
+        ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, reason, err.message);
       });
       for (const spec of images) {
         const rgb = decoded.get(decodeKey(spec))!;

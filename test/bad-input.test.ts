@@ -1,0 +1,120 @@
+// Each kind of bad input is made to happen; the run finishes, and every item is either carried
+// forward or in the ledger with the stage, the reason and where it was.
+import assert from 'node:assert/strict';
+import { createReadStream } from 'node:fs';
+import { mkdir, rm, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import sharp from 'sharp';
+import { readTarEntries, TarWriter } from '../src/corpus/tar.ts';
+import { readLedger } from '../src/ledger/ledger.ts';
+import { pipelineStages } from '../src/pipeline.ts';
+import { createContext } from '../src/runner/context.ts';
+import { runLocal } from '../src/runner/local.ts';
+import { ProgressReporter } from '../src/runner/progress.ts';
+import { summarize } from '../src/runner/summary.ts';
+import { demoConfig, duckdb, sampleSlice, tempDir } from './helpers.ts';
+
+const quiet = new ProgressReporter(process.stderr, true);
+
+/** The good samples of the slice's first shard, as {key: {png, txt}}. */
+async function goodSamples(slice: string): Promise<Map<string, { png: Buffer; txt: Buffer }>> {
+  const samples = new Map<string, { png: Buffer; txt: Buffer }>();
+  for await (const e of readTarEntries(createReadStream(path.join(slice, '00000.tar')), '00000.tar')) {
+    const [key, ext] = e.name.split('.');
+    const s = samples.get(key) ?? ({} as { png: Buffer; txt: Buffer });
+    if (ext === 'png') s.png = e.data;
+    if (ext === 'txt') s.txt = e.data;
+    samples.set(key, s);
+  }
+  return samples;
+}
+
+/** Writes a tar; returns its bytes and each member's header offset. */
+async function writeShard(file: string, members: Array<[string, Buffer]>): Promise<{ bytes: Buffer; headers: Map<string, number> }> {
+  const tar = new TarWriter();
+  const headers = new Map<string, number>();
+  for (const [name, data] of members) headers.set(name, (await tar.add(name, data)).headerOffset);
+  const bytes = await tar.finish();
+  await writeFile(file, bytes);
+  return { bytes, headers };
+}
+
+test('bad input ends in the ledger and the run goes on', async () => {
+  const slice = await sampleSlice();
+  const good = [...(await goodSamples(slice)).entries()];
+  const corpus = path.join(tempDir('bad'), 'corpus');
+  await mkdir(corpus, { recursive: true });
+  const big = await sharp({ create: { width: 500, height: 400, channels: 3, background: '#3366aa' } }).png().toBuffer();
+  const [k0, s0] = good[0];
+
+  // Shard 0: good samples and one of each bad item.
+  const members: Array<[string, Buffer]> = [];
+  for (const [key, s] of good.slice(0, 30)) members.push([`${key}.png`, s.png], [`${key}.txt`, s.txt]);
+  members.push(['900000001.png', Buffer.from('this is not an image at all')], ['900000001.txt', s0.txt]);
+  members.push(['900000002.png', big], ['900000002.txt', Buffer.from('a large blue rectangle')]);
+  members.push(['900000003.png', s0.png], ['900000003.txt', Buffer.from('   \n ')]);
+  members.push(['900000004.png', s0.png], ['900000004.txt', Buffer.from([0xff, 0xfe, 0x41, 0x00])]);
+  members.push(['900000005.txt', Buffer.from('a caption without its image')], ['900000005.json', Buffer.from('{}')]);
+  members.push(['900000006.png', s0.png.subarray(0, Math.floor(s0.png.length / 2))], ['900000006.txt', Buffer.from('half an image')]);
+  await writeShard(path.join(corpus, '00000.tar'), members);
+
+  // Shard 1: whole, but its file goes missing after cataloguing.
+  await writeShard(path.join(corpus, '00001.tar'), good.slice(30, 40).flatMap(([key, s]) => [[`${key}.png`, s.png], [`${key}.txt`, s.txt]] as Array<[string, Buffer]>));
+
+  // Shard 2: cut in the middle of a member.
+  const shard2 = await writeShard(path.join(corpus, '00002.tar'), good.slice(40, 50).flatMap(([key, s]) => [[`${key}.png`, s.png], [`${key}.txt`, s.txt]] as Array<[string, Buffer]>));
+  const cut = Math.floor(shard2.bytes.length * 0.55);
+  await writeFile(path.join(corpus, '00002.tar'), shard2.bytes.subarray(0, cut));
+  // Samples whose first member starts before the cut are seen; each must be catalogued or ledgered.
+  const seenInShard2 = good.slice(40, 50).filter(([key]) => shard2.headers.get(`${key}.png`)! < cut).length;
+
+  const root = tempDir('bad-run');
+  const ctx = createContext(demoConfig(corpus, root, { input: { path: corpus, max_pixels: 100_000 } }));
+  const stages = pipelineStages();
+  await runLocal(ctx, { progress: quiet, stages: stages.slice(0, 2) }); // catalog and manifest
+  await rm(path.join(corpus, '00001.tar'));
+  await runLocal(ctx, { progress: quiet, stages: stages.slice(2) });
+
+  const ledger = await readLedger(ctx.work);
+  const byItem = new Map(ledger.map((f) => [f.item, f]));
+  const expect = (item: string, stage: string, reason: string, where: RegExp) => {
+    const f = byItem.get(item);
+    assert.ok(f, `${item} is not in the ledger`);
+    assert.equal(f.stage, stage, `${item}: stage`);
+    assert.equal(f.reason, reason, `${item}: reason`);
+    assert.match(f.where, where, `${item}: where`);
+    assert.ok(f.message.length > 0);
+  };
+  expect('900000001', 'catalog', 'corrupt_image', /00000\.tar:900000001\.png/);
+  expect('900000002', 'catalog', 'too_many_pixels', /00000\.tar:900000002\.png/);
+  assert.match(byItem.get('900000002')!.message, /500x400 is over input\.max_pixels \(100000\)/);
+  expect('900000003', 'catalog', 'empty_caption', /00000\.tar/);
+  expect('900000004', 'catalog', 'non_text_caption', /00000\.tar/);
+  expect('900000005', 'catalog', 'missing_image', /00000\.tar/);
+  expect('900000006', 'embed', 'undecodable_image', /00000\.tar:900000006\.png@\d+/);
+  for (const [key] of good.slice(30, 40)) expect(key, 'embed', 'unreadable_image_bytes', /00001\.tar/);
+  const tarFault = ledger.find((f) => f.reason === 'corrupt_tar');
+  assert.ok(tarFault, 'the truncated tar is in the ledger');
+  assert.match(tarFault.where, /00002\.tar@\d+/);
+
+  // Nothing lost silently: every sample written is catalogued or in the ledger.
+  const summary = await summarize(ctx, []);
+  const keptFromShard2 = (await duckdb(`select count(*) n from '${ctx.work.uri('catalog/part-00002.parquet')}'`))[0].n;
+  assert.ok(Number(keptFromShard2) > 0 && Number(keptFromShard2) < 10, 'the members before the cut are kept');
+  const catalogRefusals = ledger.filter((f) => f.stage === 'catalog' && f.reason !== 'corrupt_tar').length;
+  assert.equal(summary.images.catalogued + catalogRefusals, 30 + 6 + 10 + seenInShard2);
+  assert.equal(summary.embeddings.caption, summary.images.catalogued - 1 - 10);
+  for (const reason of ['catalog/corrupt_image', 'catalog/too_many_pixels', 'catalog/empty_caption', 'catalog/non_text_caption', 'catalog/missing_image', 'catalog/corrupt_tar', 'embed/undecodable_image', 'embed/unreadable_image_bytes']) {
+    assert.ok(summary.failures[reason] > 0, `summary counts ${reason}`);
+  }
+  // The run finished: triples exist, and none of them uses a failed image.
+  const triples = await duckdb(`select q_img, t_img, hns from '${ctx.output.uri('triples/*.parquet')}'`);
+  assert.ok(triples.length > 0);
+  const failedImages = new Set(ledger.map((f) => f.item));
+  for (const t of triples) {
+    for (const img of [t.q_img, t.t_img, ...(t.hns as string[])] as string[]) {
+      assert.ok(!failedImages.has(img.split('/')[1].split('.')[0]), `${img} failed but is used`);
+    }
+  }
+});
