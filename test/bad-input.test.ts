@@ -46,7 +46,7 @@ test('bad input ends in the ledger and the run goes on', async () => {
   const corpus = path.join(tempDir('bad'), 'corpus');
   await mkdir(corpus, { recursive: true });
   const big = await sharp({ create: { width: 500, height: 400, channels: 3, background: '#3366aa' } }).png().toBuffer();
-  const [k0, s0] = good[0];
+  const [, s0] = good[0];
 
   // Shard 0: good samples and one of each bad item.
   const members: Array<[string, Buffer]> = [];

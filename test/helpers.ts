@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
@@ -26,15 +26,15 @@ export function sampleSlice(): Promise<string> {
   return slice;
 }
 
-/** A config (as YAML-able object) for a run over `input` in a fresh folder. */
+/** configs/demo.yaml (as a YAML-able object) pointed at `input`, with work and output under `root`. */
 export function demoConfigObject(input: string, root: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  const demo = parse(readFileSync(path.join(repoRoot, 'configs', 'demo.yaml'), 'utf8')) as Record<string, unknown>;
   return {
+    ...demo,
     run: { name: 'test', seed: 7 },
-    input: { path: input },
+    input: { ...(demo.input as object), path: input },
     work: path.join(root, 'work'),
     output: path.join(root, 'output'),
-    // Models are generated once per machine into a shared cache, not once per run.
-    index: { shard_size: 1000 },
     ...extra,
   };
 }

@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import sharp from 'sharp';
 import parquet from 'parquetjs-lite';
 import { TarWriter } from '../corpus/tar.ts';
+import { mapPool } from '../util/pool.ts';
 
 export interface SampleCorpusOptions {
   outDir: string;
@@ -119,7 +120,7 @@ export async function buildSampleCorpus(opts: SampleCorpusOptions): Promise<Samp
   let failed = 0;
   for (let shard = 0; shard < shards; shard++) {
     const records = chosen.slice(shard * shardSize, (shard + 1) * shardSize);
-    const rendered = await mapInOrder(records, concurrency, async (record, index) => {
+    const rendered = await mapPool(records, concurrency, async (record, index) => {
       const sample = await renderSample(openmoji.dir, withBaseTags(record, byHexcode), shardKey(shard, index), imageSize);
       opts.onProgress?.(++done, chosen.length);
       return sample;
@@ -251,20 +252,6 @@ async function renderSample(dir: string, record: OpenmojiRecord, key: string, im
     Object.assign(row, { status: 'failed_to_resize', error_message: `${record.hexcode}.svg: ${(err as Error).message}` });
     return { row };
   }
-}
-
-/** Maps with at most `concurrency` calls in flight; results keep the input order. */
-async function mapInOrder<T, R>(items: T[], concurrency: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
-  const results = new Array<R>(items.length);
-  let next = 0;
-  const worker = async () => {
-    while (next < items.length) {
-      const i = next++;
-      results[i] = await fn(items[i], i);
-    }
-  };
-  await Promise.all(Array.from({ length: Math.min(concurrency, items.length) }, worker));
-  return results;
 }
 
 // ---------------------------------------------------------------------------------------------

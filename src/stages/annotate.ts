@@ -1,6 +1,6 @@
 // Annotate: one unit per pairs part. The configured annotator writes each pair's relational
 // description and instructions; a pair it cannot annotate goes to the ledger with the reason.
-import { layout, partName } from '../artifacts/layout.ts';
+import { layout } from '../artifacts/layout.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { AnnotationError, type Annotation, type PairImage } from '../annotate/annotator.ts';
 import { createAnnotator } from '../annotate/create.ts';
@@ -10,9 +10,9 @@ import { mapPool } from '../util/pool.ts';
 import { Rng } from '../util/rng.ts';
 import type { CatalogRow } from './catalog.ts';
 import { lookupImages } from './catalog-lookup.ts';
-import { readManifest } from './manifest.ts';
 import { pairsSchema, type PairRow } from './mine.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import { PartStage } from './part-stage.ts';
+import type { StageContext, UnitResult } from './stage.ts';
 
 export type AnnotationRow = Annotation & { pair_id: string };
 
@@ -27,15 +27,9 @@ export const annotationsSchema: TableSchema = {
   completion_tokens: { type: 'INT64' },
 };
 
-export class AnnotateStage implements Stage<number> {
+export class AnnotateStage extends PartStage {
   readonly name = 'annotate';
 
-  async plan(ctx: StageContext): Promise<number[]> {
-    return (await readManifest(ctx.work)).parts.map((p) => p.number);
-  }
-  unitId(n: number): string {
-    return partName(n);
-  }
   isDone(ctx: StageContext, n: number): Promise<boolean> {
     return ctx.work.exists(layout.annotationsPart(n));
   }

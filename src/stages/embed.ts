@@ -2,7 +2,7 @@
 // caption one from the caption encoder, in catalog row order (row i of every .npy is catalog row
 // i). An image that fails to decode gets zero vectors, mask 0 and a ledger entry, so rows stay
 // aligned. Work goes batch by batch: memory is bounded by the batch, not the part.
-import { layout, partName } from '../artifacts/layout.ts';
+import { layout } from '../artifacts/layout.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import type { EncoderName } from '../config/schema.ts';
@@ -12,8 +12,8 @@ import { encodeImages, encodeTexts } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { catalogSchema, type CatalogRow } from './catalog.ts';
-import { readManifest } from './manifest.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import { PartStage } from './part-stage.ts';
+import type { StageContext, UnitResult } from './stage.ts';
 
 /** Grows a [rows, dim] matrix as batches arrive; dim is learned from the first batch. */
 class VectorTable {
@@ -33,15 +33,9 @@ class VectorTable {
   }
 }
 
-export class EmbedStage implements Stage<number> {
+export class EmbedStage extends PartStage {
   readonly name = 'embed';
 
-  async plan(ctx: StageContext): Promise<number[]> {
-    return (await readManifest(ctx.work)).parts.map((p) => p.number);
-  }
-  unitId(n: number): string {
-    return partName(n);
-  }
   isDone(ctx: StageContext, n: number): Promise<boolean> {
     return ctx.work.exists(layout.embeddingMask(n));
   }

@@ -1,12 +1,12 @@
 // Emit: one unit per part. Joins each annotated pair with its images and writes the product: a
 // triples Parquet part and its MegaPairs-format JSONL lines ({q_img, q_text, t_img, hns}).
-import { layout, partName } from '../artifacts/layout.ts';
+import { layout } from '../artifacts/layout.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { annotationsSchema, type AnnotationRow } from './annotate.ts';
 import { lookupImages } from './catalog-lookup.ts';
-import { readManifest } from './manifest.ts';
 import { pairsSchema, type PairRow } from './mine.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import { PartStage } from './part-stage.ts';
+import type { StageContext, UnitResult } from './stage.ts';
 
 export interface TripleRow {
   q_img: string;
@@ -44,15 +44,9 @@ export const triplesSchema: TableSchema = {
   t_caption: { type: 'UTF8' },
 };
 
-export class EmitStage implements Stage<number> {
+export class EmitStage extends PartStage {
   readonly name = 'emit';
 
-  async plan(ctx: StageContext): Promise<number[]> {
-    return (await readManifest(ctx.work)).parts.map((p) => p.number);
-  }
-  unitId(n: number): string {
-    return partName(n);
-  }
   isDone(ctx: StageContext, n: number): Promise<boolean> {
     return ctx.output.exists(layout.triplesPart(n));
   }

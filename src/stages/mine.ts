@@ -3,7 +3,7 @@
 // inside the band may become a target (below: unrelated, above: a near-duplicate). The pair's
 // relation is the space that found it; its hard negatives are the query itself, then the other
 // neighbours that space retrieved, hardest first.
-import { layout, partName } from '../artifacts/layout.ts';
+import { layout } from '../artifacts/layout.ts';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { loadShard, mergeTopK, type LoadedShard } from '../knn/hnsw-shard.ts';
@@ -11,7 +11,8 @@ import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import { readShardMeta, shardCount } from './index.ts';
 import { readManifest } from './manifest.ts';
-import { memoize, type Stage, type StageContext, type UnitResult } from './stage.ts';
+import { PartStage } from './part-stage.ts';
+import { memoize, type StageContext, type UnitResult } from './stage.ts';
 
 export interface PairRow {
   pair_id: string;
@@ -48,15 +49,9 @@ async function loadShards(ctx: StageContext, encoder: EncoderName): Promise<Load
   );
 }
 
-export class MineStage implements Stage<number> {
+export class MineStage extends PartStage {
   readonly name = 'mine';
 
-  async plan(ctx: StageContext): Promise<number[]> {
-    return (await readManifest(ctx.work)).parts.map((p) => p.number);
-  }
-  unitId(n: number): string {
-    return partName(n);
-  }
   isDone(ctx: StageContext, n: number): Promise<boolean> {
     return ctx.work.exists(layout.pairsPart(n));
   }

@@ -46,16 +46,13 @@ export class LocalStorage implements Storage {
     return createReadStream(this.uri(key));
   }
 
-  private tempFor(target: string): string {
-    return `${target}.tmp-${process.pid}-${++tempCounter}`;
-  }
-
-  async write(key: string, data: Buffer | string): Promise<void> {
+  /** Fills a temp file beside the target, then renames it into place. */
+  private async atomically(key: string, fill: (tmp: string) => Promise<void>): Promise<void> {
     const target = this.uri(key);
     await mkdir(path.dirname(target), { recursive: true });
-    const tmp = this.tempFor(target);
+    const tmp = `${target}.tmp-${process.pid}-${++tempCounter}`;
     try {
-      await writeFile(tmp, data);
+      await fill(tmp);
       await rename(tmp, target);
     } catch (err) {
       await rm(tmp, { force: true });
@@ -63,17 +60,12 @@ export class LocalStorage implements Storage {
     }
   }
 
-  async writeFromFile(key: string, localPath: string): Promise<void> {
-    const target = this.uri(key);
-    await mkdir(path.dirname(target), { recursive: true });
-    const tmp = this.tempFor(target);
-    try {
-      await copyFile(localPath, tmp);
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
+  write(key: string, data: Buffer | string): Promise<void> {
+    return this.atomically(key, (tmp) => writeFile(tmp, data));
+  }
+
+  writeFromFile(key: string, localPath: string): Promise<void> {
+    return this.atomically(key, (tmp) => copyFile(localPath, tmp));
   }
 
   async exists(key: string): Promise<boolean> {
