@@ -29,6 +29,8 @@ export class ProgressReporter {
     if (this.quiet) return;
     if (this.out.isTTY) {
       this.out.write(`\r\x1b[2K${this.format(p)}`);
+    } else if (this.lastLine === 0) {
+      this.lastLine = Date.now(); // a stage's first line in a log is its finish line, or one 5 s in
     } else if (Date.now() - this.lastLine > 5000) {
       this.lastLine = Date.now();
       this.out.write(this.format(p) + '\n');
