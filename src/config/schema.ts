@@ -62,6 +62,30 @@ const openaiAnnotator = z.strictObject({
   attempts: z.number().int().min(1).max(20).default(3),
 });
 
+/**
+ * How to reach S3 or an S3-compatible store (MinIO, Ceph, R2) for any s3:// location. Credentials
+ * never go here: they come from the standard AWS chain (environment, profile, IMDS/web identity).
+ */
+const s3Settings = z.strictObject({
+  /** A custom endpoint, e.g. http://minio:9000; AWS itself when unset. */
+  endpoint: z.string().min(1).optional(),
+  /** The bucket's region; from AWS_REGION or the profile when unset (us-east-1 with a custom endpoint). */
+  region: z.string().min(1).optional(),
+  /** http://endpoint/bucket/key instead of http://bucket.endpoint/key (MinIO and most self-hosted stores). */
+  force_path_style: z.boolean().default(false),
+  /** Attempts per request, the first included, for throttling (503 SlowDown), 5xx and dropped connections. */
+  max_attempts: z.number().int().min(1).max(100).default(10),
+  /** Backoff between attempts: a random delay up to base * 2^attempt, capped at max (full jitter). */
+  retry_base_ms: z.number().int().min(0).default(100),
+  retry_max_ms: z.number().int().min(0).default(20_000),
+  /** Uploads larger than one part go up as multipart uploads of this many MiB (S3's minimum is 5). */
+  part_size_mib: z.number().int().min(5).max(5120).default(8),
+  /** Parts of one multipart upload in flight at once. */
+  upload_concurrency: z.number().int().min(1).max(64).default(4),
+  /** A connection that sends nothing for this long is dropped and the request retried. */
+  socket_timeout_ms: z.number().int().min(1000).default(60_000),
+});
+
 export const configSchema = z.strictObject({
   run: z
     .strictObject({
@@ -84,6 +108,8 @@ export const configSchema = z.strictObject({
     /** Process only the first N shards (0: all). */
     max_shards: z.number().int().min(0).default(0),
   }),
+  /** Client settings for every s3:// location (input, work, output, export). */
+  s3: s3Settings.prefault({}),
   /** Where intermediate artifacts go (catalog, embeddings, indexes, pairs, annotations, ledger). */
   work: z.string().min(1),
   /** Where the triples and the JSONL export go. */
@@ -102,6 +128,8 @@ export const configSchema = z.strictObject({
       m: z.number().int().min(2).max(128).default(16),
       ef_construction: z.number().int().min(8).default(200),
       ef_search: z.number().int().min(8).default(128),
+      /** Index shards a mining process (each worker thread) keeps loaded; least recently used go first. */
+      memory_budget_mb: z.number().positive().default(4096),
     })
     .prefault({}),
   mine: z
@@ -132,8 +160,26 @@ export const configSchema = z.strictObject({
   runner: z
     .strictObject({
       kind: z.enum(['local', 'distributed']).default('local'),
-      /** Work units run at once by the local runner. */
+      /** Work units run at once: by the local runner, or by each distributed worker process. */
       concurrency: z.number().int().min(1).max(256).default(2),
+      /** Distributed: tries per unit before it lands in the failed set and the ledger. */
+      attempts: z.number().int().min(1).max(100).default(3),
+      /** Distributed: first retry delay; doubles per try, with jitter. */
+      backoff_ms: z.number().int().min(0).default(5000),
+      /** Distributed: a unit whose worker stops renewing its lock this long is handed to another. */
+      lock_ms: z.number().int().min(500).default(30_000),
+    })
+    .prefault({}),
+  /** The Redis that the distributed runner's queues live in. */
+  redis: z
+    .strictObject({
+      /** redis:// or rediss:// (TLS); default: $REDIS_URL, else redis://127.0.0.1:6379. */
+      url: z.string().min(1).optional(),
+      /** Name of the environment variable holding the password (never the password itself). */
+      password_env: z.string().default('REDIS_PASSWORD'),
+      tls: z.boolean().default(false),
+      /** Key prefix of the run's queues (use a hash tag such as "{megapairs}" on Redis Cluster). */
+      prefix: z.string().regex(/^[^:\s]+$/, 'no ":" or spaces').default('megapairs'),
     })
     .prefault({}),
 });
@@ -141,4 +187,5 @@ export const configSchema = z.strictObject({
 export type Config = z.infer<typeof configSchema>;
 export type ImageEncoderConfig = z.infer<typeof imageEncoder>;
 export type TextEncoderConfig = z.infer<typeof textEncoder>;
+export type S3Settings = z.infer<typeof s3Settings>;
 export type OpenAIAnnotatorConfig = z.infer<typeof openaiAnnotator>;

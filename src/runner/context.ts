@@ -13,12 +13,14 @@ function cacheDirFor(config: Config): string {
 }
 
 export function createContext(config: Config): StageContext {
+  const cacheDir = cacheDirFor(config);
+  const storage = { s3: config.s3, cacheDir };
   return {
     config,
-    input: openStorage(config.input.path),
-    work: openStorage(config.work),
-    output: openStorage(config.output),
-    cacheDir: cacheDirFor(config),
+    input: openStorage(config.input.path, storage),
+    work: openStorage(config.work, storage),
+    output: openStorage(config.output, storage),
+    cacheDir,
     memo: new Map(),
   };
 }

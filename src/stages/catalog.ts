@@ -1,12 +1,16 @@
 // Catalog: one unit per input shard. Reads the shard's samples, checks each (an image that sharp
 // can read, under the pixel limit, with a text caption) and records where its bytes are (tar,
 // byte offset, length), so later stages fetch one image with one ranged read. Whatever fails goes
-// to the ledger with the shard and member.
+// to the ledger with the shard and member; a store that stays unreachable past its retries fails
+// the unit instead, so a rerun tries the shard again rather than recording it as lost.
 import sharp from 'sharp';
 import { layout, partName } from '../artifacts/layout.ts';
-import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/shard-metadata.ts';
 import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
+import { RetriesExhaustedError } from '../storage/retry.ts';
+import { NotFoundError } from '../storage/storage.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export interface CatalogRow {
@@ -57,23 +61,32 @@ export function checkCaption(raw: Buffer | string | undefined | null): { caption
   return { caption };
 }
 
-async function shardCaptions(ctx: StageContext, shard: ShardRef, ledger: UnitLedger): Promise<Map<string, unknown> | undefined> {
+/**
+ * The shard's img2dataset metadata. Failed downloads go to the ledger one by one
+ * (img2dataset_<status>), so the summary counts them. A shard without metadata is fine when
+ * captions come from the tar; unreadable metadata, or none when captions come from it, is a
+ * ledger entry, and the samples then fail one by one for want of a caption.
+ */
+async function shardMetadata(ctx: StageContext, shard: ShardRef, ledger: UnitLedger): Promise<ShardMetadata | undefined> {
   const { source, column } = ctx.config.input.caption;
-  if (source !== 'parquet') return undefined;
+  const where = ctx.input.uri(shard.parquet);
   try {
-    const rows = await readParquet(ctx.input, shard.parquet);
-    const captions = new Map<string, unknown>();
-    for (const r of rows) {
-      if (!(column in r)) throw new Error(`no column "${column}" (columns: ${Object.keys(r).join(', ')})`);
-      // img2dataset keeps rows for failed downloads; only successes are in the tar.
-      if (r.status === undefined || r.status === 'success') captions.set(String(r.key), r[column]);
-    }
-    return captions;
+    const meta = await readShardMetadata(ctx.input, shard.parquet, source === 'parquet' ? column : undefined);
+    for (const f of meta.failed) ledger.add(f.key, where, `img2dataset_${f.status}`, f.error ?? `img2dataset status ${f.status}`);
+    return meta;
   } catch (err) {
-    ledger.add(shard.parquet, ctx.input.uri(shard.parquet), 'unreadable_metadata', `cannot read captions: ${(err as Error).message}`);
-    return new Map();
+    if (err instanceof RetriesExhaustedError) throw err; // the store, not the data: fail the unit, a rerun retries
+    if (err instanceof NotFoundError) {
+      if (source === 'parquet') ledger.add(shard.parquet, where, 'missing_metadata', `no shard metadata to take captions from: ${err.message}`);
+    } else {
+      ledger.add(shard.parquet, where, err instanceof MetadataError ? err.reason : 'unreadable_metadata', (err as Error).message);
+    }
+    return undefined;
   }
 }
+
+const captionBytes = (v: unknown): Buffer | string | undefined | null =>
+  v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : (v as string | undefined | null);
 
 export class CatalogStage implements Stage<ShardRef> {
   readonly name = 'catalog';
@@ -95,7 +108,10 @@ export class CatalogStage implements Stage<ShardRef> {
 
   async run(ctx: StageContext, shard: ShardRef): Promise<UnitResult> {
     const ledger = new UnitLedger(this.name, this.unitId(shard));
-    const captions = await shardCaptions(ctx, shard, ledger);
+    const shardMeta = await shardMetadata(ctx, shard, ledger);
+    // img2dataset writes no tar members for failed downloads; should one appear, it is in the ledger already.
+    const failedKeys = new Set(shardMeta?.failed.map((f) => f.key));
+    const fromParquet = ctx.config.input.caption.source === 'parquet';
     const stem = shard.tar.replace(/^.*\//, '').replace(/\.tar$/, '');
     const rows: CatalogRow[] = [];
     const seen = new Set<string>();
@@ -104,7 +120,8 @@ export class CatalogStage implements Stage<ShardRef> {
       seen.add(s.key);
       const where = `${ctx.input.uri(shard.tar)}:${s.image?.member ?? s.members[0]}`;
       if (!s.image) return ledger.add(s.key, where, 'missing_image', `no image member among ${s.members.join(', ')}`);
-      const cap = checkCaption(captions ? captions.get(s.key) as string | undefined : s.txt);
+      if (failedKeys.has(s.key)) return;
+      const cap = checkCaption(fromParquet ? captionBytes(shardMeta?.captions?.get(s.key)) : s.txt);
       if ('reason' in cap) return ledger.add(s.key, where, cap.reason, cap.message);
       let meta: sharp.Metadata;
       try {
@@ -134,13 +151,14 @@ export class CatalogStage implements Stage<ShardRef> {
     try {
       for await (const sample of readSamples(ctx.input, shard.tar)) await check(sample);
     } catch (err) {
+      if (err instanceof RetriesExhaustedError) throw err;
       const e = err as Error & { offset?: number; code?: string };
       const reason = e.name === 'NotFoundError' ? 'missing_shard' : e.name === 'TarError' ? 'corrupt_tar' : 'unreadable_shard';
       ledger.add(shard.tar, ctx.input.uri(shard.tar) + (e.offset !== undefined ? `@${e.offset}` : ''), reason, e.message);
     }
     // Samples the metadata lists as downloaded but the tar lacks (a truncated shard): name each.
-    if (captions) {
-      for (const key of captions.keys()) {
+    if (shardMeta) {
+      for (const key of shardMeta.downloaded) {
         if (!seen.has(key)) ledger.add(key, ctx.input.uri(shard.tar), 'missing_from_tar', 'listed in the shard metadata but not in the tar');
       }
     }

@@ -6,11 +6,12 @@ import { layout } from '../artifacts/layout.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import type { EncoderName } from '../config/schema.ts';
-import { readImageBytes } from '../corpus/image-bytes.ts';
+import { readImageBatch } from '../corpus/image-bytes.ts';
 import { decodeKey, decodeRgb, writeChw } from '../encoders/image-preprocess.ts';
 import { encodeImages, encodeTexts } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
+import { NotFoundError, ShortReadError } from '../storage/storage.ts';
 import { catalogSchema, type CatalogRow } from './catalog.ts';
 import { PartStage } from './part-stage.ts';
 import type { StageContext, UnitResult } from './stage.ts';
@@ -50,7 +51,11 @@ export class EmbedStage extends PartStage {
 
     for (let start = 0; start < rows.length; start += batchSize) {
       const batch = rows.slice(start, start + batchSize);
-      const bytes = await Promise.all(batch.map((r) => readImageBytes(ctx.input, r).catch((err: Error) => err)));
+      const bytes = await readImageBatch(ctx.input, batch); // one ranged read per run of consecutive members
+      // A missing or cut tar is bad input (ledger); any other storage error (an outage past its
+      // retries) fails the unit, so a rerun reads those images instead of recording them lost.
+      const outage = bytes.find((b) => b instanceof Error && !(b instanceof NotFoundError) && !(b instanceof ShortReadError));
+      if (outage) throw outage;
       // Decode once per distinct preprocessing; encoders that share size and crop share pixels.
       const decoded = new Map<string, Array<Buffer | Error>>();
       for (const spec of images) {

@@ -4,7 +4,7 @@ import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { NotFoundError, type Storage } from './storage.ts';
+import { NotFoundError, ShortReadError, type Storage } from './storage.ts';
 
 let tempCounter = 0;
 
@@ -34,7 +34,7 @@ export class LocalStorage implements Storage {
       try {
         const buf = Buffer.alloc(length);
         const { bytesRead } = await fh.read(buf, 0, length, offset);
-        if (bytesRead < length) throw new Error(`short read of ${this.uri(key)}: ${bytesRead} of ${length} bytes at ${offset}`);
+        if (bytesRead < length) throw new ShortReadError(this.uri(key), bytesRead, length, offset);
         return buf;
       } finally {
         await fh.close();

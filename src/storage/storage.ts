@@ -28,3 +28,11 @@ export class NotFoundError extends Error {
     this.name = 'NotFoundError';
   }
 }
+
+/** A ranged read that found fewer bytes than the catalog recorded: the object changed or was cut. */
+export class ShortReadError extends Error {
+  constructor(where: string, got: number, wanted: number, offset: number) {
+    super(`short read of ${where}: ${got} of ${wanted} bytes at ${offset}`);
+    this.name = 'ShortReadError';
+  }
+}

@@ -1,0 +1,55 @@
+// The `megapairs export` command: --config <file> --to <folder or s3://prefix>. The destination
+// uses the config's `s3:` settings; the run's catalog tells where every image's bytes are.
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { loadConfig } from '../config/load.ts';
+import { createContext } from '../runner/context.ts';
+import { openStorage } from '../storage/open.ts';
+import { isS3Uri } from '../storage/s3-location.ts';
+import { exportDataset } from './export-dataset.ts';
+import type { Fit } from './training-image.ts';
+
+export const EXPORT_USAGE = `export --config <file> --to <folder | s3://bucket/prefix> [--size 512] [--fit contain|cover|fill] [--quality 90] [--concurrency 8]
+                                         write megapairs.jsonl and its images (JPEG, size x size) for training; reruns skip images already there`;
+
+function intOption(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, not "${value}"`);
+  return n;
+}
+
+export async function exportCommand(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      to: { type: 'string' },
+      size: { type: 'string' },
+      fit: { type: 'string' },
+      quality: { type: 'string' },
+      concurrency: { type: 'string' },
+    },
+  });
+  if (!values.config || !values.to) throw new Error(`export needs --config <file> and --to <destination>\n  ${EXPORT_USAGE}`);
+  const fit = (values.fit ?? 'contain') as Fit;
+  if (!['contain', 'cover', 'fill'].includes(fit)) throw new Error(`--fit must be contain, cover or fill, not "${values.fit}"`);
+  const config = loadConfig(values.config);
+  const ctx = createContext(config);
+  const to = isS3Uri(values.to) ? values.to : path.resolve(values.to);
+  const dest = openStorage(to, { s3: config.s3, cacheDir: ctx.cacheDir });
+  const started = Date.now();
+  const report = await exportDataset(ctx, dest, {
+    size: intOption('size', values.size, 512, 16, 4096),
+    fit,
+    quality: intOption('quality', values.quality, 90, 1, 100),
+    concurrency: intOption('concurrency', values.concurrency, 8, 1, 256),
+    onPart: (done, parts, t) => process.stderr.write(`[export  ] ${done}/${parts} parts  ${t.written} written, ${t.skipped} already there, ${t.failed} failed\n`),
+  });
+  const { images, triples } = report;
+  process.stdout.write(
+    `images   ${images.referenced} referenced: ${images.written} written, ${images.skipped} already there, ${images.failed} failed (in the ledger)\n` +
+      `triples  ${triples.written} in ${dest.uri('megapairs.jsonl')}${triples.dropped ? `, ${triples.dropped} left out for a failed image` : ''}\n` +
+      `time     ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
+  );
+}
