@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
@@ -65,4 +65,9 @@ test('the JSON Schema describes the config for editors', () => {
 test('the committed demo config is valid', () => {
   const c = loadConfig(path.join(import.meta.dirname, '..', 'configs', 'demo.yaml'));
   assert.equal(c.runner.kind, 'local');
+});
+
+test('the committed JSON Schema is the one the code generates (npm run schema)', () => {
+  const committed = JSON.parse(readFileSync(path.join(import.meta.dirname, '..', 'configs', 'megapairs.schema.json'), 'utf8'));
+  assert.deepEqual(committed, configJsonSchema());
 });

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
-import { exportCommand } from '../src/export/command.ts';
+import { exportCommand } from '../src/cli/export-command.ts';
 import { exportDataset } from '../src/export/export-dataset.ts';
 import { exportedImageKey } from '../src/export/training-image.ts';
 import { readLedger } from '../src/ledger/ledger.ts';

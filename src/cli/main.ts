@@ -1,5 +1,6 @@
-// The megapairs command line: run a config, build the sample corpus or the built-in models, and
-// write the config's JSON Schema.
+// The megapairs command line: run a config (locally or on Redis workers), serve a distributed run
+// as a worker, export the product for training, build the sample corpus or the built-in models,
+// and write the config's JSON Schema.
 import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -8,12 +9,22 @@ import { ensureBuiltinModels } from '../encoders/builtin.ts';
 import { layout } from '../artifacts/layout.ts';
 import { createContext } from '../runner/context.ts';
 import { runLocal } from '../runner/local.ts';
+import { retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
+import { EXPORT_USAGE, exportCommand } from './export-command.ts';
+import { UsageError } from './usage-error.ts';
 import { formatSummary, summarize } from '../runner/summary.ts';
 import { buildSampleCorpus } from '../sample/openmoji.ts';
 
 const USAGE = `megapairs <command> [options]
 
-  run --config <file> [--runner local]   run the pipeline; reruns resume from complete artifacts
+  run --config <file> [--runner local|distributed]
+                                         run the pipeline; reruns resume from complete artifacts
+                                         (distributed: enqueue on Redis and follow to the end)
+  worker <all|gpu|cpu|annotate|<stage>> --config <file> [--concurrency N] [--grace S]
+                                         serve the distributed run's queues until SIGTERM
+  status --config <file>                 each stage's waiting, active, completed, failed units
+  retry-failed --config <file>           requeue the units that failed all their attempts
+  ${EXPORT_USAGE}
   sample [--out data/sample] [--limit N] [--shard-size N]
                                          build the openmoji demo corpus (webdataset layout)
   models [--out models/builtin]          write the built-in ONNX encoders and tokenizer
@@ -25,7 +36,8 @@ async function run(args: string[]): Promise<void> {
   if (!values.config) throw new UsageError('run needs --config <file>');
   const config = loadConfig(values.config);
   if (values.runner) config.runner.kind = values.runner as typeof config.runner.kind;
-  if (config.runner.kind !== 'local') throw new UsageError(`runner "${config.runner.kind}" is not available in this build; use --runner local`);
+  if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet);
+  if (config.runner.kind !== 'local') throw new UsageError(`unknown runner "${config.runner.kind}"; use --runner local or --runner distributed`);
   const ctx = createContext(config);
   const started = Date.now();
   const reports = await runLocal(ctx);
@@ -61,9 +73,16 @@ async function schema(args: string[]): Promise<void> {
   else process.stdout.write(text);
 }
 
-class UsageError extends Error {}
-
-const commands: Record<string, (args: string[]) => Promise<void>> = { run, sample, models, schema };
+const commands: Record<string, (args: string[]) => Promise<void>> = {
+  run,
+  sample,
+  models,
+  schema,
+  worker: workerCommand,
+  status: statusCommand,
+  'retry-failed': retryFailedCommand,
+  export: exportCommand,
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;

@@ -6,7 +6,8 @@
 import { layout } from '../artifacts/layout.ts';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
-import { loadShard, mergeTopK, type LoadedShard } from '../knn/hnsw-shard.ts';
+import { loadShard, mergeTopK, type LoadedShard, type Neighbour } from '../knn/hnsw-shard.ts';
+import { ShardCache, shardBytes } from '../knn/shard-cache.ts';
 import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import { readShardMeta, shardCount } from './index.ts';
@@ -36,17 +37,22 @@ export const pairsSchema: TableSchema = {
   hns: { type: 'INT64', repeated: true },
 };
 
-async function loadShards(ctx: StageContext, encoder: EncoderName): Promise<LoadedShard[]> {
+/**
+ * The encoder's shards, one at a time, those already loaded first: with index.memory_budget_mb
+ * below the size of all shards, a unit loads each shard once and the cache keeps the last ones.
+ */
+async function* eachShard(ctx: StageContext, encoder: EncoderName): AsyncGenerator<LoadedShard> {
   const manifest = await readManifest(ctx.work);
-  const n = shardCount(manifest, ctx.config.index.shard_size);
-  return Promise.all(
-    Array.from({ length: n }, (_, shard) =>
-      memoize(ctx, `hnsw:${encoder}:${shard}`, async () => {
-        const meta = await readShardMeta(ctx, { encoder, shard });
-        return loadShard(ctx.work, layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search);
-      }),
-    ),
-  );
+  const cache = await memoize(ctx, 'hnsw-shards', async () => new ShardCache(ctx.config.index.memory_budget_mb * 1024 * 1024));
+  const key = (shard: number) => `${encoder}:${shard}`;
+  const shards = Array.from({ length: shardCount(manifest, ctx.config.index.shard_size) }, (_, shard) => shard);
+  shards.sort((a, b) => Number(cache.has(key(b))) - Number(cache.has(key(a))));
+  for (const shard of shards) {
+    const meta = await readShardMeta(ctx, { encoder, shard });
+    yield await cache.get(key(shard), shardBytes(meta.count, meta.dim, meta.m), () =>
+      loadShard(ctx.work, layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search),
+    );
+  }
 }
 
 export class MineStage extends PartStage {
@@ -63,14 +69,17 @@ export class MineStage extends PartStage {
     const offset = manifest.parts.find((p) => p.number === n)!.offset;
     const pairs: PairRow[] = [];
     for (const encoder of ENCODER_NAMES) {
-      const shards = await loadShards(ctx, encoder);
       const queries = await readPartVectors(ctx.work, encoder, n);
+      // Scatter: every query searched in one shard, then the next; gather: merge per query.
+      // k + 1: the query finds itself first; it is dropped, not counted.
+      const lists: Neighbour[][][] = Array.from({ length: queries.rows }, () => []);
+      for await (const shard of eachShard(ctx, encoder)) {
+        for (let row = 0; row < queries.rows; row++) if (queries.mask[row]) lists[row].push(shard.search(rowOf(queries, row), k + 1));
+      }
       for (let row = 0; row < queries.rows; row++) {
         if (!queries.mask[row]) continue;
         const qId = offset + row;
-        const vector = rowOf(queries, row);
-        // k + 1: the query finds itself first; it is dropped, not counted.
-        const neighbours = mergeTopK(shards.map((s) => s.search(vector, k + 1)), k + 1)
+        const neighbours = mergeTopK(lists[row], k + 1)
           .filter((nb) => nb.id !== qId)
           .slice(0, k);
         const inBand = neighbours.filter((nb) => nb.similarity > low && nb.similarity < high);

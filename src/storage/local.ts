@@ -3,6 +3,7 @@
 import { createReadStream } from 'node:fs';
 import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { threadId } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
 import { NotFoundError, ShortReadError, type Storage } from './storage.ts';
 
@@ -50,7 +51,8 @@ export class LocalStorage implements Storage {
   private async atomically(key: string, fill: (tmp: string) => Promise<void>): Promise<void> {
     const target = this.uri(key);
     await mkdir(path.dirname(target), { recursive: true });
-    const tmp = `${target}.tmp-${process.pid}-${++tempCounter}`;
+    // pid, thread and counter: unique even for two threads of one process writing the same key.
+    const tmp = `${target}.tmp-${process.pid}-${threadId}-${++tempCounter}`;
     try {
       await fill(tmp);
       await rename(tmp, target);
@@ -91,7 +93,7 @@ export class LocalStorage implements Storage {
       for (const e of entries) {
         const key = rel + e.name;
         if (e.isDirectory()) await walk(key + '/');
-        else if (e.isFile() && key.startsWith(prefix) && !/\.tmp-\d+-\d+$/.test(key)) keys.push(key);
+        else if (e.isFile() && key.startsWith(prefix) && !/\.tmp-\d+-\d+-\d+$/.test(key)) keys.push(key);
       }
     };
     await walk(dir);

@@ -1,13 +1,14 @@
 // The `megapairs export` command: --config <file> --to <folder or s3://prefix>. The destination
 // uses the config's `s3:` settings; the run's catalog tells where every image's bytes are.
 import path from 'node:path';
+import { UsageError } from './usage-error.ts';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { createContext } from '../runner/context.ts';
 import { openStorage } from '../storage/open.ts';
 import { isS3Uri } from '../storage/s3-location.ts';
-import { exportDataset } from './export-dataset.ts';
-import type { Fit } from './training-image.ts';
+import { exportDataset } from '../export/export-dataset.ts';
+import type { Fit } from '../export/training-image.ts';
 
 export const EXPORT_USAGE = `export --config <file> --to <folder | s3://bucket/prefix> [--size 512] [--fit contain|cover|fill] [--quality 90] [--concurrency 8]
                                          write megapairs.jsonl and its images (JPEG, size x size) for training; reruns skip images already there`;
@@ -15,7 +16,7 @@ export const EXPORT_USAGE = `export --config <file> --to <folder | s3://bucket/p
 function intOption(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < min || n > max) throw new Error(`--${name} must be an integer from ${min} to ${max}, not "${value}"`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new UsageError(`--${name} must be an integer from ${min} to ${max}, not "${value}"`);
   return n;
 }
 
@@ -31,9 +32,9 @@ export async function exportCommand(args: string[]): Promise<void> {
       concurrency: { type: 'string' },
     },
   });
-  if (!values.config || !values.to) throw new Error(`export needs --config <file> and --to <destination>\n  ${EXPORT_USAGE}`);
+  if (!values.config || !values.to) throw new UsageError(`export needs --config <file> and --to <destination>\n  ${EXPORT_USAGE}`);
   const fit = (values.fit ?? 'contain') as Fit;
-  if (!['contain', 'cover', 'fill'].includes(fit)) throw new Error(`--fit must be contain, cover or fill, not "${values.fit}"`);
+  if (!['contain', 'cover', 'fill'].includes(fit)) throw new UsageError(`--fit must be contain, cover or fill, not "${values.fit}"`);
   const config = loadConfig(values.config);
   const ctx = createContext(config);
   const to = isS3Uri(values.to) ? values.to : path.resolve(values.to);

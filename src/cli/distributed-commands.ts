@@ -1,0 +1,66 @@
+// The command-line side of the distributed runner: `worker`, `status`, `retry-failed`, and `run`
+// when the runner is distributed. src/cli/main.ts parses the common options and dispatches here.
+import { parseArgs } from 'node:util';
+import { UsageError } from './usage-error.ts';
+import { layout } from '../artifacts/layout.ts';
+import { loadConfig } from '../config/load.ts';
+import type { Config } from '../config/schema.ts';
+import { createContext } from '../runner/context.ts';
+import { formatSummary } from '../runner/summary.ts';
+import { describeRedis } from '../runner/distributed/connection.ts';
+import { runDistributed } from '../runner/distributed/follow.ts';
+import { retryFailed, runStatus } from '../runner/distributed/status.ts';
+import { startWorker } from '../runner/distributed/worker.ts';
+
+
+const OPTIONS = {
+  config: { type: 'string', short: 'c' },
+  concurrency: { type: 'string' },
+  grace: { type: 'string', default: '25' },
+} as const;
+
+function configOf(args: string[]) {
+  const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
+  if (!values.config) throw new UsageError('needs --config <file>');
+  return { config: loadConfig(values.config), file: values.config, values, positionals };
+}
+
+/** `run` with the distributed runner: enqueue, follow, print the summary as the local runner does. */
+export async function runDistributedCommand(config: Config, configFile: string, quiet = false): Promise<void> {
+  const started = Date.now();
+  const result = await runDistributed(config, { configFile, write: quiet ? () => {} : undefined });
+  const ctx = createContext(config);
+  process.stdout.write(`\n${formatSummary(result.summary)}\ntotal       ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
+  process.stdout.write(`triples in ${ctx.output.uri('triples/')}, JSONL in ${ctx.output.uri(layout.megapairsJsonl())}\n`);
+}
+
+/** `worker <kind> --config <file> [--concurrency N] [--grace S]`: serve until SIGTERM / SIGINT. */
+export async function workerCommand(args: string[]): Promise<void> {
+  const { config, values, positionals } = configOf(args);
+  const kind = positionals[0];
+  if (!kind) throw new UsageError('worker needs a kind: all, gpu, cpu, annotate, or one queue (e.g. mine)');
+  const concurrency = values.concurrency ? Number(values.concurrency) : undefined;
+  if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) throw new UsageError('--concurrency must be a positive integer');
+  const tag = `[worker ${kind} ${process.pid}]`;
+  const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
+  const w = await startWorker(config, kind, { concurrency, graceMs: Number(values.grace) * 1000, log });
+  log(`ready: queues ${w.queues.join(', ')} of run ${config.run.name} on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once`);
+  await new Promise<void>((resolve) => {
+    const stop = () => void w.stop().then(resolve);
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
+}
+
+export async function statusCommand(args: string[]): Promise<void> {
+  const { config } = configOf(args);
+  process.stdout.write((await runStatus(config)) + '\n');
+}
+
+export async function retryFailedCommand(args: string[]): Promise<void> {
+  const { config, file } = configOf(args);
+  const ids = await retryFailed(config);
+  process.stdout.write(
+    ids.length ? `requeued ${ids.length} unit(s): ${ids.join(', ')}\nfollow the run with: megapairs run --config ${file}\n` : 'no failed units\n',
+  );
+}

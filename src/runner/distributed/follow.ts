@@ -1,0 +1,89 @@
+// `megapairs run` with the distributed runner: enqueue the run (its start barrier; the workers
+// plan the rest) and follow it to the end from the queues' counts. Following is optional: the run
+// advances without this process, and running it again (same config) only follows again.
+import type { Config } from '../../config/schema.ts';
+import { connectRedis, describeRedis } from './connection.ts';
+import { enqueueRun, FINAL, type RunResult } from './phases.ts';
+import { COUNT_TYPES, pending, QueueProgress, type QueueCounts } from './progress.ts';
+import { CONTROL, RunQueues } from './queues.ts';
+
+export class RunFailedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunFailedError';
+  }
+}
+
+export interface FollowOptions {
+  /** Progress lines (stderr by default). */
+  write?: (line: string) => void;
+  pollMs?: number;
+  /** The config file, for the commands the messages suggest. */
+  configFile?: string;
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export async function queueCounts(rq: RunQueues): Promise<QueueCounts[]> {
+  return Promise.all(rq.all().map(async ({ short, queue }) => ({ short, counts: await queue.getJobCounts(...COUNT_TYPES) })));
+}
+
+/** The failed units, with why; "" when none. */
+export async function describeFailed(rq: RunQueues, limit = 20): Promise<string> {
+  const lines: string[] = [];
+  for (const { queue } of rq.all()) {
+    for (const job of await queue.getFailed(0, limit - 1)) {
+      if (job) lines.push(`  ${job.id} (${job.attemptsMade} attempts): ${job.failedReason}`);
+    }
+  }
+  return lines.slice(0, limit).join('\n');
+}
+
+export async function runDistributed(config: Config, opts: FollowOptions = {}): Promise<RunResult> {
+  const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
+  const cfg = opts.configFile ?? '<file>';
+  const connection = await connectRedis(config, 'megapairs-run');
+  const rq = new RunQueues(config, connection);
+  try {
+    await enqueueRun(rq);
+    write(`run ${config.run.name} enqueued on ${describeRedis(config)} (prefix ${config.redis.prefix}); following it`);
+    const progress = new QueueProgress(write);
+    let lastChange = Date.now();
+    let lastKey = '';
+    let stuckPolls = 0;
+    let warnedFor = '';
+    for (;;) {
+      const final = await rq.queue(CONTROL).getJob(FINAL);
+      const complete = final && (await final.getState()) === 'completed';
+      const rows = await queueCounts(rq);
+      progress.update(rows);
+      if (complete) return (await rq.queue(CONTROL).getJob(FINAL))!.returnvalue as RunResult;
+      const waitingWork = rows.reduce((a, r) => a + pending(r.counts), 0);
+      const failed = rows.reduce((a, r) => a + (r.counts.failed ?? 0), 0);
+      // Counts are read queue by queue, so a job moving between queues can hide for one poll:
+      // call the run stuck only when two polls in a row see failures and nothing left to run.
+      stuckPolls = waitingWork === 0 && failed > 0 ? stuckPolls + 1 : 0;
+      if (stuckPolls >= 2) {
+        throw new RunFailedError(
+          `${failed} unit(s) failed after all their attempts, and the run cannot finish without them:\n${await describeFailed(rq)}\n` +
+            `they are in the failures ledger too. Fix the cause, then \`megapairs retry-failed --config ${cfg}\` and \`megapairs run --config ${cfg}\` to follow the run again.`,
+        );
+      }
+      const key = JSON.stringify(rows);
+      if (key !== lastKey) [lastKey, lastChange] = [key, Date.now()];
+      if (Date.now() - lastChange > 15_000) {
+        // Nothing moved for a while: say so if work waits on a queue that no worker serves.
+        const unserved: string[] = [];
+        for (const r of rows) if (pending(r.counts) > 0 && (await rq.queue(r.short).getWorkersCount().catch(() => 1)) === 0) unserved.push(r.short);
+        if (unserved.length && unserved.join() !== warnedFor) {
+          warnedFor = unserved.join();
+          write(`no worker serves ${unserved.join(', ')}: start one (\`megapairs worker all|cpu|gpu|annotate --config ${cfg}\`)`);
+        }
+      }
+      await sleep(opts.pollMs ?? 500);
+    }
+  } finally {
+    await rq.close();
+    await connection.quit().catch(() => connection.disconnect());
+  }
+}

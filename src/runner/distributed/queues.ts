@@ -1,0 +1,83 @@
+// The run's queues in Redis: one per stage plus `control`, whose barrier jobs advance the run from
+// phase to phase. Names, job ids and job options live here so that every process (workers, `run`,
+// `status`, `retry-failed`) agrees on them. Job ids are deterministic, so enqueueing the same run
+// twice adds nothing.
+import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Config } from '../../config/schema.ts';
+import { pipelineStages } from '../../pipeline.ts';
+
+export const CONTROL = 'control';
+
+/** Stage names in pipeline order; each is also its queue's short name. */
+export const STAGE_NAMES: readonly string[] = pipelineStages().map((s) => s.name);
+
+/** What a unit job carries: pointers only (the stage and the unit as JSON), never bytes or vectors. */
+export interface UnitJobData {
+  stage: string;
+  unit: unknown;
+}
+
+export interface ControlJobData {
+  barrier: string;
+}
+
+/** What a unit job returns; the final barrier sums these into the stage reports. */
+export interface UnitJobResult {
+  skipped: boolean;
+  items: number;
+  failed: number;
+}
+
+/** "<stage>.<unit id>": BullMQ job ids may not hold ":" (it separates Redis key parts). */
+export const unitJobId = (stage: string, unitId: string) => `${stage}.${unitId}`;
+
+export function jobOptions(config: Config): JobsOptions {
+  return {
+    attempts: config.runner.attempts,
+    // Exponential, with up to half the delay taken off at random so retries of many units spread out.
+    backoff: { type: 'exponential', delay: config.runner.backoff_ms, jitter: 0.5 },
+    // Finished jobs stay: their ids keep a re-enqueue from adding them again, and the final
+    // barrier reads their results. A unit is a chunk of images, so they are few.
+    removeOnComplete: false,
+    removeOnFail: false,
+  };
+}
+
+export class RunQueues {
+  readonly prefix: string;
+  readonly flows: FlowProducer;
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(
+    readonly config: Config,
+    readonly connection: Redis,
+  ) {
+    this.prefix = config.redis.prefix;
+    this.flows = new FlowProducer({ connection, prefix: this.prefix });
+  }
+
+  /** The BullMQ queue name of a stage (or `control`): "<run name>.<stage>". */
+  name(short: string): string {
+    return `${this.config.run.name}.${short}`;
+  }
+
+  queue(short: string): Queue {
+    let q = this.queues.get(short);
+    if (!q) {
+      q = new Queue(this.name(short), { connection: this.connection, prefix: this.prefix });
+      this.queues.set(short, q);
+    }
+    return q;
+  }
+
+  /** Every queue of the run, stages first, then control. */
+  all(): Array<{ short: string; queue: Queue }> {
+    return [...STAGE_NAMES, CONTROL].map((short) => ({ short, queue: this.queue(short) }));
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await this.flows.close();
+  }
+}

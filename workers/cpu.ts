@@ -1,0 +1,6 @@
+// A cpu worker: serves catalog, manifest, index, mine, emit, export and the control queue that advances the run.
+//   node --import tsx workers/cpu.ts --config <file> [--concurrency N] [--grace S]
+// is `megapairs worker cpu ...`; it runs until SIGTERM or SIGINT (see src/runner/distributed/worker.ts).
+import { main } from '../src/cli/main.ts';
+
+process.exit(await main(['worker', 'cpu', ...process.argv.slice(2)]));
