@@ -251,3 +251,20 @@ test('a unit that keeps failing lands in the failed set and the ledger; retry-fa
     await w.stop();
   }
 });
+
+test('a worker started with another config refuses the run\'s jobs, naming the sections that differ', { timeout: 60_000 }, async () => {
+  const run = newRun('mismatch');
+  const config = parseConfig(run.obj, { baseDir: run.root });
+  const other = parseConfig({ ...run.obj, mine: { ...(run.obj.mine as object), k: 7 } }, { baseDir: run.root });
+  const w = await startWorker(other, 'all', { concurrency: 1 });
+  try {
+    await assert.rejects(runDistributed(config, { write: () => {}, pollMs: 100 }), (e: Error) => {
+      assert.ok(e instanceof RunFailedError);
+      assert.match(e.message, /differs from the run's in mine: start workers with the run's config/);
+      return true;
+    });
+    assert.ok(!readdirSync(run.root).includes('work'), 'nothing was written');
+  } finally {
+    await w.stop();
+  }
+});

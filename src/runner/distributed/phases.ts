@@ -16,6 +16,7 @@ import { pipelineStages } from '../../pipeline.ts';
 import type { Stage, StageContext } from '../../stages/stage.ts';
 import type { StageReport } from '../local.ts';
 import { summarize, type RunSummary } from '../summary.ts';
+import { configFingerprint } from './config-fingerprint.ts';
 import { CONTROL, jobOptions, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
 import { stageReports } from './reports.ts';
 
@@ -42,7 +43,7 @@ class Phases {
 
   unit(stage: string, unit: unknown, children?: FlowChildJob[]): FlowChildJob {
     const s = this.stage(stage);
-    const data: UnitJobData = { stage, unit };
+    const data: UnitJobData = { stage, unit, config: configFingerprint(this.ctx.config) };
     return { name: stage, queueName: this.rq.name(stage), data, opts: { ...jobOptions(this.ctx.config), jobId: unitJobId(stage, s.unitId(unit)) }, children };
   }
 
@@ -51,7 +52,7 @@ class Phases {
   }
 
   barrier(barrier: string, children: FlowChildJob[]): FlowJob {
-    const data: ControlJobData = { barrier };
+    const data: ControlJobData = { barrier, config: configFingerprint(this.ctx.config) };
     return { name: barrier, queueName: this.rq.name(CONTROL), data, opts: { ...jobOptions(this.ctx.config), jobId: barrier }, children };
   }
 
@@ -93,6 +94,6 @@ export async function advance(ctx: StageContext, rq: RunQueues, barrier: string)
 
 /** Enqueues a run: the start barrier alone; a worker serving `control` plans the rest. */
 export async function enqueueRun(rq: RunQueues): Promise<void> {
-  const data: ControlJobData = { barrier: START };
+  const data: ControlJobData = { barrier: START, config: configFingerprint(rq.config) };
   await rq.queue(CONTROL).add(START, data, { ...jobOptions(rq.config), jobId: START });
 }

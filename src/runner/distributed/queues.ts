@@ -6,6 +6,7 @@ import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
 import { pipelineStages } from '../../pipeline.ts';
+import type { ConfigFingerprint } from './config-fingerprint.ts';
 
 export const CONTROL = 'control';
 
@@ -16,10 +17,13 @@ export const STAGE_NAMES: readonly string[] = pipelineStages().map((s) => s.name
 export interface UnitJobData {
   stage: string;
   unit: unknown;
+  /** The enqueuing config's fingerprint: a worker with another config refuses the job. */
+  config?: ConfigFingerprint;
 }
 
 export interface ControlJobData {
   barrier: string;
+  config?: ConfigFingerprint;
 }
 
 /** What a unit job returns; the final barrier sums these into the stage reports. */

@@ -6,10 +6,11 @@
 // stalled-job check moves the jobs back to wait. Units skip complete artifacts, so a unit run
 // twice writes its output once. Stop (SIGTERM) stops taking jobs, lets the ones in hand finish
 // within the grace period, and after that returns them to the queue for another worker.
-import { WaitingError, Worker, type Job, type Processor } from 'bullmq';
+import { UnrecoverableError, WaitingError, Worker, type Job, type Processor } from 'bullmq';
 import { hostname } from 'node:os';
 import type { Config } from '../../config/schema.ts';
 import { createContext } from '../context.ts';
+import { configFingerprint, fingerprintDifferences, type ConfigFingerprint } from './config-fingerprint.ts';
 import { connectRedis } from './connection.ts';
 import { queuesOfKind } from './kinds.ts';
 import { advance } from './phases.ts';
@@ -50,8 +51,18 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const rq = new RunQueues(config, connection);
   const ctx = queues.includes(CONTROL) ? createContext(config) : undefined;
 
+  const fingerprint = configFingerprint(config);
+  /** Fails the job for good if it was enqueued under another config: retrying cannot help. */
+  const checkConfig = (job: Job<{ config?: ConfigFingerprint }>) => {
+    const differ = fingerprintDifferences(job.data.config, fingerprint);
+    if (differ.length) {
+      throw new UnrecoverableError(`the config of worker ${where} differs from the run's in ${differ.join(', ')}: start workers with the run's config`);
+    }
+  };
+
   const runUnit = async (job: Job<UnitJobData>, token?: string): Promise<UnitJobResult> => {
     const started = Date.now();
+    checkConfig(job);
     log(`start ${job.id}`);
     const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     try {
@@ -71,6 +82,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   };
 
   const runBarrier = async (job: Job<ControlJobData>): Promise<unknown> => {
+    checkConfig(job);
     log(`start ${job.id}`);
     const r = await advance(ctx!, rq, job.data.barrier);
     log(`done ${job.id}`);
