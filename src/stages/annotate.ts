@@ -12,7 +12,7 @@ import type { CatalogRow } from './catalog.ts';
 import { lookupImages } from './catalog-lookup.ts';
 import { pairsSchema, type PairRow } from './mine.ts';
 import { PartStage } from './part-stage.ts';
-import type { StageContext, UnitResult } from './stage.ts';
+import { memoize, type StageContext, type UnitResult } from './stage.ts';
 
 export type AnnotationRow = Annotation & { pair_id: string };
 
@@ -38,7 +38,8 @@ export class AnnotateStage extends PartStage {
     const ledger = new UnitLedger(this.name, this.unitId(n));
     const pairs = await readParquet<PairRow>(ctx.work, layout.pairsPart(n), pairsSchema);
     const images = await lookupImages(ctx, pairs.flatMap((p) => [p.q_id, p.t_id]));
-    const annotator = createAnnotator(ctx.config.annotate);
+    // One annotator per context: its HTTP client and connections serve every unit.
+    const annotator = await memoize(ctx, 'annotator', async () => createAnnotator(ctx.config.annotate));
     const image = (row: CatalogRow): PairImage => ({ key: row.image, caption: row.caption, bytes: () => readImageBytes(ctx.input, row) });
     const concurrency = ctx.config.annotate.annotator === 'openai' ? ctx.config.annotate.openai!.concurrency : 1;
 

@@ -4,13 +4,13 @@ import { layout } from '../artifacts/layout.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import { LruCache } from '../util/lru.ts';
 import { catalogSchema, type CatalogRow } from './catalog.ts';
-import { locate, readManifest } from './manifest.ts';
+import { locate, manifestOf } from './manifest.ts';
 import { memoize, type StageContext } from './stage.ts';
 
 const PARTS_KEPT = 64;
 
 export async function lookupImages(ctx: StageContext, ids: Iterable<number>): Promise<Map<number, CatalogRow>> {
-  const manifest = await memoize(ctx, 'manifest', () => readManifest(ctx.work));
+  const manifest = await manifestOf(ctx);
   const parts = await memoize(ctx, 'catalog-parts', async () => new LruCache<CatalogRow[]>(PARTS_KEPT));
   const out = new Map<number, CatalogRow>();
   for (const id of new Set(ids)) {

@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { layout, partName } from '../artifacts/layout.ts';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/shard-metadata.ts';
+import { TarError } from '../corpus/tar.ts';
 import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { RetriesExhaustedError } from '../storage/retry.ts';
@@ -152,9 +153,9 @@ export class CatalogStage implements Stage<ShardRef> {
       for await (const sample of readSamples(ctx.input, shard.tar)) await check(sample);
     } catch (err) {
       if (err instanceof RetriesExhaustedError) throw err;
-      const e = err as Error & { offset?: number; code?: string };
-      const reason = e.name === 'NotFoundError' ? 'missing_shard' : e.name === 'TarError' ? 'corrupt_tar' : 'unreadable_shard';
-      ledger.add(shard.tar, ctx.input.uri(shard.tar) + (e.offset !== undefined ? `@${e.offset}` : ''), reason, e.message);
+      const reason = err instanceof NotFoundError ? 'missing_shard' : err instanceof TarError ? 'corrupt_tar' : 'unreadable_shard';
+      const at = err instanceof TarError ? `@${err.offset}` : '';
+      ledger.add(shard.tar, ctx.input.uri(shard.tar) + at, reason, (err as Error).message);
     }
     // Samples the metadata lists as downloaded but the tar lacks (a truncated shard): name each.
     if (shardMeta) {

@@ -14,7 +14,7 @@ import { UnitLedger } from '../ledger/ledger.ts';
 import { NotFoundError, ShortReadError } from '../storage/storage.ts';
 import { catalogSchema, type CatalogRow } from './catalog.ts';
 import { PartStage } from './part-stage.ts';
-import type { StageContext, UnitResult } from './stage.ts';
+import { memoize, type StageContext, type UnitResult } from './stage.ts';
 
 /** Grows a [rows, dim] matrix as batches arrive; dim is learned from the first batch. */
 class VectorTable {
@@ -44,7 +44,7 @@ export class EmbedStage extends PartStage {
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const ledger = new UnitLedger(this.name, this.unitId(n));
     const rows = await readParquet<CatalogRow>(ctx.work, layout.catalogPart(n), catalogSchema);
-    const { images, caption } = await resolveEncoders(ctx.config, ctx.cacheDir);
+    const { images, caption } = await memoize(ctx, 'encoders', () => resolveEncoders(ctx.config, ctx.cacheDir));
     const tables = new Map<EncoderName, VectorTable>([...images, caption].map((e) => [e.name, new VectorTable(rows.length)]));
     const mask = new Uint8Array(rows.length).fill(1);
     const batchSize = Math.min(...images.map((e) => e.batchSize), caption.batchSize);

@@ -5,7 +5,7 @@ import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
 import { layout } from '../artifacts/layout.ts';
-import { readManifest } from './manifest.ts';
+import { manifestOf } from './manifest.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export class ExportJsonlStage implements Stage<'jsonl'> {
@@ -28,7 +28,7 @@ export class ExportJsonlStage implements Stage<'jsonl'> {
     let lines = 0;
     try {
       const out = createWriteStream(file);
-      for (const { number } of (await readManifest(ctx.work)).parts) {
+      for (const { number } of (await manifestOf(ctx)).parts) {
         // A part is bounded by the chunk size, so it is read whole; the file grows on disk.
         const part = await ctx.output.read(layout.triplesJsonlPart(number));
         for (const byte of part) if (byte === 0x0a) lines++;

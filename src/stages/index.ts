@@ -4,8 +4,8 @@ import { layout } from '../artifacts/layout.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { buildShard } from '../knn/hnsw-shard.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
-import { readManifest, type CatalogManifest } from './manifest.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import { manifestOf, type CatalogManifest } from './manifest.ts';
+import { memoize, type Stage, type StageContext, type UnitResult } from './stage.ts';
 
 export interface IndexUnit {
   encoder: EncoderName;
@@ -28,15 +28,18 @@ export function shardCount(manifest: CatalogManifest, shardSize: number): number
   return Math.max(1, Math.ceil(manifest.total / shardSize));
 }
 
-export async function readShardMeta(ctx: StageContext, u: IndexUnit): Promise<ShardMeta> {
-  return JSON.parse((await ctx.work.read(layout.indexShardMeta(u.encoder, u.shard))).toString('utf8')) as ShardMeta;
+/** A complete shard's metadata, read once per context (mining asks for it in every unit). */
+export function readShardMeta(ctx: StageContext, u: IndexUnit): Promise<ShardMeta> {
+  return memoize(ctx, `shard-meta:${u.encoder}:${u.shard}`, async () =>
+    JSON.parse((await ctx.work.read(layout.indexShardMeta(u.encoder, u.shard))).toString('utf8')) as ShardMeta,
+  );
 }
 
 export class IndexStage implements Stage<IndexUnit> {
   readonly name = 'index';
 
   async plan(ctx: StageContext): Promise<IndexUnit[]> {
-    const shards = shardCount(await readManifest(ctx.work), ctx.config.index.shard_size);
+    const shards = shardCount(await manifestOf(ctx), ctx.config.index.shard_size);
     return ENCODER_NAMES.flatMap((encoder) => Array.from({ length: shards }, (_, shard) => ({ encoder, shard })));
   }
   unitId(u: IndexUnit): string {
@@ -47,7 +50,7 @@ export class IndexStage implements Stage<IndexUnit> {
   }
 
   async run(ctx: StageContext, u: IndexUnit): Promise<UnitResult> {
-    const manifest = await readManifest(ctx.work);
+    const manifest = await manifestOf(ctx);
     const size = ctx.config.index.shard_size;
     const first = u.shard * size;
     const end = Math.min(first + size, manifest.total);

@@ -4,7 +4,7 @@ import { layout } from '../artifacts/layout.ts';
 import { parquetRowCount } from '../artifacts/parquet.ts';
 import type { Storage } from '../storage/storage.ts';
 import { CatalogStage } from './catalog.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import { memoize, type Stage, type StageContext, type UnitResult } from './stage.ts';
 
 export interface CatalogManifest {
   total: number;
@@ -13,6 +13,11 @@ export interface CatalogManifest {
 
 export async function readManifest(work: Storage): Promise<CatalogManifest> {
   return JSON.parse((await work.read(layout.catalogManifest())).toString('utf8')) as CatalogManifest;
+}
+
+/** The manifest, read once per context: the stages after it consult it for every unit. */
+export function manifestOf(ctx: StageContext): Promise<CatalogManifest> {
+  return memoize(ctx, 'manifest', () => readManifest(ctx.work));
 }
 
 /** The part and row of a global image id. */

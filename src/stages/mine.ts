@@ -11,7 +11,7 @@ import { ShardCache, shardBytes } from '../knn/shard-cache.ts';
 import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import { readShardMeta, shardCount } from './index.ts';
-import { readManifest } from './manifest.ts';
+import { manifestOf } from './manifest.ts';
 import { PartStage } from './part-stage.ts';
 import { memoize, type StageContext, type UnitResult } from './stage.ts';
 
@@ -42,7 +42,7 @@ export const pairsSchema: TableSchema = {
  * below the size of all shards, a unit loads each shard once and the cache keeps the last ones.
  */
 async function* eachShard(ctx: StageContext, encoder: EncoderName): AsyncGenerator<LoadedShard> {
-  const manifest = await readManifest(ctx.work);
+  const manifest = await manifestOf(ctx);
   const cache = await memoize(ctx, 'hnsw-shards', async () => new ShardCache(ctx.config.index.memory_budget_mb * 1024 * 1024));
   const key = (shard: number) => `${encoder}:${shard}`;
   const shards = Array.from({ length: shardCount(manifest, ctx.config.index.shard_size) }, (_, shard) => shard);
@@ -65,7 +65,7 @@ export class MineStage extends PartStage {
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const { k, band, targets_per_space, hard_negatives } = ctx.config.mine;
     const [low, high] = band;
-    const manifest = await readManifest(ctx.work);
+    const manifest = await manifestOf(ctx);
     const offset = manifest.parts.find((p) => p.number === n)!.offset;
     const pairs: PairRow[] = [];
     for (const encoder of ENCODER_NAMES) {

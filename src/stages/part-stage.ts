@@ -1,14 +1,14 @@
 // The base of the stages whose unit is one catalog part (embed, mine, annotate, emit): the units
 // are the manifest's parts, named like the part files.
 import { partName } from '../artifacts/layout.ts';
-import { readManifest } from './manifest.ts';
+import { manifestOf } from './manifest.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export abstract class PartStage implements Stage<number> {
   abstract readonly name: string;
 
   async plan(ctx: StageContext): Promise<number[]> {
-    return (await readManifest(ctx.work)).parts.map((p) => p.number);
+    return (await manifestOf(ctx)).parts.map((p) => p.number);
   }
   unitId(n: number): string {
     return partName(n);
