@@ -34,7 +34,7 @@ export interface Annotation {
 /** A pair that could not be annotated: the reason goes to the failures ledger. */
 export class AnnotationError extends Error {
   constructor(
-    /** Short, stable reason code for counting ("malformed_reply", "http_error", ...). */
+    /** Short, stable reason code for counting ("malformed_description", "http_error", "image_error", ...). */
     readonly reason: string,
     message: string,
   ) {

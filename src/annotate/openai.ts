@@ -37,7 +37,6 @@ export class OpenAIAnnotator implements Annotator {
   // A #private field: the client holds the API key, and JSON.stringify / util.inspect of the
   // annotator must never show it.
   readonly #client: OpenAI;
-  readonly #limit: Limiter;
   private readonly llm: string;
   private readonly wordNum: [number, number];
   private readonly pool: readonly Demonstration[];
@@ -59,7 +58,6 @@ export class OpenAIAnnotator implements Annotator {
       // Attempts are counted here only, so `attempts` means what it says.
       maxRetries: 0,
     });
-    this.#limit = new Limiter(cfg.concurrency);
     this.llm = cfg.llm ?? cfg.mllm;
     this.model = this.llm === cfg.mllm ? cfg.mllm : `${cfg.mllm}+${this.llm}`;
     const [a, b] = cfg.word_num;
@@ -75,59 +73,58 @@ export class OpenAIAnnotator implements Annotator {
     const demonstrations = rng.sample(this.pool, this.cfg.demonstrations);
     const seed = rng.int(0, 2 ** 31 - 1);
 
-    return this.#limit.run(async () => {
-      const [source, target] = await Promise.all([
-        imageDataUrl(pair, 'source', pair.query, this.cfg.image_size),
-        imageDataUrl(pair, 'target', pair.target, this.cfg.image_size),
-      ]);
-      const tokens = { prompt: 0, completion: 0 };
-      const description = await this.complete(
-        pair,
-        'describe',
-        {
-          model: this.cfg.mllm,
-          messages: [
-            {
-              role: 'user',
-              content: [
-                { type: 'text', text: SOURCE_LABEL },
-                { type: 'image_url', image_url: { url: source } },
-                { type: 'text', text: TARGET_LABEL },
-                { type: 'image_url', image_url: { url: target } },
-                { type: 'text', text: describePrompt(wordNum) },
-              ],
-            },
-          ],
-          temperature: this.cfg.temperature,
-          max_tokens: this.cfg.max_tokens,
-          seed,
-        },
-        parseDescription,
-        tokens,
-      );
-      const instructions = await this.complete(
-        pair,
-        'instruct',
-        {
-          model: this.llm,
-          messages: [{ role: 'user', content: instructPrompt(description, demonstrations, this.cfg.min_instructions) }],
-          temperature: this.cfg.temperature,
-          max_tokens: this.cfg.max_tokens,
-          seed,
-        },
-        (reply) => parseInstructions(reply, this.cfg.min_instructions),
-        tokens,
-      );
-      return {
-        description,
-        instructions,
-        annotator: this.name,
-        model: this.model,
-        prompt_version: PROMPT_VERSION,
-        prompt_tokens: tokens.prompt,
-        completion_tokens: tokens.completion,
-      };
-    });
+    // In-flight pairs are bounded by the caller (the annotate stage's mapPool, annotate.openai.concurrency).
+    const [source, target] = await Promise.all([
+      imageDataUrl(pair, 'source', pair.query, this.cfg.image_size),
+      imageDataUrl(pair, 'target', pair.target, this.cfg.image_size),
+    ]);
+    const tokens = { prompt: 0, completion: 0 };
+    const description = await this.complete(
+      pair,
+      'describe',
+      {
+        model: this.cfg.mllm,
+        messages: [
+          {
+            role: 'user',
+            content: [
+              { type: 'text', text: SOURCE_LABEL },
+              { type: 'image_url', image_url: { url: source } },
+              { type: 'text', text: TARGET_LABEL },
+              { type: 'image_url', image_url: { url: target } },
+              { type: 'text', text: describePrompt(wordNum) },
+            ],
+          },
+        ],
+        temperature: this.cfg.temperature,
+        max_tokens: this.cfg.max_tokens,
+        seed,
+      },
+      parseDescription,
+      tokens,
+    );
+    const instructions = await this.complete(
+      pair,
+      'instruct',
+      {
+        model: this.llm,
+        messages: [{ role: 'user', content: instructPrompt(description, demonstrations, this.cfg.min_instructions) }],
+        temperature: this.cfg.temperature,
+        max_tokens: this.cfg.max_tokens,
+        seed,
+      },
+      (reply) => parseInstructions(reply, this.cfg.min_instructions),
+      tokens,
+    );
+    return {
+      description,
+      instructions,
+      annotator: this.name,
+      model: this.model,
+      prompt_version: PROMPT_VERSION,
+      prompt_tokens: tokens.prompt,
+      completion_tokens: tokens.completion,
+    };
   }
 
   /**
@@ -166,11 +163,12 @@ export class OpenAIAnnotator implements Annotator {
       const choice = completion.choices?.[0];
       const reply = choice?.message?.content ?? '';
       const cutOff = choice?.finish_reason === 'length';
-      let parsed = parse(reply);
+      const parsed = parse(reply);
       // A description cut at max_tokens ends mid-sentence even when its structure looks right.
-      if (parsed.ok && cutOff && step === 'describe') parsed = { ok: false, problem: 'cut off at max_tokens' };
-      if (parsed.ok) return parsed.value;
-      lastProblem = `${parsed.problem}${cutOff && parsed.problem !== 'cut off at max_tokens' ? ' (cut off at max_tokens)' : ''}; reply: ${excerpt(reply)}`;
+      const truncated = cutOff && step === 'describe';
+      if (parsed.ok && !truncated) return parsed.value;
+      const problem = parsed.ok ? 'cut off at max_tokens' : cutOff ? `${parsed.problem} (cut off at max_tokens)` : parsed.problem;
+      lastProblem = `${problem}; reply: ${excerpt(reply)}`;
     }
     throw new AnnotationError(
       MALFORMED_REASON[step],
@@ -381,24 +379,4 @@ function errorText(err: unknown): string {
 
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
-}
-
-/** At most `max` pairs in flight through this annotator, whoever calls it. */
-class Limiter {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(private readonly max: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    // A finishing task hands its slot straight to the next waiter, so a newcomer cannot slip in.
-    if (this.active < this.max) this.active++;
-    else await new Promise<void>((resolve) => this.waiting.push(resolve));
-    try {
-      return await task();
-    } finally {
-      const next = this.waiting.shift();
-      if (next) next();
-      else this.active--;
-    }
-  }
 }

@@ -12,8 +12,8 @@ import { DEMONSTRATIONS, type Demonstration } from './demonstrations.ts';
 export const SOURCE_LABEL = 'Source Image:';
 export const TARGET_LABEL = 'Target Image:';
 
-/** The paper's output template; descriptions are checked against it (see openai.ts). */
-export const DESCRIPTION_TEMPLATE =
+/** The paper's output template; parseDescription (openai.ts) checks replies for its Source/Target form. */
+const DESCRIPTION_TEMPLATE =
   'Both images are / have / exhibit / show [COMMON POINTS]. However, the Source Image [DIFFERENCES], whereas the Target Image [DIFFERENCES].';
 
 const DESCRIBE_TEMPLATE = [
@@ -40,7 +40,7 @@ export function describePrompt(wordNum: number): string {
 }
 
 /** One demonstration as the instruct prompt shows it. */
-export function formatDemonstration(d: Demonstration): string {
+function formatDemonstration(d: Demonstration): string {
   return `- Connection: ${d.description}\n- Text Query: ${JSON.stringify(d.instructions)}`;
 }
 

@@ -8,7 +8,7 @@ import type { EncoderName } from '../config/schema.ts';
 import type { Rng } from '../util/rng.ts';
 import type { Annotation, Annotator, PairToAnnotate } from './annotator.ts';
 
-export const TEMPLATE_VERSION = 'template-v1';
+const TEMPLATE_VERSION = 'template-v1';
 
 /** Words that carry no content of their own. */
 const STOPWORDS = new Set(
@@ -38,6 +38,15 @@ const IRREGULAR_PLURALS = new Set('people children men women mice geese teeth fe
 const PREAMBLE = /^(?:(?:the|this|an?)\s+)?(?:image|photo(?:graph)?|picture|illustration|drawing|painting|emoji|icon)\s+(?:shows|depicts|features|of|is of)\s+/i;
 const MAX_SUBJECT_WORDS = 12;
 const MAX_LISTED = 5;
+/** Per relation: description leads that name the shared words ({}), and the lead when there are none. */
+const LEADS: Record<EncoderName, [string[], string]> = {
+  visual_semantic: [['Both images show {}', 'Both images depict {}', 'Both images are about {}'], 'Both images depict closely related subjects'],
+  visual_pattern: [
+    ['Both images have a similar look and layout, featuring {}', 'Both images share a similar visual style, with {}'],
+    'Both images have a similar look and layout',
+  ],
+  caption: [['Both images are described with {}', 'Both images have captions that mention {}'], 'Both images have closely related captions'],
+};
 
 /** A content word: its matching key (a crude stem) and the form it is written in. */
 interface Term {
@@ -103,15 +112,7 @@ function describe(
   rng: Rng,
 ): string {
   const common = shared.length ? list(shared.slice(0, MAX_LISTED), 'and') : '';
-  const leads: Record<EncoderName, [string[], string]> = {
-    visual_semantic: [['Both images show {}', 'Both images depict {}', 'Both images are about {}'], 'Both images depict closely related subjects'],
-    visual_pattern: [
-      ['Both images have a similar look and layout, featuring {}', 'Both images share a similar visual style, with {}'],
-      'Both images have a similar look and layout',
-    ],
-    caption: [['Both images are described with {}', 'Both images have captions that mention {}'], 'Both images have closely related captions'],
-  };
-  const [withCommon, withoutCommon] = leads[relation];
+  const [withCommon, withoutCommon] = LEADS[relation];
   const lead = common ? pick(rng, withCommon).replace('{}', common) : withoutCommon;
 
   const verb = pick(rng, ['shows', 'depicts']);
@@ -256,7 +257,7 @@ function surfaceForms(terms: Term[]): Map<string, string> {
 }
 
 /** A crude English stemmer, enough to match "grinning"/"grin", "smiling"/"smile", "eyes"/"eye". */
-export function stem(word: string): string {
+function stem(word: string): string {
   let s = word.toLowerCase();
   if (s.length > 4 && s.endsWith('ies')) s = `${s.slice(0, -3)}y`;
   else if (s.length > 4 && /(sh|ch|x|ss|z)es$/.test(s)) s = s.slice(0, -2);

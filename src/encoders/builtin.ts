@@ -16,6 +16,7 @@
 // the band, and the shape and colour spaces share 24 % of their neighbours.
 import path from 'node:path';
 import { LocalStorage } from '../storage/local.ts';
+import type { ImagePreprocess } from './image-preprocess.ts';
 import { encodeModel } from './onnx-writer.ts';
 import { Tokenizer } from './tokenizer.ts';
 import { captionModel, captionTokenizerJson, CAPTION, openmojiCaptions, type CaptionOptions } from './builtin/caption.ts';
@@ -23,10 +24,7 @@ import { COLOUR, colourModel, type ColourOptions } from './builtin/colour.ts';
 import { BUILTIN_MODELS_VERSION, IMAGE_SIZE } from './builtin/graph.ts';
 import { SHAPE, shapeModel, type ShapeOptions } from './builtin/shape.ts';
 
-export { BUILTIN_MODELS_VERSION } from './builtin/graph.ts';
-export { openmojiCaption, type CaptionOptions } from './builtin/caption.ts';
-export type { ColourOptions } from './builtin/colour.ts';
-export type { ShapeOptions } from './builtin/shape.ts';
+export { openmojiCaption } from './builtin/caption.ts';
 
 export type BuiltinModelName = 'shape' | 'colour' | 'caption';
 
@@ -43,13 +41,8 @@ export interface BuiltinModels {
  * pixels scaled to [0, 1] and left at that (mean 0, std 1). Both use the same size and crop, so the
  * embed stage decodes each image once for the two of them.
  */
-export const BUILTIN_IMAGE_PREPROCESS: Record<
-  'shape' | 'colour',
-  { size: number; crop: 'center' | 'squash'; mean: [number, number, number]; std: [number, number, number] }
-> = {
-  shape: { size: IMAGE_SIZE, crop: 'center', mean: [0, 0, 0], std: [1, 1, 1] },
-  colour: { size: IMAGE_SIZE, crop: 'center', mean: [0, 0, 0], std: [1, 1, 1] },
-};
+const IMAGE_PREPROCESS: Omit<ImagePreprocess, 'background'> = { size: IMAGE_SIZE, crop: 'center', mean: [0, 0, 0], std: [1, 1, 1] };
+export const BUILTIN_IMAGE_PREPROCESS: Record<'shape' | 'colour', Omit<ImagePreprocess, 'background'>> = { shape: IMAGE_PREPROCESS, colour: IMAGE_PREPROCESS };
 
 // ---- generation ---------------------------------------------------------------------------------
 
@@ -62,9 +55,10 @@ export async function buildBuiltinModel(
   if (name === 'colour') return { model: encodeModel(colourModel({ ...COLOUR, ...options.colour })) };
   const o = { ...CAPTION, ...options.caption };
   const captions = await openmojiCaptions();
-  const tokenizerJson = JSON.stringify(captionTokenizerJson(captions, o));
-  const tokenizer = Tokenizer.fromJSON(JSON.parse(tokenizerJson), 'caption tokenizer');
-  return { model: encodeModel(captionModel(tokenizer, captions, o)), tokenizerJson };
+  const json = captionTokenizerJson(captions, o);
+  // Built from the object that is written out, so no JSON round trip is needed.
+  const tokenizer = Tokenizer.fromJSON(json, 'caption tokenizer');
+  return { model: encodeModel(captionModel(tokenizer, captions, o)), tokenizerJson: JSON.stringify(json) };
 }
 
 /** Writes the built-in models into `dir` if missing (deterministic bytes; write to temp then rename), returns their paths. */

@@ -12,7 +12,7 @@ function executionProviders(): string[] {
   return (process.env.MEGAPAIRS_EXECUTION_PROVIDERS ?? 'cpu').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
-export function loadSession(model: string): Promise<ort.InferenceSession> {
+function loadSession(model: string): Promise<ort.InferenceSession> {
   let s = sessions.get(model);
   if (!s) {
     s = ort.InferenceSession.create(model, { executionProviders: executionProviders(), graphOptimizationLevel: 'all' }).catch((err: Error) => {
@@ -35,7 +35,7 @@ function loadTokenizer(file: string): Promise<Tokenizer> {
 }
 
 /** Normalises each row of [n, dim] in place; a zero row stays zero. */
-export function l2normalizeRows(v: Float32Array, dim: number): Float32Array {
+function l2normalizeRows(v: Float32Array, dim: number): Float32Array {
   for (let r = 0; r < v.length / dim; r++) {
     let s = 0;
     for (let i = r * dim; i < (r + 1) * dim; i++) s += v[i] * v[i];

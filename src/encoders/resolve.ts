@@ -27,26 +27,25 @@ export interface TextEncoderSpec {
   batchSize: number;
 }
 
-export type EncoderSpec = ImageEncoderSpec | TextEncoderSpec;
-
-const BUILTIN = /^builtin:(.+)$/;
+/** The name in "builtin:<name>", or undefined for a path. */
+const builtinName = (ref: string): string | undefined => /^builtin:(.+)$/.exec(ref)?.[1];
 
 export async function resolveEncoders(config: Config, cacheDir: string): Promise<{ images: ImageEncoderSpec[]; caption: TextEncoderSpec }> {
   let builtins: BuiltinModels | undefined;
-  const builtin = async (ref: string, where: string): Promise<string> => {
-    const name = BUILTIN.exec(ref)?.[1] as keyof BuiltinModels;
+  const builtin = async (name: string, where: string): Promise<string> => {
     builtins ??= await ensureBuiltinModels(path.join(cacheDir, 'models'));
-    if (!(name in builtins)) throw new Error(`${where}: unknown built-in "${ref}" (built-ins: ${Object.keys(builtins).map((k) => `builtin:${k}`).join(', ')})`);
-    return builtins[name];
+    // hasOwn, not `in`: "builtin:toString" must not find Object.prototype's.
+    if (!Object.hasOwn(builtins, name)) throw new Error(`${where}: unknown built-in "builtin:${name}" (built-ins: ${Object.keys(builtins).map((k) => `builtin:${k}`).join(', ')})`);
+    return builtins[name as keyof BuiltinModels];
   };
 
   const images: ImageEncoderSpec[] = [];
   for (const name of ['visual_semantic', 'visual_pattern'] as const) {
     const e = config.encoders[name];
-    const isBuiltin = BUILTIN.test(e.model);
-    const model = isBuiltin ? await builtin(e.model, `encoders.${name}.model`) : e.model;
-    const pre = isBuiltin ? BUILTIN_IMAGE_PREPROCESS[BUILTIN.exec(e.model)![1] as keyof typeof BUILTIN_IMAGE_PREPROCESS] : undefined;
-    if (isBuiltin && !pre) throw new Error(`encoders.${name}.model: "${e.model}" is not an image model`);
+    const b = builtinName(e.model);
+    const model = b ? await builtin(b, `encoders.${name}.model`) : e.model;
+    const pre = b ? BUILTIN_IMAGE_PREPROCESS[b as keyof typeof BUILTIN_IMAGE_PREPROCESS] : undefined;
+    if (b && !pre) throw new Error(`encoders.${name}.model: "${e.model}" is not an image model`);
     images.push({
       kind: 'image',
       name,
@@ -62,11 +61,12 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
     });
   }
   const c = config.encoders.caption;
+  const captionBuiltin = builtinName(c.model);
   const caption: TextEncoderSpec = {
     kind: 'text',
     name: 'caption',
-    model: BUILTIN.test(c.model) ? await builtin(c.model, 'encoders.caption.model') : c.model,
-    tokenizer: c.tokenizer === 'builtin:caption' ? await builtin('builtin:tokenizer', 'encoders.caption.tokenizer') : c.tokenizer,
+    model: captionBuiltin ? await builtin(captionBuiltin, 'encoders.caption.model') : c.model,
+    tokenizer: c.tokenizer === 'builtin:caption' ? await builtin('tokenizer', 'encoders.caption.tokenizer') : c.tokenizer,
     maxLength: c.max_length,
     inputName: c.input_name,
     maskName: c.attention_mask_name,

@@ -49,7 +49,13 @@ export function byteLevelAlphabet(): string[] {
 }
 
 const BYTE_TO_CHAR = bytesToUnicode();
+const UTF8 = new TextEncoder();
 const GPT2_PATTERN = /'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+/gu;
+
+/** A `Sequence` normalizer or pre-tokenizer: its steps applied in order. */
+function chain<T>(steps: Array<(value: T) => T>): (value: T) => T {
+  return (value) => steps.reduce((acc, step) => step(acc), value);
+}
 
 function isObject(v: unknown): v is Json {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -78,10 +84,8 @@ function buildNormalizer(spec: unknown): Normalizer {
   if (spec === null || spec === undefined) return (t) => t;
   if (!isObject(spec)) throw new Unsupported(`normalizer ${JSON.stringify(spec)}`);
   switch (spec.type) {
-    case 'Sequence': {
-      const steps = asArray(spec.normalizers, 'normalizer Sequence.normalizers').map(buildNormalizer);
-      return (t) => steps.reduce((acc, f) => f(acc), t);
-    }
+    case 'Sequence':
+      return chain(asArray(spec.normalizers, 'normalizer Sequence.normalizers').map(buildNormalizer));
     case 'NFC':
     case 'NFD':
     case 'NFKC':
@@ -164,7 +168,7 @@ function splitOn(text: string, re: RegExp, behavior: SplitBehavior, invert: bool
 /** Maps each UTF-8 byte of a piece to its printable stand-in (what byte-level vocabularies hold). */
 function toByteLevel(piece: string): string {
   let out = '';
-  for (const b of new TextEncoder().encode(piece)) out += BYTE_TO_CHAR[b];
+  for (const b of UTF8.encode(piece)) out += BYTE_TO_CHAR[b];
   return out;
 }
 
@@ -172,10 +176,8 @@ function buildPreTokenizer(spec: unknown): PreTokenizer {
   if (spec === null || spec === undefined) return (p) => p;
   if (!isObject(spec)) throw new Unsupported(`pre_tokenizer ${JSON.stringify(spec)}`);
   switch (spec.type) {
-    case 'Sequence': {
-      const steps = asArray(spec.pretokenizers, 'pre_tokenizer Sequence.pretokenizers').map(buildPreTokenizer);
-      return (p) => steps.reduce((acc, step) => step(acc), p);
-    }
+    case 'Sequence':
+      return chain(asArray(spec.pretokenizers, 'pre_tokenizer Sequence.pretokenizers').map(buildPreTokenizer));
     case 'Split': {
       const re = compilePattern(spec.pattern, 'pre_tokenizer Split');
       const behavior = spec.behavior as SplitBehavior;
@@ -361,7 +363,7 @@ export class Tokenizer {
     private readonly addedPattern: RegExp | undefined,
     private readonly wrapping: Wrapping,
     /** Id that fills the positions after the text (mask 0 there). */
-    readonly padId: number,
+    private readonly padId: number,
     private readonly truncateLeft: boolean,
     private readonly padLeft: boolean,
   ) {}
@@ -468,10 +470,7 @@ export class Tokenizer {
    * the end token is kept, then padded with `padId` to exactly `maxLength`.
    */
   encode(text: string, maxLength: number): Encoded {
-    const ids = new BigInt64Array(maxLength);
-    const mask = new BigInt64Array(maxLength);
-    this.encodeInto(text, maxLength, ids, mask, 0);
-    return { ids, mask };
+    return this.encodeBatch([text], maxLength);
   }
 
   /** Flat [texts.length * maxLength] ids and mask, ready for `new ort.Tensor('int64', ids, [n, maxLength])`. */

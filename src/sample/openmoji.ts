@@ -3,7 +3,7 @@
 // {key}.png/.txt/.json members, NNNNN.parquet, NNNNN_stats.json). The output is byte-for-byte
 // deterministic, so a demo run is reproducible end to end.
 import { existsSync } from 'node:fs';
-import { mkdir, readFile, readdir, rename, rm, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, readdir, rm } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { Writable } from 'node:stream';
 import sharp from 'sharp';
 import parquet from 'parquetjs-lite';
 import { TarWriter } from '../corpus/tar.ts';
+import { LocalStorage } from '../storage/local.ts';
 import { mapPool } from '../util/pool.ts';
 
 export interface SampleCorpusOptions {
@@ -102,6 +103,8 @@ export async function buildSampleCorpus(opts: SampleCorpusOptions): Promise<Samp
 
   await mkdir(opts.outDir, { recursive: true });
   await rm(marker, { force: true });
+  // Every file is written whole (temp then rename): a reader never sees half a shard.
+  const out = new LocalStorage(opts.outDir);
 
   // In openmoji.json order, those with a colour SVG, up to the limit.
   const byHexcode = new Map(openmoji.records.map((r) => [r.hexcode, r]));
@@ -125,7 +128,7 @@ export async function buildSampleCorpus(opts: SampleCorpusOptions): Promise<Samp
       opts.onProgress?.(++done, chosen.length);
       return sample;
     });
-    await writeShard(opts.outDir, shard, rendered);
+    await writeShard(out, shard, rendered);
     for (const { png } of rendered) {
       if (png) images++;
       else failed++;
@@ -134,7 +137,7 @@ export async function buildSampleCorpus(opts: SampleCorpusOptions): Promise<Samp
 
   const result: SampleCorpusResult = { shards, images, skipped: missingSvg + failed };
   // Written last: its presence means every shard above is complete.
-  await writeFileWhole(marker, JSON.stringify({ recipe, result }, null, 2) + '\n');
+  await out.write(MARKER, JSON.stringify({ recipe, result }, null, 2) + '\n');
   return result;
 }
 
@@ -257,7 +260,7 @@ async function renderSample(dir: string, record: OpenmojiRecord, key: string, im
 // ---------------------------------------------------------------------------------------------
 // Writing
 
-async function writeShard(outDir: string, shard: number, samples: RenderedSample[]): Promise<void> {
+async function writeShard(out: LocalStorage, shard: number, samples: RenderedSample[]): Promise<void> {
   const name = shardName(shard);
 
   const tar = new TarWriter();
@@ -267,9 +270,9 @@ async function writeShard(outDir: string, shard: number, samples: RenderedSample
     await tar.add(`${row.key}.txt`, Buffer.from(row.re_caption, 'utf8'));
     await tar.add(`${row.key}.json`, Buffer.from(JSON.stringify(row), 'utf8'));
   }
-  await writeFileWhole(path.join(outDir, `${name}.tar`), await tar.finish());
+  await out.write(`${name}.tar`, await tar.finish());
 
-  await writeFileWhole(path.join(outDir, `${name}.parquet`), await parquetBytes(samples.map((s) => s.row)));
+  await out.write(`${name}.parquet`, await parquetBytes(samples.map((s) => s.row)));
 
   const successes = samples.filter((s) => s.png).length;
   const statusDict: Record<string, number> = {};
@@ -288,7 +291,7 @@ async function writeShard(outDir: string, shard: number, samples: RenderedSample
     end_time: 0,
     status_dict: statusDict,
   };
-  await writeFileWhole(path.join(outDir, `${name}_stats.json`), JSON.stringify(stats, null, 4));
+  await out.write(`${name}_stats.json`, JSON.stringify(stats, null, 4));
 }
 
 async function parquetBytes(rows: SampleRow[]): Promise<Buffer> {
@@ -304,13 +307,6 @@ async function parquetBytes(rows: SampleRow[]): Promise<Buffer> {
   for (const row of rows) await writer.appendRow({ ...row });
   await writer.close();
   return Buffer.concat(chunks);
-}
-
-/** Temp file then rename: a reader never sees half a file, and a crash leaves no partial file in place. */
-async function writeFileWhole(file: string, data: Buffer | string): Promise<void> {
-  const temp = `${file}.partial`;
-  await writeFile(temp, data);
-  await rename(temp, file);
 }
 
 /** Shard files from an earlier build with more shards, which would otherwise look like part of this one. */

@@ -40,32 +40,18 @@ declare module 'parquetjs-lite' {
     type?: ParquetType | 'LIST' | 'MAP' | (string & {});
     optional?: boolean;
     repeated?: boolean;
-    encoding?: 'PLAIN' | 'RLE' | 'PLAIN_DICTIONARY' | (string & {});
     compression?: ParquetCompression | (string & {});
-    /** bits for RLE, bytes for FIXED_LEN_BYTE_ARRAY */
-    typeLength?: number;
-    /** false: write no min/max statistics for this column */
-    statistics?: boolean;
-    /** a nested group */
-    fields?: ParquetSchemaDefinition;
   }
 
   export type ParquetSchemaDefinition = Record<string, ParquetFieldDefinition>;
 
   export class ParquetSchema {
     constructor(schema: ParquetSchemaDefinition);
-    readonly schema: ParquetSchemaDefinition;
   }
 
   export interface ParquetWriterOptions {
-    rowGroupSize?: number;
-    pageSize?: number;
     /** default true; false writes DataPage V1, which every reader understands */
     useDataPageV2?: boolean;
-    pageIndex?: boolean;
-    /** passed on to fs.createWriteStream by openFile */
-    flags?: string;
-    mode?: number;
   }
 
   export type ParquetRow = Record<string, unknown>;
@@ -77,23 +63,19 @@ declare module 'parquetjs-lite' {
     /** Writes the footer and ends the output stream. */
     close(): Promise<void>;
     setRowGroupSize(rows: number): void;
-    setMetadata(key: string, value: string): void;
   }
 
   export class ParquetCursor {
     /** The next row, or null after the last. */
     next(): Promise<ParquetRow | null>;
-    rewind(): void;
   }
 
   export class ParquetReader {
-    static openFile(path: string, options?: Record<string, unknown>): Promise<ParquetReader>;
-    static openBuffer(buffer: Buffer, options?: Record<string, unknown>): Promise<ParquetReader>;
-    /** columns: names (or paths) to read; none or [] reads all */
-    getCursor(columns?: Array<string | string[]>): ParquetCursor;
+    static openFile(path: string): Promise<ParquetReader>;
+    /** Reads every column. */
+    getCursor(): ParquetCursor;
     /** Row count from the footer; parquetjs-lite may hand back a number or an Int64-like object. */
     getRowCount(): number | { valueOf(): number; toNumber?(): number };
-    getMetadata(): Record<string, string>;
     close(): Promise<void>;
   }
 }

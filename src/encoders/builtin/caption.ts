@@ -2,8 +2,8 @@
 // and a bag-of-words model over its vocabulary.
 import { createRequire } from 'node:module';
 import { readFile } from 'node:fs/promises';
-import { l2Normalize, BUILTIN_MODELS_VERSION } from './graph.ts';
-import { attr, GraphBuilder, type ModelSpec } from '../onnx-writer.ts';
+import { BUILTIN_MODELS_VERSION, builtinModel, l2Normalize } from './graph.ts';
+import { attr, GraphBuilder, type ModelSpec, type ValueSpec } from '../onnx-writer.ts';
 import { byteLevelAlphabet, Tokenizer } from '../tokenizer.ts';
 import { Rng } from '../../util/rng.ts';
 
@@ -175,18 +175,10 @@ export function captionModel(tokenizer: Tokenizer, captions: string[], o: Captio
   const mask = g.op('Unsqueeze', [g.op('Cast', ['attention_mask'], { to: attr.int(1) }), g.int64s('axis2', [1], [2])]); // [N, L, 1] float
   const sum = g.op('ReduceSum', [g.op('Mul', [vectors, mask]), g.int64s('axis1', [1], [1])], { keepdims: attr.int(0) }); // [N, D]
   l2Normalize(g, sum, 'embedding');
-  return {
-    graph: {
-      name: 'caption',
-      nodes: g.nodes,
-      initializers: g.initializers,
-      inputs: [
-        { name: 'input_ids', type: 'int64', shape: ['batch', 'sequence'] },
-        { name: 'attention_mask', type: 'int64', shape: ['batch', 'sequence'] },
-      ],
-      outputs: [{ name: 'embedding', type: 'float32', shape: ['batch', D] }],
-    },
-    doc: 'megapairs built-in caption encoder: idf-weighted bag of seeded random token vectors over caption-tokenizer.json, L2-normalised.',
-    metadata: { megapairs_builtin: 'caption', version: String(BUILTIN_MODELS_VERSION) },
-  };
+  const inputs: ValueSpec[] = [
+    { name: 'input_ids', type: 'int64', shape: ['batch', 'sequence'] },
+    { name: 'attention_mask', type: 'int64', shape: ['batch', 'sequence'] },
+  ];
+  const doc = 'megapairs built-in caption encoder: idf-weighted bag of seeded random token vectors over caption-tokenizer.json, L2-normalised.';
+  return builtinModel('caption', g, inputs, D, doc);
 }

@@ -1,5 +1,5 @@
 // The `colour` built-in, standing in for visual_pattern: soft colour histograms and colour layout.
-import { l1Normalize, l2Normalize, centre, hellinger, imageModel, IMAGE_SIZE } from './graph.ts';
+import { builtinModel, centre, hellinger, IMAGE_SIZE, l1Normalize, l2Normalize, PIXEL_VALUES } from './graph.ts';
 import { attr, GraphBuilder, type ModelSpec } from '../onnx-writer.ts';
 
 export interface ColourOptions {
@@ -85,5 +85,5 @@ export function colourModel(o: ColourOptions = COLOUR): ModelSpec {
   }
   const descriptor = blocks.length > 1 ? g.op('Concat', blocks, { axis: attr.int(1) }) : blocks[0];
   l2Normalize(g, centre(g, descriptor, o.centring), 'embedding');
-  return imageModel('colour', g, dim, 'megapairs built-in colour descriptor: chroma-weighted soft colour histograms on spatial grids and colour moments, centred, L2-normalised.');
+  return builtinModel('colour', g, [PIXEL_VALUES], dim, 'megapairs built-in colour descriptor: chroma-weighted soft colour histograms on spatial grids and colour moments, centred, L2-normalised.');
 }

@@ -1,5 +1,5 @@
 // The `shape` built-in, standing in for visual_semantic: oriented gradient energy on a grid.
-import { l1Normalize, l2Normalize, centre, hellinger, imageModel, IMAGE_SIZE } from './graph.ts';
+import { builtinModel, centre, hellinger, IMAGE_SIZE, l1Normalize, l2Normalize, PIXEL_VALUES } from './graph.ts';
 import { attr, GraphBuilder, type ModelSpec } from '../onnx-writer.ts';
 
 export interface ShapeOptions {
@@ -52,5 +52,5 @@ export function shapeModel(o: ShapeOptions = SHAPE): ModelSpec {
   const histogram = levels.length > 1 ? g.op('Concat', levels, { axis: attr.int(1) }) : levels[0];
   l2Normalize(g, centre(g, hellinger(g, histogram, o.power), o.centring), 'embedding');
   const dim = o.orientations * o.grids.reduce((n, c) => n + c * c, 0);
-  return imageModel('shape', g, dim, 'megapairs built-in shape descriptor: oriented luminance-gradient energy on a spatial grid, Hellinger, centred, L2-normalised.');
+  return builtinModel('shape', g, [PIXEL_VALUES], dim, 'megapairs built-in shape descriptor: oriented luminance-gradient energy on a spatial grid, Hellinger, centred, L2-normalised.');
 }
