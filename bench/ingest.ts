@@ -7,7 +7,7 @@
 //               must not grow with the shard count.
 // Usage: npx tsx bench/ingest.ts [--embed] [--concurrency 2] [--shards N]
 import { spawn } from 'node:child_process';
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -17,9 +17,7 @@ import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
-import { openStorage } from '../src/storage/open.ts';
-import { mapPool } from '../src/util/pool.ts';
-import { startS3Server } from '../test/s3-server.ts';
+import { startS3Server, uploadCorpus } from '../test/s3-server.ts';
 
 interface Case {
   label: string;
@@ -84,9 +82,7 @@ const built = await buildSampleCorpus({ outDir: sample });
 const shardCount = Number(values.shards) || built.shards;
 const server = await startS3Server(['bench']);
 try {
-  const bucket = openStorage('s3://bench/sample/', { s3: { endpoint: server.endpoint, force_path_style: true } });
-  const files = (await readdir(sample)).filter((f) => /^\d+(\.tar|\.parquet|_stats\.json)$/.test(f));
-  await mapPool(files, 4, (f) => bucket.writeFromFile(f, path.join(sample, f)));
+  await uploadCorpus(server, sample, 's3://bench/sample/');
   const base = { embed: !!values.embed, cacheDir: path.join(root, 'data', '.cache'), concurrency: Number(values.concurrency) };
   const local: Case = { ...base, label: 'local disk', input: sample, shards: shardCount };
   const s3: Case = { ...base, label: 's3 (s3rver)', input: 's3://bench/sample', endpoint: server.endpoint, shards: shardCount };

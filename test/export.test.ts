@@ -17,7 +17,7 @@ import { ProgressReporter } from '../src/runner/progress.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { demoConfigObject, readJsonl, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 import { FaultProxy } from './s3-fault-proxy.ts';
-import { startS3Server, type S3TestServer } from './s3-server.ts';
+import { directStorage, startS3Server, uploadCorpus, type S3TestServer } from './s3-server.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);
 const opts = { size: 512, fit: 'contain' as const, quality: 90, concurrency: 4 };
@@ -32,8 +32,7 @@ before(async () => {
   server = await startS3Server(['corpus', 'exports']);
   proxy = await FaultProxy.start(server);
   const slice = await sampleSlice();
-  const corpus = openStorage('s3://corpus/slice', { s3: { endpoint: server.endpoint, force_path_style: true } });
-  for (const f of readdirSync(slice)) if (/^\d+(\.tar|\.parquet)$/.test(f)) await corpus.writeFromFile(f, path.join(slice, f));
+  await uploadCorpus(server, slice, 's3://corpus/slice');
   root = tempDir('export-run');
   configFile = writeConfigFile(root, {
     ...demoConfigObject('s3://corpus/slice', root),
@@ -91,7 +90,7 @@ test('an interrupted export resumes: images already there are skipped', async ()
 
 test('export to an S3 prefix, and again: nothing is uploaded twice', async () => {
   const ctx = createContext(loadConfig(configFile));
-  const dest = openStorage('s3://exports/megapairs-v1/', { s3: { endpoint: server.endpoint, force_path_style: true } });
+  const dest = directStorage(server, 's3://exports/megapairs-v1/');
   const first = await exportDataset(ctx, dest, opts);
   assert.equal(first.images.written, images.size);
   const keys: string[] = [];

@@ -3,7 +3,7 @@
 // triples must be byte for byte those of the same shards on local disk.
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { loadConfig } from '../src/config/load.ts';
@@ -11,10 +11,9 @@ import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize, type RunSummary } from '../src/runner/summary.ts';
-import { openStorage } from '../src/storage/open.ts';
 import { demoConfig, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 import { FaultProxy } from './s3-fault-proxy.ts';
-import { startS3Server, type S3TestServer } from './s3-server.ts';
+import { directStorage, startS3Server, uploadCorpus, type S3TestServer } from './s3-server.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);
 let server: S3TestServer;
@@ -25,9 +24,7 @@ before(async () => {
   server = await startS3Server(['corpus', 'runs']);
   proxy = await FaultProxy.start(server);
   const slice = await sampleSlice();
-  // The corpus goes up directly (no proxy): the faults are for the run.
-  const corpus = openStorage('s3://corpus/recap-datacomp/', { s3: { endpoint: server.endpoint, force_path_style: true } });
-  for (const f of readdirSync(slice)) if (/^\d+(\.tar|\.parquet|_stats\.json)$/.test(f)) await corpus.writeFromFile(f, path.join(slice, f));
+  await uploadCorpus(server, slice, 's3://corpus/recap-datacomp/'); // directly (no proxy): the faults are for the run
   const root = tempDir('s3-local-ref');
   const ctx = createContext(demoConfig(slice, root));
   await runLocal(ctx, { progress: quiet });
@@ -61,6 +58,7 @@ test('input, work and output on S3, under faults: the same triples as on local d
     s3: { endpoint: '${S3_ENDPOINT}', force_path_style: true, retry_base_ms: 1, retry_max_ms: 50 },
   });
   const isGet = (r: { method: string; url: string }) => r.method === 'GET' && !r.url.includes('list-type');
+  const faults = ['slowdown', 'reset', 'internal-error', 'cut-body'] as const;
   proxy.inject({ fault: 'slowdown', every: 13 });
   proxy.inject({ fault: 'reset', every: 17 });
   proxy.inject({ fault: 'internal-error', every: 29 });
@@ -68,20 +66,17 @@ test('input, work and output on S3, under faults: the same triples as on local d
   const env = { RUN_ID: 'r1', S3_ENDPOINT: proxy.endpoint, MEGAPAIRS_CACHE: path.join(root, 'cache') };
   const run = await runCli(configFile, env);
   assert.equal(run.code, 0, run.stderr);
-  for (const fault of ['slowdown', 'reset', 'internal-error', 'cut-body'] as const) {
-    assert.ok(proxy.faults(fault).length > 0, `the run met ${fault} faults`);
-  }
+  for (const fault of faults) assert.ok(proxy.faults(fault).length > 0, `the run met ${fault} faults`);
   assert.ok(proxy.log.some((r) => r.range), 'images were fetched with ranged reads');
-  const counts = ['slowdown', 'reset', 'internal-error', 'cut-body'].map((f) => `${f} ${proxy.faults(f as 'reset').length}`);
-  t.diagnostic(`${proxy.log.length} requests, faults: ${counts.join(', ')}`);
+  t.diagnostic(`${proxy.log.length} requests, faults: ${faults.map((f) => `${f} ${proxy.faults(f).length}`).join(', ')}`);
 
-  const output = openStorage('s3://runs/r1/output', { s3: { endpoint: server.endpoint, force_path_style: true } });
+  const output = directStorage(server, 's3://runs/r1/output');
   assert.equal((await output.read('megapairs.jsonl')).toString('utf8'), local.jsonl);
   const summary = JSON.parse((await output.read('summary.json')).toString('utf8'));
   for (const k of ['images', 'embeddings', 'pairs', 'triples', 'failures'] as const) assert.deepEqual(summary[k], local.summary[k], k);
 
   // Every artifact is on S3 under the same names as on disk.
-  const work = openStorage('s3://runs/r1/work', { s3: { endpoint: server.endpoint, force_path_style: true } });
+  const work = directStorage(server, 's3://runs/r1/work');
   const keys: string[] = [];
   for await (const k of work.list('')) keys.push(k);
   for (const expected of ['catalog/_manifest.json', 'catalog/part-00002.parquet', 'embeddings/caption/part-00001.npy', 'embeddings/mask/part-00000.npy', 'index/visual_pattern/shard-00.hnsw', 'pairs/part-00000.parquet', 'annotations/part-00002.parquet']) {

@@ -3,8 +3,12 @@
 // which Node 20's OpenSSL 3 only offers through the legacy provider.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
+import { readdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { openStorage } from '../src/storage/open.ts';
+import type { Storage } from '../src/storage/storage.ts';
+import { mapPool } from '../src/util/pool.ts';
 import { repoRoot } from './helpers.ts';
 
 export interface S3TestServer {
@@ -15,7 +19,7 @@ export interface S3TestServer {
 }
 
 /** s3rver's built-in account; the SDK's default credential chain reads these variables. */
-export function useTestCredentials(): void {
+function useTestCredentials(): void {
   process.env.AWS_ACCESS_KEY_ID = 'S3RVER';
   process.env.AWS_SECRET_ACCESS_KEY = 'S3RVER';
   delete process.env.AWS_SESSION_TOKEN;
@@ -55,4 +59,16 @@ export async function startS3Server(buckets: string[]): Promise<S3TestServer> {
       rmSync(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** A storage at an s3:// location of the server itself, past any fault proxy. */
+export function directStorage(server: S3TestServer, location: string): Storage {
+  return openStorage(location, { s3: { endpoint: server.endpoint, force_path_style: true } });
+}
+
+/** Puts a local img2dataset folder's shard files (NNNNN.tar, .parquet, _stats.json) under an s3:// prefix. */
+export async function uploadCorpus(server: S3TestServer, dir: string, location: string): Promise<void> {
+  const store = directStorage(server, location);
+  const files = (await readdir(dir)).filter((f) => /^\d+(\.tar|\.parquet|_stats\.json)$/.test(f));
+  await mapPool(files, 4, (f) => store.writeFromFile(f, path.join(dir, f)));
 }

@@ -3,7 +3,7 @@
 // SlowDown, 5xx, dropped connections and bodies cut mid-stream.
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, beforeEach, test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
@@ -136,7 +136,6 @@ test('localPath downloads an object once, and again only when it changes', async
   const third = storage({}, prefix);
   const p3 = await third.localPath('index/shard-00.hnsw');
   assert.notEqual(p3, p1);
-  const { readFileSync } = await import('node:fs');
   assert.ok(readFileSync(p3).equals(replacement));
   await assert.rejects(third.localPath('index/none'), { name: 'NotFoundError' });
 });

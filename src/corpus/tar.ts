@@ -296,11 +296,6 @@ export class TarWriter {
 
   constructor(private readonly sink?: Writable) {}
 
-  /** Bytes written so far: the offset of the next header. */
-  get bytesWritten(): number {
-    return this.written;
-  }
-
   async add(name: string, data: Buffer): Promise<TarMemberPosition> {
     if (this.finished) throw new Error('TarWriter: add() after finish()');
     const path = Buffer.from(name, 'utf8');

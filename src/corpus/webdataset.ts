@@ -5,7 +5,7 @@ import path from 'node:path';
 import type { Storage } from '../storage/storage.ts';
 import { readTarEntries, type TarEntry } from './tar.ts';
 
-export const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'] as const;
+const IMAGE_EXTENSIONS = ['jpg', 'jpeg', 'png', 'webp'] as const;
 
 export interface ShardRef {
   /** The shard's number, from its file name (00003.tar -> 3). */

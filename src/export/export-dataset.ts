@@ -3,7 +3,6 @@
 //   images/<shard>/<key>.jpg   every image the triples use, size x size JPEG
 // Images first, part by part (bounded memory, resumable), then the JSONL, so a JSONL at the
 // destination means its images are there.
-import { mkdir } from 'node:fs/promises';
 import { readManifest } from '../stages/manifest.ts';
 import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -40,7 +39,6 @@ export async function exportDataset(ctx: StageContext, dest: Storage, opts: Expo
     for (const name of r.failed) failed.add(name);
     opts.onPart?.(++done, manifest.parts.length, images);
   }
-  await mkdir(ctx.cacheDir, { recursive: true });
-  const triples = await exportJsonl(ctx, dest, failed, ctx.cacheDir);
+  const triples = await exportJsonl(ctx, dest, failed);
   return { images, triples: { written: triples.lines, dropped: triples.dropped } };
 }

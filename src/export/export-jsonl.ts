@@ -2,7 +2,7 @@
 // name pointing at its exported JPEG. A triple that uses an image which could not be exported is
 // left out (the image is in the ledger), so every line a trainer reads has all its files.
 import { createWriteStream } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { once } from 'node:events';
 import path from 'node:path';
 import { createInterface } from 'node:readline';
@@ -18,8 +18,9 @@ interface MegaPairsRecord {
   hns: string[];
 }
 
-export async function exportJsonl(ctx: StageContext, dest: Storage, failed: Set<string>, tmpRoot: string): Promise<{ lines: number; dropped: number }> {
-  const dir = await mkdtemp(path.join(tmpRoot, 'export-jsonl-'));
+export async function exportJsonl(ctx: StageContext, dest: Storage, failed: Set<string>): Promise<{ lines: number; dropped: number }> {
+  await mkdir(ctx.cacheDir, { recursive: true });
+  const dir = await mkdtemp(path.join(ctx.cacheDir, 'export-jsonl-'));
   const file = path.join(dir, 'megapairs.jsonl');
   let lines = 0;
   let dropped = 0;

@@ -8,6 +8,26 @@ import type { Readable } from 'node:stream';
 import { NotFoundError, ShortReadError, type Storage } from './storage.ts';
 
 let tempCounter = 0;
+// The temp names writeAtomically uses: never listed as keys.
+const TEMP_NAME = /\.tmp-\d+-\d+-\d+$/;
+
+/**
+ * Fills a temp file beside `target`, then renames it into place: a killed process leaves the old
+ * state or the whole new file, never part of one. LocalStorage writes and the download cache
+ * (s3 localPath copies) both go through it.
+ */
+export async function writeAtomically(target: string, fill: (tmp: string) => Promise<void>): Promise<void> {
+  await mkdir(path.dirname(target), { recursive: true });
+  // pid, thread and counter: unique even for two threads of one process writing the same file.
+  const tmp = `${target}.tmp-${process.pid}-${threadId}-${++tempCounter}`;
+  try {
+    await fill(tmp);
+    await rename(tmp, target);
+  } catch (err) {
+    await rm(tmp, { force: true });
+    throw err;
+  }
+}
 
 export class LocalStorage implements Storage {
   constructor(readonly root: string) {}
@@ -47,27 +67,12 @@ export class LocalStorage implements Storage {
     return createReadStream(this.uri(key));
   }
 
-  /** Fills a temp file beside the target, then renames it into place. */
-  private async atomically(key: string, fill: (tmp: string) => Promise<void>): Promise<void> {
-    const target = this.uri(key);
-    await mkdir(path.dirname(target), { recursive: true });
-    // pid, thread and counter: unique even for two threads of one process writing the same key.
-    const tmp = `${target}.tmp-${process.pid}-${threadId}-${++tempCounter}`;
-    try {
-      await fill(tmp);
-      await rename(tmp, target);
-    } catch (err) {
-      await rm(tmp, { force: true });
-      throw err;
-    }
-  }
-
   write(key: string, data: Buffer | string): Promise<void> {
-    return this.atomically(key, (tmp) => writeFile(tmp, data));
+    return writeAtomically(this.uri(key), (tmp) => writeFile(tmp, data));
   }
 
   writeFromFile(key: string, localPath: string): Promise<void> {
-    return this.atomically(key, (tmp) => copyFile(localPath, tmp));
+    return writeAtomically(this.uri(key), (tmp) => copyFile(localPath, tmp));
   }
 
   async exists(key: string): Promise<boolean> {
@@ -80,7 +85,7 @@ export class LocalStorage implements Storage {
 
   async *list(prefix: string): AsyncIterable<string> {
     // The prefix may end inside a file name ("catalog/part-"): list its folder and filter.
-    const dir = prefix.endsWith('/') || prefix === '' ? prefix : path.posix.dirname(prefix) === '.' ? '' : path.posix.dirname(prefix) + '/';
+    const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);
     const keys: string[] = [];
     const walk = async (rel: string): Promise<void> => {
       let entries;
@@ -93,7 +98,7 @@ export class LocalStorage implements Storage {
       for (const e of entries) {
         const key = rel + e.name;
         if (e.isDirectory()) await walk(key + '/');
-        else if (e.isFile() && key.startsWith(prefix) && !/\.tmp-\d+-\d+-\d+$/.test(key)) keys.push(key);
+        else if (e.isFile() && key.startsWith(prefix) && !TEMP_NAME.test(key)) keys.push(key);
       }
     };
     await walk(dir);

@@ -10,8 +10,6 @@ export interface RetryPolicy {
   maxMs: number;
 }
 
-export const defaultRetryPolicy: RetryPolicy = { attempts: 10, baseMs: 100, maxMs: 20_000 };
-
 const NETWORK_CODES = new Set([
   'ECONNRESET',
   'ECONNREFUSED',
@@ -42,7 +40,7 @@ const RETRYABLE_NAMES = new Set([
 type ErrorLike = Error & { code?: string; $metadata?: { httpStatusCode?: number }; $retryable?: unknown; cause?: unknown };
 
 /** Whether another attempt may succeed where this one failed. */
-export function isTransientError(err: unknown): boolean {
+function isTransientError(err: unknown): boolean {
   for (let e = err as ErrorLike | undefined, depth = 0; e && depth < 4; e = e.cause as ErrorLike | undefined, depth++) {
     if (typeof e !== 'object') return false;
     if (e.code && NETWORK_CODES.has(e.code)) return true;
@@ -56,9 +54,9 @@ export function isTransientError(err: unknown): boolean {
 }
 
 /** The wait before attempt `attempt + 1` (attempt counts from 0): uniform in [0, min(max, base * 2^attempt)]. */
-export function backoffDelay(policy: RetryPolicy, attempt: number, random: () => number = Math.random): number {
+function backoffDelay(policy: RetryPolicy, attempt: number): number {
   const ceiling = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.min(attempt, 30));
-  return Math.floor(random() * ceiling);
+  return Math.floor(Math.random() * ceiling);
 }
 
 export class RetriesExhaustedError extends Error {
@@ -73,25 +71,24 @@ export class RetriesExhaustedError extends Error {
 }
 
 /**
- * Runs `fn` until it succeeds, fails with an error that is not transient (thrown as is), or uses
- * up the policy's attempts (RetriesExhaustedError naming `what`).
+ * The one retry decision, after attempt `attempt` (from 0) failed with `err`: throws when no other
+ * attempt should follow (`err` as is when it is not transient, RetriesExhaustedError naming `what`
+ * when the policy's attempts are used up), else waits the backoff before the next.
  */
-export async function withRetry<T>(
-  what: string,
-  policy: RetryPolicy,
-  fn: (attempt: number) => Promise<T>,
-  opts: { isTransient?: (err: unknown) => boolean; onRetry?: (err: Error, attempt: number, delayMs: number) => void } = {},
-): Promise<T> {
-  const transient = opts.isTransient ?? isTransientError;
+export async function retryOrThrow(what: string, policy: RetryPolicy, err: unknown, attempt: number): Promise<void> {
+  if (!isTransientError(err)) throw err;
+  if (attempt + 1 >= policy.attempts) throw new RetriesExhaustedError(what, attempt + 1, err as Error);
+  const delay = backoffDelay(policy, attempt);
+  if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+}
+
+/** Runs `fn` until it succeeds or retryOrThrow gives up. */
+export async function withRetry<T>(what: string, policy: RetryPolicy, fn: (attempt: number) => Promise<T>): Promise<T> {
   for (let attempt = 0; ; attempt++) {
     try {
       return await fn(attempt);
     } catch (err) {
-      if (!transient(err)) throw err;
-      if (attempt + 1 >= policy.attempts) throw new RetriesExhaustedError(what, attempt + 1, err as Error);
-      const delay = backoffDelay(policy, attempt);
-      opts.onRetry?.(err as Error, attempt, delay);
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      await retryOrThrow(what, policy, err, attempt);
     }
   }
 }

@@ -4,7 +4,7 @@ import { NotFoundError } from './storage.ts';
 
 type SdkError = Error & { $metadata?: { httpStatusCode?: number } };
 
-export function isMissing(err: unknown): boolean {
+function isMissing(err: unknown): boolean {
   const e = err as SdkError;
   return e?.name === 'NoSuchKey' || e?.name === 'NotFound' || e?.$metadata?.httpStatusCode === 404;
 }

@@ -1,9 +1,19 @@
 // s3://bucket/prefix locations: the bucket, and the key prefix (no leading slash, '/'-terminated
-// unless empty) that every storage key is appended to.
+// unless empty) that every storage key is appended to; and one object of such a location, as the
+// helpers that read and write it (s3-read-stream.ts, s3-multipart.ts) take it.
+import type { S3Client } from '@aws-sdk/client-s3';
 
 export interface S3Location {
   bucket: string;
   prefix: string;
+}
+
+export interface ObjectRef {
+  client: S3Client;
+  bucket: string;
+  key: string;
+  /** s3://bucket/key, for messages. */
+  uri: string;
 }
 
 export const isS3Uri = (location: string) => /^s3:\/\//i.test(location);

@@ -12,17 +12,10 @@ import {
   HeadObjectCommand,
   UploadPartCommand,
   type CompletedPart,
-  type S3Client,
 } from '@aws-sdk/client-s3';
 import { mapPool } from '../util/pool.ts';
 import { withRetry, type RetryPolicy } from './retry.ts';
-
-export interface MultipartTarget {
-  client: S3Client;
-  bucket: string;
-  key: string;
-  uri: string;
-}
+import type { ObjectRef } from './s3-location.ts';
 
 export interface MultipartOptions {
   partSize: number;
@@ -35,23 +28,23 @@ const md5 = () => createHash('md5');
 const unquote = (etag: string | undefined) => etag?.replace(/"/g, '');
 
 /**
- * The object's ETag when it holds exactly this upload: AWS gives multipart objects the MD5 of the
- * parts' MD5s and "-<parts>", some stores the MD5 of the whole; either must match.
+ * Whether the object holds exactly this upload: AWS's ETag for a multipart object is the MD5 of the
+ * parts' MD5s and "-<parts>", some stores' the MD5 of the whole; either must match.
  */
-async function completedEtag(target: MultipartTarget, file: string, size: number, parts: CompletedPart[]): Promise<string | undefined> {
+async function holdsUpload(target: ObjectRef, file: string, size: number, parts: CompletedPart[]): Promise<boolean> {
   const head = await target.client.send(new HeadObjectCommand({ Bucket: target.bucket, Key: target.key })).catch(() => undefined);
-  if (!head || head.ContentLength !== size) return undefined;
+  if (!head || head.ContentLength !== size) return false;
   const etag = unquote(head.ETag);
   const ofParts = md5();
   for (const p of parts) ofParts.update(Buffer.from(unquote(p.ETag) ?? '', 'hex'));
-  if (etag === `${ofParts.digest('hex')}-${parts.length}`) return head.ETag;
+  if (etag === `${ofParts.digest('hex')}-${parts.length}`) return true;
   const whole = md5();
   for await (const chunk of createReadStream(file)) whole.update(chunk as Buffer);
-  return etag === whole.digest('hex') ? head.ETag : undefined;
+  return etag === whole.digest('hex');
 }
 
-/** Uploads `file` (of `size` bytes) in parts; resolves with the object's ETag. */
-export async function uploadMultipart(target: MultipartTarget, file: string, size: number, opts: MultipartOptions): Promise<string | undefined> {
+/** Uploads `file` (of `size` bytes) in parts. */
+export async function uploadMultipart(target: ObjectRef, file: string, size: number, opts: MultipartOptions): Promise<void> {
   const { client, bucket, key, uri } = target;
   const created = await withRetry(`start multipart upload of ${uri}`, opts.retry, () =>
     client.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: key, ContentType: opts.contentType })),
@@ -64,32 +57,30 @@ export async function uploadMultipart(target: MultipartTarget, file: string, siz
     let failed = false; // once a part fails for good, start no more
     const parts = await mapPool(numbers, opts.concurrency, async (n): Promise<CompletedPart> => {
       if (failed) throw new Error('upload abandoned');
-      const offset = (n - 1) * opts.partSize;
-      const body = Buffer.alloc(Math.min(opts.partSize, size - offset));
-      const { bytesRead } = await fh.read(body, 0, body.length, offset);
-      if (bytesRead !== body.length) throw new Error(`${file} changed during upload: read ${bytesRead} of ${body.length} bytes at ${offset}`);
-      const res = await withRetry(`upload part ${n}/${count} of ${uri}`, opts.retry, () =>
-        client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length })),
-      ).catch((err) => {
-        failed = true;
-        throw err;
-      });
-      return { PartNumber: n, ETag: res.ETag };
-    });
-    const done = await withRetry(`complete multipart upload of ${uri}`, opts.retry, async (attempt) => {
       try {
-        return await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+        const offset = (n - 1) * opts.partSize;
+        const body = Buffer.alloc(Math.min(opts.partSize, size - offset));
+        const { bytesRead } = await fh.read(body, 0, body.length, offset);
+        if (bytesRead !== body.length) throw new Error(`${file} changed during upload: read ${bytesRead} of ${body.length} bytes at ${offset}`);
+        const res = await withRetry(`upload part ${n}/${count} of ${uri}`, opts.retry, () =>
+          client.send(new UploadPartCommand({ Bucket: bucket, Key: key, UploadId: uploadId, PartNumber: n, Body: body, ContentLength: body.length })),
+        );
+        return { PartNumber: n, ETag: res.ETag };
       } catch (err) {
-        // An earlier try may have completed the upload and lost its answer; then this one fails
-        // (NoSuchUpload on AWS, other errors elsewhere). The object with our content means done.
-        if (attempt > 0) {
-          const etag = await completedEtag(target, file, size, parts);
-          if (etag) return { ETag: etag };
-        }
+        failed = true;
         throw err;
       }
     });
-    return done.ETag;
+    await withRetry(`complete multipart upload of ${uri}`, opts.retry, async (attempt) => {
+      try {
+        await client.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId, MultipartUpload: { Parts: parts } }));
+      } catch (err) {
+        // An earlier try may have completed the upload and lost its answer; then this one fails
+        // (NoSuchUpload on AWS, other errors elsewhere). The object with our content means done.
+        if (attempt > 0 && (await holdsUpload(target, file, size, parts))) return;
+        throw err;
+      }
+    });
   } catch (err) {
     await client.send(new AbortMultipartUploadCommand({ Bucket: bucket, Key: key, UploadId: uploadId })).catch(() => undefined);
     throw err;

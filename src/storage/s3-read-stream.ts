@@ -1,18 +1,11 @@
 // A whole-object read as a stream that survives dropped connections: when the body fails or ends
-// early, it asks again from the byte where it stopped (a ranged GET, If-Match the first response's
-// ETag so a replaced object fails instead of splicing two versions). Memory: one chunk in flight.
+// early, it asks again from the byte where it stopped (a ranged GET, If-Match the object's ETag so
+// a replaced object fails instead of splicing two versions). Memory: one chunk in flight.
 import { Readable } from 'node:stream';
-import { GetObjectCommand, type S3Client } from '@aws-sdk/client-s3';
-import { backoffDelay, isTransientError, RetriesExhaustedError, type RetryPolicy } from './retry.ts';
+import { GetObjectCommand } from '@aws-sdk/client-s3';
+import { retryOrThrow, type RetryPolicy } from './retry.ts';
 import { IncompleteBodyError, storageError } from './s3-errors.ts';
-
-export interface ObjectRef {
-  client: S3Client;
-  bucket: string;
-  key: string;
-  /** s3://bucket/key, for messages. */
-  uri: string;
-}
+import type { ObjectRef } from './s3-location.ts';
 
 /** Total object size from a GET's Content-Range ("bytes a-b/size") or, unranged, its Content-Length. */
 function objectSize(contentRange: string | undefined, contentLength: number | undefined, from: number): number | undefined {
@@ -21,11 +14,10 @@ function objectSize(contentRange: string | undefined, contentLength: number | un
   return contentLength === undefined ? undefined : from + contentLength;
 }
 
-async function* resumableChunks(ref: ObjectRef, policy: RetryPolicy): AsyncGenerator<Buffer> {
+async function* resumableChunks(ref: ObjectRef, policy: RetryPolicy, etag: string | undefined): AsyncGenerator<Buffer> {
   let position = 0;
   let size: number | undefined;
-  let etag: string | undefined;
-  let failures = 0;
+  let attempt = 0; // consecutive failed attempts: one that made progress starts the count again
   for (;;) {
     const before = position;
     try {
@@ -41,16 +33,17 @@ async function* resumableChunks(ref: ObjectRef, policy: RetryPolicy): AsyncGener
       if (size !== undefined && position < size) throw new IncompleteBodyError(ref.uri, position, size);
       return;
     } catch (err) {
-      if (!isTransientError(err)) throw storageError(err, ref.uri);
-      // Consecutive failures count; a failure after progress starts the count again.
-      failures = position > before ? 1 : failures + 1;
-      if (failures >= policy.attempts) throw new RetriesExhaustedError(`read ${ref.uri} at byte ${position}`, failures, err as Error);
-      const delay = backoffDelay(policy, failures - 1);
-      if (delay > 0) await new Promise((r) => setTimeout(r, delay));
+      if (position > before) attempt = 0;
+      try {
+        await retryOrThrow(`read ${ref.uri} at byte ${position}`, policy, err, attempt++);
+      } catch (final) {
+        throw storageError(final, ref.uri);
+      }
     }
   }
 }
 
-export function resumableReadStream(ref: ObjectRef, policy: RetryPolicy): Readable {
-  return Readable.from(resumableChunks(ref, policy), { objectMode: false });
+/** The object's bytes as a stream; `etag`, when known, pins the version from the first byte. */
+export function resumableReadStream(ref: ObjectRef, policy: RetryPolicy, etag?: string): Readable {
+  return Readable.from(resumableChunks(ref, policy, etag), { objectMode: false });
 }

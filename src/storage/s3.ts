@@ -7,26 +7,24 @@ import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DownloadCache } from './download-cache.ts';
-import { defaultRetryPolicy, withRetry, type RetryPolicy } from './retry.ts';
-import { IncompleteBodyError, isMissing, storageError } from './s3-errors.ts';
-import { parseS3Uri } from './s3-location.ts';
+import { withRetry, type RetryPolicy } from './retry.ts';
+import { IncompleteBodyError, storageError } from './s3-errors.ts';
+import { parseS3Uri, type ObjectRef } from './s3-location.ts';
 import { uploadMultipart } from './s3-multipart.ts';
-import { resumableReadStream, type ObjectRef } from './s3-read-stream.ts';
-import { ShortReadError, type Storage } from './storage.ts';
+import { resumableReadStream } from './s3-read-stream.ts';
+import { NotFoundError, ShortReadError, type Storage } from './storage.ts';
 
 export interface S3StorageOptions {
   client: S3Client;
   /** Local folder for localPath() copies. */
   cacheDir: string;
-  retry?: RetryPolicy;
+  retry: RetryPolicy;
   /** Files over this many bytes go up as multipart uploads of parts this size. */
-  partSize?: number;
-  uploadConcurrency?: number;
+  partSize: number;
+  uploadConcurrency: number;
   /** Names the store in the cache path, so two endpoints' same-named buckets do not mix. */
   endpoint?: string;
 }
-
-const MiB = 1024 * 1024;
 
 // So browsers and dataset viewers show exported files for what they are.
 const CONTENT_TYPES: Record<string, string> = { '.jpg': 'image/jpeg', '.json': 'application/json', '.jsonl': 'application/x-ndjson' };
@@ -59,10 +57,7 @@ export class S3Storage implements Storage {
     opts: S3StorageOptions,
   ) {
     ({ bucket: this.bucket, prefix: this.prefix } = parseS3Uri(root));
-    this.client = opts.client;
-    this.retry = opts.retry ?? defaultRetryPolicy;
-    this.partSize = opts.partSize ?? 8 * MiB;
-    this.uploadConcurrency = opts.uploadConcurrency ?? 4;
+    ({ client: this.client, retry: this.retry, partSize: this.partSize, uploadConcurrency: this.uploadConcurrency } = opts);
     const store = opts.endpoint ? opts.endpoint.replace(/^[a-z]+:\/\//i, '').replace(/[^A-Za-z0-9.-]+/g, '_') : 'aws';
     this.cache = new DownloadCache(path.join(opts.cacheDir, 's3', store, this.bucket));
   }
@@ -140,7 +135,7 @@ export class S3Storage implements Storage {
       await this.head(key);
       return true;
     } catch (err) {
-      if ((err as Error).name === 'NotFoundError' || isMissing(err)) return false;
+      if (err instanceof NotFoundError) return false; // call() turned the store's 404 into it
       throw err;
     }
   }
@@ -169,9 +164,7 @@ export class S3Storage implements Storage {
   private async download(key: string): Promise<string> {
     const head = await this.head(key);
     const version = head.ETag ?? `${head.LastModified?.toISOString()}-${head.ContentLength}`;
-    const name = this.prefix + key;
-    const cached = await this.cache.lookup(name, version, head.ContentLength);
-    if (cached) return cached;
-    return this.cache.fill(name, version, head.ContentLength, () => this.readStream(key));
+    // If-Match the HEAD's ETag: an object replaced since is refused, not cached under the old version.
+    return this.cache.file(this.prefix + key, version, head.ContentLength, () => resumableReadStream(this.ref(key), this.retry, head.ETag));
   }
 }

@@ -1,4 +1,4 @@
-// One interface over every place bytes live (a local folder today, an S3 prefix later), so stages
+// One interface over every place bytes live (a local folder or an S3 prefix), so stages
 // never know which one they write to. Keys are '/'-separated paths relative to the storage root.
 import type { Readable } from 'node:stream';
 
