@@ -1,56 +1,37 @@
 // Each kind of bad input is made to happen; the run finishes, and every item is either carried
 // forward or in the ledger with the stage, the reason and where it was.
 import assert from 'node:assert/strict';
-import { createReadStream } from 'node:fs';
 import { mkdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import sharp from 'sharp';
-import { readTarEntries, TarWriter } from '../src/corpus/tar.ts';
 import { readLedger } from '../src/ledger/ledger.ts';
 import { pipelineStages } from '../src/pipeline.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/runner/summary.ts';
-import { demoConfig, duckdb, sampleSlice, tempDir } from './helpers.ts';
+import { demoConfig, duckdb, membersOf, sliceSamples, tarOf, tempDir } from './helpers.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);
 
-/** The good samples of the slice's first shard, as {key: {png, txt}}. */
-async function goodSamples(slice: string): Promise<Map<string, { png: Buffer; txt: Buffer }>> {
-  const samples = new Map<string, { png: Buffer; txt: Buffer }>();
-  for await (const e of readTarEntries(createReadStream(path.join(slice, '00000.tar')), '00000.tar')) {
-    const [key, ext] = e.name.split('.');
-    const s = samples.get(key) ?? ({} as { png: Buffer; txt: Buffer });
-    if (ext === 'png') s.png = e.data;
-    if (ext === 'txt') s.txt = e.data;
-    samples.set(key, s);
-  }
-  return samples;
-}
-
 /** Writes a tar; returns its bytes and each member's header offset. */
 async function writeShard(file: string, members: Array<[string, Buffer]>): Promise<{ bytes: Buffer; headers: Map<string, number> }> {
-  const tar = new TarWriter();
-  const headers = new Map<string, number>();
-  for (const [name, data] of members) headers.set(name, (await tar.add(name, data)).headerOffset);
-  const bytes = await tar.finish();
-  await writeFile(file, bytes);
-  return { bytes, headers };
+  const tar = await tarOf(members);
+  await writeFile(file, tar.bytes);
+  return tar;
 }
 
 test('bad input ends in the ledger and the run goes on', async () => {
-  const slice = await sampleSlice();
-  const good = [...(await goodSamples(slice)).entries()];
+  const good = await sliceSamples(['00000.tar']);
   const corpus = path.join(tempDir('bad'), 'corpus');
   await mkdir(corpus, { recursive: true });
   const big = await sharp({ create: { width: 500, height: 400, channels: 3, background: '#3366aa' } }).png().toBuffer();
-  const [, s0] = good[0];
+  const s0 = good[0];
 
   // Shard 0: good samples and one of each bad item.
   const members: Array<[string, Buffer]> = [];
-  for (const [key, s] of good.slice(0, 30)) members.push([`${key}.png`, s.png], [`${key}.txt`, s.txt]);
+  members.push(...membersOf(good.slice(0, 30)));
   members.push(['900000001.png', Buffer.from('this is not an image at all')], ['900000001.txt', s0.txt]);
   members.push(['900000002.png', big], ['900000002.txt', Buffer.from('a large blue rectangle')]);
   members.push(['900000003.png', s0.png], ['900000003.txt', Buffer.from('   \n ')]);
@@ -60,14 +41,14 @@ test('bad input ends in the ledger and the run goes on', async () => {
   await writeShard(path.join(corpus, '00000.tar'), members);
 
   // Shard 1: whole, but its file goes missing after cataloguing.
-  await writeShard(path.join(corpus, '00001.tar'), good.slice(30, 40).flatMap(([key, s]) => [[`${key}.png`, s.png], [`${key}.txt`, s.txt]] as Array<[string, Buffer]>));
+  await writeShard(path.join(corpus, '00001.tar'), membersOf(good.slice(30, 40)));
 
   // Shard 2: cut in the middle of a member.
-  const shard2 = await writeShard(path.join(corpus, '00002.tar'), good.slice(40, 50).flatMap(([key, s]) => [[`${key}.png`, s.png], [`${key}.txt`, s.txt]] as Array<[string, Buffer]>));
+  const shard2 = await writeShard(path.join(corpus, '00002.tar'), membersOf(good.slice(40, 50)));
   const cut = Math.floor(shard2.bytes.length * 0.55);
   await writeFile(path.join(corpus, '00002.tar'), shard2.bytes.subarray(0, cut));
   // Samples whose first member starts before the cut are seen; each must be catalogued or ledgered.
-  const seenInShard2 = good.slice(40, 50).filter(([key]) => shard2.headers.get(`${key}.png`)! < cut).length;
+  const seenInShard2 = good.slice(40, 50).filter(({ key }) => shard2.headers.get(`${key}.png`)! < cut).length;
 
   const root = tempDir('bad-run');
   const ctx = createContext(demoConfig(corpus, root, { input: { path: corpus, max_pixels: 100_000 } }));
@@ -93,7 +74,7 @@ test('bad input ends in the ledger and the run goes on', async () => {
   expect('900000004', 'catalog', 'non_text_caption', /00000\.tar/);
   expect('900000005', 'catalog', 'missing_image', /00000\.tar/);
   expect('900000006', 'embed', 'undecodable_image', /00000\.tar:900000006\.png@\d+/);
-  for (const [key] of good.slice(30, 40)) expect(key, 'embed', 'unreadable_image_bytes', /00001\.tar/);
+  for (const { key } of good.slice(30, 40)) expect(key, 'embed', 'unreadable_image_bytes', /00001\.tar/);
   const tarFault = ledger.find((f) => f.reason === 'corrupt_tar');
   assert.ok(tarFault, 'the truncated tar is in the ledger');
   assert.match(tarFault.where, /00002\.tar@\d+/);

@@ -1,12 +1,13 @@
 // Shared by the pipeline tests: a small sample corpus, configs pointing at temp folders, and a
 // DuckDB connection for reading outputs back with an independent reader.
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
 import { parse, stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
+import { readTarEntries, TarWriter } from '../src/corpus/tar.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
 
 export const repoRoot = path.join(import.meta.dirname, '..');
@@ -64,3 +65,38 @@ export const readJsonl = (file: string) =>
     .split('\n')
     .filter(Boolean)
     .map((l) => JSON.parse(l) as Record<string, unknown>);
+
+export interface SliceSample {
+  key: string;
+  png: Buffer;
+  txt: Buffer;
+}
+
+/** The samples of the given shards of the slice, in tar order. */
+export async function sliceSamples(shards: string[]): Promise<SliceSample[]> {
+  const slice = await sampleSlice();
+  const samples: SliceSample[] = [];
+  for (const shard of shards) {
+    const byKey = new Map<string, SliceSample>();
+    for await (const e of readTarEntries(createReadStream(path.join(slice, shard)), shard)) {
+      const [key, ext] = e.name.split('.');
+      const s = byKey.get(key) ?? ({ key } as SliceSample);
+      if (ext === 'png') s.png = e.data;
+      if (ext === 'txt') s.txt = e.data;
+      byKey.set(key, s);
+    }
+    samples.push(...byKey.values());
+  }
+  return samples;
+}
+
+/** The tar members of samples: {key}.png and {key}.txt. */
+export const membersOf = (list: SliceSample[]) => list.flatMap((s) => [[`${s.key}.png`, s.png], [`${s.key}.txt`, s.txt]] as Array<[string, Buffer]>);
+
+/** A tar of the members; its bytes and each member's header offset. */
+export async function tarOf(members: Array<[string, Buffer]>): Promise<{ bytes: Buffer; headers: Map<string, number> }> {
+  const tar = new TarWriter();
+  const headers = new Map<string, number>();
+  for (const [name, data] of members) headers.set(name, (await tar.add(name, data)).headerOffset);
+  return { bytes: await tar.finish(), headers };
+}

@@ -3,14 +3,13 @@
 // fault (a truncated tar object, a corrupt parquet object, a sample without an image, an object
 // gone missing) in the ledger with its shard and key while the rest goes on.
 import assert from 'node:assert/strict';
-import { createReadStream, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { parquetMetadata } from 'hyparquet';
 import { layout } from '../src/artifacts/layout.ts';
 import { readParquet } from '../src/artifacts/parquet.ts';
-import { readTarEntries, TarWriter } from '../src/corpus/tar.ts';
 import { readLedger } from '../src/ledger/ledger.ts';
 import { pipelineStages } from '../src/pipeline.ts';
 import { createContext } from '../src/runner/context.ts';
@@ -21,32 +20,20 @@ import { catalogSchema, type CatalogRow } from '../src/stages/catalog.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { s3Client } from '../src/storage/s3-client.ts';
 import type { Storage } from '../src/storage/storage.ts';
-import { demoConfig, duckdb, sampleSlice, tempDir } from './helpers.ts';
+import { demoConfig, duckdb, membersOf, sliceSamples, tarOf, tempDir, type SliceSample } from './helpers.ts';
 import { FaultProxy } from './s3-fault-proxy.ts';
 import { startS3Server, type S3TestServer } from './s3-server.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);
 let server: S3TestServer;
-type Sample = { key: string; png: Buffer; txt: Buffer };
+type Sample = SliceSample;
 let samples: Sample[];
 
 before(async () => {
   // Runs whose work is on S3 keep their local cache here, not in ~/.cache.
   process.env.MEGAPAIRS_CACHE = tempDir('ingest-cache');
   server = await startS3Server(['ingest']);
-  const slice = await sampleSlice();
-  samples = [];
-  for (const shard of ['00000.tar', '00001.tar']) {
-    const byKey = new Map<string, Sample>();
-    for await (const e of readTarEntries(createReadStream(path.join(slice, shard)), shard)) {
-      const [key, ext] = e.name.split('.');
-      const s = byKey.get(key) ?? ({ key } as Sample);
-      if (ext === 'png') s.png = e.data;
-      if (ext === 'txt') s.txt = e.data;
-      byKey.set(key, s);
-    }
-    samples.push(...byKey.values());
-  }
+  samples = await sliceSamples(['00000.tar', '00001.tar']);
 });
 after(async () => {
   delete process.env.MEGAPAIRS_CACHE;
@@ -56,13 +43,6 @@ after(async () => {
 const s3 = () => ({ endpoint: server.endpoint, force_path_style: true, retry_base_ms: 1, retry_max_ms: 20, socket_timeout_ms: 60_000 });
 const bucket = (prefix: string): Storage => openStorage(`s3://ingest/${prefix}`, { s3: s3() });
 
-async function tarOf(members: Array<[string, Buffer]>): Promise<{ bytes: Buffer; headers: Map<string, number> }> {
-  const tar = new TarWriter();
-  const headers = new Map<string, number>();
-  for (const [name, data] of members) headers.set(name, (await tar.add(name, data)).headerOffset);
-  return { bytes: await tar.finish(), headers };
-}
-const membersOf = (list: Sample[]) => list.flatMap((s) => [[`${s.key}.png`, s.png], [`${s.key}.txt`, s.txt]] as Array<[string, Buffer]>);
 
 interface MetaRow {
   key: string;

@@ -2,10 +2,8 @@
 // storage whole. List columns are written as repeated fields, which DuckDB, pyarrow and datasets
 // read as lists; an empty list reads back from parquetjs-lite as a missing property, so readers
 // here restore it.
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import parquet from 'parquetjs-lite';
+import { storeViaLocalFile } from '../storage/staged-file.ts';
 import type { Storage } from '../storage/storage.ts';
 
 type FieldType = 'UTF8' | 'INT64' | 'INT32' | 'DOUBLE' | 'FLOAT' | 'BOOLEAN' | 'JSON';
@@ -23,17 +21,12 @@ function toParquetSchema(schema: TableSchema) {
 }
 
 export async function writeParquet(storage: Storage, key: string, schema: TableSchema, rows: Iterable<object>): Promise<void> {
-  const dir = await mkdtemp(path.join(tmpdir(), 'megapairs-pq-'));
-  const file = path.join(dir, path.posix.basename(key));
-  try {
+  await storeViaLocalFile(storage, key, async (file) => {
     const writer = await parquet.ParquetWriter.openFile(toParquetSchema(schema), file);
     writer.setRowGroupSize(8192);
     for (const row of rows) await writer.appendRow(row as Record<string, unknown>);
     await writer.close();
-    await storage.writeFromFile(key, file);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  });
 }
 
 /**

@@ -1,10 +1,8 @@
 // HNSW index shards over L2-normalised vectors (inner product = cosine). Labels are global image
 // ids, so results from different shards merge directly. A query is searched in every shard
 // (scatter) and the partial lists are merged into one top-K (gather).
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import hnswlib from 'hnswlib-node';
+import { storeViaLocalFile } from '../storage/staged-file.ts';
 import type { Storage } from '../storage/storage.ts';
 
 const { HierarchicalNSW } = hnswlib;
@@ -33,14 +31,7 @@ export async function buildShard(
   const index = new HierarchicalNSW('ip', dim);
   index.initIndex(Math.max(1, count), params.m, params.efConstruction, params.seed);
   for (const p of points) index.addPoint(Array.from(p.vector), p.id);
-  const dir = await mkdtemp(path.join(tmpdir(), 'megapairs-hnsw-'));
-  try {
-    const file = path.join(dir, 'shard.hnsw');
-    index.writeIndexSync(file);
-    await storage.writeFromFile(key, file);
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
+  await storeViaLocalFile(storage, key, async (file) => index.writeIndexSync(file));
 }
 
 export class LoadedShard {

@@ -3,12 +3,13 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import type { Config } from '../config/schema.ts';
 import type { StageContext } from '../stages/stage.ts';
+import { isUrl } from '../storage/location.ts';
 import { openStorage } from '../storage/open.ts';
 
 /** Local cache: MEGAPAIRS_CACHE, else beside a local work folder, else ~/.cache/megapairs. */
 function cacheDirFor(config: Config): string {
   if (process.env.MEGAPAIRS_CACHE) return process.env.MEGAPAIRS_CACHE;
-  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(config.work)) return path.join(config.work, '.cache');
+  if (!isUrl(config.work)) return path.join(config.work, '.cache');
   return path.join(homedir(), '.cache', 'megapairs', config.run.name);
 }
 

@@ -4,6 +4,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { configSchema, type S3Settings } from '../config/schema.ts';
 import { LocalStorage } from './local.ts';
+import { isUrl } from './location.ts';
 import { S3Storage } from './s3.ts';
 import { s3Client } from './s3-client.ts';
 import { isS3Uri } from './s3-location.ts';
@@ -31,7 +32,7 @@ export function openStorage(location: string, opts: StorageOptions = {}): Storag
       endpoint: s3.endpoint,
     });
   }
-  if (/^[a-z][a-z0-9+.-]*:\/\//i.test(location)) {
+  if (isUrl(location)) {
     throw new Error(`${location}: unsupported location scheme (use a local folder path or s3://bucket/prefix)`);
   }
   return new LocalStorage(location);
