@@ -26,6 +26,16 @@ test('the shard cache keeps the most recently used shards within its budget', as
   assert.deepEqual(loads, ['a', 'b', 'c', 'huge']);
 });
 
+test('the shard cache forgets a failed load: it holds no budget, and the next get loads it again', async () => {
+  const cache = new ShardCache(100);
+  let tries = 0;
+  const failing = () => cache.get('bad', 10, async () => (tries++, Promise.reject(new Error('unreadable shard'))));
+  await assert.rejects(failing(), /unreadable shard/);
+  assert.deepEqual([cache.has('bad'), cache.bytes], [false, 0]);
+  await assert.rejects(failing(), /unreadable shard/);
+  assert.equal(tries, 2);
+});
+
 test('mining under a budget of about one shard gives the same triples as with every shard loaded', { timeout: 120_000 }, async () => {
   const input = await sampleSlice();
   const quiet = new ProgressReporter(process.stderr, true);

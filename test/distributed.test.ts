@@ -211,6 +211,7 @@ test('a run restarted after a crash recomputes nothing that was complete; re-enq
   const w = await startWorker(fresh, 'all', { concurrency: 1 });
   try {
     const result = await runDistributed(fresh, { write: () => {}, pollMs: 100 });
+    assert.equal(result.reports.reduce((a, r) => a + r.units, 0), 20, 'every unit was enqueued again');
     for (const r of result.reports) assert.equal(r.skipped, r.units, `${r.stage} recomputed ${r.units - r.skipped} units`);
   } finally {
     await w.stop();

@@ -1,5 +1,7 @@
 // The command-line side of the distributed runner: `worker`, `status`, `retry-failed`, and `run`
 // when the runner is distributed. src/cli/main.ts parses the common options and dispatches here.
+// The runner's modules (BullMQ, ioredis: about half a second to load) are imported by the
+// commands that use them, so every other command starts without them.
 import { parseArgs } from 'node:util';
 import { UsageError } from './usage-error.ts';
 import { layout } from '../artifacts/layout.ts';
@@ -7,11 +9,6 @@ import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createContext } from '../runner/context.ts';
 import { formatSummary } from '../runner/summary.ts';
-import { describeRedis } from '../runner/distributed/connection.ts';
-import { runDistributed } from '../runner/distributed/follow.ts';
-import { retryFailed, runStatus } from '../runner/distributed/status.ts';
-import { startWorker } from '../runner/distributed/worker.ts';
-
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -27,6 +24,7 @@ function configOf(args: string[]) {
 
 /** `run` with the distributed runner: enqueue, follow, print the summary as the local runner does. */
 export async function runDistributedCommand(config: Config, configFile: string, quiet = false): Promise<void> {
+  const { runDistributed } = await import('../runner/distributed/follow.ts');
   const started = Date.now();
   const result = await runDistributed(config, { configFile, write: quiet ? () => {} : undefined });
   const ctx = createContext(config);
@@ -41,6 +39,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   if (!kind) throw new UsageError('worker needs a kind: all, gpu, cpu, annotate, or one queue (e.g. mine)');
   const concurrency = values.concurrency ? Number(values.concurrency) : undefined;
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) throw new UsageError('--concurrency must be a positive integer');
+  const [{ startWorker }, { describeRedis }] = await Promise.all([import('../runner/distributed/worker.ts'), import('../runner/distributed/connection.ts')]);
   const tag = `[worker ${kind} ${process.pid}]`;
   const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
   const w = await startWorker(config, kind, { concurrency, graceMs: Number(values.grace) * 1000, log });
@@ -54,11 +53,13 @@ export async function workerCommand(args: string[]): Promise<void> {
 
 export async function statusCommand(args: string[]): Promise<void> {
   const { config } = configOf(args);
+  const { runStatus } = await import('../runner/distributed/status.ts');
   process.stdout.write((await runStatus(config)) + '\n');
 }
 
 export async function retryFailedCommand(args: string[]): Promise<void> {
   const { config, file } = configOf(args);
+  const { retryFailed } = await import('../runner/distributed/status.ts');
   const ids = await retryFailed(config);
   process.stdout.write(
     ids.length ? `requeued ${ids.length} unit(s): ${ids.join(', ')}\nfollow the run with: megapairs run --config ${file}\n` : 'no failed units\n',

@@ -18,7 +18,7 @@ interface Entry {
 export class ShardCache {
   private readonly entries = new Map<string, Entry>();
   private used = 0;
-  constructor(readonly budgetBytes: number) {}
+  constructor(private readonly budgetBytes: number) {}
 
   has(key: string): boolean {
     return this.entries.has(key);
@@ -29,21 +29,22 @@ export class ShardCache {
   }
 
   get(key: string, bytes: number, load: () => Promise<LoadedShard>): Promise<LoadedShard> {
-    let e = this.entries.get(key);
-    if (e) {
+    const hit = this.entries.get(key);
+    const entry: Entry = hit ?? { shard: load(), bytes };
+    if (hit) {
       this.entries.delete(key); // re-insert: Map order is recency order
     } else {
-      const entry: Entry = (e = { shard: load(), bytes });
       this.used += bytes;
-      e.shard.catch(() => this.entries.get(key) === entry && this.drop(key)); // a failed load is retried next time
+      // A failed load is forgotten (unless evicted meanwhile), so the next get loads it again.
+      entry.shard.catch(() => this.entries.get(key) === entry && this.drop(key));
     }
-    this.entries.set(key, e);
+    this.entries.set(key, entry);
     // Evict least recently used first; callers hold their own reference to shards in use.
     for (const k of this.entries.keys()) {
       if (this.used <= this.budgetBytes || k === key) break;
       this.drop(k);
     }
-    return e.shard;
+    return entry.shard;
   }
 
   private drop(key: string): void {

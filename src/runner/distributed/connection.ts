@@ -4,14 +4,10 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
 
-export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
-
-export function redisUrl(config: Config, env: NodeJS.ProcessEnv = process.env): string {
-  return config.redis.url ?? (env.REDIS_URL || DEFAULT_REDIS_URL);
-}
+const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
 export function redisOptions(config: Config, env: NodeJS.ProcessEnv = process.env): RedisOptions {
-  const raw = redisUrl(config, env);
+  const raw = config.redis.url ?? (env.REDIS_URL || DEFAULT_REDIS_URL);
   let url: URL;
   try {
     url = new URL(raw);

@@ -1,6 +1,7 @@
 // `megapairs run` with the distributed runner: enqueue the run (its start barrier; the workers
 // plan the rest) and follow it to the end from the queues' counts. Following is optional: the run
 // advances without this process, and running it again (same config) only follows again.
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../config/schema.ts';
 import { connectRedis, describeRedis } from './connection.ts';
 import { enqueueRun, FINAL, type RunResult } from './phases.ts';
@@ -22,10 +23,10 @@ export interface FollowOptions {
   configFile?: string;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+type RunQueue = ReturnType<RunQueues['all']>[number];
 
-export async function queueCounts(rq: RunQueues): Promise<QueueCounts[]> {
-  return Promise.all(rq.all().map(async ({ short, queue }) => ({ short, counts: await queue.getJobCounts(...COUNT_TYPES) })));
+export async function queueCounts(rq: RunQueues, queues: RunQueue[] = rq.all()): Promise<QueueCounts[]> {
+  return Promise.all(queues.map(async ({ short, queue }) => ({ short, counts: await queue.getJobCounts(...COUNT_TYPES) })));
 }
 
 /** The failed units, with why; "" when none. */
@@ -39,6 +40,40 @@ export async function describeFailed(rq: RunQueues, limit = 20): Promise<string>
   return lines.slice(0, limit).join('\n');
 }
 
+/**
+ * Which queues moved since the last call. BullMQ appends every change of a job's state to its
+ * queue's `events` stream, so one XREAD from the newest ids seen names the queues that moved:
+ * following a run whose units take minutes then costs one command per poll, where reading every
+ * queue's counts costs about a hundred (a counts script per queue, ten commands inside each).
+ */
+class QueueChanges {
+  private readonly seen = new Map<string, string>();
+  private started = false;
+  constructor(private readonly rq: RunQueues) {}
+
+  /** The queues with events since the last call (every queue, the first time). */
+  async next(): Promise<RunQueue[]> {
+    const queues = this.rq.all();
+    let changed = queues;
+    if (this.started) {
+      const streams = queues.map(({ queue }) => queue.keys.events);
+      const reply = await this.rq.connection.xread('COUNT', 1, 'STREAMS', ...streams, ...queues.map(({ short }) => this.seen.get(short) ?? '0'));
+      const moved = new Set(reply?.map(([stream]) => stream));
+      changed = queues.filter(({ queue }) => moved.has(queue.keys.events));
+    }
+    this.started = true;
+    // Mark them seen up to their newest event before the caller reads them: whatever happens
+    // from here on is named by the next call.
+    await Promise.all(
+      changed.map(async ({ short, queue }) => {
+        const [newest] = await this.rq.connection.xrevrange(queue.keys.events, '+', '-', 'COUNT', 1);
+        if (newest) this.seen.set(short, newest[0]);
+      }),
+    );
+    return changed;
+  }
+}
+
 export async function runDistributed(config: Config, opts: FollowOptions = {}): Promise<RunResult> {
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const cfg = opts.configFile ?? '<file>';
@@ -48,14 +83,17 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
     await enqueueRun(rq);
     write(`run ${config.run.name} enqueued on ${describeRedis(config)} (prefix ${config.redis.prefix}); following it`);
     const progress = new QueueProgress(write);
-    let lastChange = Date.now();
-    let lastKey = '';
+    const changes = new QueueChanges(rq);
+    const counts = new Map<string, QueueCounts>(); // the first poll reads every queue, in order
+    let quietSince = Date.now();
     let stuckPolls = 0;
     let warnedFor = '';
     for (;;) {
-      const final = await rq.queue(CONTROL).getJob(FINAL);
-      const complete = final && (await final.getState()) === 'completed';
-      const rows = await queueCounts(rq);
+      const changed = await changes.next();
+      // The final barrier's state before the counts, so the last progress lines show every stage complete.
+      const complete = changed.some((q) => q.short === CONTROL) && (await rq.queue(CONTROL).getJobState(FINAL)) === 'completed';
+      for (const row of await queueCounts(rq, changed)) counts.set(row.short, row);
+      const rows = [...counts.values()];
       progress.update(rows);
       if (complete) return (await rq.queue(CONTROL).getJob(FINAL))!.returnvalue as RunResult;
       const waitingWork = rows.reduce((a, r) => a + pending(r.counts), 0);
@@ -69,10 +107,11 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
             `they are in the failures ledger too. Fix the cause, then \`megapairs retry-failed --config ${cfg}\` and \`megapairs run --config ${cfg}\` to follow the run again.`,
         );
       }
-      const key = JSON.stringify(rows);
-      if (key !== lastKey) [lastKey, lastChange] = [key, Date.now()];
-      if (Date.now() - lastChange > 15_000) {
-        // Nothing moved for a while: say so if work waits on a queue that no worker serves.
+      if (changed.length) quietSince = Date.now();
+      if (Date.now() - quietSince > 15_000) {
+        // Nothing moved for a while: say so if work waits on a queue that no worker serves. Asked
+        // once per quiet spell of 15 s, as each ask is a CLIENT LIST.
+        quietSince = Date.now();
         const unserved: string[] = [];
         for (const r of rows) if (pending(r.counts) > 0 && (await rq.queue(r.short).getWorkersCount().catch(() => 1)) === 0) unserved.push(r.short);
         if (unserved.length && unserved.join() !== warnedFor) {

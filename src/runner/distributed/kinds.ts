@@ -4,7 +4,7 @@
 // every queue (one machine, or tests). A single stage name (or `control`) serves just that queue.
 import { CONTROL, STAGE_NAMES } from './queues.ts';
 
-export const WORKER_KINDS: Record<string, readonly string[]> = {
+const WORKER_KINDS: Record<string, readonly string[]> = {
   all: [CONTROL, ...STAGE_NAMES],
   gpu: ['embed'],
   cpu: [CONTROL, ...STAGE_NAMES.filter((s) => s !== 'embed' && s !== 'annotate')],

@@ -10,17 +10,17 @@
 //   after.export   -> writes summary.json; its return value is the run's summary
 //
 // Every job id is deterministic, so a barrier that runs twice (a crash after enqueueing) adds nothing.
-import type { FlowChildJob, FlowJob } from 'bullmq';
+import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
 import { layout } from '../../artifacts/layout.ts';
 import { pipelineStages } from '../../pipeline.ts';
 import type { Stage, StageContext } from '../../stages/stage.ts';
 import type { StageReport } from '../local.ts';
 import { summarize, type RunSummary } from '../summary.ts';
-import { configFingerprint } from './config-fingerprint.ts';
+import { configFingerprint, type ConfigFingerprint } from './config-fingerprint.ts';
 import { CONTROL, jobOptions, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
 import { stageReports } from './reports.ts';
 
-export const START = 'start';
+const START = 'start';
 export const FINAL = 'after.export';
 
 export interface RunResult {
@@ -30,10 +30,16 @@ export interface RunResult {
 
 class Phases {
   private readonly stages = new Map(pipelineStages().map((s) => [s.name, s]));
+  // The same for every job of the run: made once, not once per unit.
+  private readonly fingerprint: ConfigFingerprint;
+  private readonly options: JobsOptions;
   constructor(
     private readonly ctx: StageContext,
     private readonly rq: RunQueues,
-  ) {}
+  ) {
+    this.fingerprint = configFingerprint(ctx.config);
+    this.options = jobOptions(ctx.config);
+  }
 
   stage(name: string): Stage<any> {
     const s = this.stages.get(name);
@@ -43,8 +49,8 @@ class Phases {
 
   unit(stage: string, unit: unknown, children?: FlowChildJob[]): FlowChildJob {
     const s = this.stage(stage);
-    const data: UnitJobData = { stage, unit, config: configFingerprint(this.ctx.config) };
-    return { name: stage, queueName: this.rq.name(stage), data, opts: { ...jobOptions(this.ctx.config), jobId: unitJobId(stage, s.unitId(unit)) }, children };
+    const data: UnitJobData = { stage, unit, config: this.fingerprint };
+    return { name: stage, queueName: this.rq.name(stage), data, opts: { ...this.options, jobId: unitJobId(stage, s.unitId(unit)) }, children };
   }
 
   async units(stage: string): Promise<FlowChildJob[]> {
@@ -52,8 +58,8 @@ class Phases {
   }
 
   barrier(barrier: string, children: FlowChildJob[]): FlowJob {
-    const data: ControlJobData = { barrier, config: configFingerprint(this.ctx.config) };
-    return { name: barrier, queueName: this.rq.name(CONTROL), data, opts: { ...jobOptions(this.ctx.config), jobId: barrier }, children };
+    const data: ControlJobData = { barrier, config: this.fingerprint };
+    return { name: barrier, queueName: this.rq.name(CONTROL), data, opts: { ...this.options, jobId: barrier }, children };
   }
 
   /** The flow that follows `barrier`, or undefined after the last. */

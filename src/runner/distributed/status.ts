@@ -21,8 +21,7 @@ async function withQueues<T>(config: Config, fn: (rq: RunQueues) => Promise<T>):
 export function runStatus(config: Config): Promise<string> {
   return withQueues(config, async (rq) => {
     const rows = await queueCounts(rq);
-    const final = await rq.queue(CONTROL).getJob(FINAL);
-    const finalState = final ? await final.getState() : undefined;
+    const finalState = await rq.queue(CONTROL).getJobState(FINAL);
     const failed = rows.reduce((a, r) => a + (r.counts.failed ?? 0), 0);
     const state =
       finalState === 'completed' ? 'complete'

@@ -60,11 +60,6 @@ export class ThreadPool<I, O> {
     await Promise.all([...this.threads].map((w) => w.terminate()));
   }
 
-  /** Stops the threads; called once the queue workers have closed, so none is busy. */
-  close(): Promise<void> {
-    return this.abort();
-  }
-
   private spawn(): Promise<void> {
     const w = new Worker(this.entry, { workerData: this.workerData });
     this.threads.add(w);

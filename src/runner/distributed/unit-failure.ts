@@ -2,17 +2,20 @@
 // (stage, unit, the error), beside the item-level entries the stages write. The entry has its own
 // file, so the unit's own ledger is untouched, and it is blanked when the unit later succeeds
 // (after `megapairs retry-failed`), so the ledger always tells the run's current state.
-import { layout } from '../../artifacts/layout.ts';
-import type { Failure } from '../../ledger/ledger.ts';
+import { UnitLedger } from '../../ledger/ledger.ts';
 import type { Storage } from '../../storage/storage.ts';
 
-const key = (stage: string, unitId: string) => layout.ledgerPart(stage, `${unitId}.unit`);
+/** The unit's own ledger file is failures/<stage>/<unit>.jsonl; this one is <unit>.unit.jsonl. */
+const unitLedger = (stage: string, unitId: string) => new UnitLedger(stage, `${unitId}.unit`);
 
 export async function recordUnitFailure(work: Storage, stage: string, unitId: string, where: string, message: string): Promise<void> {
-  const f: Failure = { stage, unit: unitId, item: unitId, where, reason: 'unit_failed', message };
-  await work.write(key(stage, unitId), JSON.stringify(f) + '\n');
+  const ledger = unitLedger(stage, unitId);
+  // Pushed whole rather than add()ed: the entry names the unit, not its ledger file.
+  ledger.failures.push({ stage, unit: unitId, item: unitId, where, reason: 'unit_failed', message });
+  await ledger.save(work);
 }
 
+/** An empty ledger's save blanks an earlier entry, and writes nothing when there was none. */
 export async function clearUnitFailure(work: Storage, stage: string, unitId: string): Promise<void> {
-  if (await work.exists(key(stage, unitId))) await work.write(key(stage, unitId), '');
+  await unitLedger(stage, unitId).save(work);
 }

@@ -111,7 +111,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
       const timer = setTimeout(() => void pool.abort(), opts.graceMs ?? 25_000);
       await Promise.all(workers.map((w) => w.close()));
       clearTimeout(timer);
-      await pool.close();
+      await pool.abort(); // the queue workers have closed, so no thread is busy: this only ends them
       await rq.close();
       await connection.quit().catch(() => connection.disconnect());
       log('stopped');
