@@ -22,3 +22,8 @@ export function pipelineStages(): Stage<any>[] {
     new ExportJsonlStage(),
   ];
 }
+
+/** The pipeline's stages by name, for runners that receive a stage name (queue jobs). */
+export function stagesByName(): Map<string, Stage<any>> {
+  return new Map(pipelineStages().map((s) => [s.name, s]));
+}

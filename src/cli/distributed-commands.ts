@@ -4,11 +4,10 @@
 // commands that use them, so every other command starts without them.
 import { parseArgs } from 'node:util';
 import { UsageError } from './usage-error.ts';
-import { layout } from '../artifacts/layout.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createContext } from '../runner/context.ts';
-import { formatSummary } from '../runner/summary.ts';
+import { runReport } from '../runner/summary.ts';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -27,9 +26,7 @@ export async function runDistributedCommand(config: Config, configFile: string, 
   const { runDistributed } = await import('../runner/distributed/follow.ts');
   const started = Date.now();
   const result = await runDistributed(config, { configFile, write: quiet ? () => {} : undefined });
-  const ctx = createContext(config);
-  process.stdout.write(`\n${formatSummary(result.summary)}\ntotal       ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-  process.stdout.write(`triples in ${ctx.output.uri('triples/')}, JSONL in ${ctx.output.uri(layout.megapairsJsonl())}\n`);
+  process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000));
 }
 
 /** `worker <kind> --config <file> [--concurrency N] [--grace S]`: serve until SIGTERM / SIGINT. */
@@ -39,10 +36,12 @@ export async function workerCommand(args: string[]): Promise<void> {
   if (!kind) throw new UsageError('worker needs a kind: all, gpu, cpu, annotate, or one queue (e.g. mine)');
   const concurrency = values.concurrency ? Number(values.concurrency) : undefined;
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) throw new UsageError('--concurrency must be a positive integer');
+  const grace = Number(values.grace);
+  if (!(grace >= 0)) throw new UsageError(`--grace must be a number of seconds, not "${values.grace}"`);
   const [{ startWorker }, { describeRedis }] = await Promise.all([import('../runner/distributed/worker.ts'), import('../runner/distributed/connection.ts')]);
   const tag = `[worker ${kind} ${process.pid}]`;
   const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
-  const w = await startWorker(config, kind, { concurrency, graceMs: Number(values.grace) * 1000, log });
+  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log });
   log(`ready: queues ${w.queues.join(', ')} of run ${config.run.name} on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once`);
   await new Promise<void>((resolve) => {
     const stop = () => void w.stop().then(resolve);

@@ -12,7 +12,7 @@ import { runLocal } from '../runner/local.ts';
 import { retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
 import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { UsageError } from './usage-error.ts';
-import { formatSummary, summarize } from '../runner/summary.ts';
+import { runReport, summarize } from '../runner/summary.ts';
 import { buildSampleCorpus } from '../sample/openmoji.ts';
 
 const USAGE = `megapairs <command> [options]
@@ -43,8 +43,7 @@ async function run(args: string[]): Promise<void> {
   const reports = await runLocal(ctx);
   const summary = await summarize(ctx, reports);
   await ctx.output.write(layout.summary(), JSON.stringify(summary, null, 1));
-  process.stdout.write(`\n${formatSummary(summary)}\ntotal       ${((Date.now() - started) / 1000).toFixed(1)}s\n`);
-  process.stdout.write(`triples in ${ctx.output.uri('triples/')}, JSONL in ${ctx.output.uri(layout.megapairsJsonl())}\n`);
+  process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
 }
 
 async function sample(args: string[]): Promise<void> {

@@ -64,3 +64,12 @@ export function mergeTopK(lists: Neighbour[][], k: number): Neighbour[] {
     .sort((a, b) => b.similarity - a.similarity || a.id - b.id)
     .slice(0, k);
 }
+
+/**
+ * Bytes hnswlib holds for `count` points of `dim` floats with M links per node (level 0 has 2M):
+ * the cost of a loaded shard in the cache that keeps shards within index.memory_budget_mb.
+ */
+export function shardBytes(count: number, dim: number, m: number): number {
+  const level0 = dim * 4 + (2 * m + 1) * 4 + 8; // vector, links and their count, label
+  return count * (level0 + (4 * (m + 1)) / Math.log(Math.max(m, 2)) + 64); // upper levels, locks and label map
+}

@@ -7,6 +7,7 @@ import { ENCODER_NAMES } from '../config/schema.ts';
 import { readLedger } from '../ledger/ledger.ts';
 import { readManifest } from '../stages/manifest.ts';
 import type { StageContext } from '../stages/stage.ts';
+import type { Storage } from '../storage/storage.ts';
 import type { StageReport } from './local.ts';
 
 export interface RunSummary {
@@ -54,4 +55,9 @@ export function formatSummary(s: RunSummary): string {
     `wall time   ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v}s`).join(', ')}`,
   ];
   return lines.join('\n');
+}
+
+/** What `megapairs run` prints at the end, whichever runner ran: the summary and where the product is. */
+export function runReport(s: RunSummary, output: Storage, seconds: number): string {
+  return `\n${formatSummary(s)}\ntotal       ${seconds.toFixed(1)}s\ntriples in ${output.uri('triples/')}, JSONL in ${output.uri(layout.megapairsJsonl())}\n`;
 }

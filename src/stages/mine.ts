@@ -6,8 +6,8 @@
 import { layout } from '../artifacts/layout.ts';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
-import { loadShard, mergeTopK, type LoadedShard, type Neighbour } from '../knn/hnsw-shard.ts';
-import { ShardCache, shardBytes } from '../knn/shard-cache.ts';
+import { loadShard, mergeTopK, shardBytes, type LoadedShard, type Neighbour } from '../knn/hnsw-shard.ts';
+import { LruCache } from '../util/lru.ts';
 import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import { readShardMeta, shardCount } from './index.ts';
@@ -43,14 +43,16 @@ export const pairsSchema: TableSchema = {
  */
 async function* eachShard(ctx: StageContext, encoder: EncoderName): AsyncGenerator<LoadedShard> {
   const manifest = await manifestOf(ctx);
-  const cache = await memoize(ctx, 'hnsw-shards', async () => new ShardCache(ctx.config.index.memory_budget_mb * 1024 * 1024));
+  const cache = await memoize(ctx, 'hnsw-shards', async () => new LruCache<LoadedShard>(ctx.config.index.memory_budget_mb * 1024 * 1024));
   const key = (shard: number) => `${encoder}:${shard}`;
   const shards = Array.from({ length: shardCount(manifest, ctx.config.index.shard_size) }, (_, shard) => shard);
   shards.sort((a, b) => Number(cache.has(key(b))) - Number(cache.has(key(a))));
   for (const shard of shards) {
     const meta = await readShardMeta(ctx, { encoder, shard });
-    yield await cache.get(key(shard), shardBytes(meta.count, meta.dim, meta.m), () =>
-      loadShard(ctx.work, layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search),
+    yield await cache.get(
+      key(shard),
+      () => loadShard(ctx.work, layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search),
+      shardBytes(meta.count, meta.dim, meta.m),
     );
   }
 }

@@ -12,7 +12,7 @@
 // Every job id is deterministic, so a barrier that runs twice (a crash after enqueueing) adds nothing.
 import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
 import { layout } from '../../artifacts/layout.ts';
-import { pipelineStages } from '../../pipeline.ts';
+import { stagesByName } from '../../pipeline.ts';
 import type { Stage, StageContext } from '../../stages/stage.ts';
 import type { StageReport } from '../local.ts';
 import { summarize, type RunSummary } from '../summary.ts';
@@ -29,7 +29,7 @@ export interface RunResult {
 }
 
 class Phases {
-  private readonly stages = new Map(pipelineStages().map((s) => [s.name, s]));
+  private readonly stages = stagesByName();
   // The same for every job of the run: made once, not once per unit.
   private readonly fingerprint: ConfigFingerprint;
   private readonly options: JobsOptions;

@@ -3,7 +3,7 @@
 // output). Its context, and what the context caches, lives as long as the thread.
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../../config/schema.ts';
-import { pipelineStages } from '../../pipeline.ts';
+import { stagesByName } from '../../pipeline.ts';
 import { createContext } from '../context.ts';
 import type { UnitJobResult } from './queues.ts';
 import { clearUnitFailure, recordUnitFailure } from './unit-failure.ts';
@@ -19,7 +19,7 @@ export interface UnitTask {
 
 const { config } = workerData as { config: Config };
 const ctx = createContext(config);
-const stages = new Map(pipelineStages().map((s) => [s.name, s]));
+const stages = stagesByName();
 const port = parentPort!;
 
 async function runUnit(task: UnitTask): Promise<UnitJobResult> {
