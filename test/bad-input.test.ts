@@ -57,7 +57,7 @@ test('bad input ends in the ledger and the run goes on', async () => {
   await rm(path.join(corpus, '00001.tar'));
   await runLocal(ctx, { progress: quiet, stages: stages.slice(2) });
 
-  const ledger = await readLedger(ctx.work);
+  const ledger = await readLedger(ctx);
   const byItem = new Map(ledger.map((f) => [f.item, f]));
   const expect = (item: string, stage: string, reason: string, where: RegExp) => {
     const f = byItem.get(item);

@@ -238,7 +238,7 @@ test('a unit that keeps failing lands in the failed set and the ledger; retry-fa
       return true;
     });
     const ctx = createContext(config);
-    const unitFailures = (await readLedger(ctx.work)).filter((f) => f.reason === 'unit_failed');
+    const unitFailures = (await readLedger(ctx)).filter((f) => f.reason === 'unit_failed');
     assert.deepEqual(unitFailures.map((f) => `${f.stage}/${f.unit}`).sort(), ['embed/part-00000', 'embed/part-00001', 'embed/part-00002']);
     assert.match(await runStatus(config), /embed +0 +0 +0 +3/);
 

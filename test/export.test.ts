@@ -121,7 +121,7 @@ test('an image that cannot be fetched is in the ledger, and its triples are left
   assert.equal(report.images.failed, 1);
   assert.ok(report.triples.dropped >= 1);
   assert.equal(report.triples.written + report.triples.dropped, triples.length);
-  const failures = (await readLedger(ctx.work)).filter((f) => f.stage === 'export_images');
+  const failures = (await readLedger(ctx)).filter((f) => f.stage === 'export_images');
   assert.equal(failures.length, 1);
   assert.equal(failures[0].reason, 'export_failed');
   assert.match(failures[0].where, /^s3:\/\/corpus\/slice\/\d{5}\.tar:\d+\.png@\d+$/);

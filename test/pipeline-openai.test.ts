@@ -44,7 +44,7 @@ test('openai annotator in a run: good replies become triples, malformed ones go 
 
   const summary = await summarize(ctx, []);
   const pairs = Object.values(summary.pairs).reduce((a, b) => a + b, 0);
-  const malformed = (await readLedger(ctx.work)).filter((f) => f.stage === 'annotate');
+  const malformed = (await readLedger(ctx)).filter((f) => f.stage === 'annotate');
   assert.ok(pairs > 10, `only ${pairs} pairs from 50 images`);
   assert.ok(malformed.length > 0 && malformed.length < pairs, `${malformed.length} of ${pairs} pairs failed`);
   for (const f of malformed) {

@@ -8,7 +8,6 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { DeleteObjectCommand } from '@aws-sdk/client-s3';
 import { parquetMetadata } from 'hyparquet';
-import { layout } from '../src/artifacts/layout.ts';
 import { readParquet } from '../src/artifacts/parquet.ts';
 import { readLedger } from '../src/ledger/ledger.ts';
 import { pipelineStages } from '../src/pipeline.ts';
@@ -92,12 +91,12 @@ test('metadata from DuckDB (dictionary pages, ZSTD and SNAPPY) gives captions; f
   const ctx = createContext(config);
   await runLocal(ctx, { progress: quiet });
 
-  const part0 = await readParquet<CatalogRow>(ctx.work, layout.catalogPart(0), catalogSchema);
+  const part0 = await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(0), catalogSchema);
   assert.equal(part0.length, 20);
   for (const row of part0) assert.equal(row.caption, `recaptioned: ${a.find((s) => s.key === row.key)!.txt.toString()}`.replace(/\s+/g, ' ').trim());
-  assert.equal((await readParquet(ctx.work, layout.catalogPart(1), catalogSchema)).length, 20);
+  assert.equal((await readParquet(ctx.work, ctx.layout.catalogPart(1), catalogSchema)).length, 20);
 
-  const ledger = await readLedger(ctx.work);
+  const ledger = await readLedger(ctx);
   const byItem = new Map(ledger.map((f) => [f.item, f]));
   for (const [key, reason, shard] of [['900000001', 'img2dataset_failed_to_download', '00000'], ['900000002', 'img2dataset_failed_to_download', '00000'], ['900000003', 'img2dataset_failed_to_resize', '00001']]) {
     const f = byItem.get(key);
@@ -139,7 +138,7 @@ test('input faults end in the ledger with shard and key; the rest of the shard g
   await runLocal(ctx, { progress: quiet, stages: stages.slice(0, 2) }); // catalog, manifest
   await s3Client(s3()).send(new DeleteObjectCommand({ Bucket: 'ingest', Key: 'faulty/00003.tar' }));
   await runLocal(ctx, { progress: quiet, stages: stages.slice(2, 3) }); // embed
-  const ledger = await readLedger(ctx.work);
+  const ledger = await readLedger(ctx);
   const find = (item: string) => ledger.find((f) => f.item === item);
 
   assert.equal(find('800000001')?.reason, 'img2dataset_failed_to_download');
@@ -148,7 +147,7 @@ test('input faults end in the ledger with shard and key; the rest of the shard g
   const tarFault = find('00001.tar');
   assert.equal(tarFault?.reason, 'corrupt_tar');
   assert.match(tarFault!.where, /^s3:\/\/ingest\/faulty\/00001\.tar@\d+$/);
-  const kept1 = await readParquet<CatalogRow>(ctx.work, layout.catalogPart(1), catalogSchema);
+  const kept1 = await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(1), catalogSchema);
   const seen1 = s1.filter((s) => t1.headers.get(`${s.key}.png`)! < cut);
   assert.ok(kept1.length > 0 && kept1.length <= seen1.length, 'samples before the cut are kept');
   for (const s of s1) {
@@ -161,11 +160,11 @@ test('input faults end in the ledger with shard and key; the rest of the shard g
 
   assert.equal(find('00002.parquet')?.reason, 'corrupt_metadata');
   assert.match(find('00002.parquet')!.where, /s3:\/\/ingest\/faulty\/00002\.parquet/);
-  assert.equal((await readParquet(ctx.work, layout.catalogPart(2), catalogSchema)).length, 10, 'captions from the tar still work');
+  assert.equal((await readParquet(ctx.work, ctx.layout.catalogPart(2), catalogSchema)).length, 10, 'captions from the tar still work');
 
   assert.equal(find('700000001')?.reason, 'missing_image');
   assert.match(find('700000001')!.where, /s3:\/\/ingest\/faulty\/00003\.tar:700000001\.txt/);
-  assert.equal((await readParquet(ctx.work, layout.catalogPart(3), catalogSchema)).length, 10);
+  assert.equal((await readParquet(ctx.work, ctx.layout.catalogPart(3), catalogSchema)).length, 10);
 
   // The tar went missing after cataloguing: each of its images is named at embed; the rest embed.
   for (const x of s3s) {
@@ -187,10 +186,10 @@ test('a store that stays down past the retries fails the unit, and a rerun compl
     const ctx = createContext(demoConfig('s3://ingest/down', root, { input: { path: 's3://ingest/down' }, s3: { ...s3(), endpoint: proxy.endpoint, max_attempts: 3 } }));
     const catalog = pipelineStages().slice(0, 1);
     await assert.rejects(runLocal(ctx, { progress: quiet, stages: catalog }), /catalog part-00000 failed: .*00000\.tar.*gave up after 3 attempts/);
-    assert.equal(await ctx.work.exists(layout.catalogPart(0)), false, 'no catalog part claims the shard is done');
+    assert.equal(await ctx.work.exists(ctx.layout.catalogPart(0)), false, 'no catalog part claims the shard is done');
     proxy.clear();
     await runLocal(ctx, { progress: quiet, stages: catalog });
-    assert.equal((await readParquet(ctx.work, layout.catalogPart(0), catalogSchema)).length, 5);
+    assert.equal((await readParquet(ctx.work, ctx.layout.catalogPart(0), catalogSchema)).length, 5);
   } finally {
     await proxy.stop();
   }

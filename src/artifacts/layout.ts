@@ -1,22 +1,72 @@
-// Where every artifact lives under the work and output prefixes (DESIGN.md, "Data flow"). A part
-// number is the input shard's number, so a catalog part, its embeddings, its pairs, its
-// annotations and its triples all share one number.
+// Where every artifact lives (docs/architecture.md, "Artifacts"). Work artifacts sit under their
+// stage's provenance key, `<folder>/<key>/...` (src/provenance/stage-keys.ts), so a changed
+// config writes beside the old artifacts and never reads them. A part number is the input shard's
+// number, so a catalog part, its embeddings, its pairs, its annotations and its triples all share
+// one number. The product under the output prefix keeps plain names for its readers; markers
+// under the work prefix say which key wrote it.
 import type { EncoderName } from '../config/schema.ts';
+import type { StageKeys } from '../provenance/stage-keys.ts';
 
 const part = (n: number) => `part-${String(n).padStart(5, '0')}`;
+const shard = (s: number) => `shard-${String(s).padStart(2, '0')}`;
 
-export const layout = {
-  catalogPart: (n: number) => `catalog/${part(n)}.parquet`,
-  catalogManifest: () => 'catalog/_manifest.json',
-  embeddingPart: (encoder: EncoderName, n: number) => `embeddings/${encoder}/${part(n)}.npy`,
-  /** uint8 per catalog row: 1 when every encoder embedded the image. Written last: marks the chunk complete. */
-  embeddingMask: (n: number) => `embeddings/mask/${part(n)}.npy`,
-  indexShard: (encoder: EncoderName, s: number) => `index/${encoder}/shard-${String(s).padStart(2, '0')}.hnsw`,
-  indexShardMeta: (encoder: EncoderName, s: number) => `index/${encoder}/shard-${String(s).padStart(2, '0')}.json`,
-  pairsPart: (n: number) => `pairs/${part(n)}.parquet`,
-  annotationsPart: (n: number) => `annotations/${part(n)}.parquet`,
-  ledgerPart: (stage: string, unit: string) => `failures/${stage}/${unit}.jsonl`,
-  // Under the output prefix:
+/** The work folder each stage keeps its artifacts in, under its key. */
+export const STAGE_FOLDERS: Record<string, string> = {
+  catalog: 'catalog',
+  manifest: 'manifest',
+  embed: 'embeddings',
+  index: 'index',
+  mine: 'pairs',
+  annotate: 'annotations',
+  emit: 'emitted',
+  export: 'exported',
+};
+
+/** Work folders that are not keyed by a stage: the ledger (keyed inside), run records, identity. */
+export const LEDGER_FOLDER = 'failures';
+/** Every ledger's stage: the pipeline's and the steps outside it that keep one. */
+export const LEDGER_STAGES_OUTSIDE = ['export_images'];
+export const RUNS_FOLDER = 'runs';
+/** Ledgers of steps outside the pipeline, kept under the key of the stage whose product they read. */
+const LEDGER_KEYED_BY: Record<string, string> = { export_images: 'export' };
+
+export type Layout = ReturnType<typeof keyedLayout>;
+
+export function keyedLayout(keys: StageKeys) {
+  const at = (stage: string) => {
+    const key = keys[stage];
+    if (!key) throw new Error(`no provenance key for stage "${stage}"`);
+    return `${STAGE_FOLDERS[stage]}/${key}`;
+  };
+  const ledgerKey = (stage: string) => {
+    const key = keys[stage] ?? keys[LEDGER_KEYED_BY[stage]];
+    if (!key) throw new Error(`no provenance key for the ledger of "${stage}"`);
+    return key;
+  };
+  return {
+    keys,
+    /** The folder holding every artifact of a stage under its current key. */
+    stageFolder: (stage: string) => `${at(stage)}/`,
+    catalogPart: (n: number) => `${at('catalog')}/${part(n)}.parquet`,
+    catalogManifest: () => `${at('manifest')}/manifest.json`,
+    embeddingPart: (encoder: EncoderName, n: number) => `${at('embed')}/${encoder}/${part(n)}.npy`,
+    /** uint8 per catalog row: 1 when every encoder embedded the image. Written last: marks the chunk complete. */
+    embeddingMask: (n: number) => `${at('embed')}/mask/${part(n)}.npy`,
+    indexShard: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.hnsw`,
+    indexShardMeta: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.json`,
+    pairsPart: (n: number) => `${at('mine')}/${part(n)}.parquet`,
+    annotationsPart: (n: number) => `${at('annotate')}/${part(n)}.parquet`,
+    /** Written after a part's triples reach the output: the output part is this key's. */
+    emittedMarker: (n: number) => `${at('emit')}/${part(n)}.done`,
+    exportedMarker: () => `${at('export')}/megapairs-jsonl.done`,
+    ledgerFolder: (stage: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/`,
+    ledgerPart: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/${unit}.jsonl`,
+    ...outputLayout,
+  };
+}
+
+/** The product under the output prefix: plain names, whichever key wrote them. */
+export const outputLayout = {
   triplesPart: (n: number) => `triples/${part(n)}.parquet`,
   triplesJsonlPart: (n: number) => `triples/${part(n)}.jsonl`,
   megapairsJsonl: () => 'megapairs.jsonl',

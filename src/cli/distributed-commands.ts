@@ -42,12 +42,15 @@ export async function workerCommand(args: string[]): Promise<void> {
   const tag = `[worker ${kind} ${process.pid}]`;
   const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
   const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log });
-  log(`ready: queues ${w.queues.join(', ')} of run ${config.run.name} on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once`);
-  await new Promise<void>((resolve) => {
-    const stop = () => void w.stop().then(resolve);
-    process.once('SIGTERM', stop);
-    process.once('SIGINT', stop);
+  log(`ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once`);
+  const signalled = new Promise<void>((resolve) => {
+    process.once('SIGTERM', resolve);
+    process.once('SIGINT', resolve);
   });
+  // A refusal (the run restarted under a config this worker disagrees with) stops it, then exits 2.
+  const refusal = await Promise.race([signalled.then(() => undefined), w.refused.catch((err: Error) => err)]);
+  await w.stop();
+  if (refusal) throw refusal;
 }
 
 export async function statusCommand(args: string[]): Promise<void> {

@@ -6,9 +6,13 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, configJsonSchema, loadConfig } from '../config/load.ts';
 import { ensureBuiltinModels } from '../encoders/builtin.ts';
-import { layout } from '../artifacts/layout.ts';
 import { createContext } from '../runner/context.ts';
 import { runLocal } from '../runner/local.ts';
+import { formatPlan, planRun } from '../provenance/dry-run.ts';
+import { collectGarbage } from '../provenance/gc.ts';
+import { resolveRun } from '../provenance/resolve-run.ts';
+import type { StageKeys } from '../provenance/stage-keys.ts';
+import type { StageContext } from '../stages/stage.ts';
 import { retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
 import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { UsageError } from './usage-error.ts';
@@ -17,9 +21,13 @@ import { buildSampleCorpus } from '../sample/openmoji.ts';
 
 const USAGE = `megapairs <command> [options]
 
-  run --config <file> [--runner local|distributed]
-                                         run the pipeline; reruns resume from complete artifacts
-                                         (distributed: enqueue on Redis and follow to the end)
+  run --config <file> [--runner local|distributed] [--dry-run]
+                                         run the pipeline; reruns reuse every artifact whose key
+                                         (what decides it) is unchanged and resume the rest
+                                         (distributed: enqueue on Redis and follow to the end);
+                                         --dry-run: say per stage what would be reused and why
+  gc --config <file> [--config <file>...] [--dry-run]
+                                         remove work artifacts no given config refers to
   worker <all|gpu|cpu|annotate|<stage>> --config <file> [--concurrency N] [--grace S]
                                          serve the distributed run's queues until SIGTERM
   status --config <file>                 each stage's waiting, active, completed, failed units
@@ -32,9 +40,13 @@ const USAGE = `megapairs <command> [options]
 `;
 
 async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' }, 'dry-run': { type: 'boolean' } } });
   if (!values.config) throw new UsageError('run needs --config <file>');
   const config = loadConfig(values.config);
+  if (values['dry-run']) {
+    process.stdout.write(formatPlan(await planRun(createContext(config)), config.run.name));
+    return;
+  }
   if (values.runner) config.runner.kind = values.runner as typeof config.runner.kind;
   if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet);
   if (config.runner.kind !== 'local') throw new UsageError(`unknown runner "${config.runner.kind}"; use --runner local or --runner distributed`);
@@ -42,7 +54,7 @@ async function run(args: string[]): Promise<void> {
   const started = Date.now();
   const reports = await runLocal(ctx);
   const summary = await summarize(ctx, reports);
-  await ctx.output.write(layout.summary(), JSON.stringify(summary, null, 1));
+  await ctx.output.write(ctx.layout.summary(), JSON.stringify(summary, null, 1));
   process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
 }
 
@@ -72,8 +84,29 @@ async function schema(args: string[]): Promise<void> {
   else process.stdout.write(text);
 }
 
+/** `gc`: the keys of every given config are kept; other keys' artifacts in their work storage go. */
+async function gc(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', multiple: true }, 'dry-run': { type: 'boolean' } } });
+  if (!values.config?.length) throw new UsageError('gc needs --config <file> (one or more: the configs whose artifacts to keep)');
+  const byWork = new Map<string, { ctx: StageContext; keys: StageKeys[] }>();
+  for (const file of values.config) {
+    const ctx = createContext(loadConfig(file));
+    await resolveRun(ctx);
+    const entry = byWork.get(ctx.work.root) ?? { ctx, keys: [] };
+    entry.keys.push(ctx.keys!);
+    byWork.set(ctx.work.root, entry);
+  }
+  for (const { ctx, keys } of byWork.values()) {
+    const r = await collectGarbage(ctx.work, keys, { dryRun: values['dry-run'] });
+    const verb = values['dry-run'] ? 'would remove' : 'removed';
+    for (const f of r.removed) process.stdout.write(`${verb} ${ctx.work.uri(f.folder)} (${f.files} files)\n`);
+    process.stdout.write(`${ctx.work.root}: ${r.removed.length} stale key folder(s) ${verb}, ${r.kept.length} kept\n`);
+  }
+}
+
 const commands: Record<string, (args: string[]) => Promise<void>> = {
   run,
+  gc,
   sample,
   models,
   schema,
@@ -94,8 +127,8 @@ export async function main(argv: string[]): Promise<number> {
     await fn(rest);
     return 0;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError) {
-      process.stderr.write(`${err.message}\n`);
+    if (err instanceof ConfigError || err instanceof UsageError || (err as Error).name === 'RunMismatchError') {
+      process.stderr.write(`${(err as Error).message}\n`);
       return 2;
     }
     process.stderr.write(`megapairs ${command}: ${(err as Error).message}\n`);

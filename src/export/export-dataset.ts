@@ -25,7 +25,7 @@ export interface ExportReport {
 }
 
 export async function exportDataset(ctx: StageContext, dest: Storage, opts: ExportOptions): Promise<ExportReport> {
-  const manifest = await readManifest(ctx.work);
+  const manifest = await readManifest(ctx);
   const wanted = await referencedImages(ctx, manifest);
   const images = { referenced: 0, written: 0, skipped: 0, failed: 0 };
   const failed = new Set<string>();

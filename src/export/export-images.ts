@@ -2,7 +2,7 @@
 // there is listed once per part and skipped (writes are whole, so a listed image is complete), which
 // makes an interrupted export resumable. Each image is one ranged read of its tar member via the
 // catalog, then resized to JPEG; at most `concurrency` are in memory at once.
-import { layout, partName } from '../artifacts/layout.ts';
+import { partName } from '../artifacts/layout.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
@@ -34,7 +34,7 @@ export async function exportPartImages(
   const wantedRows: number[] = [];
   for (let row = 0; row < part.rows; row++) if (wanted.has(part.offset + row)) wantedRows.push(row);
   if (!wantedRows.length) return result;
-  const rows = await readParquet<CatalogRow>(ctx.work, layout.catalogPart(part.number), catalogSchema);
+  const rows = await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(part.number), catalogSchema);
   const todo = wantedRows.map((row) => rows[row]);
   // Every image of a part lies under its shard's folder: one listing tells what is already exported.
   const present = new Set<string>();
@@ -57,6 +57,6 @@ export async function exportPartImages(
       ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^[^/]*\//, '')}@${r.offset}`, 'export_failed', (err as Error).message);
     }
   });
-  await ledger.save(ctx.work);
+  await ledger.save(ctx);
   return result;
 }

@@ -2,7 +2,6 @@
 // name pointing at its exported JPEG. A triple that uses an image which could not be exported is
 // left out (the image is in the ledger), so every line a trainer reads has all its files.
 import { createInterface } from 'node:readline';
-import { layout } from '../artifacts/layout.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { storeViaLocalFile, writeChunks } from '../storage/staged-file.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -19,7 +18,7 @@ export async function exportJsonl(ctx: StageContext, dest: Storage, failed: Set<
   let lines = 0;
   let dropped = 0;
   const records = async function* () {
-    for await (const line of createInterface({ input: ctx.output.readStream(layout.megapairsJsonl()), crlfDelay: Infinity })) {
+    for await (const line of createInterface({ input: ctx.output.readStream(ctx.layout.megapairsJsonl()), crlfDelay: Infinity })) {
       if (!line.trim()) continue;
       const r = JSON.parse(line) as MegaPairsRecord;
       if ([r.q_img, r.t_img, ...r.hns].some((img) => failed.has(img))) {
@@ -30,6 +29,6 @@ export async function exportJsonl(ctx: StageContext, dest: Storage, failed: Set<
       yield JSON.stringify({ ...r, q_img: exportedImageKey(r.q_img), t_img: exportedImageKey(r.t_img), hns: r.hns.map(exportedImageKey) }) + '\n';
     }
   };
-  await storeViaLocalFile(dest, layout.megapairsJsonl(), (file) => writeChunks(file, records()), ctx.cacheDir);
+  await storeViaLocalFile(dest, ctx.layout.megapairsJsonl(), (file) => writeChunks(file, records()), ctx.cacheDir);
   return { lines, dropped };
 }

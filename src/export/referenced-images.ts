@@ -2,7 +2,6 @@
 // global image id: memory is the corpus size / 8 (2.5 MB for 20M images), whatever the number of
 // triples. The ids come from each triples part's pairs (hard negatives are ids there, names in the
 // triples), one part at a time.
-import { layout } from '../artifacts/layout.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import type { CatalogManifest } from '../stages/manifest.ts';
 import { pairsSchema, type PairRow } from '../stages/mine.ts';
@@ -25,8 +24,8 @@ export class IdBitmap {
 export async function referencedImages(ctx: StageContext, manifest: CatalogManifest): Promise<IdBitmap> {
   const ids = new IdBitmap(manifest.total);
   for (const { number } of manifest.parts) {
-    const emitted = new Set((await readParquet<{ pair_id: string }>(ctx.output, layout.triplesPart(number))).map((t) => t.pair_id));
-    for (const p of await readParquet<PairRow>(ctx.work, layout.pairsPart(number), pairsSchema)) {
+    const emitted = new Set((await readParquet<{ pair_id: string }>(ctx.output, ctx.layout.triplesPart(number))).map((t) => t.pair_id));
+    for (const p of await readParquet<PairRow>(ctx.work, ctx.layout.pairsPart(number), pairsSchema)) {
       if (!emitted.has(p.pair_id)) continue;
       ids.add(p.q_id);
       ids.add(p.t_id);

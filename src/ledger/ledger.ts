@@ -1,8 +1,8 @@
 // The failures ledger: every item a stage could not carry forward, with where and why. Each work
 // unit writes its own ledger file before its artifact, so a rerun replaces it rather than adding
 // to it, and "nothing lost silently" can be checked by counting.
-import { layout } from '../artifacts/layout.ts';
-import type { Storage } from '../storage/storage.ts';
+import { LEDGER_STAGES_OUTSIDE } from '../artifacts/layout.ts';
+import type { StageContext } from '../stages/stage.ts';
 
 export interface Failure {
   stage: string;
@@ -29,16 +29,19 @@ export class UnitLedger {
   }
 
   /** Writes the unit's ledger file; a clean unit writes none unless it must blank an earlier one. */
-  async save(work: Storage): Promise<void> {
-    const key = layout.ledgerPart(this.stage, this.unit);
+  async save(ctx: StageContext): Promise<void> {
+    const work = ctx.work;
+    const key = ctx.layout.ledgerPart(this.stage, this.unit);
     if (!this.failures.length && !(await work.exists(key))) return;
     await work.write(key, this.failures.map((f) => JSON.stringify(f) + '\n').join(''));
   }
 }
 
-export async function readLedger(work: Storage): Promise<Failure[]> {
+/** The ledger of the current keys: entries an older config wrote are not this run's. */
+export async function readLedger(ctx: StageContext, stages: readonly string[] = [...Object.keys(ctx.keys ?? {}), ...LEDGER_STAGES_OUTSIDE]): Promise<Failure[]> {
   const out: Failure[] = [];
-  for await (const key of work.list('failures/')) {
+  const work = ctx.work;
+  for (const stage of stages) for await (const key of work.list(ctx.layout.ledgerFolder(stage))) {
     if (!key.endsWith('.jsonl')) continue;
     const text = (await work.read(key)).toString('utf8');
     for (const line of text.split('\n')) if (line.trim()) out.push(JSON.parse(line) as Failure);

@@ -1,7 +1,9 @@
 // Builds the context stages run in from a config: the three storages and a local cache folder.
 import { homedir } from 'node:os';
 import path from 'node:path';
+import { keyedLayout, type Layout } from '../artifacts/layout.ts';
 import type { Config } from '../config/schema.ts';
+import type { StageKeys } from '../provenance/stage-keys.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { isUrl } from '../storage/location.ts';
 import { openStorage } from '../storage/open.ts';
@@ -13,9 +15,11 @@ function cacheDirFor(config: Config): string {
   return path.join(homedir(), '.cache', 'megapairs', config.run.name);
 }
 
-export function createContext(config: Config): StageContext {
+/** A context for the config; its keys come from resolveRun (local) or the run's record (workers). */
+export function createContext(config: Config, keys?: StageKeys): StageContext {
   const cacheDir = cacheDirFor(config);
   const storage = { s3: config.s3, cacheDir };
+  let layout: Layout | undefined;
   return {
     config,
     input: openStorage(config.input.path, storage),
@@ -23,5 +27,11 @@ export function createContext(config: Config): StageContext {
     output: openStorage(config.output, storage),
     cacheDir,
     memo: new Map(),
+    keys,
+    get layout(): Layout {
+      if (!this.keys) throw new Error('artifact keys are not resolved yet: resolve the run first');
+      if (layout?.keys !== this.keys) layout = keyedLayout(this.keys);
+      return layout;
+    },
   };
 }

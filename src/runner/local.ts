@@ -1,12 +1,18 @@
 // The local runner: one process, stages in order, up to `runner.concurrency` units of a stage at
 // once. Units whose artifact is complete are skipped, which is all that resuming takes.
 import { pipelineStages } from '../pipeline.ts';
+import { stageReason, stageStatus, type StageStatus } from '../provenance/explain.ts';
+import { resolveRun, type ResolvedRun } from '../provenance/resolve-run.ts';
 import type { Stage, StageContext } from '../stages/stage.ts';
 import { mapPool } from '../util/pool.ts';
 import { ProgressReporter, type StageProgress } from './progress.ts';
 
 export interface StageReport {
   stage: string;
+  /** The stage's provenance key, whether it reused its artifacts or computed them, and why. */
+  key?: string;
+  status?: StageStatus;
+  reason?: string;
   units: number;
   skipped: number;
   items: number;
@@ -52,9 +58,17 @@ export async function runStage(ctx: StageContext, stage: Stage<any>, concurrency
   return { stage: stage.name, units: p.units, skipped: p.skipped, items: p.items, failed: p.failed, seconds: (Date.now() - p.startedAt) / 1000 };
 }
 
-export async function runLocal(ctx: StageContext, opts: { progress?: ProgressReporter; stages?: Stage<any>[] } = {}): Promise<StageReport[]> {
+/** Runs every stage under the run's keys (resolved here unless `resolved` is given) and says per stage what it reused. */
+export async function runLocal(ctx: StageContext, opts: { progress?: ProgressReporter; stages?: Stage<any>[]; resolved?: ResolvedRun } = {}): Promise<StageReport[]> {
   const progress = opts.progress ?? new ProgressReporter();
+  const stages = opts.stages ?? pipelineStages();
+  const run = opts.resolved ?? (await resolveRun(ctx, { record: true }));
   const reports: StageReport[] = [];
-  for (const stage of opts.stages ?? pipelineStages()) reports.push(await runStage(ctx, stage, ctx.config.runner.concurrency, progress));
+  for (const stage of stages) {
+    const r = await runStage(ctx, stage, ctx.config.runner.concurrency, progress);
+    const now = run.provenance[stage.name];
+    const status = stageStatus(r.units, r.skipped);
+    reports.push({ ...r, key: now?.key, status, reason: now && stageReason(status, run.previous?.stages[stage.name], now, r.units, r.skipped) });
+  }
   return reports;
 }

@@ -1,6 +1,6 @@
 // The end-of-run summary, computed from the artifacts themselves (not from what this process
 // happened to run), so a resumed run reports the whole run.
-import { layout } from '../artifacts/layout.ts';
+import { outputLayout } from '../artifacts/layout.ts';
 import { decodeNpy } from '../artifacts/npy.ts';
 import { parquetRowCount, readParquet } from '../artifacts/parquet.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
@@ -17,20 +17,22 @@ export interface RunSummary {
   triples: number;
   failures: Record<string, number>;
   seconds: Record<string, number>;
+  /** Per stage: its provenance key, whether it reused its artifacts or computed them, and why. */
+  stages: Record<string, { key?: string; status?: string; reason?: string; units: number; items: number; failed: number; seconds: number }>;
 }
 
 export async function summarize(ctx: StageContext, reports: StageReport[]): Promise<RunSummary> {
-  const manifest = await readManifest(ctx.work);
+  const manifest = await readManifest(ctx);
   const failures: Record<string, number> = {};
-  for (const f of await readLedger(ctx.work)) failures[`${f.stage}/${f.reason}`] = (failures[`${f.stage}/${f.reason}`] ?? 0) + 1;
+  for (const f of await readLedger(ctx)) failures[`${f.stage}/${f.reason}`] = (failures[`${f.stage}/${f.reason}`] ?? 0) + 1;
   let embedded = 0;
   const pairs: Record<string, number> = Object.fromEntries(ENCODER_NAMES.map((e) => [e, 0]));
   let triples = 0;
   for (const { number } of manifest.parts) {
-    const mask = decodeNpy(await ctx.work.read(layout.embeddingMask(number))).data;
+    const mask = decodeNpy(await ctx.work.read(ctx.layout.embeddingMask(number))).data;
     for (const b of mask) embedded += b;
-    for (const p of await readParquet<{ relation: string }>(ctx.work, layout.pairsPart(number))) pairs[p.relation]++;
-    triples += await parquetRowCount(ctx.output, layout.triplesPart(number));
+    for (const p of await readParquet<{ relation: string }>(ctx.work, ctx.layout.pairsPart(number))) pairs[p.relation]++;
+    triples += await parquetRowCount(ctx.output, ctx.layout.triplesPart(number));
   }
   const refused = Object.entries(failures)
     .filter(([k]) => k.startsWith('catalog/'))
@@ -42,6 +44,9 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     triples,
     failures,
     seconds: Object.fromEntries(reports.map((r) => [r.stage, Math.round(r.seconds * 100) / 100])),
+    stages: Object.fromEntries(
+      reports.map((r) => [r.stage, { key: r.key, status: r.status, reason: r.reason, units: r.units, items: r.items, failed: r.failed, seconds: Math.round(r.seconds * 100) / 100 }]),
+    ),
   };
 }
 
@@ -53,11 +58,14 @@ export function formatSummary(s: RunSummary): string {
     `triples     ${s.triples}`,
     `failures    ${Object.keys(s.failures).length ? Object.entries(s.failures).map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`,
     `wall time   ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v}s`).join(', ')}`,
+    ...Object.entries(s.stages)
+      .filter(([, v]) => v.status)
+      .map(([stage, v], i) => `${i ? '' : 'stages'.padEnd(12)}${i ? ' '.repeat(12) : ''}${stage.padEnd(9)} ${v.status!.padEnd(13)} ${v.reason}`),
   ];
   return lines.join('\n');
 }
 
 /** What `megapairs run` prints at the end, whichever runner ran: the summary and where the product is. */
 export function runReport(s: RunSummary, output: Storage, seconds: number): string {
-  return `\n${formatSummary(s)}\ntotal       ${seconds.toFixed(1)}s\ntriples in ${output.uri('triples/')}, JSONL in ${output.uri(layout.megapairsJsonl())}\n`;
+  return `\n${formatSummary(s)}\ntotal       ${seconds.toFixed(1)}s\ntriples in ${output.uri('triples/')}, JSONL in ${output.uri(outputLayout.megapairsJsonl())}\n`;
 }

@@ -1,6 +1,5 @@
 // Annotate: one unit per pairs part. The configured annotator writes each pair's relational
 // description and instructions; a pair it cannot annotate goes to the ledger with the reason.
-import { layout } from '../artifacts/layout.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { AnnotationError, type Annotation, type PairImage } from '../annotate/annotator.ts';
 import { createAnnotator } from '../annotate/create.ts';
@@ -29,14 +28,21 @@ export const annotationsSchema: TableSchema = {
 
 export class AnnotateStage extends PartStage {
   readonly name = 'annotate';
+  readonly after = ['catalog', 'manifest', 'mine'];
+  /** The annotator and its prompts' settings; how fast it asks (concurrency, timeouts) decides nothing. */
+  decidedBy(ctx: StageContext): Record<string, unknown> {
+    const { annotator, openai } = ctx.config.annotate;
+    const settings = openai && { ...openai, concurrency: undefined, timeout_ms: undefined };
+    return { 'annotate.annotator': annotator, 'annotate.openai': settings, 'run.seed': ctx.config.run.seed };
+  }
 
   isDone(ctx: StageContext, n: number): Promise<boolean> {
-    return ctx.work.exists(layout.annotationsPart(n));
+    return ctx.work.exists(ctx.layout.annotationsPart(n));
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const ledger = new UnitLedger(this.name, this.unitId(n));
-    const pairs = await readParquet<PairRow>(ctx.work, layout.pairsPart(n), pairsSchema);
+    const pairs = await readParquet<PairRow>(ctx.work, ctx.layout.pairsPart(n), pairsSchema);
     const images = await lookupImages(ctx, pairs.flatMap((p) => [p.q_id, p.t_id]));
     // One annotator per context: its HTTP client and connections serve every unit.
     const annotator = await memoize(ctx, 'annotator', async () => createAnnotator(ctx.config.annotate));
@@ -57,8 +63,8 @@ export class AnnotateStage extends PartStage {
       }
     });
     const rows = results.filter((r): r is AnnotationRow => r !== undefined);
-    await ledger.save(ctx.work);
-    await writeParquet(ctx.work, layout.annotationsPart(n), annotationsSchema, rows);
+    await ledger.save(ctx);
+    await writeParquet(ctx.work, ctx.layout.annotationsPart(n), annotationsSchema, rows);
     return { items: rows.length, failed: pairs.length - rows.length };
   }
 }

@@ -1,6 +1,5 @@
 // Looks up catalog rows by global image id, for the stages that turn ids back into images and
 // captions (annotate, emit). Parts are loaded on demand and kept in a bounded cache.
-import { layout } from '../artifacts/layout.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import { LruCache } from '../util/lru.ts';
 import { catalogSchema, type CatalogRow } from './catalog.ts';
@@ -15,7 +14,7 @@ export async function lookupImages(ctx: StageContext, ids: Iterable<number>): Pr
   const out = new Map<number, CatalogRow>();
   for (const id of new Set(ids)) {
     const { number, row } = locate(manifest, id);
-    const rows = await parts.get(String(number), () => readParquet<CatalogRow>(ctx.work, layout.catalogPart(number), catalogSchema));
+    const rows = await parts.get(String(number), () => readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(number), catalogSchema));
     out.set(id, rows[row]);
   }
   return out;

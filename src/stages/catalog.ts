@@ -4,7 +4,9 @@
 // to the ledger with the shard and member; a store that stays unreachable past its retries fails
 // the unit instead, so a rerun tries the shard again rather than recording it as lost.
 import sharp from 'sharp';
-import { layout, partName } from '../artifacts/layout.ts';
+import { digest } from '../provenance/digest.ts';
+import { mapPool } from '../util/pool.ts';
+import { partName } from '../artifacts/layout.ts';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/shard-metadata.ts';
 import { TarError } from '../corpus/tar.ts';
@@ -91,6 +93,15 @@ const captionBytes = (v: unknown): Buffer | string | undefined | null =>
 
 export class CatalogStage implements Stage<ShardRef> {
   readonly name = 'catalog';
+  readonly after = [];
+
+  /** The caption settings, the pixel limit, and the corpus itself: each shard's name, size and entity tag. */
+  async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
+    const shards = await this.plan(ctx);
+    const files = await mapPool(shards, 16, async (s) => [s.tar, await ctx.input.stat(s.tar), await ctx.input.stat(s.parquet).catch(() => null)]);
+    const { caption, max_pixels, max_shards } = ctx.config.input;
+    return { 'input.caption': caption, 'input.max_pixels': max_pixels, 'input.max_shards': max_shards, corpus: { shards: shards.length, digest: digest(files) } };
+  }
 
   async plan(ctx: StageContext): Promise<ShardRef[]> {
     const shards = await listShards(ctx.input);
@@ -104,7 +115,7 @@ export class CatalogStage implements Stage<ShardRef> {
   }
 
   isDone(ctx: StageContext, shard: ShardRef): Promise<boolean> {
-    return ctx.work.exists(layout.catalogPart(shard.number));
+    return ctx.work.exists(ctx.layout.catalogPart(shard.number));
   }
 
   async run(ctx: StageContext, shard: ShardRef): Promise<UnitResult> {
@@ -163,8 +174,8 @@ export class CatalogStage implements Stage<ShardRef> {
         if (!seen.has(key)) ledger.add(key, ctx.input.uri(shard.tar), 'missing_from_tar', 'listed in the shard metadata but not in the tar');
       }
     }
-    await ledger.save(ctx.work);
-    await writeParquet(ctx.work, layout.catalogPart(shard.number), catalogSchema, rows);
+    await ledger.save(ctx);
+    await writeParquet(ctx.work, ctx.layout.catalogPart(shard.number), catalogSchema, rows);
     return { items: rows.length, failed: ledger.failures.length };
   }
 }

@@ -2,7 +2,7 @@
 // caption one from the caption encoder, in catalog row order (row i of every .npy is catalog row
 // i). An image that fails to decode gets zero vectors, mask 0 and a ledger entry, so rows stay
 // aligned. Work goes batch by batch: memory is bounded by the batch, not the part.
-import { layout } from '../artifacts/layout.ts';
+import { modelIdentity } from '../provenance/file-digest.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import type { EncoderName } from '../config/schema.ts';
@@ -36,14 +36,27 @@ class VectorTable {
 
 export class EmbedStage extends PartStage {
   readonly name = 'embed';
+  readonly after = ['catalog'];
+
+  /** Each encoder's settings, with its model and tokenizer by content digest; batch sizes only pace the work. */
+  async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
+    const out: Record<string, unknown> = {};
+    for (const [name, e] of Object.entries(ctx.config.encoders)) {
+      const { batch_size: _pace, ...settings } = e as typeof e & { tokenizer?: string };
+      const ids: Record<string, unknown> = { model: await modelIdentity(settings.model, `encoders.${name}.model`) };
+      if (settings.tokenizer !== undefined) ids.tokenizer = await modelIdentity(settings.tokenizer, `encoders.${name}.tokenizer`);
+      out[`encoders.${name}`] = { ...settings, ...ids };
+    }
+    return out;
+  }
 
   isDone(ctx: StageContext, n: number): Promise<boolean> {
-    return ctx.work.exists(layout.embeddingMask(n));
+    return ctx.work.exists(ctx.layout.embeddingMask(n));
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const ledger = new UnitLedger(this.name, this.unitId(n));
-    const rows = await readParquet<CatalogRow>(ctx.work, layout.catalogPart(n), catalogSchema);
+    const rows = await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(n), catalogSchema);
     const { images, caption } = await memoize(ctx, 'encoders', () => resolveEncoders(ctx.config, ctx.cacheDir));
     const tables = new Map<EncoderName, VectorTable>([...images, caption].map((e) => [e.name, new VectorTable(rows.length)]));
     const mask = new Uint8Array(rows.length).fill(1);
@@ -83,10 +96,10 @@ export class EmbedStage extends PartStage {
       if (!ok) for (const t of tables.values()) t.clear(row);
     });
     for (const [name, t] of tables) {
-      await ctx.work.write(layout.embeddingPart(name, n), encodeNpy(t.data ?? new Float32Array(0), [rows.length, t.dim]));
+      await ctx.work.write(ctx.layout.embeddingPart(name, n), encodeNpy(t.data ?? new Float32Array(0), [rows.length, t.dim]));
     }
-    await ledger.save(ctx.work);
-    await ctx.work.write(layout.embeddingMask(n), encodeNpy(mask, [rows.length]));
+    await ledger.save(ctx);
+    await ctx.work.write(ctx.layout.embeddingMask(n), encodeNpy(mask, [rows.length]));
     const ok = mask.reduce((a, b) => a + b, 0);
     return { items: ok, failed: rows.length - ok };
   }

@@ -1,8 +1,7 @@
 // Reading a catalog part's embeddings back: one encoder's [rows, dim] matrix and the part's mask.
-import { layout } from '../artifacts/layout.ts';
 import { decodeNpy } from '../artifacts/npy.ts';
 import type { EncoderName } from '../config/schema.ts';
-import type { Storage } from '../storage/storage.ts';
+import type { StageContext } from './stage.ts';
 
 export interface PartVectors {
   rows: number;
@@ -11,8 +10,9 @@ export interface PartVectors {
   mask: Uint8Array;
 }
 
-export async function readPartVectors(work: Storage, encoder: EncoderName, n: number): Promise<PartVectors> {
-  const [vecKey, maskKey] = [layout.embeddingPart(encoder, n), layout.embeddingMask(n)];
+export async function readPartVectors(ctx: StageContext, encoder: EncoderName, n: number): Promise<PartVectors> {
+  const [vecKey, maskKey] = [ctx.layout.embeddingPart(encoder, n), ctx.layout.embeddingMask(n)];
+  const work = ctx.work;
   const [vec, mask] = await Promise.all([work.read(vecKey), work.read(maskKey)]);
   const v = decodeNpy(vec, work.uri(vecKey));
   const m = decodeNpy(mask, work.uri(maskKey));

@@ -1,6 +1,5 @@
 // Emit: one unit per part. Joins each annotated pair with its images and writes the product: a
 // triples Parquet part and its MegaPairs-format JSONL lines ({q_img, q_text, t_img, hns}).
-import { layout } from '../artifacts/layout.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { annotationsSchema, type AnnotationRow } from './annotate.ts';
 import { lookupImages } from './catalog-lookup.ts';
@@ -46,15 +45,20 @@ export const triplesSchema: TableSchema = {
 
 export class EmitStage extends PartStage {
   readonly name = 'emit';
+  readonly after = ['catalog', 'manifest', 'mine', 'annotate'];
+  decidedBy(): Record<string, unknown> {
+    return {};
+  }
 
-  isDone(ctx: StageContext, n: number): Promise<boolean> {
-    return ctx.output.exists(layout.triplesPart(n));
+  async isDone(ctx: StageContext, n: number): Promise<boolean> {
+    // The output keeps plain names, so the marker says whether the part there is this key's.
+    return (await ctx.work.exists(ctx.layout.emittedMarker(n))) && ctx.output.exists(ctx.layout.triplesPart(n));
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
-    const pairs = await readParquet<PairRow>(ctx.work, layout.pairsPart(n), pairsSchema);
+    const pairs = await readParquet<PairRow>(ctx.work, ctx.layout.pairsPart(n), pairsSchema);
     const annotations = new Map(
-      (await readParquet<AnnotationRow>(ctx.work, layout.annotationsPart(n), annotationsSchema)).map((a) => [a.pair_id, a]),
+      (await readParquet<AnnotationRow>(ctx.work, ctx.layout.annotationsPart(n), annotationsSchema)).map((a) => [a.pair_id, a]),
     );
     const annotated = pairs.filter((p) => annotations.has(p.pair_id));
     const images = await lookupImages(ctx, annotated.flatMap((p) => [p.q_id, p.t_id, ...p.hns]));
@@ -81,8 +85,9 @@ export class EmitStage extends PartStage {
       };
     });
     const jsonl = triples.map((t) => JSON.stringify({ q_img: t.q_img, q_text: t.q_text, t_img: t.t_img, hns: t.hns }) + '\n').join('');
-    await ctx.output.write(layout.triplesJsonlPart(n), jsonl);
-    await writeParquet(ctx.output, layout.triplesPart(n), triplesSchema, triples);
+    await ctx.output.write(ctx.layout.triplesJsonlPart(n), jsonl);
+    await writeParquet(ctx.output, ctx.layout.triplesPart(n), triplesSchema, triples);
+    await ctx.work.write(ctx.layout.emittedMarker(n), `${triples.length}\n`);
     return { items: triples.length, failed: 0 };
   }
 }

@@ -1,6 +1,5 @@
 // Index: one unit per (encoder, index shard). A shard covers a contiguous range of global image
 // ids (index.shard_size of them) and holds every embedded image in that range.
-import { layout } from '../artifacts/layout.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { buildShard } from '../knn/hnsw-shard.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
@@ -31,12 +30,17 @@ export function shardCount(manifest: CatalogManifest, shardSize: number): number
 /** A complete shard's metadata, read once per context (mining asks for it in every unit). */
 export function readShardMeta(ctx: StageContext, u: IndexUnit): Promise<ShardMeta> {
   return memoize(ctx, `shard-meta:${u.encoder}:${u.shard}`, async () =>
-    JSON.parse((await ctx.work.read(layout.indexShardMeta(u.encoder, u.shard))).toString('utf8')) as ShardMeta,
+    JSON.parse((await ctx.work.read(ctx.layout.indexShardMeta(u.encoder, u.shard))).toString('utf8')) as ShardMeta,
   );
 }
 
 export class IndexStage implements Stage<IndexUnit> {
   readonly name = 'index';
+  readonly after = ['manifest', 'embed'];
+  decidedBy(ctx: StageContext): Record<string, unknown> {
+    const { shard_size, m, ef_construction } = ctx.config.index;
+    return { 'index.shard_size': shard_size, 'index.m': m, 'index.ef_construction': ef_construction, 'run.seed': ctx.config.run.seed };
+  }
 
   async plan(ctx: StageContext): Promise<IndexUnit[]> {
     const shards = shardCount(await manifestOf(ctx), ctx.config.index.shard_size);
@@ -46,7 +50,7 @@ export class IndexStage implements Stage<IndexUnit> {
     return `${u.encoder}-shard-${String(u.shard).padStart(2, '0')}`;
   }
   isDone(ctx: StageContext, u: IndexUnit): Promise<boolean> {
-    return ctx.work.exists(layout.indexShardMeta(u.encoder, u.shard));
+    return ctx.work.exists(ctx.layout.indexShardMeta(u.encoder, u.shard));
   }
 
   async run(ctx: StageContext, u: IndexUnit): Promise<UnitResult> {
@@ -58,7 +62,7 @@ export class IndexStage implements Stage<IndexUnit> {
     let dim = 0;
     for (const part of manifest.parts) {
       if (part.offset + part.rows <= first || part.offset >= end || part.rows === 0) continue;
-      const v = await readPartVectors(ctx.work, u.encoder, part.number);
+      const v = await readPartVectors(ctx, u.encoder, part.number);
       dim = v.dim;
       for (let row = Math.max(0, first - part.offset); row < Math.min(part.rows, end - part.offset); row++) {
         if (v.mask[row]) points.push({ id: part.offset + row, vector: rowOf(v, row) });
@@ -66,14 +70,14 @@ export class IndexStage implements Stage<IndexUnit> {
     }
     const { m, ef_construction } = ctx.config.index;
     if (points.length) {
-      await buildShard(ctx.work, layout.indexShard(u.encoder, u.shard), dim, points, points.length, {
+      await buildShard(ctx.work, ctx.layout.indexShard(u.encoder, u.shard), dim, points, points.length, {
         m,
         efConstruction: ef_construction,
         seed: ctx.config.run.seed,
       });
     }
     const meta: ShardMeta = { encoder: u.encoder, shard: u.shard, first, end, count: points.length, dim, m, ef_construction };
-    await ctx.work.write(layout.indexShardMeta(u.encoder, u.shard), JSON.stringify(meta, null, 1));
+    await ctx.work.write(ctx.layout.indexShardMeta(u.encoder, u.shard), JSON.stringify(meta, null, 1));
     return { items: points.length, failed: 0 };
   }
 }

@@ -1,8 +1,6 @@
 // The catalog manifest: after every catalog part exists, fixes each part's row offset, which
 // makes global image ids (part offset + row) that the indexes use as labels. One unit.
-import { layout } from '../artifacts/layout.ts';
 import { parquetRowCount } from '../artifacts/parquet.ts';
-import type { Storage } from '../storage/storage.ts';
 import { CatalogStage } from './catalog.ts';
 import { memoize, type Stage, type StageContext, type UnitResult } from './stage.ts';
 
@@ -11,13 +9,13 @@ export interface CatalogManifest {
   parts: Array<{ number: number; rows: number; offset: number }>;
 }
 
-export async function readManifest(work: Storage): Promise<CatalogManifest> {
-  return JSON.parse((await work.read(layout.catalogManifest())).toString('utf8')) as CatalogManifest;
+export async function readManifest(ctx: StageContext): Promise<CatalogManifest> {
+  return JSON.parse((await ctx.work.read(ctx.layout.catalogManifest())).toString('utf8')) as CatalogManifest;
 }
 
 /** The manifest, read once per context: the stages after it consult it for every unit. */
 export function manifestOf(ctx: StageContext): Promise<CatalogManifest> {
-  return memoize(ctx, 'manifest', () => readManifest(ctx.work));
+  return memoize(ctx, 'manifest', () => readManifest(ctx));
 }
 
 /** The part and row of a global image id. */
@@ -36,6 +34,10 @@ export function locate(manifest: CatalogManifest, id: number): { number: number;
 
 export class ManifestStage implements Stage<'manifest'> {
   readonly name = 'manifest';
+  readonly after = ['catalog'];
+  decidedBy(): Record<string, unknown> {
+    return {};
+  }
   async plan(): Promise<'manifest'[]> {
     return ['manifest'];
   }
@@ -43,16 +45,16 @@ export class ManifestStage implements Stage<'manifest'> {
     return 'manifest';
   }
   isDone(ctx: StageContext): Promise<boolean> {
-    return ctx.work.exists(layout.catalogManifest());
+    return ctx.work.exists(ctx.layout.catalogManifest());
   }
   async run(ctx: StageContext): Promise<UnitResult> {
     const manifest: CatalogManifest = { total: 0, parts: [] };
     for (const { number } of await new CatalogStage().plan(ctx)) {
-      const rows = await parquetRowCount(ctx.work, layout.catalogPart(number));
+      const rows = await parquetRowCount(ctx.work, ctx.layout.catalogPart(number));
       manifest.parts.push({ number, rows, offset: manifest.total });
       manifest.total += rows;
     }
-    await ctx.work.write(layout.catalogManifest(), JSON.stringify(manifest, null, 1));
+    await ctx.work.write(ctx.layout.catalogManifest(), JSON.stringify(manifest, null, 1));
     return { items: manifest.total, failed: 0 };
   }
 }

@@ -3,7 +3,6 @@
 // inside the band may become a target (below: unrelated, above: a near-duplicate). The pair's
 // relation is the space that found it; its hard negatives are the query itself, then the other
 // neighbours that space retrieved, hardest first.
-import { layout } from '../artifacts/layout.ts';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { loadShard, mergeTopK, shardBytes, type LoadedShard, type Neighbour } from '../knn/hnsw-shard.ts';
@@ -51,7 +50,7 @@ async function* eachShard(ctx: StageContext, encoder: EncoderName): AsyncGenerat
     const meta = await readShardMeta(ctx, { encoder, shard });
     yield await cache.get(
       key(shard),
-      () => loadShard(ctx.work, layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search),
+      () => loadShard(ctx.work, ctx.layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search),
       shardBytes(meta.count, meta.dim, meta.m),
     );
   }
@@ -59,9 +58,13 @@ async function* eachShard(ctx: StageContext, encoder: EncoderName): AsyncGenerat
 
 export class MineStage extends PartStage {
   readonly name = 'mine';
+  readonly after = ['manifest', 'embed', 'index'];
+  decidedBy(ctx: StageContext): Record<string, unknown> {
+    return { mine: ctx.config.mine, 'index.ef_search': ctx.config.index.ef_search, 'run.seed': ctx.config.run.seed };
+  }
 
   isDone(ctx: StageContext, n: number): Promise<boolean> {
-    return ctx.work.exists(layout.pairsPart(n));
+    return ctx.work.exists(ctx.layout.pairsPart(n));
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
@@ -71,7 +74,7 @@ export class MineStage extends PartStage {
     const offset = manifest.parts.find((p) => p.number === n)!.offset;
     const pairs: PairRow[] = [];
     for (const encoder of ENCODER_NAMES) {
-      const queries = await readPartVectors(ctx.work, encoder, n);
+      const queries = await readPartVectors(ctx, encoder, n);
       // Scatter: every query searched in one shard, then the next; gather: merge per query.
       // k + 1: the query finds itself first; it is dropped, not counted.
       const lists: Neighbour[][][] = Array.from({ length: queries.rows }, () => []);
@@ -100,7 +103,7 @@ export class MineStage extends PartStage {
         }
       }
     }
-    await writeParquet(ctx.work, layout.pairsPart(n), pairsSchema, pairs);
+    await writeParquet(ctx.work, ctx.layout.pairsPart(n), pairsSchema, pairs);
     return { items: pairs.length, failed: 0 };
   }
 }

@@ -6,6 +6,8 @@ import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export abstract class PartStage implements Stage<number> {
   abstract readonly name: string;
+  abstract readonly after: readonly string[];
+  abstract decidedBy(ctx: StageContext): Record<string, unknown> | Promise<Record<string, unknown>>;
 
   async plan(ctx: StageContext): Promise<number[]> {
     return (await manifestOf(ctx)).parts.map((p) => p.number);

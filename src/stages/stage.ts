@@ -2,7 +2,9 @@
 // stages before it are complete, whether a unit's artifact already exists, and how to make it.
 // It knows nothing about where or when it runs: the local runner calls it in-process, the
 // distributed runner from queue workers.
+import type { Layout } from '../artifacts/layout.ts';
 import type { Config } from '../config/schema.ts';
+import type { StageKeys } from '../provenance/stage-keys.ts';
 import type { Storage } from '../storage/storage.ts';
 
 export interface StageContext {
@@ -17,6 +19,10 @@ export interface StageContext {
    * Complete artifacts never change, so an entry stays valid for the life of the context.
    */
   memo: Map<string, Promise<unknown>>;
+  /** Every stage's provenance key; set once per run (resolveRun), before any unit runs. */
+  keys?: StageKeys;
+  /** Artifact paths under the current keys (throws until the keys are set). */
+  readonly layout: Layout;
 }
 
 /** The memoised value for `key`, loading it once; a failed load is forgotten so it can be retried. */
@@ -39,6 +45,13 @@ export interface UnitResult {
 
 export interface Stage<U = unknown> {
   readonly name: string;
+  /** The stages whose artifacts this one reads: their keys are part of its key. */
+  readonly after: readonly string[];
+  /**
+   * What else decides this stage's artifacts, by config path: the config values it reads, digests
+   * of the files they name. Never a location (a path, a bucket): storage is compared by identity.
+   */
+  decidedBy(ctx: StageContext): Record<string, unknown> | Promise<Record<string, unknown>>;
   /** The units to run; called only after every earlier stage is complete. */
   plan(ctx: StageContext): Promise<U[]>;
   /** Stable unit name, for logs, the ledger and job ids. */

@@ -83,6 +83,14 @@ export class LocalStorage implements Storage {
     }
   }
 
+  stat(key: string): Promise<{ size: number }> {
+    return this.guard(key, async () => ({ size: (await stat(this.uri(key))).size }));
+  }
+
+  async delete(key: string): Promise<void> {
+    await rm(this.uri(key), { force: true });
+  }
+
   async *list(prefix: string): AsyncIterable<string> {
     // The prefix may end inside a file name ("catalog/part-"): list its folder and filter.
     const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);

@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DownloadCache } from './download-cache.ts';
 import { withRetry, type RetryPolicy } from './retry.ts';
 import { IncompleteBodyError, storageError } from './s3-errors.ts';
@@ -128,6 +128,15 @@ export class S3Storage implements Storage {
 
   private head(key: string) {
     return this.call('head', key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })));
+  }
+
+  async stat(key: string): Promise<{ size: number; etag?: string }> {
+    const head = await this.head(key);
+    return { size: head.ContentLength ?? 0, etag: head.ETag };
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call('delete', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })));
   }
 
   async exists(key: string): Promise<boolean> {

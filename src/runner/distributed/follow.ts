@@ -4,7 +4,11 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../config/schema.ts';
 import { connectRedis, describeRedis } from './connection.ts';
-import { enqueueRun, FINAL, type RunResult } from './phases.ts';
+import { ensureStorageId } from '../../provenance/storage-identity.ts';
+import { resolveRun } from '../../provenance/resolve-run.ts';
+import { createContext } from '../context.ts';
+import { enqueueRun, finalJobId, type RunResult } from './phases.ts';
+import { publishRun, type PublishedRun } from './run-identity.ts';
 import { COUNT_TYPES, pending, QueueProgress, type QueueCounts } from './progress.ts';
 import { CONTROL, RunQueues } from './queues.ts';
 
@@ -74,14 +78,25 @@ class QueueChanges {
   }
 }
 
+/** The run this config describes: its keys resolved, its record written, its storage marked. */
+async function startRun(config: Config): Promise<PublishedRun> {
+  const ctx = createContext(config);
+  const resolved = await resolveRun(ctx, { record: true });
+  const storage = { work: await ensureStorageId(ctx.work), output: await ensureStorageId(ctx.output) };
+  return { run: config.run.name, key: resolved.key, stages: resolved.provenance, storage, previous: resolved.previous?.stages, publishedAt: new Date().toISOString() };
+}
+
 export async function runDistributed(config: Config, opts: FollowOptions = {}): Promise<RunResult> {
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   const cfg = opts.configFile ?? '<file>';
+  const run = await startRun(config);
   const connection = await connectRedis(config, 'megapairs-run');
   const rq = new RunQueues(config, connection);
+  const FINAL = finalJobId(run.key);
   try {
-    await enqueueRun(rq);
-    write(`run ${config.run.name} enqueued on ${describeRedis(config)} (prefix ${config.redis.prefix}); following it`);
+    await publishRun(connection, config, run);
+    await enqueueRun(rq, run.key);
+    write(`run ${config.run.name} (key ${run.key}) enqueued on ${describeRedis(config)} (prefix ${config.redis.prefix}); following it`);
     const progress = new QueueProgress(write);
     const changes = new QueueChanges(rq);
     const counts = new Map<string, QueueCounts>(); // the first poll reads every queue, in order

@@ -9,19 +9,22 @@
 //   after.index    -> after.export   <- export <- emit n <- annotate n <- mine n   (per part: pipelined)
 //   after.export   -> writes summary.json; its return value is the run's summary
 //
-// Every job id is deterministic, so a barrier that runs twice (a crash after enqueueing) adds nothing.
+// Every job id is deterministic (the stage's key and the unit; the run's key for barriers), so a
+// barrier that runs twice (a crash after enqueueing) adds nothing, and a run with a changed config
+// enqueues only the units whose keys changed.
 import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
-import { layout } from '../../artifacts/layout.ts';
 import { stagesByName } from '../../pipeline.ts';
 import type { Stage, StageContext } from '../../stages/stage.ts';
 import type { StageReport } from '../local.ts';
 import { summarize, type RunSummary } from '../summary.ts';
-import { configFingerprint, type ConfigFingerprint } from './config-fingerprint.ts';
-import { CONTROL, jobOptions, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
+import type { PublishedRun } from './run-identity.ts';
+import { barrierJobId, CONTROL, jobOptions, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
 import { stageReports } from './reports.ts';
 
-const START = 'start';
-export const FINAL = 'after.export';
+export const START = 'start';
+const FINAL = 'after.export';
+/** The job id of the run's last barrier, whose return value is the run's result. */
+export const finalJobId = (runKey: string) => barrierJobId(FINAL, runKey);
 
 export interface RunResult {
   summary: RunSummary;
@@ -31,13 +34,12 @@ export interface RunResult {
 class Phases {
   private readonly stages = stagesByName();
   // The same for every job of the run: made once, not once per unit.
-  private readonly fingerprint: ConfigFingerprint;
   private readonly options: JobsOptions;
   constructor(
     private readonly ctx: StageContext,
     private readonly rq: RunQueues,
+    private readonly runKey: string,
   ) {
-    this.fingerprint = configFingerprint(ctx.config);
     this.options = jobOptions(ctx.config);
   }
 
@@ -49,8 +51,9 @@ class Phases {
 
   unit(stage: string, unit: unknown, children?: FlowChildJob[]): FlowChildJob {
     const s = this.stage(stage);
-    const data: UnitJobData = { stage, unit, config: this.fingerprint };
-    return { name: stage, queueName: this.rq.name(stage), data, opts: { ...this.options, jobId: unitJobId(stage, s.unitId(unit)) }, children };
+    const data: UnitJobData = { stage, unit, run: this.runKey };
+    const jobId = unitJobId(stage, this.ctx.layout.keys[stage], s.unitId(unit));
+    return { name: stage, queueName: this.rq.name(stage), data, opts: { ...this.options, jobId }, children };
   }
 
   async units(stage: string): Promise<FlowChildJob[]> {
@@ -58,8 +61,8 @@ class Phases {
   }
 
   barrier(barrier: string, children: FlowChildJob[]): FlowJob {
-    const data: ControlJobData = { barrier, config: this.fingerprint };
-    return { name: barrier, queueName: this.rq.name(CONTROL), data, opts: { ...this.options, jobId: barrier }, children };
+    const data: ControlJobData = { barrier, run: this.runKey };
+    return { name: barrier, queueName: this.rq.name(CONTROL), data, opts: { ...this.options, jobId: barrierJobId(barrier, this.runKey) }, children };
   }
 
   /** The flow that follows `barrier`, or undefined after the last. */
@@ -86,20 +89,20 @@ class Phases {
 }
 
 /** Runs a barrier job: enqueues the next phase, or at the end writes and returns the summary. */
-export async function advance(ctx: StageContext, rq: RunQueues, barrier: string): Promise<RunResult | { enqueued: string }> {
-  const flow = await new Phases(ctx, rq).next(barrier);
+export async function advance(ctx: StageContext, rq: RunQueues, barrier: string, run: PublishedRun): Promise<RunResult | { enqueued: string }> {
+  const flow = await new Phases(ctx, rq, run.key).next(barrier);
   if (flow) {
     await rq.flows.add(flow);
     return { enqueued: flow.opts!.jobId! };
   }
-  const reports = await stageReports(rq);
+  const reports = await stageReports(rq, run);
   const summary = await summarize(ctx, reports);
-  await ctx.output.write(layout.summary(), JSON.stringify(summary, null, 1));
+  await ctx.output.write(ctx.layout.summary(), JSON.stringify(summary, null, 1));
   return { summary, reports };
 }
 
 /** Enqueues a run: the start barrier alone; a worker serving `control` plans the rest. */
-export async function enqueueRun(rq: RunQueues): Promise<void> {
-  const data: ControlJobData = { barrier: START, config: configFingerprint(rq.config) };
-  await rq.queue(CONTROL).add(START, data, { ...jobOptions(rq.config), jobId: START });
+export async function enqueueRun(rq: RunQueues, runKey: string): Promise<void> {
+  const data: ControlJobData = { barrier: START, run: runKey };
+  await rq.queue(CONTROL).add(START, data, { ...jobOptions(rq.config), jobId: barrierJobId(START, runKey) });
 }

@@ -6,7 +6,6 @@ import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
 import { pipelineStages } from '../../pipeline.ts';
-import type { ConfigFingerprint } from './config-fingerprint.ts';
 
 export const CONTROL = 'control';
 
@@ -17,13 +16,13 @@ export const STAGE_NAMES: readonly string[] = pipelineStages().map((s) => s.name
 export interface UnitJobData {
   stage: string;
   unit: unknown;
-  /** The enqueuing config's fingerprint: a worker with another config refuses the job. */
-  config?: ConfigFingerprint;
+  /** The key of the run that enqueued it (run-identity.ts): a worker serves only the published run. */
+  run: string;
 }
 
 export interface ControlJobData {
   barrier: string;
-  config?: ConfigFingerprint;
+  run: string;
 }
 
 /** What a unit job returns; the final barrier sums these into the stage reports. */
@@ -33,8 +32,14 @@ export interface UnitJobResult {
   failed: number;
 }
 
-/** "<stage>.<unit id>": BullMQ job ids may not hold ":" (it separates Redis key parts). */
-export const unitJobId = (stage: string, unitId: string) => `${stage}.${unitId}`;
+/**
+ * "<stage>.<stage key>.<unit id>": a unit's job is the unit under one provenance key, so a run with
+ * a changed config enqueues new jobs for the stages it changed and finds the others complete.
+ * BullMQ job ids may not hold ":" (it separates Redis key parts).
+ */
+export const unitJobId = (stage: string, key: string, unitId: string) => `${stage}.${key}.${unitId}`;
+/** A barrier's job id: one per run key. */
+export const barrierJobId = (barrier: string, runKey: string) => `${barrier}.${runKey}`;
 
 export function jobOptions(config: Config): JobsOptions {
   return {

@@ -3,7 +3,8 @@
 import type { Config } from '../../config/schema.ts';
 import { connectRedis, describeRedis } from './connection.ts';
 import { describeFailed, queueCounts } from './follow.ts';
-import { FINAL } from './phases.ts';
+import { finalJobId } from './phases.ts';
+import { readPublishedRun } from './run-identity.ts';
 import { total, waiting } from './progress.ts';
 import { CONTROL, RunQueues } from './queues.ts';
 
@@ -21,7 +22,8 @@ async function withQueues<T>(config: Config, fn: (rq: RunQueues) => Promise<T>):
 export function runStatus(config: Config): Promise<string> {
   return withQueues(config, async (rq) => {
     const rows = await queueCounts(rq);
-    const finalState = await rq.queue(CONTROL).getJobState(FINAL);
+    const published = await readPublishedRun(rq.connection, config);
+    const finalState = published ? await rq.queue(CONTROL).getJobState(finalJobId(published.key)) : 'unknown';
     const failed = rows.reduce((a, r) => a + (r.counts.failed ?? 0), 0);
     const state =
       finalState === 'completed' ? 'complete'
@@ -30,7 +32,7 @@ export function runStatus(config: Config): Promise<string> {
       : 'running';
     const cols = ['waiting', 'active', 'completed', 'failed', 'delayed', 'blocked'];
     const lines = [
-      `run ${config.run.name} on ${describeRedis(config)}, prefix ${config.redis.prefix}: ${state}`,
+      `run ${config.run.name}${published ? ` (key ${published.key})` : ''} on ${describeRedis(config)}, prefix ${config.redis.prefix}: ${state}`,
       `${'stage'.padEnd(9)}${cols.map((c) => c.padStart(10)).join('')}`,
     ];
     for (const { short, counts: c } of rows) {

@@ -4,6 +4,8 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../../config/schema.ts';
 import { stagesByName } from '../../pipeline.ts';
+import { canonicalJson } from '../../provenance/digest.ts';
+import type { StageKeys } from '../../provenance/stage-keys.ts';
 import { createContext } from '../context.ts';
 import type { UnitJobResult } from './queues.ts';
 import { clearUnitFailure, recordUnitFailure } from './unit-failure.ts';
@@ -15,10 +17,14 @@ export interface UnitTask {
   final: boolean;
   /** Where the unit ran, for the ledger entry. */
   where: string;
+  /** The run's provenance keys, from its record: where the unit's artifacts live. */
+  keys: StageKeys;
 }
 
 const { config } = workerData as { config: Config };
-const ctx = createContext(config);
+// One context per run key: what it caches (the manifest, index shards) belongs to those keys.
+let ctx = createContext(config);
+let ctxKeys = '';
 const stages = stagesByName();
 const port = parentPort!;
 
@@ -26,14 +32,18 @@ async function runUnit(task: UnitTask): Promise<UnitJobResult> {
   const stage = stages.get(task.stage);
   if (!stage) throw new Error(`no stage "${task.stage}" in this worker's pipeline`);
   const unitId = stage.unitId(task.unit);
+  if (canonicalJson(task.keys) !== ctxKeys) {
+    ctx = createContext(config, task.keys);
+    ctxKeys = canonicalJson(task.keys);
+  }
   try {
     let result: UnitJobResult;
     if (await stage.isDone(ctx, task.unit)) result = { skipped: true, items: 0, failed: 0 };
     else result = { skipped: false, ...(await stage.run(ctx, task.unit)) };
-    await clearUnitFailure(ctx.work, stage.name, unitId);
+    await clearUnitFailure(ctx, stage.name, unitId);
     return result;
   } catch (err) {
-    if (task.final) await recordUnitFailure(ctx.work, stage.name, unitId, task.where, (err as Error).message).catch(() => {});
+    if (task.final) await recordUnitFailure(ctx, stage.name, unitId, task.where, (err as Error).message).catch(() => {});
     throw err;
   }
 }

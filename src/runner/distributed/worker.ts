@@ -6,11 +6,11 @@
 // stalled-job check moves the jobs back to wait. Units skip complete artifacts, so a unit run
 // twice writes its output once. Stop (SIGTERM) stops taking jobs, lets the ones in hand finish
 // within the grace period, and after that returns them to the queue for another worker.
-import { UnrecoverableError, WaitingError, Worker, type Job, type Processor } from 'bullmq';
+import { WaitingError, Worker, type Job, type Processor } from 'bullmq';
 import { hostname } from 'node:os';
 import type { Config } from '../../config/schema.ts';
 import { createContext } from '../context.ts';
-import { configFingerprint, fingerprintDifferences, type ConfigFingerprint } from './config-fingerprint.ts';
+import { acceptRun, readPublishedRun } from './run-identity.ts';
 import { connectRedis } from './connection.ts';
 import { queuesOfKind } from './kinds.ts';
 import { advance } from './phases.ts';
@@ -28,6 +28,10 @@ export interface WorkerOptions {
 
 export interface RunningWorker {
   readonly queues: readonly string[];
+  /** The key of the run it serves. */
+  readonly run: string;
+  /** Rejects with a RunMismatchError if the run is restarted with a config this worker disagrees with (the worker stops). */
+  readonly refused: Promise<never>;
   /** Stop taking jobs; finish or return the ones in hand; release Redis and the threads. */
   stop(): Promise<void>;
 }
@@ -42,6 +46,11 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const unitQueues = queues.filter((q) => q !== CONTROL);
 
   const connection = await connectRedis(config, `megapairs-worker-${kind}`);
+  // Refuse at start, before any job is taken, when this config would write other artifacts.
+  let accepted = await acceptRun(connection, config, log).catch((err: Error) => {
+    connection.disconnect();
+    throw err;
+  });
   const pool = new ThreadPool<UnitTask, UnitJobResult>(THREAD_ENTRY, unitQueues.length ? concurrency : 0, { config });
   await pool.start().catch(async (err: Error) => {
     connection.disconnect();
@@ -49,24 +58,38 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     throw new Error(`cannot start unit threads: ${err.message}`);
   });
   const rq = new RunQueues(config, connection);
-  const ctx = queues.includes(CONTROL) ? createContext(config) : undefined;
+  let ctx = queues.includes(CONTROL) ? createContext(config, accepted.keys) : undefined;
+  let refuse!: (err: Error) => void;
+  const refused = new Promise<never>((_, reject) => (refuse = reject));
+  refused.catch(() => {});
 
-  const fingerprint = configFingerprint(config);
-  /** Fails the job for good if it was enqueued under another config: retrying cannot help. */
-  const checkConfig = (job: Job<{ config?: ConfigFingerprint }>) => {
-    const differ = fingerprintDifferences(job.data.config, fingerprint);
-    if (differ.length) {
-      throw new UnrecoverableError(`the config of worker ${where} differs from the run's in ${differ.join(', ')}: start workers with the run's config`);
+  /**
+   * Whether the job belongs to the run this worker serves. A job of a newer run (restarted with a
+   * changed config) is served once this worker's config is checked against it; if it disagrees,
+   * the job goes back and the worker refuses. A job of a superseded run is not run at all.
+   */
+  const serves = async (job: Job<{ run: string }>, token?: string): Promise<boolean> => {
+    if (job.data.run === accepted.key) return true;
+    const published = await readPublishedRun(connection, config);
+    if (published?.key !== job.data.run) return false;
+    try {
+      accepted = await acceptRun(connection, config, log);
+      if (ctx) ctx = createContext(config, accepted.keys);
+      return true;
+    } catch (err) {
+      await job.moveToWait(token);
+      refuse(err as Error);
+      throw new WaitingError();
     }
   };
 
   const runUnit = async (job: Job<UnitJobData>, token?: string): Promise<UnitJobResult> => {
     const started = Date.now();
-    checkConfig(job);
+    if (!(await serves(job, token))) return { skipped: true, items: 0, failed: 0 };
     log(`start ${job.id}`);
     const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     try {
-      const r = await pool.run({ stage: job.data.stage, unit: job.data.unit, final, where: `${rq.name(job.data.stage)} job ${job.id} on ${where}` });
+      const r = await pool.run({ stage: job.data.stage, unit: job.data.unit, final, where: `${rq.name(job.data.stage)} job ${job.id} on ${where}`, keys: accepted.keys });
       log(`done ${job.id} ${r.skipped ? 'skipped (complete)' : `${r.items} items`} ${((Date.now() - started) / 1000).toFixed(1)}s`);
       return r;
     } catch (err) {
@@ -81,10 +104,10 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     }
   };
 
-  const runBarrier = async (job: Job<ControlJobData>): Promise<unknown> => {
-    checkConfig(job);
+  const runBarrier = async (job: Job<ControlJobData>, token?: string): Promise<unknown> => {
+    if (!(await serves(job, token))) return { superseded: true };
     log(`start ${job.id}`);
-    const r = await advance(ctx!, rq, job.data.barrier);
+    const r = await advance(ctx!, rq, job.data.barrier, accepted.published);
     log(`done ${job.id}`);
     return r;
   };
@@ -118,5 +141,5 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     })());
 
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  return { queues, stop };
+  return { queues, run: accepted.key, refused, stop };
 }

@@ -1,0 +1,47 @@
+// `megapairs run --dry-run`: what a run of this config would reuse and compute, stage by stage,
+// and why, without doing any work. A stage after one that must compute cannot list its units yet
+// (they come from the artifacts before it), so it is shown as computing whole.
+import { pipelineStages } from '../pipeline.ts';
+import type { StageContext } from '../stages/stage.ts';
+import { changesSince, stageReason, stageStatus } from './explain.ts';
+import { resolveRun } from './resolve-run.ts';
+
+export interface PlannedStage {
+  stage: string;
+  key: string;
+  /** Units to run, of how many; undefined when a stage before it must compute first. */
+  compute?: number;
+  units?: number;
+  reason: string;
+}
+
+export async function planRun(ctx: StageContext): Promise<{ key: string; stages: PlannedStage[] }> {
+  const run = await resolveRun(ctx);
+  const out: PlannedStage[] = [];
+  let upstreamComputes = false;
+  for (const stage of pipelineStages()) {
+    const now = run.provenance[stage.name];
+    const previous = run.previous?.stages[stage.name];
+    if (upstreamComputes) {
+      const changed = changesSince(previous, now);
+      out.push({ stage: stage.name, key: now.key, reason: changed.length ? changed.join('; ') : 'a stage before it computes' });
+      continue;
+    }
+    const units = await stage.plan(ctx);
+    let done = 0;
+    for (const u of units) if (await stage.isDone(ctx, u)) done++;
+    const status = stageStatus(units.length, done);
+    out.push({ stage: stage.name, key: now.key, compute: units.length - done, units: units.length, reason: stageReason(status, previous, now, units.length, done) });
+    if (done < units.length) upstreamComputes = true;
+  }
+  return { key: run.key, stages: out };
+}
+
+export function formatPlan(plan: { key: string; stages: PlannedStage[] }, runName: string): string {
+  const lines = [`run ${runName}, key ${plan.key} (dry run: nothing is computed)`];
+  for (const s of plan.stages) {
+    const what = s.units === undefined ? 'compute' : s.compute === 0 ? 'reuse' : s.compute === s.units ? `compute ${s.units} units` : `compute ${s.compute} of ${s.units} units`;
+    lines.push(`  ${s.stage.padEnd(9)} ${s.key}  ${what.padEnd(22)} ${s.reason}`);
+  }
+  return lines.join('\n') + '\n';
+}

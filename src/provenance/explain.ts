@@ -1,0 +1,32 @@
+// Why a stage reuses or recomputes its artifacts, in words a person can act on: what changed in
+// the values that decide it (compared with the last recorded run of the same name), or which
+// stage before it changed.
+import { differences } from './digest.ts';
+import type { StageProvenance } from './stage-keys.ts';
+
+export type StageStatus = 'computed' | 'reused' | 'partly reused';
+
+export function stageStatus(units: number, skipped: number): StageStatus {
+  if (units > 0 && skipped === units) return 'reused';
+  return skipped > 0 ? 'partly reused' : 'computed';
+}
+
+/** What changed between the recorded provenance and this one ([] when nothing did). */
+export function changesSince(previous: StageProvenance | undefined, now: StageProvenance): string[] {
+  if (!previous) return [];
+  if (previous.key === now.key) return [];
+  const changed = differences(previous.decidedBy, now.decidedBy);
+  for (const [stage, key] of Object.entries(now.after)) if (previous.after[stage] !== key) changed.push(`${stage} changed`);
+  return changed.length ? changed : ['the artifact format changed'];
+}
+
+export function stageReason(status: StageStatus, previous: StageProvenance | undefined, now: StageProvenance, units: number, skipped: number): string {
+  const changed = changesSince(previous, now);
+  if (status === 'reused') {
+    if (!previous || previous.key === now.key) return `unchanged: every unit's artifact exists under key ${now.key}`;
+    return `${changed.join('; ')}; artifacts for key ${now.key} exist from an earlier run`;
+  }
+  if (!previous) return `no artifacts under key ${now.key} (no earlier run of this name recorded)`;
+  if (previous.key === now.key) return `resumed: ${units - skipped} of ${units} units were not complete`;
+  return changed.join('; ');
+}

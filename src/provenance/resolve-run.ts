@@ -1,0 +1,24 @@
+// Resolving a run: every stage's key from the config and what it names (corpus listing, model
+// digests), set on the context so every artifact path is the current key's, and the last recorded
+// run of the same name, to explain what changed. `record` writes this run's record in its place.
+import { pipelineStages } from '../pipeline.ts';
+import type { Stage, StageContext } from '../stages/stage.ts';
+import { readRunRecord, writeRunRecord, type RunRecord } from './run-record.ts';
+import { keysOf, resolveProvenance, runKey, type RunProvenance } from './stage-keys.ts';
+
+export interface ResolvedRun {
+  key: string;
+  provenance: RunProvenance;
+  /** The run of this name recorded before this one, if any. */
+  previous?: RunRecord;
+}
+
+export async function resolveRun(ctx: StageContext, opts: { record?: boolean; stages?: readonly Stage<any>[] } = {}): Promise<ResolvedRun> {
+  const stages = opts.stages ?? pipelineStages();
+  const provenance = await resolveProvenance(ctx, stages);
+  ctx.keys = keysOf(provenance);
+  const key = runKey(ctx.keys, stages.map((s) => s.name));
+  const previous = await readRunRecord(ctx);
+  if (opts.record) await writeRunRecord(ctx, { run: ctx.config.run.name, key, startedAt: new Date().toISOString(), stages: provenance });
+  return { key, provenance, previous };
+}
