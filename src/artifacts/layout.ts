@@ -18,8 +18,7 @@ export const STAGE_FOLDERS: Record<string, string> = {
   index: 'index',
   mine: 'pairs',
   annotate: 'annotations',
-  emit: 'emitted',
-  export: 'exported',
+  // emit and export write the product under the output prefix, marked in its _megapairs/ folder.
 };
 
 /** Work folders that are not keyed by a stage: the ledger (keyed inside), run records, identity. */
@@ -35,7 +34,7 @@ export type Layout = ReturnType<typeof keyedLayout>;
 export function keyedLayout(keys: StageKeys) {
   const at = (stage: string) => {
     const key = keys[stage];
-    if (!key) throw new Error(`no provenance key for stage "${stage}"`);
+    if (!key || !STAGE_FOLDERS[stage]) throw new Error(`no provenance key or folder for stage "${stage}"`);
     return `${STAGE_FOLDERS[stage]}/${key}`;
   };
   const ledgerKey = (stage: string) => {
@@ -56,9 +55,9 @@ export function keyedLayout(keys: StageKeys) {
     indexShardMeta: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.json`,
     pairsPart: (n: number) => `${at('mine')}/${part(n)}.parquet`,
     annotationsPart: (n: number) => `${at('annotate')}/${part(n)}.parquet`,
-    /** Written after a part's triples reach the output: the output part is this key's. */
-    emittedMarker: (n: number) => `${at('emit')}/${part(n)}.done`,
-    exportedMarker: () => `${at('export')}/megapairs-jsonl.done`,
+    /** Written after a part's triples reach the output: the emit key the output part is from. */
+    emittedMarker: (n: number) => `_megapairs/triples/${part(n)}.key`,
+    exportedMarker: () => `_megapairs/megapairs.jsonl.key`,
     ledgerFolder: (stage: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/`,
     ledgerPart: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/${unit}.jsonl`,
     ...outputLayout,

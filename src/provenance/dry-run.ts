@@ -38,7 +38,7 @@ export async function planRun(ctx: StageContext): Promise<{ key: string; stages:
 }
 
 export function formatPlan(plan: { key: string; stages: PlannedStage[] }, runName: string): string {
-  const lines = [`run ${runName}, key ${plan.key} (dry run: nothing is computed)`];
+  const lines = [`run ${runName}, key ${plan.key} (dry run: no work done)`];
   for (const s of plan.stages) {
     const what = s.units === undefined ? 'compute' : s.compute === 0 ? 'reuse' : s.compute === s.units ? `compute ${s.units} units` : `compute ${s.compute} of ${s.units} units`;
     lines.push(`  ${s.stage.padEnd(9)} ${s.key}  ${what.padEnd(22)} ${s.reason}`);

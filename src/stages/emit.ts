@@ -1,5 +1,6 @@
 // Emit: one unit per part. Joins each annotated pair with its images and writes the product: a
 // triples Parquet part and its MegaPairs-format JSONL lines ({q_img, q_text, t_img, hns}).
+import { readMarker } from '../artifacts/marker.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { annotationsSchema, type AnnotationRow } from './annotate.ts';
 import { lookupImages } from './catalog-lookup.ts';
@@ -51,8 +52,8 @@ export class EmitStage extends PartStage {
   }
 
   async isDone(ctx: StageContext, n: number): Promise<boolean> {
-    // The output keeps plain names, so the marker says whether the part there is this key's.
-    return (await ctx.work.exists(ctx.layout.emittedMarker(n))) && ctx.output.exists(ctx.layout.triplesPart(n));
+    // The output keeps plain names, so its marker says which emit key the part there is from.
+    return (await readMarker(ctx.output, ctx.layout.emittedMarker(n))) === ctx.layout.keys.emit && ctx.output.exists(ctx.layout.triplesPart(n));
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
@@ -87,7 +88,7 @@ export class EmitStage extends PartStage {
     const jsonl = triples.map((t) => JSON.stringify({ q_img: t.q_img, q_text: t.q_text, t_img: t.t_img, hns: t.hns }) + '\n').join('');
     await ctx.output.write(ctx.layout.triplesJsonlPart(n), jsonl);
     await writeParquet(ctx.output, ctx.layout.triplesPart(n), triplesSchema, triples);
-    await ctx.work.write(ctx.layout.emittedMarker(n), `${triples.length}\n`);
+    await ctx.output.write(ctx.layout.emittedMarker(n), ctx.layout.keys.emit);
     return { items: triples.length, failed: 0 };
   }
 }

@@ -1,5 +1,6 @@
 // The MegaPairs-compatible JSONL file: every emitted part's lines, in part order, streamed into
 // one local file and stored whole. One unit.
+import { readMarker } from '../artifacts/marker.ts';
 import { storeViaLocalFile, writeChunks } from '../storage/staged-file.ts';
 import { manifestOf } from './manifest.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
@@ -18,7 +19,7 @@ export class ExportJsonlStage implements Stage<'jsonl'> {
     return 'megapairs-jsonl';
   }
   async isDone(ctx: StageContext): Promise<boolean> {
-    return (await ctx.work.exists(ctx.layout.exportedMarker())) && ctx.output.exists(ctx.layout.megapairsJsonl());
+    return (await readMarker(ctx.output, ctx.layout.exportedMarker())) === ctx.layout.keys.export && ctx.output.exists(ctx.layout.megapairsJsonl());
   }
 
   async run(ctx: StageContext): Promise<UnitResult> {
@@ -33,9 +34,10 @@ export class ExportJsonlStage implements Stage<'jsonl'> {
     };
     await storeViaLocalFile(ctx.output, ctx.layout.megapairsJsonl(), (file) => writeChunks(file, parts()), ctx.cacheDir);
     // Parts an earlier config emitted that this run has not (fewer shards): not this run's product.
-    const current = new Set((await manifestOf(ctx)).parts.flatMap((p) => [ctx.layout.triplesPart(p.number), ctx.layout.triplesJsonlPart(p.number)]));
-    for await (const key of ctx.output.list('triples/')) if (!current.has(key)) await ctx.output.delete(key);
-    await ctx.work.write(ctx.layout.exportedMarker(), `${lines}\n`);
+    const numbers = (await manifestOf(ctx)).parts.map((p) => p.number);
+    const current = new Set(numbers.flatMap((n) => [ctx.layout.triplesPart(n), ctx.layout.triplesJsonlPart(n), ctx.layout.emittedMarker(n)]));
+    for (const folder of ['triples/', '_megapairs/triples/']) for await (const key of ctx.output.list(folder)) if (!current.has(key)) await ctx.output.delete(key);
+    await ctx.output.write(ctx.layout.exportedMarker(), ctx.layout.keys.export);
     return { items: lines, failed: 0 };
   }
 }

@@ -1,7 +1,7 @@
 // Storage on the local filesystem. Writes go to a temp file in the same folder and are renamed into
 // place, so a killed process leaves either the old state or the whole new file.
 import { createReadStream } from 'node:fs';
-import { copyFile, mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
@@ -87,8 +87,16 @@ export class LocalStorage implements Storage {
     return this.guard(key, async () => ({ size: (await stat(this.uri(key))).size }));
   }
 
+  /** Removes the file, then the folders it leaves empty (an S3 prefix has no folders to leave). */
   async delete(key: string): Promise<void> {
     await rm(this.uri(key), { force: true });
+    for (let dir = path.posix.dirname(key); dir !== '.' && dir !== '/'; dir = path.posix.dirname(dir)) {
+      try {
+        await rmdir(path.join(this.root, dir));
+      } catch {
+        break; // not empty (or already gone): the folders above are not empty either
+      }
+    }
   }
 
   async *list(prefix: string): AsyncIterable<string> {
