@@ -3,12 +3,13 @@
 // after a crash, and a unit that keeps failing. Each test has its own key prefix, removed after.
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { copyFileSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
+import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
-import { BUILTIN_IMAGE_PREPROCESS, ensureBuiltinModels } from '../src/encoders/builtin.ts';
+import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { readLedger } from '../src/ledger/ledger.ts';
 import { createContext } from '../src/runner/context.ts';
 import { describeRedis, redisOptions } from '../src/runner/distributed/connection.ts';
@@ -64,6 +65,7 @@ function newRun(name: string, extra: Record<string, unknown> = {}) {
 interface Proc {
   child: ChildProcess;
   out: () => string;
+  err: () => string;
   /** Resolves with the first stdout match (after `from` characters), e.g. a unit starting. */
   waitFor(re: RegExp, from?: number): Promise<RegExpMatchArray>;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -89,6 +91,7 @@ function cli(args: string[]): Proc {
   return {
     child,
     out: () => out,
+    err: () => err,
     waitFor: (re, from = 0) =>
       new Promise((resolve, reject) => {
         waiters.push({ re, from, resolve });
@@ -101,7 +104,8 @@ function cli(args: string[]): Proc {
 
 async function workers(file: string, n: number, grace = 10): Promise<Proc[]> {
   const ws = Array.from({ length: n }, () => cli(['worker', 'all', '--config', file, '--grace', String(grace)]));
-  await Promise.all(ws.map((w) => w.waitFor(/ready: /)));
+  // A worker started before `megapairs run` waits for the run to be published, then says ready.
+  await Promise.all(ws.map((w) => w.waitFor(/ready: |waiting for `megapairs run`/)));
   return ws;
 }
 
@@ -129,18 +133,18 @@ test('two workers started on their own finish a run: the same triples as the loc
   const ws = await workers(run.file, 2, 0);
   const follower = cli(['run', '--config', run.file]);
   // Stop whichever worker starts an embed unit first: it hands back (or finishes) that unit and exits 0.
-  const first = await Promise.race(ws.map((w, i) => w.waitFor(/start (embed\.[\w-]+)\n/).then((m) => ({ i, id: m[1] }))));
+  const first = await Promise.race(ws.map((w, i) => w.waitFor(/start (embed\.[\w.-]+)\n/).then((m) => ({ i, id: m[1] }))));
   const stopped = ws[first.i];
   stopped.child.kill('SIGTERM');
   assert.deepEqual(await stopped.exited, { code: 0, signal: null });
-  assert.match(stopped.out(), new RegExp(`(done|returned) ${first.id.replace('.', '\\.')}`));
+  assert.match(stopped.out(), new RegExp(`(done|returned) ${first.id.replaceAll('.', '\\.')}`));
   assert.match(stopped.out(), /stopped\n/);
   assert.equal((await follower.exited).code, 0);
   assert.ok(ws.some((w) => w.out().includes(`done ${first.id}`)), `${first.id} was never completed`);
   assert.match(follower.out(), /triples +\d+/);
   assert.equal(run.jsonl(), reference);
   // Between them, every unit ran once: 3 parts x (catalog, embed, mine, annotate, emit), 3 index shards, manifest, export.
-  const done = ws.flatMap((w) => [...w.out().matchAll(/done ((?:catalog|manifest|embed|index|mine|annotate|emit|export)\.[\w-]+)/g)].map((m) => m[1]));
+  const done = ws.flatMap((w) => [...w.out().matchAll(/done ((?:catalog|manifest|embed|index|mine|annotate|emit|export)\.[\w.-]+)/g)].map((m) => m[1]));
   assert.equal(done.length, 20, done.join(' '));
   assert.equal(new Set(done).size, 20, 'no unit ran twice');
   await stop(ws);
@@ -150,7 +154,7 @@ test('kill -9 of a worker mid-unit: another worker takes the stalled unit and th
   const run = newRun('kill');
   const ws = await workers(run.file, 2);
   const follower = cli(['run', '--config', run.file]);
-  const victim = await Promise.race(ws.map((w, i) => w.waitFor(/start (embed\.[\w-]+)\n/).then((m) => ({ i, id: m[1] }))));
+  const victim = await Promise.race(ws.map((w, i) => w.waitFor(/start (embed\.[\w.-]+)\n/).then((m) => ({ i, id: m[1] }))));
   ws[victim.i].child.kill('SIGKILL');
   assert.equal((await ws[victim.i].exited).signal, 'SIGKILL');
   const survivor = ws[1 - victim.i];
@@ -195,7 +199,8 @@ test('a run restarted after a crash recomputes nothing that was complete; re-enq
   assert.equal((await follower.exited).code, 0);
   assert.equal(run.jsonl(), reference);
   const afterRestart = mtimes(run.root);
-  for (const [file, t] of before) assert.equal(afterRestart.get(file), t, `${file} was rewritten`);
+  // The run's record (work/runs/) is written by every `megapairs run`; no artifact is.
+  for (const [file, t] of before) if (!file.startsWith('work/runs/')) assert.equal(afterRestart.get(file), t, `${file} was rewritten`);
 
   // The same run enqueued again: no new jobs, nothing runs, the summary comes back.
   const status = await runStatus(parseConfig(run.obj));
@@ -208,42 +213,43 @@ test('a run restarted after a crash recomputes nothing that was complete; re-enq
   // Redis lost (a fresh prefix), artifacts kept: every unit is enqueued again and skipped.
   const fresh = parseConfig({ ...run.obj, redis: { prefix: `${run.prefix}-fresh` } });
   prefixes.push(`${run.prefix}-fresh`);
+  const following = runDistributed(fresh, { write: () => {}, pollMs: 100 });
   const w = await startWorker(fresh, 'all', { concurrency: 1 });
   try {
-    const result = await runDistributed(fresh, { write: () => {}, pollMs: 100 });
+    const result = await following;
     assert.equal(result.reports.reduce((a, r) => a + r.units, 0), 20, 'every unit was enqueued again');
     for (const r of result.reports) assert.equal(r.skipped, r.units, `${r.stage} recomputed ${r.units - r.skipped} units`);
   } finally {
     await w.stop();
   }
   const final = mtimes(run.root);
-  for (const [file, t] of afterRestart) if (!file.endsWith('summary.json')) assert.equal(final.get(file), t, `${file} was rewritten`);
+  for (const [file, t] of afterRestart) if (!file.endsWith('summary.json') && !file.startsWith('work/runs/')) assert.equal(final.get(file), t, `${file} was rewritten`);
   assert.equal(run.jsonl(), reference);
 });
 
 test('a unit that keeps failing lands in the failed set and the ledger; retry-failed requeues it', { timeout: 120_000 }, async () => {
-  const models = await ensureBuiltinModels(path.join(cacheDir, 'models'));
-  const run = newRun('retry', {
-    // The colour model is missing until the test puts it in place, so every embed unit fails.
-    encoders: { visual_pattern: { model: 'colour.onnx', ...BUILTIN_IMAGE_PREPROCESS.colour } },
-    runner: { kind: 'distributed', concurrency: 1, lock_ms: 2000, backoff_ms: 20, attempts: 2 },
-  });
+  const run = newRun('retry', { runner: { kind: 'distributed', concurrency: 1, lock_ms: 2000, backoff_ms: 20, attempts: 2 } });
+  // A file where the index folder must go: every index unit fails to write, an environmental fault.
+  mkdirSync(path.join(run.root, 'work'), { recursive: true });
+  writeFileSync(path.join(run.root, 'work', 'index'), 'in the way');
   const config = parseConfig(run.obj, { baseDir: run.root });
+  const failing = runDistributed(config, { write: () => {}, pollMs: 100 });
   const w = await startWorker(config, 'all', { concurrency: 1 });
   try {
-    await assert.rejects(runDistributed(config, { write: () => {}, pollMs: 100 }), (e: Error) => {
+    await assert.rejects(failing, (e: Error) => {
       assert.ok(e instanceof RunFailedError);
-      assert.match(e.message, /embed\.part-00000 \(2 attempts\): .*cannot load ONNX model/);
+      assert.match(e.message, /index\.[0-9a-f]{12}\.caption-shard-00 \(2 attempts\): .*(ENOTDIR|EEXIST)/);
       assert.match(e.message, /retry-failed/);
       return true;
     });
     const ctx = createContext(config);
+    await resolveRun(ctx);
     const unitFailures = (await readLedger(ctx)).filter((f) => f.reason === 'unit_failed');
-    assert.deepEqual(unitFailures.map((f) => `${f.stage}/${f.unit}`).sort(), ['embed/part-00000', 'embed/part-00001', 'embed/part-00002']);
-    assert.match(await runStatus(config), /embed +0 +0 +0 +3/);
+    assert.deepEqual(unitFailures.map((f) => `${f.stage}/${f.unit}`).sort(), ['index/caption-shard-00', 'index/visual_pattern-shard-00', 'index/visual_semantic-shard-00']);
+    assert.match(await runStatus(config), /index +0 +0 +0 +3/);
 
-    copyFileSync(models.colour, path.join(run.root, 'colour.onnx'));
-    assert.deepEqual((await retryFailed(config)).sort(), ['embed.part-00000', 'embed.part-00001', 'embed.part-00002']);
+    rmSync(path.join(run.root, 'work', 'index'));
+    assert.equal((await retryFailed(config)).length, 3);
     const result = await runDistributed(config, { write: () => {}, pollMs: 100 });
     assert.deepEqual(result.summary.failures, {}, 'the ledger no longer names the units');
     assert.equal(result.summary.images.catalogued, 150);
@@ -253,19 +259,58 @@ test('a unit that keeps failing lands in the failed set and the ledger; retry-fa
   }
 });
 
-test('a worker started with another config refuses the run\'s jobs, naming the sections that differ', { timeout: 60_000 }, async () => {
+test('a worker whose config decides other artifacts refuses at start (exit 2, naming them); one on a symlinked mount serves the run', { timeout: 120_000 }, async () => {
   const run = newRun('mismatch');
   const config = parseConfig(run.obj, { baseDir: run.root });
-  const other = parseConfig({ ...run.obj, mine: { ...(run.obj.mine as object), k: 7 } }, { baseDir: run.root });
-  const w = await startWorker(other, 'all', { concurrency: 1 });
-  try {
-    await assert.rejects(runDistributed(config, { write: () => {}, pollMs: 100 }), (e: Error) => {
-      assert.ok(e instanceof RunFailedError);
-      assert.match(e.message, /differs from the run's in mine: start workers with the run's config/);
-      return true;
-    });
-    assert.ok(!readdirSync(run.root).includes('work'), 'nothing was written');
-  } finally {
-    await w.stop();
-  }
+  const following = runDistributed(config, { write: () => {}, pollMs: 100 });
+  const otherFile = path.join(run.root, 'other.yaml');
+  writeFileSync(otherFile, stringify({ ...run.obj, mine: { ...(run.obj.mine as object), k: 7 } }));
+  const refused = cli(['worker', 'all', '--config', otherFile]);
+  const { code } = await refused.exited;
+  assert.equal(code, 2);
+  assert.match(refused.err(), /differs from run test .*\n.*mine: mine\.k: 20 -> 7/);
+  assert.doesNotMatch(refused.out(), /start /, 'it took no job');
+
+  // The same storage reached by another path (another node's mount): the same run.
+  const mount = `${run.root}-mount`;
+  symlinkSync(run.root, mount);
+  const viaMount = { ...run.obj, input: { ...(run.obj.input as object) }, work: path.join(mount, 'work'), output: path.join(mount, 'output') };
+  const mountFile = path.join(run.root, 'mount.yaml');
+  writeFileSync(mountFile, stringify(viaMount));
+  const w = cli(['worker', 'all', '--config', mountFile]);
+  await w.waitFor(/ready: /);
+  await following;
+  assert.equal(run.jsonl(), reference);
+  await stop([w]);
+
+  // Storage that is not the run's (no marker, another folder) is refused by identity, not by path.
+  const elsewhere = tempDir('dist-elsewhere');
+  const wrongFile = path.join(run.root, 'wrong.yaml');
+  writeFileSync(wrongFile, stringify({ ...run.obj, work: path.join(elsewhere, 'work') }));
+  const wrong = cli(['worker', 'all', '--config', wrongFile]);
+  assert.equal((await wrong.exited).code, 2);
+  assert.match(wrong.err(), /work: .* is not the run's work storage \(no marker at /);
+});
+
+test('a run restarted with a changed config and a new output computes only what changed and reports itself, not the old run', { timeout: 240_000 }, async () => {
+  const run = newRun('changed');
+  const old = await workers(run.file, 1);
+  assert.equal((await cli(['run', '--config', run.file]).exited).code, 0);
+
+  const changed = { ...run.obj, mine: { ...(run.obj.mine as object), k: 7 }, output: path.join(run.root, 'output-k7') };
+  const file = path.join(run.root, 'k7.yaml');
+  writeFileSync(file, stringify(changed));
+  const follower = cli(['run', '--config', file]);
+  // The worker started with the old config takes a job of the new run, hands it back and refuses.
+  assert.equal((await old[0].exited).code, 2);
+  assert.match(old[0].err(), /mine: mine\.k: 20 -> 7/);
+  const ws = await workers(file, 1);
+  assert.equal((await follower.exited).code, 0);
+  const summary = JSON.parse(readFileSync(path.join(run.root, 'output-k7', 'summary.json'), 'utf8'));
+  assert.ok(existsSync(path.join(run.root, 'output-k7', 'megapairs.jsonl')), 'the new output was written');
+  for (const s of ['catalog', 'manifest', 'embed', 'index']) assert.equal(summary.stages[s].status, 'reused', s);
+  for (const s of ['mine', 'annotate', 'emit', 'export']) assert.equal(summary.stages[s].status, 'computed', s);
+  assert.match(summary.stages.mine.reason, /mine\.k: 20 -> 7/);
+  assert.equal(summary.triples, readFileSync(path.join(run.root, 'output-k7', 'megapairs.jsonl'), 'utf8').split('\n').filter(Boolean).length);
+  await stop(ws);
 });

@@ -128,5 +128,5 @@ test('an image that cannot be fetched is in the ledger, and its triples are left
   assert.match(failures[0].message, /gave up after 3 attempts/);
   const lines = readJsonl(path.join(to, 'megapairs.jsonl')) as typeof triples;
   for (const l of lines) for (const img of [l.q_img, l.t_img, ...l.hns]) assert.ok(existsSync(path.join(to, img)), `${img} exported`);
-  for (const f of readdirSync(path.join(root, 'work', 'failures', 'export_images'))) rmSync(path.join(root, 'work', 'failures', 'export_images', f));
+  rmSync(path.join(root, 'work', 'failures', 'export_images'), { recursive: true, force: true });
 });
