@@ -1,4 +1,4 @@
-// Where every artifact lives under the work and output prefixes (DESIGN.md, "Data flow"). A part
+// Where every artifact lives under the work and output prefixes (docs/architecture.md, "Artifacts and their keys"). A part
 // number is the input shard's number, so a catalog part, its embeddings, its pairs, its
 // annotations and its triples all share one number.
 import type { EncoderName } from '../config/schema.ts';
