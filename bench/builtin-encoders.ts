@@ -72,7 +72,7 @@ if (JSON.stringify(BUILTIN_IMAGE_PREPROCESS.colour) !== JSON.stringify(BUILTIN_I
 }
 const plane = 3 * pre.size * pre.size;
 const pixels = new Float32Array(N * plane);
-let started = performance.now();
+const started = performance.now();
 for (let i = 0; i < N; i++) {
   const svg = await readFile(path.join(svgDir, `${sample[i].hexcode}.svg`));
   writeChw(await decodeRgb(svg, pre, 1e8), pre, pixels, i);

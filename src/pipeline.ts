@@ -1,4 +1,4 @@
-// The stages in data-flow order (DESIGN.md): corpus -> catalog -> embeddings -> indexes -> pairs
+// The stages in data-flow order (docs/architecture.md): corpus -> catalog -> embeddings -> indexes -> pairs
 // -> annotations -> triples. Each stage runs only after every unit of the one before is complete.
 import { AnnotateStage } from './stages/annotate.ts';
 import { CatalogStage } from './stages/catalog.ts';

@@ -1,4 +1,4 @@
-// Where every artifact lives (docs/architecture.md, "Artifacts"). Work artifacts sit under their
+// Where every artifact lives (docs/architecture.md, "Artifacts and their keys"). Work artifacts sit under their
 // stage's provenance key, `<folder>/<key>/...` (src/provenance/stage-keys.ts), so a changed
 // config writes beside the old artifacts and never reads them. A part number is the input shard's
 // number, so a catalog part, its embeddings, its pairs, its annotations and its triples all share

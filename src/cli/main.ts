@@ -5,7 +5,6 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, configJsonSchema, loadConfig } from '../config/load.ts';
-import { ensureBuiltinModels } from '../encoders/builtin.ts';
 import { createContext } from '../runner/context.ts';
 import { runLocal } from '../runner/local.ts';
 import { formatPlan, planRun } from '../provenance/dry-run.ts';
@@ -17,7 +16,6 @@ import { retryFailedCommand, runDistributedCommand, statusCommand, workerCommand
 import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { UsageError } from './usage-error.ts';
 import { runReport, summarize } from '../runner/summary.ts';
-import { buildSampleCorpus } from '../sample/openmoji.ts';
 
 const USAGE = `megapairs <command> [options]
 
@@ -61,6 +59,8 @@ async function run(args: string[]): Promise<void> {
 async function sample(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'data/sample' }, limit: { type: 'string' }, 'shard-size': { type: 'string' } } });
   const started = Date.now();
+  // Demo-only (and the openmoji package is a dev dependency): loaded by this command alone.
+  const { buildSampleCorpus } = await import('../sample/openmoji.ts');
   const result = await buildSampleCorpus({
     outDir: path.resolve(values.out!),
     limit: values.limit ? Number(values.limit) : undefined,
@@ -73,6 +73,7 @@ async function sample(args: string[]): Promise<void> {
 
 async function models(args: string[]): Promise<void> {
   const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'models/builtin' } } });
+  const { ensureBuiltinModels } = await import('../encoders/builtin.ts');
   const paths = await ensureBuiltinModels(path.resolve(values.out!));
   for (const [name, file] of Object.entries(paths)) process.stdout.write(`${name.padEnd(10)} ${file}\n`);
 }

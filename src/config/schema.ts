@@ -1,4 +1,4 @@
-// The one config file that drives a run. Defaults are the paper's values (DESIGN.md, "The method");
+// The one config file that drives a run. Defaults are the paper's values (README.md, "The method in a paragraph");
 // every object is strict so that a misspelt key fails before any work starts.
 import { z } from 'zod';
 

@@ -1,9 +1,10 @@
 // Turns the config's encoder sections into what the embed stage runs: model files on local disk
 // and their preprocessing. `builtin:<name>` selects the project's generated descriptors, whose
-// preprocessing is fixed by the models themselves.
+// preprocessing is fixed by the models themselves. The built-ins are demo code (and need the
+// openmoji dev package): they are imported only when a config names one.
 import path from 'node:path';
 import type { Config, EncoderName } from '../config/schema.ts';
-import { BUILTIN_IMAGE_PREPROCESS, ensureBuiltinModels, type BuiltinModels } from './builtin.ts';
+import type { BuiltinModels } from './builtin.ts';
 import type { ImagePreprocess } from './image-preprocess.ts';
 
 export interface ImageEncoderSpec extends ImagePreprocess {
@@ -33,7 +34,7 @@ const builtinName = (ref: string): string | undefined => /^builtin:(.+)$/.exec(r
 export async function resolveEncoders(config: Config, cacheDir: string): Promise<{ images: ImageEncoderSpec[]; caption: TextEncoderSpec }> {
   let builtins: BuiltinModels | undefined;
   const builtin = async (name: string, where: string): Promise<string> => {
-    builtins ??= await ensureBuiltinModels(path.join(cacheDir, 'models'));
+    builtins ??= await (await import('./builtin.ts')).ensureBuiltinModels(path.join(cacheDir, 'models'));
     // hasOwn, not `in`: "builtin:toString" must not find Object.prototype's.
     if (!Object.hasOwn(builtins, name)) throw new Error(`${where}: unknown built-in "builtin:${name}" (built-ins: ${Object.keys(builtins).map((k) => `builtin:${k}`).join(', ')})`);
     return builtins[name as keyof BuiltinModels];
@@ -44,7 +45,7 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
     const e = config.encoders[name];
     const b = builtinName(e.model);
     const model = b ? await builtin(b, `encoders.${name}.model`) : e.model;
-    const pre = b ? BUILTIN_IMAGE_PREPROCESS[b as keyof typeof BUILTIN_IMAGE_PREPROCESS] : undefined;
+    const pre = b ? (await import('./builtin.ts')).BUILTIN_IMAGE_PREPROCESS[b as 'shape' | 'colour'] : undefined;
     if (b && !pre) throw new Error(`encoders.${name}.model: "${e.model}" is not an image model`);
     images.push({
       kind: 'image',

@@ -62,7 +62,7 @@ function isObject(v: unknown): v is Json {
 }
 
 function escapeRegExp(s: string): string {
-  return s.replace(/[.*+?^${}()|[\]\\\/]/g, '\\$&');
+  return s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 }
 
 /** A `{ "Regex": ... }` or `{ "String": ... }` pattern, as a global JavaScript RegExp. */

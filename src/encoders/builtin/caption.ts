@@ -15,7 +15,13 @@ export function openmojiCaption(e: { annotation: string; tags?: string }): strin
 }
 
 export async function openmojiCaptions(): Promise<string[]> {
-  const file = require.resolve('openmoji/data/openmoji.json');
+  let file: string;
+  try {
+    file = require.resolve('openmoji/data/openmoji.json');
+  } catch {
+    // A production install (npm ci --omit=dev) has no openmoji: the built-ins are for the demo.
+    throw new Error('the builtin:caption encoder is trained on the openmoji package, a dev dependency that is not installed (npm install openmoji, or point encoders.caption at a real model)');
+  }
   const data = JSON.parse(await readFile(file, 'utf8')) as Array<{ annotation: string; tags?: string }>;
   return data.map(openmojiCaption);
 }

@@ -36,7 +36,8 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-const THREAD_ENTRY = new URL('./unit-thread-entry.mjs', import.meta.url);
+// Compiled (dist/), threads load the JavaScript; from the sources, an entry that registers tsx first.
+const THREAD_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './unit-thread-entry.mjs' : './unit-thread.js', import.meta.url);
 
 export async function startWorker(config: Config, kind: string, opts: WorkerOptions = {}): Promise<RunningWorker> {
   const queues = queuesOfKind(kind);
