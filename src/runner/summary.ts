@@ -9,6 +9,7 @@ import { readManifest } from '../stages/manifest.ts';
 import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { StageReport } from './local.ts';
+import { decideOutcome, type RunOutcome } from './outcome.ts';
 
 export interface RunSummary {
   images: { catalogued: number; refused: number };
@@ -17,24 +18,36 @@ export interface RunSummary {
   triples: number;
   failures: Record<string, number>;
   seconds: Record<string, number>;
+  /** What the exit code says, decided from the same files (src/runner/outcome.ts). */
+  outcome: RunOutcome;
 }
 
 export async function summarize(ctx: StageContext, reports: StageReport[]): Promise<RunSummary> {
-  const manifest = await readManifest(ctx.work);
+  // A run that stopped early has only some artifacts: count what is on disk, and say it is incomplete.
+  const manifest = (await ctx.work.exists(layout.catalogManifest())) ? await readManifest(ctx.work) : { total: 0, parts: [] };
+  const ledger = await readLedger(ctx.work);
   const failures: Record<string, number> = {};
-  for (const f of await readLedger(ctx.work)) failures[`${f.stage}/${f.reason}`] = (failures[`${f.stage}/${f.reason}`] ?? 0) + 1;
+  for (const f of ledger) failures[`${f.stage}/${f.reason}`] = (failures[`${f.stage}/${f.reason}`] ?? 0) + 1;
   let embedded = 0;
   const pairs: Record<string, number> = Object.fromEntries(ENCODER_NAMES.map((e) => [e, 0]));
   let triples = 0;
+  let complete = manifest.parts.length > 0 && (await ctx.output.exists(layout.megapairsJsonl()));
   for (const { number } of manifest.parts) {
-    const mask = decodeNpy(await ctx.work.read(layout.embeddingMask(number))).data;
-    for (const b of mask) embedded += b;
-    for (const p of await readParquet<{ relation: string }>(ctx.work, layout.pairsPart(number))) pairs[p.relation]++;
-    triples += await parquetRowCount(ctx.output, layout.triplesPart(number));
+    if (await ctx.work.exists(layout.embeddingMask(number))) for (const b of decodeNpy(await ctx.work.read(layout.embeddingMask(number))).data) embedded += b;
+    if (await ctx.work.exists(layout.pairsPart(number))) for (const p of await readParquet<{ relation: string }>(ctx.work, layout.pairsPart(number))) pairs[p.relation]++;
+    if (await ctx.output.exists(layout.triplesPart(number))) triples += await parquetRowCount(ctx.output, layout.triplesPart(number));
+    else complete = false;
   }
-  const refused = Object.entries(failures)
-    .filter(([k]) => k.startsWith('catalog/'))
-    .reduce((a, [, v]) => a + v, 0);
+  const refused = ledger.filter((f) => f.stage === 'catalog' && f.reason !== 'unit_failed').length;
+  const pairsTotal = Object.values(pairs).reduce((a, b) => a + b, 0);
+  const outcome = decideOutcome({
+    artifactsComplete: complete,
+    failures: ledger,
+    inputs: { catalog: manifest.total + refused, embed: manifest.total, mine: embedded, annotate: pairsTotal, emit: pairsTotal, export_jsonl: triples },
+    catalogued: manifest.total,
+    triples,
+    maxFailureShare: ctx.config.run.max_failure_share,
+  });
   return {
     images: { catalogued: manifest.total, refused },
     embeddings: Object.fromEntries(ENCODER_NAMES.map((e) => [e, embedded])),
@@ -42,6 +55,7 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     triples,
     failures,
     seconds: Object.fromEntries(reports.map((r) => [r.stage, Math.round(r.seconds * 100) / 100])),
+    outcome,
   };
 }
 
@@ -53,6 +67,7 @@ export function formatSummary(s: RunSummary): string {
     `triples     ${s.triples}`,
     `failures    ${Object.keys(s.failures).length ? Object.entries(s.failures).map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`,
     `wall time   ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v}s`).join(', ')}`,
+    `outcome     ${s.outcome.message} (exit ${s.outcome.exit_code})`,
   ];
   return lines.join('\n');
 }

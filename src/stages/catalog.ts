@@ -1,8 +1,10 @@
 // Catalog: one unit per input shard. Reads the shard's samples, checks each (an image that sharp
 // can read, under the pixel limit, with a text caption) and records where its bytes are (tar,
 // byte offset, length), so later stages fetch one image with one ranged read. Whatever fails goes
-// to the ledger with the shard and member; a store that stays unreachable past its retries fails
-// the unit instead, so a rerun tries the shard again rather than recording it as lost.
+// to the ledger with the shard and member, when it is the item's own fault (a corrupt image, an
+// empty caption, a tar that ends mid-member). A fault of the environment (a store unreachable past
+// its retries, an I/O error, a shard listed a moment ago and gone now) fails the unit instead, so a
+// rerun tries the shard again rather than recording its images as lost.
 import sharp from 'sharp';
 import { layout, partName } from '../artifacts/layout.ts';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
@@ -10,9 +12,10 @@ import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/
 import { TarError } from '../corpus/tar.ts';
 import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
-import { RetriesExhaustedError } from '../storage/retry.ts';
 import { NotFoundError } from '../storage/storage.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
+import { describeError } from '../util/error-chain.ts';
+import { withOwnError } from '../util/sharp-message.ts';
 
 export interface CatalogRow {
   /** Row number within the part; the global image id is the part's offset plus this. */
@@ -76,13 +79,15 @@ async function shardMetadata(ctx: StageContext, shard: ShardRef, ledger: UnitLed
     for (const f of meta.failed) ledger.add(f.key, where, `img2dataset_${f.status}`, f.error ?? `img2dataset status ${f.status}`);
     return meta;
   } catch (err) {
-    if (err instanceof RetriesExhaustedError) throw err; // the store, not the data: fail the unit, a rerun retries
     if (err instanceof NotFoundError) {
       if (source === 'parquet') ledger.add(shard.parquet, where, 'missing_metadata', `no shard metadata to take captions from: ${err.message}`);
-    } else {
-      ledger.add(shard.parquet, where, err instanceof MetadataError ? err.reason : 'unreadable_metadata', (err as Error).message);
+      return undefined;
     }
-    return undefined;
+    if (err instanceof MetadataError) {
+      ledger.add(shard.parquet, where, err.reason, err);
+      return undefined;
+    }
+    throw err; // the store, not the data (an outage past its retries, an I/O error): fail the unit, a rerun retries
   }
 }
 
@@ -126,9 +131,10 @@ export class CatalogStage implements Stage<ShardRef> {
       if ('reason' in cap) return ledger.add(s.key, where, cap.reason, cap.message);
       let meta: sharp.Metadata;
       try {
-        meta = await sharp(s.image.data, { limitInputPixels: false }).metadata();
+        const data = s.image.data;
+        meta = await withOwnError(() => sharp(data, { limitInputPixels: false }).metadata());
       } catch (err) {
-        return ledger.add(s.key, where, 'corrupt_image', `unreadable image: ${(err as Error).message}`);
+        return ledger.add(s.key, where, 'corrupt_image', `unreadable image: ${describeError(err)}`);
       }
       const { width = 0, height = 0 } = meta;
       if (!width || !height) return ledger.add(s.key, where, 'corrupt_image', 'image has no size');
@@ -152,10 +158,10 @@ export class CatalogStage implements Stage<ShardRef> {
     try {
       for await (const sample of readSamples(ctx.input, shard.tar)) await check(sample);
     } catch (err) {
-      if (err instanceof RetriesExhaustedError) throw err;
-      const reason = err instanceof NotFoundError ? 'missing_shard' : err instanceof TarError ? 'corrupt_tar' : 'unreadable_shard';
-      const at = err instanceof TarError ? `@${err.offset}` : '';
-      ledger.add(shard.tar, ctx.input.uri(shard.tar) + at, reason, (err as Error).message);
+      // Only a tar that is itself malformed is the data's fault; the samples before the fault are kept.
+      // Anything else (the shard gone since it was listed, an I/O error, an outage) fails the unit.
+      if (!(err instanceof TarError)) throw err;
+      ledger.add(shard.tar, `${ctx.input.uri(shard.tar)}@${err.offset}`, 'corrupt_tar', err);
     }
     // Samples the metadata lists as downloaded but the tar lacks (a truncated shard): name each.
     if (shardMeta) {

@@ -83,6 +83,10 @@ export class LocalStorage implements Storage {
     }
   }
 
+  async delete(key: string): Promise<void> {
+    await rm(this.uri(key), { force: true });
+  }
+
   async *list(prefix: string): AsyncIterable<string> {
     // The prefix may end inside a file name ("catalog/part-"): list its folder and filter.
     const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);

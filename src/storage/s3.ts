@@ -5,7 +5,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
-import { GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
+import { DeleteObjectCommand, GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client } from '@aws-sdk/client-s3';
 import { DownloadCache } from './download-cache.ts';
 import { withRetry, type RetryPolicy } from './retry.ts';
 import { IncompleteBodyError, storageError } from './s3-errors.ts';
@@ -138,6 +138,10 @@ export class S3Storage implements Storage {
       if (err instanceof NotFoundError) return false; // call() turned the store's 404 into it
       throw err;
     }
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.call('delete', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })));
   }
 
   async *list(prefix: string): AsyncIterable<string> {

@@ -16,6 +16,8 @@ export interface Storage {
   /** Like write, from a local file (large artifacts built on disk first). */
   writeFromFile(key: string, localPath: string): Promise<void>;
   exists(key: string): Promise<boolean>;
+  /** Removes the object; removing one that is not there is no error. */
+  delete(key: string): Promise<void>;
   /** Keys under a prefix, in lexical order. */
   list(prefix: string): AsyncIterable<string>;
   /** A local path holding the object's bytes: the file itself when local, a cached download otherwise. */
