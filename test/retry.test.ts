@@ -1,0 +1,51 @@
+// A tar cut on shared storage after it was catalogued is the environment's fault, not the images':
+// the run fails the unit (exit 1) and loses nothing, and once the tar is whole again
+// `megapairs retry-failed` recovers every item. The real CLI runs as a child process.
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { cp, readFile, writeFile } from 'node:fs/promises';
+import path from 'node:path';
+import { test } from 'node:test';
+import { parseConfig } from '../src/config/load.ts';
+import { readLedger } from '../src/ledger/ledger.ts';
+import { pipelineStages } from '../src/pipeline.ts';
+import { createContext } from '../src/runner/context.ts';
+import { runLocal } from '../src/runner/local.ts';
+import { ProgressReporter } from '../src/runner/progress.ts';
+import { demoConfigObject, runCli, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
+
+test('a tar cut after catalog fails the unit; restored, retry-failed recovers every item', async () => {
+  const corpus = path.join(tempDir('retry-corpus'), 'corpus');
+  await cp(await sampleSlice(), corpus, { recursive: true });
+  const root = tempDir('retry');
+  const obj = demoConfigObject(corpus, root);
+  const file = writeConfigFile(root, obj);
+  const ctx = createContext(parseConfig(obj));
+  await runLocal(ctx, { progress: new ProgressReporter(process.stderr, true), stages: pipelineStages().slice(0, 2) }); // catalog, manifest
+
+  const tar = path.join(corpus, '00001.tar');
+  const whole = await readFile(tar);
+  await writeFile(tar, whole.subarray(0, Math.floor(whole.length * 0.6)));
+  const failed = await runCli(['run', '--config', file]);
+  assert.equal(failed.code, 1, failed.stderr);
+  assert.match(failed.stderr, /embed part-00001 failed: .*00001\.tar: image \d+ \(\d+ bytes at \d+, as catalogued\) cannot be read: short read/);
+  const summary = JSON.parse(readFileSync(path.join(root, 'output', 'summary.json'), 'utf8'));
+  assert.deepEqual([summary.outcome.exit_code, summary.outcome.complete], [1, false]);
+  let ledger = await readLedger(ctx.work);
+  assert.deepEqual(
+    ledger.map((f) => [f.stage, f.unit, f.reason, f.retryable]),
+    [['embed', 'part-00001', 'unit_failed', true]],
+    'the unit failed, and no image was recorded as lost',
+  );
+
+  await writeFile(tar, whole);
+  const retried = await runCli(['retry-failed', '--config', file]);
+  assert.equal(retried.code, 0, retried.stderr);
+  assert.match(retried.stdout, /retrying 1 unit\(s\): embed part-00001/);
+  ledger = await readLedger(ctx.work);
+  assert.deepEqual(ledger, [], 'the unit failure is cleared');
+  const after = JSON.parse(readFileSync(path.join(root, 'output', 'summary.json'), 'utf8'));
+  assert.equal(after.images.catalogued, 150);
+  assert.equal(after.embeddings.visual_semantic, 150, 'every item recovered');
+  assert.equal(after.outcome.exit_code, 0);
+});
