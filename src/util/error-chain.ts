@@ -55,5 +55,6 @@ export function describeError(err: unknown): string {
     walk((e as ErrorLike).cause, depth + 1);
   };
   walk(err, 0);
-  return parts.join(': ');
+  // "Connection error.: fetch failed" reads better without the inner full stop.
+  return parts.map((p, i) => (i < parts.length - 1 ? p.replace(/\.$/, '') : p)).join(': ');
 }
