@@ -10,6 +10,7 @@ import { preflightProblems } from '../src/preflight/preflight.ts';
 import { createContext } from '../src/runner/context.ts';
 import { demoConfigObject, runCli, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 import { startS3Server, type S3TestServer } from './s3-server.ts';
+import { Redis } from 'ioredis';
 
 let server: S3TestServer;
 before(async () => {
@@ -73,4 +74,31 @@ test('the CLI: a missing ONNX model exits 2 before catalog, naming the key; --no
   const late = await runCli(['run', '--config', file, '--no-preflight']);
   assert.equal(late.code, 1, late.stderr);
   assert.ok(existsSync(path.join(root, 'work', 'catalog')), 'without preflight, catalog ran first');
+});
+
+test('distributed: preflight runs before anything is enqueued', async () => {
+  const root = tempDir('pf-dist');
+  const prefix = `mptest-preflight-${process.pid}-${Date.now()}`;
+  const obj = {
+    ...demoConfigObject(await sampleSlice(), root),
+    encoders: { caption: { model: 'builtin:caption', tokenizer: path.join(root, 'tokenizer.json') } },
+    runner: { kind: 'distributed' },
+    redis: { url: 'redis://127.0.0.1:6379', prefix },
+  };
+  const r = await runCli(['run', '--config', writeConfigFile(root, obj)]);
+  assert.equal(r.code, 2, r.stderr);
+  assert.match(r.stderr, /encoders\.caption\.tokenizer: found .*tokenizer\.json: .*ENOENT/);
+  const redis = new Redis('redis://127.0.0.1:6379');
+  try {
+    const keys: string[] = [];
+    let cursor = '0';
+    do {
+      const [next, batch] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
+      keys.push(...batch);
+      cursor = next;
+    } while (cursor !== '0');
+    assert.deepEqual(keys, [], 'nothing was enqueued');
+  } finally {
+    redis.disconnect();
+  }
 });
