@@ -89,7 +89,8 @@ test('bad input ends in the ledger and the run goes on', async () => {
   assert.match(byItem.get('900000007')!.message, /VipsJpeg: premature end of JPEG image/);
   assert.match(byItem.get('900000006')!.message, /pngload_buffer/);
   assert.ok(ledger.every((f) => !/Unknown error/.test(f.message)));
-  assert.ok(ledger.every((f) => f.retryable === false), 'bad input is final');
+  // Bad input is final; a tar that ends early may be a copy still under way, so it may be retried.
+  assert.deepEqual(ledger.filter((f) => f.retryable).map((f) => [f.item, f.reason]), [['00002.tar', 'corrupt_tar']]);
   const tarFault = ledger.find((f) => f.reason === 'corrupt_tar');
   assert.ok(tarFault, 'the truncated tar is in the ledger');
   assert.match(tarFault.where, /00002\.tar@\d+/);

@@ -86,7 +86,11 @@ async function retryFailed(args: string[]): Promise<number | void> {
   const config = loadConfig(values.config);
   if ((values.runner ?? config.runner.kind) === 'distributed') return retryFailedCommand(['--config', values.config]);
   const plan = await prepareRetry(createContext(config));
-  process.stdout.write(plan.units.length ? `retrying ${plan.units.length} unit(s): ${plan.units.join(', ')}\n` : 'no failed or retryable units; running to make sure the run is complete\n');
+  process.stdout.write(
+    plan.units.length
+      ? `retrying ${plan.units.length} unit(s): ${plan.units.join(', ')} (${plan.forgotten.length} artifact(s) derived from them to make again)\n`
+      : 'no failed or retryable units; running to make sure the run is complete\n',
+  );
   return runLocalPipeline(config, !values['no-preflight']);
 }
 

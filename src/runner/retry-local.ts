@@ -10,7 +10,7 @@ import type { Stage, StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 
 /** Where a unit's completion marker is: the artifact its stage's isDone looks for. */
-function doneMarker(ctx: StageContext, stage: string, unit: any): [Storage, string] | undefined {
+function doneMarker(ctx: StageContext, stage: string, unit: any): [Storage, string] {
   switch (stage) {
     case 'catalog': return [ctx.work, layout.catalogPart(unit.number)];
     case 'manifest': return [ctx.work, layout.catalogManifest()];
@@ -19,8 +19,9 @@ function doneMarker(ctx: StageContext, stage: string, unit: any): [Storage, stri
     case 'mine': return [ctx.work, layout.pairsPart(unit)];
     case 'annotate': return [ctx.work, layout.annotationsPart(unit)];
     case 'emit': return [ctx.output, layout.triplesPart(unit)];
-    case 'export_jsonl': return [ctx.output, layout.megapairsJsonl()];
-    default: return undefined;
+    case 'export': return [ctx.output, layout.megapairsJsonl()];
+    // A stage added to the pipeline must say here what marks its unit done, or retry would leave it stale.
+    default: throw new Error(`retry-failed: no completion marker known for stage "${stage}" (src/runner/retry-local.ts)`);
   }
 }
 
@@ -60,10 +61,7 @@ export async function prepareRetry(ctx: StageContext): Promise<RetryPlan> {
     const mixes = dirty.size > 0 && !ids.some((id) => dirty.has(id)); // its units are not per part
     if (mixes && units.length > 1) all = true;
     const chosen = all || mixes ? units : units.filter((u) => dirty.has(stage.unitId(u)) || mine.has(stage.unitId(u)));
-    for (const u of chosen) {
-      const m = doneMarker(ctx, stage.name, u);
-      if (m) forget.push(m);
-    }
+    for (const u of chosen) forget.push(doneMarker(ctx, stage.name, u));
     if (!mixes) dirty = new Set([...dirty, ...mine]);
     else dirty = new Set([...dirty, ...mine, ...ids]);
   });

@@ -43,7 +43,7 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
   const outcome = decideOutcome({
     artifactsComplete: complete,
     failures: ledger,
-    inputs: { catalog: manifest.total + refused, embed: manifest.total, mine: embedded, annotate: pairsTotal, emit: pairsTotal, export_jsonl: triples },
+    inputs: { catalog: manifest.total + refused, embed: manifest.total, mine: embedded, annotate: pairsTotal, emit: pairsTotal, export: triples },
     catalogued: manifest.total,
     triples,
     maxFailureShare: ctx.config.run.max_failure_share,

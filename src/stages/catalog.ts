@@ -155,18 +155,21 @@ export class CatalogStage implements Stage<ShardRef> {
       });
     };
 
+    let truncated = false;
     try {
       for await (const sample of readSamples(ctx.input, shard.tar)) await check(sample);
     } catch (err) {
       // Only a tar that is itself malformed is the data's fault; the samples before the fault are kept.
       // Anything else (the shard gone since it was listed, an I/O error, an outage) fails the unit.
+      // A tar that ends early may be a copy still under way: retryable, so retry-failed reads it again.
       if (!(err instanceof TarError)) throw err;
-      ledger.add(shard.tar, `${ctx.input.uri(shard.tar)}@${err.offset}`, 'corrupt_tar', err);
+      truncated = err.truncated;
+      ledger.add(shard.tar, `${ctx.input.uri(shard.tar)}@${err.offset}`, 'corrupt_tar', err, { retryable: err.truncated });
     }
     // Samples the metadata lists as downloaded but the tar lacks (a truncated shard): name each.
     if (shardMeta) {
       for (const key of shardMeta.downloaded) {
-        if (!seen.has(key)) ledger.add(key, ctx.input.uri(shard.tar), 'missing_from_tar', 'listed in the shard metadata but not in the tar');
+        if (!seen.has(key)) ledger.add(key, ctx.input.uri(shard.tar), 'missing_from_tar', 'listed in the shard metadata but not in the tar', { retryable: truncated });
       }
     }
     await ledger.save(ctx.work);
