@@ -155,12 +155,12 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return (await fn(rest)) ?? 0;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError || err instanceof PreflightError) {
+    if (err instanceof ConfigError || err instanceof PreflightError) {
       process.stderr.write(`${err.message}\n`);
       return 2;
     }
     // parseArgs: an unknown option or a missing value is a usage error too.
-    if (String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
       process.stderr.write(`${(err as Error).message}\n\nmegapairs ${HELP[command]}\n`);
       return 2;
     }

@@ -43,11 +43,12 @@ export async function prepareRetry(ctx: StageContext): Promise<RetryPlan> {
   const ledger = await readLedger(ctx.work);
   const named = new Map<string, Set<string>>();
   const toRedo = new Map<string, Set<string>>(); // stage -> unit ids whose artifacts must go
+  const add = (m: Map<string, Set<string>>, stage: string, unitId: string) => m.set(stage, (m.get(stage) ?? new Set()).add(unitId));
   for (const f of ledger) {
     if (!f.retryable) continue;
-    const unitId = f.unit.replace(/\.unit$/, '');
-    (named.get(f.stage) ?? named.set(f.stage, new Set()).get(f.stage)!).add(unitId);
-    if (f.reason !== 'unit_failed') (toRedo.get(f.stage) ?? toRedo.set(f.stage, new Set()).get(f.stage)!).add(unitId);
+    const unitId = f.unit.replace(/\.unit$/, ''); // a unit failure's own ledger file is <unit>.unit
+    add(named, f.stage, unitId);
+    if (f.reason !== 'unit_failed') add(toRedo, f.stage, unitId);
   }
   const stages = pipelineStages();
   const plans = await Promise.all(stages.map((s) => planned(ctx, s)));
