@@ -85,13 +85,15 @@ async function retryFailed(args: string[]): Promise<number | void> {
   if (!values.config) throw new UsageError('retry-failed needs --config <file>');
   const config = loadConfig(values.config);
   if ((values.runner ?? config.runner.kind) === 'distributed') return retryFailedCommand(['--config', values.config]);
+  const checks = !values['no-preflight'];
+  if (checks) await preflight(createContext(config)); // before anything is forgotten
   const plan = await prepareRetry(createContext(config));
   process.stdout.write(
     plan.units.length
       ? `retrying ${plan.units.length} unit(s): ${plan.units.join(', ')} (${plan.forgotten.length} artifact(s) derived from them to make again)\n`
       : 'no failed or retryable units; running to make sure the run is complete\n',
   );
-  return runLocalPipeline(config, !values['no-preflight']);
+  return runLocalPipeline(config, false);
 }
 
 async function sample(args: string[]): Promise<void> {
