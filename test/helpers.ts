@@ -1,5 +1,6 @@
 // Shared by the pipeline tests: a small sample corpus, configs pointing at temp folders, and a
 // DuckDB connection for reading outputs back with an independent reader.
+import { spawn } from 'node:child_process';
 import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -99,4 +100,17 @@ export async function tarOf(members: Array<[string, Buffer]>): Promise<{ bytes: 
   const headers = new Map<string, number>();
   for (const [name, data] of members) headers.set(name, (await tar.add(name, data)).headerOffset);
   return { bytes: await tar.finish(), headers };
+}
+
+/** Runs the real CLI as a child process, as a user would; its exit code and output. */
+export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (d) => (stdout += d));
+    child.stderr.on('data', (d) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout, stderr }));
+  });
 }

@@ -8,6 +8,7 @@ import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createContext } from '../runner/context.ts';
 import { runReport } from '../runner/summary.ts';
+import { preflight } from '../preflight/preflight.ts';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -21,12 +22,17 @@ function configOf(args: string[]) {
   return { config: loadConfig(values.config), file: values.config, values, positionals };
 }
 
-/** `run` with the distributed runner: enqueue, follow, print the summary as the local runner does. */
-export async function runDistributedCommand(config: Config, configFile: string, quiet = false): Promise<void> {
+/**
+ * `run` with the distributed runner: preflight (before anything is enqueued), enqueue, follow,
+ * print the summary as the local runner does; the exit code is the summary's outcome.
+ */
+export async function runDistributedCommand(config: Config, configFile: string, quiet = false, checks = true): Promise<number> {
+  if (checks) await preflight(createContext(config));
   const { runDistributed } = await import('../runner/distributed/follow.ts');
   const started = Date.now();
   const result = await runDistributed(config, { configFile, write: quiet ? () => {} : undefined });
   process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000));
+  return result.summary.outcome?.exit_code ?? 0;
 }
 
 /** `worker <kind> --config <file> [--concurrency N] [--grace S]`: serve until SIGTERM / SIGINT. */

@@ -32,7 +32,7 @@ export async function exportCommand(args: string[]): Promise<void> {
       concurrency: { type: 'string' },
     },
   });
-  if (!values.config || !values.to) throw new UsageError(`export needs --config <file> and --to <destination>\n  ${EXPORT_USAGE}`);
+  if (!values.config || !values.to) throw new UsageError('export needs --config <file> and --to <destination>');
   const fit = (values.fit ?? 'contain') as Fit;
   if (!['contain', 'cover', 'fill'].includes(fit)) throw new UsageError(`--fit must be contain, cover or fill, not "${values.fit}"`);
   const config = loadConfig(values.config);

@@ -5,55 +5,126 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, configJsonSchema, loadConfig } from '../config/load.ts';
-import { createContext } from '../runner/context.ts';
-import { runLocal } from '../runner/local.ts';
+import { outputLayout } from '../artifacts/layout.ts';
 import { formatPlan, planRun } from '../provenance/dry-run.ts';
 import { collectGarbage } from '../provenance/gc.ts';
 import { resolveRun } from '../provenance/resolve-run.ts';
 import type { StageKeys } from '../provenance/stage-keys.ts';
 import type { StageContext } from '../stages/stage.ts';
+import { createContext } from '../runner/context.ts';
+import { runLocal, UnitError, type StageReport } from '../runner/local.ts';
+import { prepareRetry } from '../runner/retry-local.ts';
+import { preflight, PreflightError } from '../preflight/preflight.ts';
+import { describeError } from '../util/error-chain.ts';
+import type { Config } from '../config/schema.ts';
 import { retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
 import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { UsageError } from './usage-error.ts';
 import { runReport, summarize } from '../runner/summary.ts';
 
-const USAGE = `megapairs <command> [options]
-
-  run --config <file> [--runner local|distributed] [--dry-run]
+// Each command's usage, for `megapairs <command> --help` and, all together, for `megapairs`.
+const HELP: Record<string, string> = {
+  run: `run --config <file> [--runner local|distributed] [--no-preflight] [--quiet] [--dry-run]
                                          run the pipeline; reruns reuse every artifact whose key
                                          (what decides it) is unchanged and resume the rest
                                          (distributed: enqueue on Redis and follow to the end);
-                                         --dry-run: say per stage what would be reused and why
-  gc --config <file> [--config <file>...] [--dry-run]
-                                         remove work artifacts no given config refers to
-  worker <all|gpu|cpu|annotate|<stage>> --config <file> [--concurrency N] [--grace S]
-                                         serve the distributed run's queues until SIGTERM
-  status --config <file>                 each stage's waiting, active, completed, failed units
-  retry-failed --config <file>           requeue the units that failed all their attempts
-  ${EXPORT_USAGE}
-  sample [--out data/sample] [--limit N] [--shard-size N]
-                                         build the openmoji demo corpus (webdataset layout)
-  models [--out models/builtin]          write the built-in ONNX encoders and tokenizer
-  schema [--out <file>]                  print or write the config's JSON Schema
+                                         --dry-run: say per stage what would be reused and why;
+                                         preflight checks storage, models and the annotator first
+                                         exit 0 complete, 3 complete but over run.max_failure_share
+                                         or no triples, 1 a unit failed, 2 bad config or preflight`,
+  gc: `gc --config <file> [--config <file>...] [--dry-run]
+                                         remove work artifacts no given config refers to`,
+  worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--concurrency N] [--grace S]
+                                         serve the distributed run's queues until SIGTERM`,
+  status: `status --config <file>                 each stage's waiting, active, completed, failed units`,
+  'retry-failed': `retry-failed --config <file> [--no-preflight]
+                                         run again the units that failed and those whose ledger
+                                         entries are retryable (distributed: requeue failed units)`,
+  export: EXPORT_USAGE,
+  sample: `sample [--out data/sample] [--limit N] [--shard-size N]
+                                         build the openmoji demo corpus (webdataset layout)`,
+  models: `models [--out models/builtin]          write the built-in ONNX encoders and tokenizer`,
+  schema: `schema [--out <file>]                  print or write the config's JSON Schema`,
+};
+
+const USAGE = `megapairs <command> [options]     (megapairs <command> --help for one command)
+
+${Object.values(HELP)
+  .map((h) => `  ${h}`)
+  .join('\n')}
 `;
 
-async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' }, 'dry-run': { type: 'boolean' } } });
+/** Runs the local pipeline to its end or its first failed unit; the summary (and exit code) comes from the files. */
+async function runLocalPipeline(config: Config, checks: boolean): Promise<number> {
+  const ctx = createContext(config);
+  if (checks) await preflight(ctx);
+  const started = Date.now();
+  let reports: StageReport[] = [];
+  let failure: Error | undefined;
+  try {
+    reports = await runLocal(ctx);
+  } catch (err) {
+    if (!(err instanceof UnitError)) throw err;
+    failure = err;
+  }
+  const summary = await summarize(ctx, reports);
+  if (failure && summary.outcome.exit_code !== 1) summary.outcome = { ...summary.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
+  await ctx.output.write(outputLayout.summary(), JSON.stringify(summary, null, 1));
+  process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
+  if (failure) process.stderr.write(`megapairs run: ${failure.message}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`);
+  return summary.outcome.exit_code;
+}
+
+async function run(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' }, 'no-preflight': { type: 'boolean' }, 'dry-run': { type: 'boolean' } } });
   if (!values.config) throw new UsageError('run needs --config <file>');
   const config = loadConfig(values.config);
   if (values['dry-run']) {
     process.stdout.write(formatPlan(await planRun(createContext(config)), config.run.name));
-    return;
+    return 0;
   }
   if (values.runner) config.runner.kind = values.runner as typeof config.runner.kind;
-  if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet);
+  const checks = !values['no-preflight'];
+  if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet, checks);
   if (config.runner.kind !== 'local') throw new UsageError(`unknown runner "${config.runner.kind}"; use --runner local or --runner distributed`);
-  const ctx = createContext(config);
-  const started = Date.now();
-  const reports = await runLocal(ctx);
-  const summary = await summarize(ctx, reports);
-  await ctx.output.write(ctx.layout.summary(), JSON.stringify(summary, null, 1));
-  process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
+  return runLocalPipeline(config, checks);
+}
+
+/** `retry-failed` for a local run: forget what must be made again, then run as `run` does. */
+async function retryFailed(args: string[]): Promise<number | void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, 'no-preflight': { type: 'boolean' } } });
+  if (!values.config) throw new UsageError('retry-failed needs --config <file>');
+  const config = loadConfig(values.config);
+  if ((values.runner ?? config.runner.kind) === 'distributed') return retryFailedCommand(['--config', values.config]);
+  const checks = !values['no-preflight'];
+  if (checks) await preflight(createContext(config)); // before anything is forgotten
+  const plan = await prepareRetry(createContext(config));
+  process.stdout.write(
+    plan.units.length
+      ? `retrying ${plan.units.length} unit(s): ${plan.units.join(', ')} (${plan.forgotten.length} artifact(s) derived from them to make again)\n`
+      : 'no failed or retryable units; running to make sure the run is complete\n',
+  );
+  return runLocalPipeline(config, false);
+}
+
+/** `gc`: the keys of every given config are kept; other keys' artifacts in their work storage go. */
+async function gc(args: string[]): Promise<void> {
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', multiple: true }, 'dry-run': { type: 'boolean' } } });
+  if (!values.config?.length) throw new UsageError('gc needs --config <file> (one or more: the configs whose artifacts to keep)');
+  const byWork = new Map<string, { ctx: StageContext; keys: StageKeys[] }>();
+  for (const file of values.config) {
+    const ctx = createContext(loadConfig(file));
+    await resolveRun(ctx);
+    const entry = byWork.get(ctx.work.root) ?? { ctx, keys: [] };
+    entry.keys.push(ctx.keys!);
+    byWork.set(ctx.work.root, entry);
+  }
+  for (const { ctx, keys } of byWork.values()) {
+    const r = await collectGarbage(ctx.work, keys, { dryRun: values['dry-run'] });
+    const verb = values['dry-run'] ? 'would remove' : 'removed';
+    for (const f of r.removed) process.stdout.write(`${verb} ${ctx.work.uri(f.folder)} (${f.files} files)\n`);
+    process.stdout.write(`${ctx.work.root}: ${r.removed.length} stale key folder(s) ${verb}, ${r.kept.length} kept\n`);
+  }
 }
 
 async function sample(args: string[]): Promise<void> {
@@ -85,27 +156,7 @@ async function schema(args: string[]): Promise<void> {
   else process.stdout.write(text);
 }
 
-/** `gc`: the keys of every given config are kept; other keys' artifacts in their work storage go. */
-async function gc(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c', multiple: true }, 'dry-run': { type: 'boolean' } } });
-  if (!values.config?.length) throw new UsageError('gc needs --config <file> (one or more: the configs whose artifacts to keep)');
-  const byWork = new Map<string, { ctx: StageContext; keys: StageKeys[] }>();
-  for (const file of values.config) {
-    const ctx = createContext(loadConfig(file));
-    await resolveRun(ctx);
-    const entry = byWork.get(ctx.work.root) ?? { ctx, keys: [] };
-    entry.keys.push(ctx.keys!);
-    byWork.set(ctx.work.root, entry);
-  }
-  for (const { ctx, keys } of byWork.values()) {
-    const r = await collectGarbage(ctx.work, keys, { dryRun: values['dry-run'] });
-    const verb = values['dry-run'] ? 'would remove' : 'removed';
-    for (const f of r.removed) process.stdout.write(`${verb} ${ctx.work.uri(f.folder)} (${f.files} files)\n`);
-    process.stdout.write(`${ctx.work.root}: ${r.removed.length} stale key folder(s) ${verb}, ${r.kept.length} kept\n`);
-  }
-}
-
-const commands: Record<string, (args: string[]) => Promise<void>> = {
+const commands: Record<string, (args: string[]) => Promise<number | void>> = {
   run,
   gc,
   sample,
@@ -113,26 +164,44 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   schema,
   worker: workerCommand,
   status: statusCommand,
-  'retry-failed': retryFailedCommand,
+  'retry-failed': retryFailed,
   export: exportCommand,
 };
 
+const isHelp = (a: string | undefined) => a === '--help' || a === '-h' || a === 'help';
+
 export async function main(argv: string[]): Promise<number> {
   const [command, ...rest] = argv;
-  const fn = command ? commands[command] : undefined;
+  if (!command) {
+    process.stderr.write(USAGE);
+    return 2;
+  }
+  if (isHelp(command)) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const fn = commands[command];
   if (!fn) {
-    process.stderr.write(command && command !== '--help' && command !== 'help' ? `unknown command "${command}"\n\n${USAGE}` : USAGE);
-    return command && command !== '--help' && command !== 'help' ? 2 : 0;
+    process.stderr.write(`unknown command "${command}"\n\n${USAGE}`);
+    return 2;
+  }
+  if (rest.some((a) => a === '--help' || a === '-h')) {
+    process.stdout.write(`megapairs ${HELP[command]}\n`);
+    return 0;
   }
   try {
-    await fn(rest);
-    return 0;
+    return (await fn(rest)) ?? 0;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof UsageError || (err as Error).name === 'RunMismatchError') {
-      process.stderr.write(`${(err as Error).message}\n`);
+    if (err instanceof ConfigError || err instanceof PreflightError) {
+      process.stderr.write(`${err.message}\n`);
       return 2;
     }
-    process.stderr.write(`megapairs ${command}: ${(err as Error).message}\n`);
+    // parseArgs: an unknown option or a missing value is a usage error too.
+    if (err instanceof UsageError || String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
+      process.stderr.write(`${(err as Error).message}\n\nmegapairs ${HELP[command]}\n`);
+      return 2;
+    }
+    process.stderr.write(`megapairs ${command}: ${describeError(err)}\n`);
     return 1;
   }
 }

@@ -91,6 +91,8 @@ export const configSchema = z.strictObject({
     .strictObject({
       name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-"').default('megapairs'),
       seed: z.number().int().default(42),
+      /** A complete run exits 0 only when no stage sent more than this share of its items to the ledger (else 3). */
+      max_failure_share: z.number().min(0).max(1).default(0.05),
     })
     .prefault({}),
   input: z.strictObject({

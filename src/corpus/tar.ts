@@ -19,6 +19,8 @@ export interface TarEntry {
 
 /** A corrupt or truncated archive; `where` names the file, `offset` the byte where it went wrong. */
 export class TarError extends Error {
+  /** The archive ends early: a copy still under way or cut short may yet be whole, unlike a bad header. */
+  readonly truncated: boolean;
   constructor(
     readonly where: string,
     readonly offset: number,
@@ -26,6 +28,7 @@ export class TarError extends Error {
   ) {
     super(`${where}: ${problem} at byte offset ${offset}`);
     this.name = 'TarError';
+    this.truncated = problem.includes('truncated tar');
   }
 }
 

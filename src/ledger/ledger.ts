@@ -1,8 +1,13 @@
 // The failures ledger: every item a stage could not carry forward, with where and why. Each work
 // unit writes its own ledger file before its artifact, so a rerun replaces it rather than adding
 // to it, and "nothing lost silently" can be checked by counting.
+// An entry is the item's own fault (a corrupt image, an empty caption), never the environment's:
+// a fault of the environment fails the unit, which is retried, instead of coming here. `retryable`
+// says whether another try may still pass (a model reply that stayed malformed, a unit that failed);
+// `megapairs retry-failed` reruns the units holding such entries.
 import { LEDGER_STAGES_OUTSIDE } from '../artifacts/layout.ts';
 import type { StageContext } from '../stages/stage.ts';
+import { describeError } from '../util/error-chain.ts';
 
 export interface Failure {
   stage: string;
@@ -14,7 +19,10 @@ export interface Failure {
   where: string;
   /** A short stable code for counting: corrupt_image, empty_caption, truncated_tar, ... */
   reason: string;
+  /** The cause's own words (sharp's message, the errno code, the HTTP status and body). */
   message: string;
+  /** Whether another try may pass; false for faults of the item itself. */
+  retryable: boolean;
 }
 
 export class UnitLedger {
@@ -24,8 +32,10 @@ export class UnitLedger {
     readonly unit: string,
   ) {}
 
-  add(item: string, where: string, reason: string, message: string): void {
-    this.failures.push({ stage: this.stage, unit: this.unit, item, where, reason, message });
+  /** `message` may be the error itself: it is written with its cause chain. */
+  add(item: string, where: string, reason: string, message: string | unknown, opts: { retryable?: boolean } = {}): void {
+    const text = typeof message === 'string' ? message : describeError(message);
+    this.failures.push({ stage: this.stage, unit: this.unit, item, where, reason, message: text, retryable: opts.retryable ?? false });
   }
 
   /** Writes the unit's ledger file; a clean unit writes none unless it must blank an earlier one. */
@@ -44,7 +54,12 @@ export async function readLedger(ctx: StageContext, stages: readonly string[] = 
   for (const stage of stages) for await (const key of work.list(ctx.layout.ledgerFolder(stage))) {
     if (!key.endsWith('.jsonl')) continue;
     const text = (await work.read(key)).toString('utf8');
-    for (const line of text.split('\n')) if (line.trim()) out.push(JSON.parse(line) as Failure);
+    // Entries written before `retryable` existed read as final.
+    for (const line of text.split('\n')) {
+      if (!line.trim()) continue;
+      const f = JSON.parse(line) as Failure;
+      out.push({ ...f, retryable: f.retryable ?? false });
+    }
   }
   return out;
 }

@@ -1,8 +1,12 @@
 // The local runner: one process, stages in order, up to `runner.concurrency` units of a stage at
-// once. Units whose artifact is complete are skipped, which is all that resuming takes.
+// once. Units whose artifact is complete are skipped, which is all that resuming takes. A unit
+// that fails is named in the ledger (reason unit_failed, retryable), and the entry is cleared
+// when the unit later succeeds, as in the distributed runner.
 import { pipelineStages } from '../pipeline.ts';
 import { stageReason, stageStatus, type StageStatus } from '../provenance/explain.ts';
 import { resolveRun, type ResolvedRun } from '../provenance/resolve-run.ts';
+import { describeError } from '../util/error-chain.ts';
+import { clearUnitFailure, recordUnitFailure } from './distributed/unit-failure.ts';
 import type { Stage, StageContext } from '../stages/stage.ts';
 import { mapPool } from '../util/pool.ts';
 import { ProgressReporter, type StageProgress } from './progress.ts';
@@ -26,7 +30,7 @@ export class UnitError extends Error {
     readonly unit: string,
     cause: Error,
   ) {
-    super(`${stage} ${unit} failed: ${cause.message}`, { cause });
+    super(`${stage} ${unit} failed: ${describeError(cause)}`, { cause });
     this.name = 'UnitError';
   }
 }
@@ -39,6 +43,7 @@ export async function runStage(ctx: StageContext, stage: Stage<any>, concurrency
   let firstError: UnitError | undefined;
   await mapPool(units, concurrency, async (unit) => {
     if (firstError) return; // stop starting units after a failure; let those in flight finish
+    const unitId = stage.unitId(unit);
     try {
       if (await stage.isDone(ctx, unit)) {
         p.skipped++;
@@ -47,10 +52,13 @@ export async function runStage(ctx: StageContext, stage: Stage<any>, concurrency
         p.items += r.items;
         p.failed += r.failed;
       }
+      await clearUnitFailure(ctx, stage.name, unitId);
       p.done++;
       progress.update(p);
     } catch (err) {
-      firstError ??= new UnitError(stage.name, stage.unitId(unit), err as Error);
+      const failure = new UnitError(stage.name, unitId, err as Error);
+      firstError ??= failure;
+      await recordUnitFailure(ctx, stage.name, unitId, `${stage.name} ${unitId}`, describeError(err)).catch(() => {});
     }
   });
   progress.finish(p);

@@ -9,6 +9,7 @@ import { readManifest } from '../stages/manifest.ts';
 import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { StageReport } from './local.ts';
+import { decideOutcome, type RunOutcome } from './outcome.ts';
 
 export interface RunSummary {
   images: { catalogued: number; refused: number };
@@ -19,24 +20,37 @@ export interface RunSummary {
   seconds: Record<string, number>;
   /** Per stage: its provenance key, whether it reused its artifacts or computed them, and why. */
   stages: Record<string, { key?: string; status?: string; reason?: string; units: number; items: number; failed: number; seconds: number }>;
+  /** What the exit code says, decided from the same files (src/runner/outcome.ts). */
+  outcome: RunOutcome;
 }
 
 export async function summarize(ctx: StageContext, reports: StageReport[]): Promise<RunSummary> {
-  const manifest = await readManifest(ctx);
+  // A run that stopped early has only some artifacts: count what is on disk, and say it is incomplete.
+  const layout = ctx.layout;
+  const manifest = (await ctx.work.exists(layout.catalogManifest())) ? await readManifest(ctx) : { total: 0, parts: [] };
+  const ledger = await readLedger(ctx);
   const failures: Record<string, number> = {};
-  for (const f of await readLedger(ctx)) failures[`${f.stage}/${f.reason}`] = (failures[`${f.stage}/${f.reason}`] ?? 0) + 1;
+  for (const f of ledger) failures[`${f.stage}/${f.reason}`] = (failures[`${f.stage}/${f.reason}`] ?? 0) + 1;
   let embedded = 0;
   const pairs: Record<string, number> = Object.fromEntries(ENCODER_NAMES.map((e) => [e, 0]));
   let triples = 0;
+  let complete = manifest.parts.length > 0 && (await ctx.output.exists(layout.megapairsJsonl()));
   for (const { number } of manifest.parts) {
-    const mask = decodeNpy(await ctx.work.read(ctx.layout.embeddingMask(number))).data;
-    for (const b of mask) embedded += b;
-    for (const p of await readParquet<{ relation: string }>(ctx.work, ctx.layout.pairsPart(number))) pairs[p.relation]++;
-    triples += await parquetRowCount(ctx.output, ctx.layout.triplesPart(number));
+    if (await ctx.work.exists(layout.embeddingMask(number))) for (const b of decodeNpy(await ctx.work.read(layout.embeddingMask(number))).data) embedded += b;
+    if (await ctx.work.exists(layout.pairsPart(number))) for (const p of await readParquet<{ relation: string }>(ctx.work, layout.pairsPart(number))) pairs[p.relation]++;
+    if (await ctx.output.exists(layout.triplesPart(number))) triples += await parquetRowCount(ctx.output, layout.triplesPart(number));
+    else complete = false;
   }
-  const refused = Object.entries(failures)
-    .filter(([k]) => k.startsWith('catalog/'))
-    .reduce((a, [, v]) => a + v, 0);
+  const refused = ledger.filter((f) => f.stage === 'catalog' && f.reason !== 'unit_failed').length;
+  const pairsTotal = Object.values(pairs).reduce((a, b) => a + b, 0);
+  const outcome = decideOutcome({
+    artifactsComplete: complete,
+    failures: ledger,
+    inputs: { catalog: manifest.total + refused, embed: manifest.total, mine: embedded, annotate: pairsTotal, emit: pairsTotal, export: triples },
+    catalogued: manifest.total,
+    triples,
+    maxFailureShare: ctx.config.run.max_failure_share,
+  });
   return {
     images: { catalogued: manifest.total, refused },
     embeddings: Object.fromEntries(ENCODER_NAMES.map((e) => [e, embedded])),
@@ -47,6 +61,7 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     stages: Object.fromEntries(
       reports.map((r) => [r.stage, { key: r.key, status: r.status, reason: r.reason, units: r.units, items: r.items, failed: r.failed, seconds: Math.round(r.seconds * 100) / 100 }]),
     ),
+    outcome,
   };
 }
 
@@ -61,6 +76,7 @@ export function formatSummary(s: RunSummary): string {
     ...Object.entries(s.stages)
       .filter(([, v]) => v.status)
       .map(([stage, v], i) => `${i ? '' : 'stages'.padEnd(12)}${i ? ' '.repeat(12) : ''}${stage.padEnd(9)} ${v.status!.padEnd(13)} ${v.reason}`),
+    `outcome     ${s.outcome.message} (exit ${s.outcome.exit_code})`,
   ];
   return lines.join('\n');
 }

@@ -1,20 +1,22 @@
 // Catalog: one unit per input shard. Reads the shard's samples, checks each (an image that sharp
 // can read, under the pixel limit, with a text caption) and records where its bytes are (tar,
 // byte offset, length), so later stages fetch one image with one ranged read. Whatever fails goes
-// to the ledger with the shard and member; a store that stays unreachable past its retries fails
-// the unit instead, so a rerun tries the shard again rather than recording it as lost.
+// to the ledger with the shard and member, when it is the item's own fault (a corrupt image, an
+// empty caption, a tar that ends mid-member). A fault of the environment (a store unreachable past
+// its retries, an I/O error, a shard listed a moment ago and gone now) fails the unit instead, so a
+// rerun tries the shard again rather than recording its images as lost.
 import sharp from 'sharp';
 import { digest } from '../provenance/digest.ts';
-import { mapPool } from '../util/pool.ts';
 import { partName } from '../artifacts/layout.ts';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/shard-metadata.ts';
 import { TarError } from '../corpus/tar.ts';
 import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
-import { RetriesExhaustedError } from '../storage/retry.ts';
 import { NotFoundError } from '../storage/storage.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
+import { describeError } from '../util/error-chain.ts';
+import { withOwnError } from '../util/sharp-message.ts';
 
 export interface CatalogRow {
   /** Row number within the part; the global image id is the part's offset plus this. */
@@ -78,13 +80,15 @@ async function shardMetadata(ctx: StageContext, shard: ShardRef, ledger: UnitLed
     for (const f of meta.failed) ledger.add(f.key, where, `img2dataset_${f.status}`, f.error ?? `img2dataset status ${f.status}`);
     return meta;
   } catch (err) {
-    if (err instanceof RetriesExhaustedError) throw err; // the store, not the data: fail the unit, a rerun retries
     if (err instanceof NotFoundError) {
       if (source === 'parquet') ledger.add(shard.parquet, where, 'missing_metadata', `no shard metadata to take captions from: ${err.message}`);
-    } else {
-      ledger.add(shard.parquet, where, err instanceof MetadataError ? err.reason : 'unreadable_metadata', (err as Error).message);
+      return undefined;
     }
-    return undefined;
+    if (err instanceof MetadataError) {
+      ledger.add(shard.parquet, where, err.reason, err);
+      return undefined;
+    }
+    throw err; // the store, not the data (an outage past its retries, an I/O error): fail the unit, a rerun retries
   }
 }
 
@@ -95,12 +99,15 @@ export class CatalogStage implements Stage<ShardRef> {
   readonly name = 'catalog';
   readonly after = [];
 
-  /** The caption settings, the pixel limit, and the corpus itself: each shard's name, size and entity tag. */
+  /**
+   * The caption settings, the pixel limit, and the corpus: the shards it lists, by name. Not their
+   * sizes: a shard cut or being copied on shared storage is a passing fault of the environment
+   * (the embed stage fails the unit on a short read, and a rerun recovers), not another corpus.
+   */
   async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
     const shards = await this.plan(ctx);
-    const files = await mapPool(shards, 16, async (s) => [s.tar, await ctx.input.stat(s.tar), await ctx.input.stat(s.parquet).catch(() => null)]);
     const { caption, max_pixels, max_shards } = ctx.config.input;
-    return { 'input.caption': caption, 'input.max_pixels': max_pixels, 'input.max_shards': max_shards, corpus: { shards: shards.length, digest: digest(files) } };
+    return { 'input.caption': caption, 'input.max_pixels': max_pixels, 'input.max_shards': max_shards, corpus: { shards: shards.length, digest: digest(shards.map((s) => s.tar)) } };
   }
 
   async plan(ctx: StageContext): Promise<ShardRef[]> {
@@ -137,9 +144,10 @@ export class CatalogStage implements Stage<ShardRef> {
       if ('reason' in cap) return ledger.add(s.key, where, cap.reason, cap.message);
       let meta: sharp.Metadata;
       try {
-        meta = await sharp(s.image.data, { limitInputPixels: false }).metadata();
+        const data = s.image.data;
+        meta = await withOwnError(() => sharp(data, { limitInputPixels: false }).metadata());
       } catch (err) {
-        return ledger.add(s.key, where, 'corrupt_image', `unreadable image: ${(err as Error).message}`);
+        return ledger.add(s.key, where, 'corrupt_image', `unreadable image: ${describeError(err)}`);
       }
       const { width = 0, height = 0 } = meta;
       if (!width || !height) return ledger.add(s.key, where, 'corrupt_image', 'image has no size');
@@ -160,18 +168,21 @@ export class CatalogStage implements Stage<ShardRef> {
       });
     };
 
+    let truncated = false;
     try {
       for await (const sample of readSamples(ctx.input, shard.tar)) await check(sample);
     } catch (err) {
-      if (err instanceof RetriesExhaustedError) throw err;
-      const reason = err instanceof NotFoundError ? 'missing_shard' : err instanceof TarError ? 'corrupt_tar' : 'unreadable_shard';
-      const at = err instanceof TarError ? `@${err.offset}` : '';
-      ledger.add(shard.tar, ctx.input.uri(shard.tar) + at, reason, (err as Error).message);
+      // Only a tar that is itself malformed is the data's fault; the samples before the fault are kept.
+      // Anything else (the shard gone since it was listed, an I/O error, an outage) fails the unit.
+      // A tar that ends early may be a copy still under way: retryable, so retry-failed reads it again.
+      if (!(err instanceof TarError)) throw err;
+      truncated = err.truncated;
+      ledger.add(shard.tar, `${ctx.input.uri(shard.tar)}@${err.offset}`, 'corrupt_tar', err, { retryable: err.truncated });
     }
     // Samples the metadata lists as downloaded but the tar lacks (a truncated shard): name each.
     if (shardMeta) {
       for (const key of shardMeta.downloaded) {
-        if (!seen.has(key)) ledger.add(key, ctx.input.uri(shard.tar), 'missing_from_tar', 'listed in the shard metadata but not in the tar');
+        if (!seen.has(key)) ledger.add(key, ctx.input.uri(shard.tar), 'missing_from_tar', 'listed in the shard metadata but not in the tar', { retryable: truncated });
       }
     }
     await ledger.save(ctx);

@@ -1,7 +1,10 @@
 // Embed: one unit per catalog part. Every image gets a vector from each image encoder and its
 // caption one from the caption encoder, in catalog row order (row i of every .npy is catalog row
 // i). An image that fails to decode gets zero vectors, mask 0 and a ledger entry, so rows stay
-// aligned. Work goes batch by batch: memory is bounded by the batch, not the part.
+// aligned. Bytes that cannot be read as the catalog recorded them (the tar gone, cut or replaced
+// on shared storage, an S3 short body, an outage) are the environment's fault, not the image's:
+// the unit fails and a rerun reads them again once storage is whole. Work goes batch by batch:
+// memory is bounded by the batch, not the part.
 import { modelIdentity } from '../provenance/file-digest.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
@@ -11,10 +14,10 @@ import { decodeKey, decodeRgb, writeChw } from '../encoders/image-preprocess.ts'
 import { encodeImages, encodeTexts } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
-import { NotFoundError, ShortReadError } from '../storage/storage.ts';
 import { catalogSchema, type CatalogRow } from './catalog.ts';
 import { PartStage } from './part-stage.ts';
 import { memoize, type StageContext, type UnitResult } from './stage.ts';
+import { allWithOwnErrors } from '../util/sharp-message.ts';
 
 /** Grows a [rows, dim] matrix as batches arrive; dim is learned from the first batch. */
 class VectorTable {
@@ -65,23 +68,23 @@ export class EmbedStage extends PartStage {
     for (let start = 0; start < rows.length; start += batchSize) {
       const batch = rows.slice(start, start + batchSize);
       const bytes = await readImageBatch(ctx.input, batch); // one ranged read per run of consecutive members
-      // A missing or cut tar is bad input (ledger); any other storage error (an outage past its
-      // retries) fails the unit, so a rerun reads those images instead of recording them lost.
-      const outage = bytes.find((b) => b instanceof Error && !(b instanceof NotFoundError) && !(b instanceof ShortReadError));
-      if (outage) throw outage;
+      const unread = bytes.findIndex((b) => b instanceof Error);
+      if (unread >= 0) {
+        const r = batch[unread];
+        throw new Error(`${ctx.input.uri(r.tar)}: image ${r.key} (${r.length} bytes at ${r.offset}, as catalogued) cannot be read`, { cause: bytes[unread] });
+      }
       // Decode once per distinct preprocessing; encoders that share size and crop share pixels.
       const decoded = new Map<string, Array<Buffer | Error>>();
       for (const spec of images) {
         const key = decodeKey(spec);
         if (decoded.has(key)) continue;
-        decoded.set(key, await Promise.all(bytes.map((b) => (b instanceof Error ? b : decodeRgb(b, spec, ctx.config.input.max_pixels).catch((err: Error) => err)))));
+        decoded.set(key, await allWithOwnErrors((bytes as Buffer[]).map((b) => () => decodeRgb(b, spec, ctx.config.input.max_pixels))));
       }
       batch.forEach((r, i) => {
         const err = [...decoded.values()].map((d) => d[i]).find((d): d is Error => d instanceof Error);
         if (!err) return;
         mask[start + i] = 0;
-        const reason = bytes[i] instanceof Error ? 'unreadable_image_bytes' : 'undecodable_image';
-        ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, reason, err.message);
+        ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, 'undecodable_image', err);
       });
       for (const spec of images) {
         const rgb = decoded.get(decodeKey(spec))!;

@@ -83,10 +83,6 @@ export class LocalStorage implements Storage {
     }
   }
 
-  stat(key: string): Promise<{ size: number }> {
-    return this.guard(key, async () => ({ size: (await stat(this.uri(key))).size }));
-  }
-
   /** Removes the file, then the folders it leaves empty (an S3 prefix has no folders to leave). */
   async delete(key: string): Promise<void> {
     await rm(this.uri(key), { force: true });

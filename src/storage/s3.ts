@@ -130,11 +130,6 @@ export class S3Storage implements Storage {
     return this.call('head', key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })));
   }
 
-  async stat(key: string): Promise<{ size: number; etag?: string }> {
-    const head = await this.head(key);
-    return { size: head.ContentLength ?? 0, etag: head.ETag };
-  }
-
   async delete(key: string): Promise<void> {
     await this.call('delete', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })));
   }

@@ -16,8 +16,6 @@ export interface Storage {
   /** Like write, from a local file (large artifacts built on disk first). */
   writeFromFile(key: string, localPath: string): Promise<void>;
   exists(key: string): Promise<boolean>;
-  /** The object's size and, where the store has one, its entity tag (NotFoundError when absent). */
-  stat(key: string): Promise<{ size: number; etag?: string }>;
   /** Removes the object; removing one that is absent is not an error. */
   delete(key: string): Promise<void>;
   /** Keys under a prefix, in lexical order. */

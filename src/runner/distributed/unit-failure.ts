@@ -11,7 +11,7 @@ const unitLedger = (stage: string, unitId: string) => new UnitLedger(stage, `${u
 export async function recordUnitFailure(ctx: StageContext, stage: string, unitId: string, where: string, message: string): Promise<void> {
   const ledger = unitLedger(stage, unitId);
   // Pushed whole rather than add()ed: the entry names the unit, not its ledger file.
-  ledger.failures.push({ stage, unit: unitId, item: unitId, where, reason: 'unit_failed', message });
+  ledger.failures.push({ stage, unit: unitId, item: unitId, where, reason: 'unit_failed', message, retryable: true });
   await ledger.save(ctx);
 }
 

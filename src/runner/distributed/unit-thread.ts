@@ -9,6 +9,7 @@ import type { StageKeys } from '../../provenance/stage-keys.ts';
 import { createContext } from '../context.ts';
 import type { UnitJobResult } from './queues.ts';
 import { clearUnitFailure, recordUnitFailure } from './unit-failure.ts';
+import { describeError } from '../../util/error-chain.ts';
 
 export interface UnitTask {
   stage: string;
@@ -43,7 +44,7 @@ async function runUnit(task: UnitTask): Promise<UnitJobResult> {
     await clearUnitFailure(ctx, stage.name, unitId);
     return result;
   } catch (err) {
-    if (task.final) await recordUnitFailure(ctx, stage.name, unitId, task.where, (err as Error).message).catch(() => {});
+    if (task.final) await recordUnitFailure(ctx, stage.name, unitId, task.where, describeError(err)).catch(() => {});
     throw err;
   }
 }
@@ -51,7 +52,7 @@ async function runUnit(task: UnitTask): Promise<UnitJobResult> {
 port.on('message', (task: UnitTask) => {
   runUnit(task).then(
     (result) => port.postMessage({ ok: true, result }),
-    (err: Error) => port.postMessage({ ok: false, error: { message: err?.message ?? String(err), stack: err?.stack, name: err?.name } }),
+    (err: Error) => port.postMessage({ ok: false, error: { message: describeError(err), stack: err?.stack, name: err?.name } }),
   );
 });
 port.postMessage({ ready: true });

@@ -1,0 +1,44 @@
+// Preflight: everything a run needs is checked before any unit runs, and every problem is
+// reported at once (config key, what was found, what was expected); the CLI exits 2 on any.
+// `megapairs run --no-preflight` skips it.
+import type { StageContext } from '../stages/stage.ts';
+import type { PreflightProblem } from './problem.ts';
+import { checkStorage } from './storage.ts';
+import { describeError } from '../util/error-chain.ts';
+
+export type PreflightCheck = (ctx: StageContext) => Promise<PreflightProblem[]>;
+
+/**
+ * The checks, run side by side. Storage and model files are here; the deep checks plug in beside
+ * them: `checkEncoders(config, cacheDir)` from ./encoders.ts (each ONNX model loads, one real
+ * batch through it, names and shapes fit the config) and `checkAnnotator(config)` from
+ * ./annotator.ts (the endpoint answers and serves the named models), e.g.
+ * `(ctx) => checkEncoders(ctx.config, ctx.cacheDir)` and `(ctx) => checkAnnotator(ctx.config)`.
+ */
+export const PREFLIGHT_CHECKS: PreflightCheck[] = [checkStorage];
+
+export class PreflightError extends Error {
+  constructor(readonly problems: PreflightProblem[]) {
+    super(formatProblems(problems));
+    this.name = 'PreflightError';
+  }
+}
+
+export function formatProblems(problems: PreflightProblem[]): string {
+  const lines = problems.map((p) => `  ${p.key}: found ${p.found}; expected ${p.expected}`);
+  return `preflight found ${problems.length} problem${problems.length === 1 ? '' : 's'} (nothing was run):\n${lines.join('\n')}`;
+}
+
+/** Every problem the checks find; a check that itself throws is reported as a problem, never lost. */
+export async function preflightProblems(ctx: StageContext, checks: PreflightCheck[] = PREFLIGHT_CHECKS): Promise<PreflightProblem[]> {
+  const found = await Promise.all(
+    checks.map((check) => check(ctx).catch((err: Error): PreflightProblem[] => [{ key: '(preflight)', found: `${check.name || 'a check'} failed: ${describeError(err)}`, expected: 'the check to run' }])),
+  );
+  return found.flat();
+}
+
+/** Throws PreflightError listing every problem, if there is any. */
+export async function preflight(ctx: StageContext, checks?: PreflightCheck[]): Promise<void> {
+  const problems = await preflightProblems(ctx, checks);
+  if (problems.length) throw new PreflightError(problems);
+}

@@ -1,0 +1,78 @@
+// `megapairs retry-failed` for the local runner. The units to run again are those the ledger names
+// as failed (reason unit_failed: their artifact was never written, so a rerun runs them) and those
+// holding retryable item entries (a model reply that stayed malformed, say): those units' artifacts
+// are forgotten, with everything derived from them, so the rerun makes them again. Each rerun unit
+// rewrites its own ledger file, so entries that pass are cleared.
+import { readLedger } from '../ledger/ledger.ts';
+import { resolveRun } from '../provenance/resolve-run.ts';
+import { pipelineStages } from '../pipeline.ts';
+import type { Stage, StageContext } from '../stages/stage.ts';
+import type { Storage } from '../storage/storage.ts';
+
+/** Where a unit's completion marker is: the artifact its stage's isDone looks for. */
+function doneMarker(ctx: StageContext, stage: string, unit: any): [Storage, string] {
+  switch (stage) {
+    case 'catalog': return [ctx.work, ctx.layout.catalogPart(unit.number)];
+    case 'manifest': return [ctx.work, ctx.layout.catalogManifest()];
+    case 'embed': return [ctx.work, ctx.layout.embeddingMask(unit)];
+    case 'index': return [ctx.work, ctx.layout.indexShardMeta(unit.encoder, unit.shard)];
+    case 'mine': return [ctx.work, ctx.layout.pairsPart(unit)];
+    case 'annotate': return [ctx.work, ctx.layout.annotationsPart(unit)];
+    case 'emit': return [ctx.output, ctx.layout.emittedMarker(unit)];
+    case 'export': return [ctx.output, ctx.layout.exportedMarker()];
+    // A stage added to the pipeline must say here what marks its unit done, or retry would leave it stale.
+    default: throw new Error(`retry-failed: no completion marker known for stage "${stage}" (src/runner/retry-local.ts)`);
+  }
+}
+
+const planned = (ctx: StageContext, stage: Stage<any>): Promise<unknown[]> => stage.plan(ctx).catch(() => []); // not reached yet: nothing to forget
+
+export interface RetryPlan {
+  /** "<stage> <unit>" of every unit named by the ledger. */
+  units: string[];
+  /** Artifacts removed so their units run again. */
+  forgotten: string[];
+}
+
+/**
+ * Forgets the artifacts of units with retryable item entries and of everything derived from them:
+ * a later stage's unit of the same name (embed part 3 from catalog part 3), or, for a stage whose
+ * units mix every part (index shards), all its units and all of every stage after it.
+ */
+export async function prepareRetry(ctx: StageContext): Promise<RetryPlan> {
+  if (!ctx.keys) await resolveRun(ctx); // the units of this config's keys
+  const ledger = await readLedger(ctx);
+  const named = new Map<string, Set<string>>();
+  const toRedo = new Map<string, Set<string>>(); // stage -> unit ids whose artifacts must go
+  const add = (m: Map<string, Set<string>>, stage: string, unitId: string) => m.set(stage, (m.get(stage) ?? new Set()).add(unitId));
+  for (const f of ledger) {
+    if (!f.retryable) continue;
+    const unitId = f.unit.replace(/\.unit$/, ''); // a unit failure's own ledger file is <unit>.unit
+    add(named, f.stage, unitId);
+    if (f.reason !== 'unit_failed') add(toRedo, f.stage, unitId);
+  }
+  const stages = pipelineStages();
+  const plans = await Promise.all(stages.map((s) => planned(ctx, s)));
+  const forget: Array<[Storage, string]> = [];
+  let dirty = new Set<string>(); // unit ids carried down from the stages above
+  let all = false;
+  stages.forEach((stage, i) => {
+    const units = plans[i];
+    const ids = units.map((u) => stage.unitId(u));
+    const mine = toRedo.get(stage.name) ?? new Set<string>();
+    const mixes = dirty.size > 0 && !ids.some((id) => dirty.has(id)); // its units are not per part
+    if (mixes && units.length > 1) all = true;
+    const chosen = all || mixes ? units : units.filter((u) => dirty.has(stage.unitId(u)) || mine.has(stage.unitId(u)));
+    for (const u of chosen) forget.push(doneMarker(ctx, stage.name, u));
+    if (!mixes) dirty = new Set([...dirty, ...mine]);
+    else dirty = new Set([...dirty, ...mine, ...ids]);
+  });
+  // Later stages first: a stage's plan reads what the stage before it made.
+  const forgotten: string[] = [];
+  for (const [storage, key] of forget.reverse()) {
+    if (!(await storage.exists(key))) continue;
+    await storage.delete(key);
+    forgotten.push(storage.uri(key));
+  }
+  return { units: [...named].flatMap(([stage, ids]) => [...ids].map((id) => `${stage} ${id}`)), forgotten };
+}
