@@ -14,6 +14,7 @@ import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { UsageError } from './usage-error.ts';
 import { runReport, summarize } from '../runner/summary.ts';
 import { buildSampleCorpus } from '../sample/openmoji.ts';
+import { writeRunReport } from '../report/write-report.ts';
 
 const USAGE = `megapairs <command> [options]
 
@@ -43,6 +44,7 @@ async function run(args: string[]): Promise<void> {
   const reports = await runLocal(ctx);
   const summary = await summarize(ctx, reports);
   await ctx.output.write(layout.summary(), JSON.stringify(summary, null, 1));
+  await writeRunReport(ctx, summary);
   process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
 }
 
