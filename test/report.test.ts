@@ -2,6 +2,7 @@
 // summary section present and with none, renders in headless Chromium without console errors or
 // network requests, with its charts and thumbnails; a screenshot is saved under test-results/.
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -9,7 +10,6 @@ import { after, before, test } from 'node:test';
 import type { Browser } from 'playwright-core';
 import { layout } from '../src/artifacts/layout.ts';
 import { readParquet } from '../src/artifacts/parquet.ts';
-import { main } from '../src/cli/main.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { writeRunReport } from '../src/report/write-report.ts';
 import type { Histogram, ReportSummary } from '../src/report/sections.ts';
@@ -27,13 +27,8 @@ let browser: Browser | undefined;
 before(async () => {
   const root = tempDir('report');
   const configFile = writeConfigFile(root, demoConfigObject(await sampleSlice(), root));
-  const stdout = process.stdout.write;
-  process.stdout.write = () => true; // the run's summary lines
-  try {
-    assert.equal(await main(['run', '--config', configFile, '--quiet']), 0);
-  } finally {
-    process.stdout.write = stdout;
-  }
+  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'run', '--config', configFile], { cwd: repoRoot, encoding: 'utf8' });
+  assert.equal(run.status, 0, run.stderr);
   ctx = createContext(loadConfig(configFile));
   summary = JSON.parse(readFileSync(path.join(root, 'output', 'summary.json'), 'utf8')) as RunSummary;
   if (!noBrowser) browser = await launchChromium();
