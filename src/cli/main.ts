@@ -11,6 +11,7 @@ import { createContext } from '../runner/context.ts';
 import { runLocal } from '../runner/local.ts';
 import { retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
 import { EXPORT_USAGE, exportCommand } from './export-command.ts';
+import { PLAN_USAGE, planCommand } from './plan-command.ts';
 import { UsageError } from './usage-error.ts';
 import { runReport, summarize } from '../runner/summary.ts';
 import { buildSampleCorpus } from '../sample/openmoji.ts';
@@ -26,6 +27,7 @@ const USAGE = `megapairs <command> [options]
   status --config <file>                 each stage's waiting, active, completed, failed units
   retry-failed --config <file>           requeue the units that failed all their attempts
   ${EXPORT_USAGE}
+  ${PLAN_USAGE}
   sample [--out data/sample] [--limit N] [--shard-size N]
                                          build the openmoji demo corpus (webdataset layout)
   models [--out models/builtin]          write the built-in ONNX encoders and tokenizer
@@ -83,6 +85,7 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   status: statusCommand,
   'retry-failed': retryFailedCommand,
   export: exportCommand,
+  plan: planCommand,
 };
 
 export async function main(argv: string[]): Promise<number> {

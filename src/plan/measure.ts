@@ -1,0 +1,214 @@
+// What the planner measures before any run: the corpus size from its listing (img2dataset's
+// NNNNN_stats.json, else by counting samples), and on a small sample of it the configured
+// encoders' real speed and vector size (onnxruntime on this machine's execution providers), the
+// bytes of a catalog row, a caption and an exported JPEG, and the bytes per row of the later
+// artifacts' Parquet (written for real from rows shaped like the run's).
+import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import path from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { describePrompt, instructPrompt, PROMPT_VERSION } from '../annotate/prompts.ts';
+import { DEMONSTRATIONS } from '../annotate/demonstrations.ts';
+import type { Config, EncoderName } from '../config/schema.ts';
+import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
+import { decodeRgb, writeChw } from '../encoders/image-preprocess.ts';
+import { encodeImages, encodeTexts } from '../encoders/onnx-encoder.ts';
+import { resolveEncoders } from '../encoders/resolve.ts';
+import { trainingJpeg } from '../export/training-image.ts';
+import { annotationsSchema } from '../stages/annotate.ts';
+import { catalogSchema, type CatalogRow } from '../stages/catalog.ts';
+import { triplesSchema } from '../stages/emit.ts';
+import { pairsSchema } from '../stages/mine.ts';
+import type { StageContext } from '../stages/stage.ts';
+import { LocalStorage } from '../storage/local.ts';
+
+export type Source = 'measured' | 'given' | 'previous run' | 'estimated' | 'upper bound';
+
+export interface CorpusCount {
+  images: number;
+  shards: number;
+  /** How `images` was found: stats files of every shard, counting every shard, or extrapolated from some. */
+  how: string;
+}
+
+export interface EncoderRate {
+  dim: number;
+  /** Model forward passes, images (or captions) per second, preprocessing excluded. */
+  perSecond: number;
+  source: Source;
+  /** Decode + resize per second on the CPU (image encoders). */
+  preprocessPerSecond?: number;
+}
+
+export interface Measured {
+  corpus: CorpusCount;
+  sample: { images: number; meanImageBytes: number; meanCaptionBytes: number; meanExportJpegBytes: number };
+  encoders: Record<EncoderName, EncoderRate>;
+  /** Execution providers the rates were measured with. */
+  providers: string;
+  /** Bytes per row of each Parquet artifact, and per line of megapairs.jsonl. */
+  rowBytes: { catalog: number; pairs: number; annotations: number; triples: number; jsonl: number };
+}
+
+const STATS = /\.tar$/;
+
+/** The corpus size from its listing: every shard's stats file when all have one, else by counting. */
+export async function countCorpus(ctx: StageContext, countShards = 4): Promise<CorpusCount> {
+  let shards = await listShards(ctx.input);
+  if (ctx.config.input.max_shards) shards = shards.slice(0, ctx.config.input.max_shards);
+  if (!shards.length) throw new Error(`input.path: no NNNNN.tar shards at ${ctx.input.uri('')}`);
+  let fromStats = 0;
+  for (const s of shards) {
+    const key = s.tar.replace(STATS, '_stats.json');
+    if (!(await ctx.input.exists(key))) {
+      fromStats = -1;
+      break;
+    }
+    const successes = (JSON.parse((await ctx.input.read(key)).toString('utf8')) as { successes?: number }).successes;
+    if (typeof successes !== 'number') throw new Error(`${ctx.input.uri(key)}: no "successes" count (img2dataset's stats file)`);
+    fromStats += successes;
+  }
+  if (fromStats >= 0) return { images: fromStats, shards: shards.length, how: `img2dataset stats of all ${shards.length} shards` };
+  const counted = shards.slice(0, countShards);
+  let images = 0;
+  for (const s of counted) for await (const sample of readSamples(ctx.input, s.tar)) if (sample.image) images++;
+  if (counted.length === shards.length) return { images, shards: shards.length, how: `counted in all ${shards.length} shards` };
+  return { images: Math.round((images / counted.length) * shards.length), shards: shards.length, how: `counted in ${counted.length} of ${shards.length} shards, scaled` };
+}
+
+async function sampleOf(ctx: StageContext, shards: ShardRef[], n: number): Promise<Array<WebdatasetSample & { image: NonNullable<WebdatasetSample['image']>; caption: string; tar: string }>> {
+  const out: Array<WebdatasetSample & { image: NonNullable<WebdatasetSample['image']>; caption: string; tar: string }> = [];
+  for (const s of shards) {
+    for await (const sample of readSamples(ctx.input, s.tar)) {
+      if (!sample.image) continue;
+      out.push({ ...sample, image: sample.image, caption: sample.txt?.toString('utf8').trim() ?? '', tar: s.tar });
+      if (out.length >= n) return out;
+    }
+  }
+  return out;
+}
+
+const mean = (xs: number[]) => (xs.length ? xs.reduce((a, b) => a + b, 0) / xs.length : 0);
+
+/** Items per second of `run` over `items` in batches, after one untimed warm-up batch (session creation). */
+async function rate<T>(items: T[], batch: number, run: (chunk: T[]) => Promise<unknown>): Promise<number> {
+  await run(items.slice(0, batch));
+  const started = performance.now();
+  for (let i = 0; i < items.length; i += batch) await run(items.slice(i, i + batch));
+  return items.length / ((performance.now() - started) / 1000);
+}
+
+/** Bytes per row of `rows` written as the stages write Parquet. */
+async function parquetRowBytes(schema: TableSchema, rows: object[], tmp: string): Promise<number> {
+  await mkdir(tmp, { recursive: true });
+  const dir = await mkdtemp(path.join(tmp, 'rows-'));
+  try {
+    await writeParquet(new LocalStorage(dir), 'rows.parquet', schema, rows);
+    return (await stat(path.join(dir, 'rows.parquet'))).size / Math.max(1, rows.length);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Measures on `n` images of the corpus; encoders in `given` are not run (their rate is given). */
+export async function measure(ctx: StageContext, n: number, given: Partial<Record<EncoderName, number>>): Promise<Measured> {
+  const config = ctx.config;
+  const corpus = await countCorpus(ctx);
+  const samples = await sampleOf(ctx, (await listShards(ctx.input)).slice(0, config.input.max_shards || undefined), n);
+  if (!samples.length) throw new Error(`input.path: no images in the shards at ${ctx.input.uri('')}`);
+  const bytes = samples.map((s) => s.image.data);
+  const { images, caption } = await resolveEncoders(config, ctx.cacheDir);
+  const encoders = {} as Record<EncoderName, EncoderRate>;
+  for (const spec of images) {
+    const started = performance.now();
+    const rgb = await Promise.all(bytes.map((b) => decodeRgb(b, spec, config.input.max_pixels)));
+    const preprocessPerSecond = rgb.length / ((performance.now() - started) / 1000);
+    const dim = (await encodeImages(spec, chw(rgb.slice(0, 1), spec), 1)).dim;
+    const perSecond = given[spec.name] ?? (await rate(rgb, spec.batchSize, (chunk) => encodeImages(spec, chw(chunk, spec), chunk.length)));
+    encoders[spec.name] = { dim, perSecond, source: given[spec.name] ? 'given' : 'measured', preprocessPerSecond };
+  }
+  const texts = samples.map((s) => s.caption || s.key);
+  const captionDim = (await encodeTexts(caption, texts.slice(0, 1))).dim;
+  encoders.caption = {
+    dim: captionDim,
+    perSecond: given.caption ?? (await rate(texts, caption.batchSize, (chunk) => encodeTexts(caption, chunk))),
+    source: given.caption ? 'given' : 'measured',
+  };
+  const jpegs = await Promise.all(bytes.slice(0, 16).map((b) => trainingJpeg(b, { size: 512, fit: 'contain', quality: 90, maxPixels: config.input.max_pixels })));
+  return {
+    corpus,
+    sample: {
+      images: samples.length,
+      meanImageBytes: mean(bytes.map((b) => b.length)),
+      meanCaptionBytes: mean(texts.map((t) => Buffer.byteLength(t))),
+      meanExportJpegBytes: mean(jpegs.map((j) => j.length)),
+    },
+    encoders,
+    providers: process.env.MEGAPAIRS_EXECUTION_PROVIDERS ?? 'cpu',
+    rowBytes: await rowBytes(config, samples, corpus.images, path.join(ctx.cacheDir, 'plan')),
+  };
+}
+
+function chw(rgb: Buffer[], spec: Parameters<typeof writeChw>[1]): Float32Array {
+  const out = new Float32Array(rgb.length * 3 * spec.size * spec.size);
+  rgb.forEach((px, i) => writeChw(px, spec, out, i));
+  return out;
+}
+
+/** Rows shaped like the run's (real captions and names, ids of the corpus's magnitude, text of the configured lengths), written as the stages write them. */
+async function rowBytes(config: Config, samples: Awaited<ReturnType<typeof sampleOf>>, images: number, tmp: string): Promise<Measured['rowBytes']> {
+  const name = (i: number) => `${samples[i % samples.length].tar.replace(/\.tar$/, '')}/${samples[i % samples.length].image.member}`;
+  const id = (i: number) => Math.floor(((i * 2654435761) % 1_000_003) / 1_000_003 * Math.max(images, 1));
+  const words = Math.round(mean(wordNum(config)));
+  const captionWords = samples.flatMap((s) => s.caption.split(/\s+/)).filter(Boolean);
+  const text = (i: number, n: number) => Array.from({ length: n }, (_, k) => captionWords[(i * 7 + k * 13) % Math.max(1, captionWords.length)] ?? 'word').join(' ');
+  const description = (i: number) => `Both images show ${text(i, Math.max(1, words - 12))}. However, the Source Image ${text(i + 1, 4)}, whereas the Target Image ${text(i + 2, 4)}.`;
+  const instructions = (i: number) => Array.from({ length: minInstructions(config) + 1 }, (_, k) => `Find ${text(i + k, 8)}.`);
+  const k = config.mine.hard_negatives;
+  const n = samples.length;
+  const catalog: CatalogRow[] = samples.map((s, i) => ({ row: i, key: s.key, image: name(i), tar: s.tar, offset: s.image.offset, length: s.image.length, format: s.image.ext, caption: s.caption, width: 512, height: 512 }));
+  const pairs = Array.from({ length: n }, (_, i) => ({ pair_id: `${id(i)}-visual_semantic-${id(i + 1)}`, q_id: id(i), t_id: id(i + 1), relation: 'visual_semantic', similarity: 0.8 + (i % 160) / 1000, rank: i % 20, hns: Array.from({ length: k }, (_, j) => id(i + j * 3)) }));
+  const annotations = pairs.map((p, i) => ({ pair_id: p.pair_id, description: description(i), instructions: instructions(i), annotator: config.annotate.annotator, model: 'model', prompt_version: PROMPT_VERSION, prompt_tokens: 900 + i, completion_tokens: 120 + i }));
+  const triples = pairs.map((p, i) => ({
+    q_img: name(i), q_text: annotations[i].instructions, t_img: name(i + 1), hns: Array.from({ length: k }, (_, j) => name(i + j * 3)), relation: p.relation, similarity: p.similarity,
+    description: annotations[i].description, annotator: config.annotate.annotator, model: 'model', prompt_version: PROMPT_VERSION, pair_id: p.pair_id, q_id: p.q_id, t_id: p.t_id, q_caption: samples[i].caption, t_caption: samples[(i + 1) % n].caption,
+  }));
+  const jsonl = mean(triples.map((t) => Buffer.byteLength(JSON.stringify({ q_img: t.q_img, q_text: t.q_text, t_img: t.t_img, hns: t.hns }) + '\n')));
+  return {
+    catalog: await parquetRowBytes(catalogSchema, catalog, tmp),
+    pairs: await parquetRowBytes(pairsSchema, pairs, tmp),
+    annotations: await parquetRowBytes(annotationsSchema, annotations, tmp),
+    triples: await parquetRowBytes(triplesSchema, triples, tmp),
+    jsonl,
+  };
+}
+
+/** The annotator settings the planner reads, whatever the schema of this checkout has (optional access). */
+export interface AnnotatorSettings {
+  word_num?: [number, number];
+  min_instructions?: number;
+  demonstrations?: number;
+  mllm?: string;
+  llm?: string;
+  describe?: { model?: string };
+  instruct?: { model?: string };
+  /** USD per million tokens, per model. */
+  price?: Record<string, { prompt: number; completion: number }>;
+}
+
+export const annotatorSettings = (config: Config) => (config.annotate.openai ?? {}) as AnnotatorSettings;
+export const wordNum = (config: Config): [number, number] => annotatorSettings(config).word_num ?? [60, 100];
+export const minInstructions = (config: Config) => annotatorSettings(config).min_instructions ?? 3;
+
+/** Tokens per request, estimated from the prompts themselves (4 characters a token) and the images' tokens. */
+export function estimateTokens(config: Config, imageTokens: number): { describe: { prompt: number; completion: number }; instruct: { prompt: number; completion: number } } {
+  const words = mean(wordNum(config));
+  const tokens = (s: string) => Math.ceil(s.length / 4);
+  const description = 'word '.repeat(Math.round(words));
+  const demos = DEMONSTRATIONS.slice(0, annotatorSettings(config).demonstrations ?? 5);
+  const instructionsOut = (minInstructions(config) + 1) * 12;
+  return {
+    describe: { prompt: tokens(describePrompt(Math.round(words))) + 2 * imageTokens + 16, completion: Math.ceil(words / 0.75) },
+    instruct: { prompt: tokens(instructPrompt(description, demos, minInstructions(config))), completion: Math.ceil(instructionsOut / 0.75) },
+  };
+}
