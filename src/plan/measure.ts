@@ -9,7 +9,7 @@ import { performance } from 'node:perf_hooks';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { describePrompt, instructPrompt, PROMPT_VERSION } from '../annotate/prompts.ts';
 import { DEMONSTRATIONS } from '../annotate/demonstrations.ts';
-import type { Config, EncoderName } from '../config/schema.ts';
+import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
 import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
 import { decodeRgb, writeChw } from '../encoders/image-preprocess.ts';
 import { encodeImages, encodeTexts } from '../encoders/onnx-encoder.ts';
@@ -21,6 +21,7 @@ import { triplesSchema } from '../stages/emit.ts';
 import { pairsSchema } from '../stages/mine.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { LocalStorage } from '../storage/local.ts';
+import { Rng, seedFrom } from '../util/rng.ts';
 
 export type Source = 'measured' | 'given' | 'previous run' | 'estimated' | 'upper bound';
 
@@ -51,6 +52,8 @@ export interface Measured {
 }
 
 const STATS = /\.tar$/;
+/** Distinct corpus rows the Parquet sizes are measured on: compression needs about a part's worth. */
+const ROWS_MEASURED = 1000;
 
 /** The corpus size from its listing: every shard's stats file when all have one, else by counting. */
 export async function countCorpus(ctx: StageContext, countShards = 4): Promise<CorpusCount> {
@@ -110,12 +113,13 @@ async function parquetRowBytes(schema: TableSchema, rows: object[], tmp: string)
   }
 }
 
-/** Measures on `n` images of the corpus; encoders in `given` are not run (their rate is given). */
+/** Runs the encoders on `n` images of the corpus (not those in `given`: their rate is given); row sizes from up to ROWS_MEASURED. */
 export async function measure(ctx: StageContext, n: number, given: Partial<Record<EncoderName, number>>): Promise<Measured> {
   const config = ctx.config;
   const corpus = await countCorpus(ctx);
-  const samples = await sampleOf(ctx, (await listShards(ctx.input)).slice(0, config.input.max_shards || undefined), n);
-  if (!samples.length) throw new Error(`input.path: no images in the shards at ${ctx.input.uri('')}`);
+  const rows = await sampleOf(ctx, (await listShards(ctx.input)).slice(0, config.input.max_shards || undefined), Math.max(n, ROWS_MEASURED));
+  if (!rows.length) throw new Error(`input.path: no images in the shards at ${ctx.input.uri('')}`);
+  const samples = rows.slice(0, n);
   const bytes = samples.map((s) => s.image.data);
   const { images, caption } = await resolveEncoders(config, ctx.cacheDir);
   const encoders = {} as Record<EncoderName, EncoderRate>;
@@ -145,7 +149,7 @@ export async function measure(ctx: StageContext, n: number, given: Partial<Recor
     },
     encoders,
     providers: process.env.MEGAPAIRS_EXECUTION_PROVIDERS ?? 'cpu',
-    rowBytes: await rowBytes(config, samples, corpus.images, path.join(ctx.cacheDir, 'plan')),
+    rowBytes: await rowBytes(config, rows, corpus.images, path.join(ctx.cacheDir, 'plan')),
   };
 }
 
@@ -157,22 +161,33 @@ function chw(rgb: Buffer[], spec: Parameters<typeof writeChw>[1]): Float32Array 
 
 /** Rows shaped like the run's (real captions and names, ids of the corpus's magnitude, text of the configured lengths), written as the stages write them. */
 async function rowBytes(config: Config, samples: Awaited<ReturnType<typeof sampleOf>>, images: number, tmp: string): Promise<Measured['rowBytes']> {
-  const name = (i: number) => `${samples[i % samples.length].tar.replace(/\.tar$/, '')}/${samples[i % samples.length].image.member}`;
-  const id = (i: number) => Math.floor(((i * 2654435761) % 1_000_003) / 1_000_003 * Math.max(images, 1));
+  // Seeded random picks, not patterns: patterns would compress better than the real artifacts do.
+  const rng = new Rng(seedFrom('plan', config.run.seed));
+  const pick = () => rng.int(0, samples.length - 1);
+  const name = (i = pick()) => `${samples[i].tar.replace(/\.tar$/, '')}/${samples[i].image.member}`;
+  const id = () => rng.int(0, Math.max(images, 1) - 1);
   const words = Math.round(mean(wordNum(config)));
   const captionWords = samples.flatMap((s) => s.caption.split(/\s+/)).filter(Boolean);
-  const text = (i: number, n: number) => Array.from({ length: n }, (_, k) => captionWords[(i * 7 + k * 13) % Math.max(1, captionWords.length)] ?? 'word').join(' ');
-  const description = (i: number) => `Both images show ${text(i, Math.max(1, words - 12))}. However, the Source Image ${text(i + 1, 4)}, whereas the Target Image ${text(i + 2, 4)}.`;
-  const instructions = (i: number) => Array.from({ length: minInstructions(config) + 1 }, (_, k) => `Find ${text(i + k, 8)}.`);
+  const text = (count: number) => Array.from({ length: count }, () => captionWords[rng.int(0, captionWords.length - 1)] ?? 'word').join(' ');
+  const description = () => `Both images show ${text(Math.max(1, words - 12))}. However, the Source Image ${text(4)}, whereas the Target Image ${text(4)}.`;
+  const instructions = () => Array.from({ length: minInstructions(config) + 1 }, () => `Find ${text(8)}.`);
   const k = config.mine.hard_negatives;
   const n = samples.length;
   const catalog: CatalogRow[] = samples.map((s, i) => ({ row: i, key: s.key, image: name(i), tar: s.tar, offset: s.image.offset, length: s.image.length, format: s.image.ext, caption: s.caption, width: 512, height: 512 }));
-  const pairs = Array.from({ length: n }, (_, i) => ({ pair_id: `${id(i)}-visual_semantic-${id(i + 1)}`, q_id: id(i), t_id: id(i + 1), relation: 'visual_semantic', similarity: 0.8 + (i % 160) / 1000, rank: i % 20, hns: Array.from({ length: k }, (_, j) => id(i + j * 3)) }));
-  const annotations = pairs.map((p, i) => ({ pair_id: p.pair_id, description: description(i), instructions: instructions(i), annotator: config.annotate.annotator, model: 'model', prompt_version: PROMPT_VERSION, prompt_tokens: 900 + i, completion_tokens: 120 + i }));
-  const triples = pairs.map((p, i) => ({
-    q_img: name(i), q_text: annotations[i].instructions, t_img: name(i + 1), hns: Array.from({ length: k }, (_, j) => name(i + j * 3)), relation: p.relation, similarity: p.similarity,
-    description: annotations[i].description, annotator: config.annotate.annotator, model: 'model', prompt_version: PROMPT_VERSION, pair_id: p.pair_id, q_id: p.q_id, t_id: p.t_id, q_caption: samples[i].caption, t_caption: samples[(i + 1) % n].caption,
-  }));
+  const [lo, hi] = config.mine.band;
+  const pairs = Array.from({ length: n }, (_, i) => {
+    const [q, t] = [id(), id()];
+    const relation = ENCODER_NAMES[i % ENCODER_NAMES.length];
+    return { pair_id: `${q}-${relation}-${t}`, q_id: q, t_id: t, relation, similarity: lo + rng.next() * (hi - lo), rank: rng.int(0, config.mine.k - 1), hns: [q, ...Array.from({ length: k - 1 }, id)] };
+  });
+  const annotations = pairs.map((p) => ({ pair_id: p.pair_id, description: description(), instructions: instructions(), annotator: config.annotate.annotator, model: 'model', prompt_version: PROMPT_VERSION, prompt_tokens: rng.int(800, 1600), completion_tokens: rng.int(80, 200) }));
+  const triples = pairs.map((p, i) => {
+    const [q, t] = [pick(), pick()];
+    return {
+      q_img: name(q), q_text: annotations[i].instructions, t_img: name(t), hns: [name(q), ...Array.from({ length: k - 1 }, () => name())], relation: p.relation, similarity: p.similarity,
+      description: annotations[i].description, annotator: config.annotate.annotator, model: 'model', prompt_version: PROMPT_VERSION, pair_id: p.pair_id, q_id: p.q_id, t_id: p.t_id, q_caption: samples[q].caption, t_caption: samples[t].caption,
+    };
+  });
   const jsonl = mean(triples.map((t) => Buffer.byteLength(JSON.stringify({ q_img: t.q_img, q_text: t.q_text, t_img: t.t_img, hns: t.hns }) + '\n')));
   return {
     catalog: await parquetRowBytes(catalogSchema, catalog, tmp),
