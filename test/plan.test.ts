@@ -3,7 +3,7 @@
 // index's shard count scales linearly, and memory per shard stays bounded by index.shard_size.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { layout } from '../src/artifacts/layout.ts';
@@ -129,4 +129,20 @@ test('megapairs plan answers for the corpus listing and for --images 20000000', 
   }
   const scale = 20_000_000 / 150;
   listed.plan.artifacts.forEach((a, i) => assert.ok(Math.abs(big.plan.artifacts[i].bytes / a.bytes / scale - 1) < 0.25, `${a.name} scales with the images`));
+});
+
+test('bad options and a stats file without its count get messages that name them', async () => {
+  const bad = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'plan', ...args], { cwd: repoRoot, encoding: 'utf8' });
+  const images = bad(['--config', configFile, '--images', 'lots']);
+  assert.equal(images.status, 2);
+  assert.match(images.stderr, /--images must be a positive number, not "lots"/);
+  const rate = bad(['--config', configFile, '--rate', 'clip=10']);
+  assert.equal(rate.status, 2);
+  assert.match(rate.stderr, /--rate clip=10: the encoder must be one of visual_semantic, visual_pattern, caption/);
+  const input = path.join(tempDir('plan-stats'), 'input');
+  cpSync(await sampleSlice(), input, { recursive: true });
+  writeFileSync(path.join(input, '00001_stats.json'), '{"count": 50}');
+  const stats = bad(['--config', writeConfigFile(path.dirname(input), demoConfigObject(input, path.dirname(input)))]);
+  assert.equal(stats.status, 1);
+  assert.match(stats.stderr, /00001_stats\.json: no "successes" count/);
 });

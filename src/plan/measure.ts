@@ -21,6 +21,7 @@ import { triplesSchema } from '../stages/emit.ts';
 import { pairsSchema } from '../stages/mine.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { LocalStorage } from '../storage/local.ts';
+import { mapPool } from '../util/pool.ts';
 import { Rng, seedFrom } from '../util/rng.ts';
 
 export type Source = 'measured' | 'given' | 'previous run' | 'estimated' | 'upper bound';
@@ -51,7 +52,6 @@ export interface Measured {
   rowBytes: { catalog: number; pairs: number; annotations: number; triples: number; jsonl: number };
 }
 
-const STATS = /\.tar$/;
 /** Distinct corpus rows the Parquet sizes are measured on: compression needs about a part's worth. */
 const ROWS_MEASURED = 1000;
 
@@ -60,17 +60,15 @@ export async function countCorpus(ctx: StageContext, countShards = 4): Promise<C
   let shards = await listShards(ctx.input);
   if (ctx.config.input.max_shards) shards = shards.slice(0, ctx.config.input.max_shards);
   if (!shards.length) throw new Error(`input.path: no NNNNN.tar shards at ${ctx.input.uri('')}`);
-  let fromStats = 0;
-  for (const s of shards) {
-    const key = s.tar.replace(STATS, '_stats.json');
-    if (!(await ctx.input.exists(key))) {
-      fromStats = -1;
-      break;
-    }
+  // Small reads, many of them on a large corpus: a few at once.
+  const counts = await mapPool(shards, 16, async (s): Promise<number | undefined> => {
+    const key = s.tar.replace(/\.tar$/, '_stats.json');
+    if (!(await ctx.input.exists(key))) return undefined;
     const successes = (JSON.parse((await ctx.input.read(key)).toString('utf8')) as { successes?: number }).successes;
     if (typeof successes !== 'number') throw new Error(`${ctx.input.uri(key)}: no "successes" count (img2dataset's stats file)`);
-    fromStats += successes;
-  }
+    return successes;
+  });
+  const fromStats = counts.every((c) => c !== undefined) ? counts.reduce((a: number, b) => a + b!, 0) : -1;
   if (fromStats >= 0) return { images: fromStats, shards: shards.length, how: `img2dataset stats of all ${shards.length} shards` };
   const counted = shards.slice(0, countShards);
   let images = 0;
@@ -79,8 +77,11 @@ export async function countCorpus(ctx: StageContext, countShards = 4): Promise<C
   return { images: Math.round((images / counted.length) * shards.length), shards: shards.length, how: `counted in ${counted.length} of ${shards.length} shards, scaled` };
 }
 
-async function sampleOf(ctx: StageContext, shards: ShardRef[], n: number): Promise<Array<WebdatasetSample & { image: NonNullable<WebdatasetSample['image']>; caption: string; tar: string }>> {
-  const out: Array<WebdatasetSample & { image: NonNullable<WebdatasetSample['image']>; caption: string; tar: string }> = [];
+/** A corpus sample with an image, its caption (the tar's .txt member) and its shard. */
+type CorpusSample = WebdatasetSample & { image: NonNullable<WebdatasetSample['image']>; caption: string; tar: string };
+
+async function sampleOf(ctx: StageContext, shards: ShardRef[], n: number): Promise<CorpusSample[]> {
+  const out: CorpusSample[] = [];
   for (const s of shards) {
     for await (const sample of readSamples(ctx.input, s.tar)) {
       if (!sample.image) continue;
@@ -160,7 +161,7 @@ function chw(rgb: Buffer[], spec: Parameters<typeof writeChw>[1]): Float32Array 
 }
 
 /** Rows shaped like the run's (real captions and names, ids of the corpus's magnitude, text of the configured lengths), written as the stages write them. */
-async function rowBytes(config: Config, samples: Awaited<ReturnType<typeof sampleOf>>, images: number, tmp: string): Promise<Measured['rowBytes']> {
+async function rowBytes(config: Config, samples: CorpusSample[], images: number, tmp: string): Promise<Measured['rowBytes']> {
   // Seeded random picks, not patterns: patterns would compress better than the real artifacts do.
   const rng = new Rng(seedFrom('plan', config.run.seed));
   const pick = () => rng.int(0, samples.length - 1);
