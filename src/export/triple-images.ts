@@ -45,7 +45,8 @@ class ItemFault extends Error {}
 
 /** Yields the part's triples in batches; `ledger` collects the images that could not be exported. */
 export async function* tripleBatches(ctx: StageContext, n: number, opts: TripleImageOptions, ledger: UnitLedger): AsyncGenerator<TripleWithImages[]> {
-  const triples = await readParquet<TripleRow>(ctx.output, layout.triplesPart(n), triplesSchema);
+  // By query: a query's triples (one per relation) come together, so its image is made once.
+  const triples = (await readParquet<TripleRow>(ctx.output, layout.triplesPart(n), triplesSchema)).sort((a, b) => a.q_id - b.q_id || (a.pair_id < b.pair_id ? -1 : 1));
   const hnsIds = new Map((await readParquet<PairRow>(ctx.work, layout.pairsPart(n), pairsSchema)).map((p) => [p.pair_id, p.hns]));
   const cache = new LruCache<ExportedImage>(CACHED_IMAGES);
   const failed = new Set<number>();
