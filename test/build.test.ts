@@ -69,7 +69,7 @@ test('the build emits the CLI, the workers and the unit thread as JavaScript', (
 
 test('the compiled CLI answers --help and schema without tsx', async () => {
   const help = await compiled('bin/megapairs.js', ['--help']);
-  assert.match(help.stderr, /megapairs <command> \[options\]/);
+  assert.match(help.stdout, /megapairs <command> \[options\]/);
   const schema = await compiled('bin/megapairs.js', ['schema']);
   assert.deepEqual(JSON.parse(schema.stdout), JSON.parse(readFileSync(path.join(repoRoot, 'configs', 'megapairs.schema.json'), 'utf8')));
   assert.equal(forbiddenImports(), '');

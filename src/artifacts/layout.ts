@@ -70,6 +70,8 @@ export const outputLayout = {
   triplesJsonlPart: (n: number) => `triples/${part(n)}.jsonl`,
   megapairsJsonl: () => 'megapairs.jsonl',
   summary: () => 'summary.json',
+  /** The run report page, beside summary.json. */
+  report: () => 'report.html',
 };
 
 export const partName = part;

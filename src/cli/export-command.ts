@@ -8,10 +8,17 @@ import { createContext } from '../runner/context.ts';
 import { openStorage } from '../storage/open.ts';
 import { isS3Uri } from '../storage/s3-location.ts';
 import { exportDataset } from '../export/export-dataset.ts';
+import { exportShards, type ShardFormat } from '../export/export-shards.ts';
 import type { Fit } from '../export/training-image.ts';
+import type { ExportOptions } from '../export/export-dataset.ts';
+import type { Storage } from '../storage/storage.ts';
+import type { StageContext } from '../stages/stage.ts';
 
-export const EXPORT_USAGE = `export --config <file> --to <folder | s3://bucket/prefix> [--size 512] [--fit contain|cover|fill] [--quality 90] [--concurrency 8]
-                                         write megapairs.jsonl and its images (JPEG, size x size) for training; reruns skip images already there`;
+export const EXPORT_USAGE = `export --config <file> --to <folder | s3://bucket/prefix> [--format jsonl|hf|webdataset]
+         [--size 512] [--fit contain|cover|fill] [--quality 90] [--concurrency 8]
+                                         write the triples for training, images as JPEG (size x size): jsonl (default):
+                                         megapairs.jsonl and images/; hf: Parquet shards with embedded images and a
+                                         dataset card; webdataset: tar shards; reruns skip what is already there`;
 
 function intOption(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
   if (value === undefined) return fallback;
@@ -30,27 +37,49 @@ export async function exportCommand(args: string[]): Promise<void> {
       fit: { type: 'string' },
       quality: { type: 'string' },
       concurrency: { type: 'string' },
+      format: { type: 'string', default: 'jsonl' },
     },
   });
   if (!values.config || !values.to) throw new UsageError('export needs --config <file> and --to <destination>');
   const fit = (values.fit ?? 'contain') as Fit;
   if (!['contain', 'cover', 'fill'].includes(fit)) throw new UsageError(`--fit must be contain, cover or fill, not "${values.fit}"`);
+  const format = values.format!;
+  if (!['jsonl', 'hf', 'webdataset'].includes(format)) throw new UsageError(`--format must be jsonl, hf or webdataset, not "${format}"`);
   const config = loadConfig(values.config);
   const ctx = createContext(config);
   const to = isS3Uri(values.to) ? values.to : path.resolve(values.to);
   const dest = openStorage(to, { s3: config.s3, cacheDir: ctx.cacheDir });
   const started = Date.now();
-  const report = await exportDataset(ctx, dest, {
+  const image = {
     size: intOption('size', values.size, 512, 16, 4096),
     fit,
     quality: intOption('quality', values.quality, 90, 1, 100),
     concurrency: intOption('concurrency', values.concurrency, 8, 1, 256),
+  };
+  if (format !== 'jsonl') return exportShardsCommand(ctx, dest, format as ShardFormat, image, started);
+  const report = await exportDataset(ctx, dest, {
+    ...image,
     onPart: (done, parts, t) => process.stderr.write(`[export  ] ${done}/${parts} parts  ${t.written} written, ${t.skipped} already there, ${t.failed} failed\n`),
   });
   const { images, triples } = report;
   process.stdout.write(
     `images   ${images.referenced} referenced: ${images.written} written, ${images.skipped} already there, ${images.failed} failed (in the ledger)\n` +
       `triples  ${triples.written} in ${dest.uri('megapairs.jsonl')}${triples.dropped ? `, ${triples.dropped} left out for a failed image` : ''}\n` +
+      `time     ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
+  );
+}
+
+async function exportShardsCommand(ctx: StageContext, dest: Storage, format: ShardFormat, image: Omit<ExportOptions, 'onPart'>, started: number): Promise<void> {
+  const r = await exportShards(ctx, dest, format, {
+    ...image,
+    maxPixels: ctx.config.input.max_pixels,
+    batch: 64,
+    onShard: (done, shards, t) => process.stderr.write(`[export  ] ${done}/${shards} ${format} shards  ${t.written} written, ${t.skipped} already there\n`),
+  });
+  process.stdout.write(
+    `shards   ${r.shards.length} ${format} shards at ${dest.uri('')}: ${r.written} written, ${r.skipped} already there\n` +
+      `triples  ${r.triples}${r.dropped ? `, ${r.dropped} left out for a failed image (in the ledger)` : ''}\n` +
+      (format === 'hf' ? `card     ${dest.uri('README.md')}\n` : '') +
       `time     ${((Date.now() - started) / 1000).toFixed(1)}s\n`,
   );
 }

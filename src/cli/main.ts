@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, configJsonSchema, loadConfig } from '../config/load.ts';
 import { outputLayout } from '../artifacts/layout.ts';
-import { formatPlan, planRun } from '../provenance/dry-run.ts';
+import { formatDryRun, dryRunPlan } from '../provenance/dry-run.ts';
 import { collectGarbage } from '../provenance/gc.ts';
 import { resolveRun } from '../provenance/resolve-run.ts';
 import type { StageKeys } from '../provenance/stage-keys.ts';
@@ -19,8 +19,10 @@ import { describeError } from '../util/error-chain.ts';
 import type { Config } from '../config/schema.ts';
 import { retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
 import { EXPORT_USAGE, exportCommand } from './export-command.ts';
+import { PLAN_USAGE, planCommand } from './plan-command.ts';
 import { UsageError } from './usage-error.ts';
 import { runReport, summarize } from '../runner/summary.ts';
+import { writeRunReport } from '../report/write-report.ts';
 
 // Each command's usage, for `megapairs <command> --help` and, all together, for `megapairs`.
 const HELP: Record<string, string> = {
@@ -41,6 +43,7 @@ const HELP: Record<string, string> = {
                                          run again the units that failed and those whose ledger
                                          entries are retryable (distributed: requeue failed units)`,
   export: EXPORT_USAGE,
+  plan: PLAN_USAGE,
   sample: `sample [--out data/sample] [--limit N] [--shard-size N]
                                          build the openmoji demo corpus (webdataset layout)`,
   models: `models [--out models/builtin]          write the built-in ONNX encoders and tokenizer`,
@@ -70,6 +73,7 @@ async function runLocalPipeline(config: Config, checks: boolean): Promise<number
   const summary = await summarize(ctx, reports);
   if (failure && summary.outcome.exit_code !== 1) summary.outcome = { ...summary.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
   await ctx.output.write(outputLayout.summary(), JSON.stringify(summary, null, 1));
+  await writeRunReport(ctx, summary);
   process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
   if (failure) process.stderr.write(`megapairs run: ${failure.message}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`);
   return summary.outcome.exit_code;
@@ -80,7 +84,7 @@ async function run(args: string[]): Promise<number> {
   if (!values.config) throw new UsageError('run needs --config <file>');
   const config = loadConfig(values.config);
   if (values['dry-run']) {
-    process.stdout.write(formatPlan(await planRun(createContext(config)), config.run.name));
+    process.stdout.write(formatDryRun(await dryRunPlan(createContext(config)), config.run.name));
     return 0;
   }
   if (values.runner) config.runner.kind = values.runner as typeof config.runner.kind;
@@ -166,6 +170,7 @@ const commands: Record<string, (args: string[]) => Promise<number | void>> = {
   status: statusCommand,
   'retry-failed': retryFailed,
   export: exportCommand,
+  plan: planCommand,
 };
 
 const isHelp = (a: string | undefined) => a === '--help' || a === '-h' || a === 'help';
@@ -192,8 +197,9 @@ export async function main(argv: string[]): Promise<number> {
   try {
     return (await fn(rest)) ?? 0;
   } catch (err) {
-    if (err instanceof ConfigError || err instanceof PreflightError) {
-      process.stderr.write(`${err.message}\n`);
+    // A worker whose config decides other artifacts than the run's (run-identity.ts) is a config error too.
+    if (err instanceof ConfigError || err instanceof PreflightError || (err as Error).name === 'RunMismatchError') {
+      process.stderr.write(`${(err as Error).message}\n`);
       return 2;
     }
     // parseArgs: an unknown option or a missing value is a usage error too.

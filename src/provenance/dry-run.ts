@@ -15,7 +15,7 @@ export interface PlannedStage {
   reason: string;
 }
 
-export async function planRun(ctx: StageContext): Promise<{ key: string; stages: PlannedStage[] }> {
+export async function dryRunPlan(ctx: StageContext): Promise<{ key: string; stages: PlannedStage[] }> {
   const run = await resolveRun(ctx);
   const out: PlannedStage[] = [];
   let upstreamComputes = false;
@@ -37,7 +37,7 @@ export async function planRun(ctx: StageContext): Promise<{ key: string; stages:
   return { key: run.key, stages: out };
 }
 
-export function formatPlan(plan: { key: string; stages: PlannedStage[] }, runName: string): string {
+export function formatDryRun(plan: { key: string; stages: PlannedStage[] }, runName: string): string {
   const lines = [`run ${runName}, key ${plan.key} (dry run: no work done)`];
   for (const s of plan.stages) {
     const what = s.units === undefined ? 'compute' : s.compute === 0 ? 'reuse' : s.compute === s.units ? `compute ${s.units} units` : `compute ${s.compute} of ${s.units} units`;

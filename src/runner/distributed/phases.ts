@@ -16,6 +16,7 @@ import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
 import { stagesByName } from '../../pipeline.ts';
 import type { Stage, StageContext } from '../../stages/stage.ts';
 import type { StageReport } from '../local.ts';
+import { writeRunReport } from '../../report/write-report.ts';
 import { summarize, type RunSummary } from '../summary.ts';
 import type { PublishedRun } from './run-identity.ts';
 import { barrierJobId, CONTROL, jobOptions, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
@@ -98,6 +99,7 @@ export async function advance(ctx: StageContext, rq: RunQueues, barrier: string,
   const reports = await stageReports(rq, run);
   const summary = await summarize(ctx, reports);
   await ctx.output.write(ctx.layout.summary(), JSON.stringify(summary, null, 1));
+  await writeRunReport(ctx, summary);
   return { summary, reports };
 }
 

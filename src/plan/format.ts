@@ -1,0 +1,38 @@
+// The plan as `megapairs plan` prints it.
+import type { Plan } from './plan.ts';
+
+const units = ['B', 'KB', 'MB', 'GB', 'TB', 'PB'];
+export function formatBytes(b: number): string {
+  let i = 0;
+  while (b >= 1000 && i < units.length - 1) {
+    b /= 1000;
+    i++;
+  }
+  return `${b.toFixed(b >= 100 || i === 0 ? 0 : 1)} ${units[i]}`;
+}
+const int = (x: number) => Math.round(x).toLocaleString('en');
+const hours = (h: number) => h.toFixed(h < 1 ? 4 : 1);
+
+export function formatPlan(p: Plan): string {
+  const lines = [`plan for ${int(p.images)} images (${p.imagesSource}), about ${int(p.parts)} parts`, '', 'artifacts'];
+  for (const a of p.artifacts) lines.push(`  ${a.name.padEnd(34)} ${formatBytes(a.bytes).padStart(9)}  ${a.where}`);
+  lines.push(`  total: work ${formatBytes(p.totalBytes.work)}, output ${formatBytes(p.totalBytes.output)}`, '', `embedding (rates on ${p.providers})`);
+  for (const e of p.embedding)
+    lines.push(
+      `  ${e.encoder.padEnd(16)} dim ${String(e.dim).padStart(4)}  ${e.perSecond.toFixed(0).padStart(7)}/s (${e.source})  ${hours(e.hours).padStart(9)} device-hours` +
+        (e.preprocessCpuHours === undefined ? '' : `, decode+resize ${hours(e.preprocessCpuHours)} CPU-core-hours`),
+    );
+  lines.push('', `index: ${p.index.shards} shard(s) per encoder of up to ${int(p.index.shardSize)} images`);
+  for (const s of p.index.perShard)
+    lines.push(`  ${s.shards} x ${int(s.images)} images, loaded: ${Object.entries(s.memoryBytes).map(([e, b]) => `${e} ${formatBytes(b)}`).join(', ')}`);
+  lines.push(`  index.memory_budget_mb keeps ${formatBytes(p.index.budgetBytes)} of shards loaded per mining thread`);
+  const a = p.annotation;
+  lines.push('', `annotation (${a.annotator}): ${int(a.pairs)} pairs (${a.pairsSource})`);
+  if (a.annotator !== 'openai') lines.push('  no model requests: the template annotator writes from the captions');
+  else {
+    lines.push(`  requests: describe ${int(a.requests.describe)}, instruct ${int(a.requests.instruct)}`);
+    for (const [model, t] of Object.entries(a.tokens)) lines.push(`  ${model}: ${int(t.prompt)} prompt + ${int(t.completion)} completion tokens (${a.tokensSource})`);
+    lines.push(a.costUsd !== undefined ? `  cost: $${a.costUsd.toFixed(2)}` : `  cost: not priced (set annotate.openai.price for ${a.unpricedModels.join(', ')})`);
+  }
+  return lines.join('\n') + '\n';
+}

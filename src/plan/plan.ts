@@ -1,0 +1,115 @@
+// The plan itself: from the measured rates and sizes, the figures for a corpus of `images`
+// images. Everything scales linearly with the image count except the index shards, which come in
+// shards of index.shard_size (their count grows in steps, their memory per shard is bounded).
+import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
+import { shardBytes } from '../knn/hnsw-shard.ts';
+import { annotatorSettings, type Measured, type Source } from './measure.ts';
+
+export interface Tokens {
+  prompt: number;
+  completion: number;
+}
+
+export interface PlanInputs {
+  images: number;
+  imagesSource: string;
+  /** Pairs mined per catalogued image. */
+  pairsPerImage: { value: number; source: Source };
+  /** Per request. */
+  tokens: { describe: Tokens; instruct: Tokens; source: Source };
+}
+
+export interface Artifact {
+  name: string;
+  where: 'work' | 'output' | 'export';
+  bytes: number;
+}
+
+export interface Plan {
+  images: number;
+  imagesSource: string;
+  parts: number;
+  artifacts: Artifact[];
+  totalBytes: { work: number; output: number };
+  embedding: Array<{ encoder: EncoderName; dim: number; perSecond: number; source: Source; hours: number; preprocessCpuHours?: number }>;
+  providers: string;
+  index: {
+    shards: number;
+    shardSize: number;
+    /** Shards of the same size grouped; memory of one loaded shard per encoder (shardBytes). */
+    perShard: Array<{ shards: number; images: number; memoryBytes: Record<EncoderName, number> }>;
+    budgetBytes: number;
+  };
+  annotation: {
+    annotator: string;
+    pairs: number;
+    pairsSource: Source;
+    requests: { describe: number; instruct: number };
+    tokens: Record<string, Tokens>;
+    tokensSource: Source;
+    costUsd?: number;
+    unpricedModels: string[];
+  };
+}
+
+export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
+  const n = inputs.images;
+  const imagesPerPart = m.corpus.images / Math.max(1, m.corpus.shards);
+  const pairs = n * inputs.pairsPerImage.value;
+  const artifacts: Artifact[] = [
+    { name: 'catalog', where: 'work', bytes: n * m.rowBytes.catalog },
+    ...ENCODER_NAMES.map((e): Artifact => ({ name: `embeddings/${e}`, where: 'work', bytes: n * m.encoders[e].dim * 4 })),
+    { name: 'embeddings/mask', where: 'work', bytes: n },
+    ...ENCODER_NAMES.map((e): Artifact => ({ name: `index/${e}`, where: 'work', bytes: shardBytes(n, m.encoders[e].dim, config.index.m) })),
+    { name: 'pairs', where: 'work', bytes: pairs * m.rowBytes.pairs },
+    { name: 'annotations', where: 'work', bytes: pairs * m.rowBytes.annotations },
+    { name: 'triples', where: 'output', bytes: pairs * m.rowBytes.triples },
+    { name: 'triples/*.jsonl + megapairs.jsonl', where: 'output', bytes: 2 * pairs * m.rowBytes.jsonl },
+    // At most every image is used by a triple; 512x512 JPEG as `megapairs export` writes them.
+    { name: 'export images (at most)', where: 'export', bytes: n * m.sample.meanExportJpegBytes },
+  ];
+  const total = (where: Artifact['where']) => artifacts.filter((a) => a.where === where).reduce((s, a) => s + a.bytes, 0);
+
+  const shardSize = config.index.shard_size;
+  const shards = Math.max(1, Math.ceil(n / shardSize));
+  const full = Math.floor(n / shardSize);
+  const rest = n - full * shardSize;
+  const memory = (count: number) => Object.fromEntries(ENCODER_NAMES.map((e) => [e, shardBytes(count, m.encoders[e].dim, config.index.m)])) as Record<EncoderName, number>;
+  const perShard = [...(full ? [{ shards: full, images: shardSize, memoryBytes: memory(shardSize) }] : []), ...(rest ? [{ shards: 1, images: rest, memoryBytes: memory(rest) }] : [])];
+
+  const a = annotatorSettings(config);
+  const openai = config.annotate.annotator === 'openai';
+  const requests = openai ? { describe: pairs, instruct: pairs } : { describe: 0, instruct: 0 };
+  const describeModel = a.describe?.model ?? a.mllm ?? 'mllm';
+  const instructModel = a.instruct?.model ?? a.llm ?? describeModel;
+  const tokens: Record<string, Tokens> = {};
+  const add = (model: string, t: Tokens, count: number) => {
+    tokens[model] ??= { prompt: 0, completion: 0 };
+    tokens[model].prompt += t.prompt * count;
+    tokens[model].completion += t.completion * count;
+  };
+  if (openai) {
+    add(describeModel, inputs.tokens.describe, requests.describe);
+    add(instructModel, inputs.tokens.instruct, requests.instruct);
+  }
+  const unpricedModels = Object.keys(tokens).filter((model) => !a.price?.[model]);
+  const costUsd =
+    openai && a.price && !unpricedModels.length
+      ? Object.entries(tokens).reduce((s, [model, t]) => s + (t.prompt * a.price![model].prompt + t.completion * a.price![model].completion) / 1e6, 0)
+      : undefined;
+
+  return {
+    images: n,
+    imagesSource: inputs.imagesSource,
+    parts: Math.max(1, Math.ceil(n / Math.max(1, imagesPerPart))),
+    artifacts,
+    totalBytes: { work: total('work'), output: total('output') },
+    embedding: ENCODER_NAMES.map((e) => {
+      const r = m.encoders[e];
+      return { encoder: e, dim: r.dim, perSecond: r.perSecond, source: r.source, hours: n / r.perSecond / 3600, preprocessCpuHours: r.preprocessPerSecond ? n / r.preprocessPerSecond / 3600 : undefined };
+    }),
+    providers: m.providers,
+    index: { shards, shardSize, perShard, budgetBytes: config.index.memory_budget_mb * 1024 * 1024 },
+    annotation: { annotator: config.annotate.annotator, pairs, pairsSource: inputs.pairsPerImage.source, requests, tokens, tokensSource: inputs.tokens.source, costUsd, unpricedModels: openai ? unpricedModels : [] },
+  };
+}

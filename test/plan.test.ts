@@ -1,0 +1,147 @@
+// `megapairs plan`: measured on the demo slice by really running its encoders, checked against
+// what a run of the same config then writes; answered for --images 20000000; every figure but the
+// index's shard count scales linearly, and memory per shard stays bounded by index.shard_size.
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { before, test } from 'node:test';
+import { decodeNpy } from '../src/artifacts/npy.ts';
+import { ENCODER_NAMES } from '../src/config/schema.ts';
+import { loadConfig, parseConfig } from '../src/config/load.ts';
+import { shardBytes } from '../src/knn/hnsw-shard.ts';
+import { estimateTokens, measure, type Measured } from '../src/plan/measure.ts';
+import { planRun, type PlanInputs } from '../src/plan/plan.ts';
+import { createContext } from '../src/runner/context.ts';
+import { runLocal } from '../src/runner/local.ts';
+import { ProgressReporter } from '../src/runner/progress.ts';
+import { summarize } from '../src/runner/summary.ts';
+import { demoConfigObject, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
+
+let root: string;
+let configFile: string;
+let measured: Measured;
+
+before(async () => {
+  root = tempDir('plan');
+  configFile = writeConfigFile(root, demoConfigObject(await sampleSlice(), root));
+  measured = await measure(createContext(loadConfig(configFile)), 48, {});
+});
+
+function megapairsPlan(...args: string[]): { plan: ReturnType<typeof planRun>; measured: Measured } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'plan', '--json', ...args], { cwd: repoRoot, encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+const inputs = (images: number, pairsPerImage = 3): PlanInputs => ({
+  images,
+  imagesSource: 'given',
+  pairsPerImage: { value: pairsPerImage, source: 'given' },
+  tokens: { describe: { prompt: 1200, completion: 110 }, instruct: { prompt: 900, completion: 80 }, source: 'given' },
+});
+
+test('measured on the slice: the corpus listing, real encoder rates and the vector sizes a run then writes', async () => {
+  assert.deepEqual([measured.corpus.images, measured.corpus.shards], [150, 3]);
+  assert.match(measured.corpus.how, /stats of all 3 shards/);
+  assert.equal(measured.sample.images, 48);
+  for (const e of ENCODER_NAMES) {
+    assert.equal(measured.encoders[e].source, 'measured');
+    assert.ok(measured.encoders[e].perSecond > 0 && Number.isFinite(measured.encoders[e].perSecond), `${e} rate`);
+  }
+  // Run the config, and hold the plan to what the run wrote.
+  const ctx = createContext(loadConfig(configFile));
+  await runLocal(ctx, { progress: new ProgressReporter(process.stderr, true) });
+  const summary = await summarize(ctx, []);
+  await ctx.output.write(ctx.layout.summary(), JSON.stringify(summary)); // as `megapairs run` leaves it
+  const pairs = Object.values(summary.pairs).reduce((a, b) => a + b, 0);
+  const plan = planRun(ctx.config, measured, inputs(150, pairs / 150));
+  const size = (key: string) => statSync(path.join(root, 'work', key)).size;
+  for (const e of ENCODER_NAMES) {
+    const npy = decodeNpy(readFileSync(path.join(root, 'work', ctx.layout.embeddingPart(e, 0))));
+    assert.equal(plan.embedding.find((x) => x.encoder === e)!.dim, npy.shape[1], `${e} vector size`);
+    const actual = [0, 1, 2].reduce((s, n) => s + size(ctx.layout.embeddingPart(e, n)), 0);
+    const planned = plan.artifacts.find((a) => a.name === `embeddings/${e}`)!.bytes;
+    assert.ok(Math.abs(planned - actual) / actual < 0.01, `${e}: planned ${planned} bytes, wrote ${actual}`);
+  }
+  assert.equal(plan.annotation.pairs, pairs);
+  const within = (name: string, actual: number, factor: number) => {
+    const planned = plan.artifacts.find((a) => a.name === name)!.bytes;
+    assert.ok(planned < actual * factor && planned > actual / factor, `${name}: planned ${planned} bytes, wrote ${actual}`);
+  };
+  within('catalog', [0, 1, 2].reduce((s, n) => s + size(ctx.layout.catalogPart(n)), 0), 2);
+  within('pairs', [0, 1, 2].reduce((s, n) => s + size(ctx.layout.pairsPart(n)), 0), 2);
+  within('triples', [0, 1, 2].reduce((s, n) => s + statSync(path.join(root, 'output', ctx.layout.triplesPart(n))).size, 0), 2);
+});
+
+test('figures scale linearly with the images; index memory per shard stays bounded', () => {
+  const config = loadConfig(configFile);
+  const a = planRun(config, measured, inputs(10_000_000));
+  const b = planRun(config, measured, inputs(20_000_000));
+  const ratio = (x: number, y: number) => y / x;
+  a.artifacts.forEach((art, i) => assert.ok(Math.abs(ratio(art.bytes, b.artifacts[i].bytes) - 2) < 1e-9, art.name));
+  a.embedding.forEach((e, i) => assert.ok(Math.abs(ratio(e.hours, b.embedding[i].hours) - 2) < 1e-9, e.encoder));
+  assert.equal(b.annotation.pairs, 2 * a.annotation.pairs);
+  assert.equal(b.index.shards, 20);
+  assert.equal(a.index.shards, 10);
+  assert.deepEqual(b.index.perShard, a.index.perShard.map((s) => ({ ...s, shards: 20 })));
+  for (const e of ENCODER_NAMES) assert.equal(b.index.perShard[0].memoryBytes[e], shardBytes(1_000_000, measured.encoders[e].dim, config.index.m));
+});
+
+test('an openai annotator: requests and tokens per model, and cost where annotate.openai.price sets it', () => {
+  const config = parseConfig({
+    ...demoConfigObject('/nowhere', root),
+    annotate: { annotator: 'openai', openai: { base_url: 'http://127.0.0.1:9/v1', mllm: 'internvl2-26b', llm: 'llama-3-8b' } },
+  });
+  const unpriced = planRun(config, measured, inputs(20_000_000, 1.3));
+  assert.equal(unpriced.annotation.requests.describe, 26_000_000);
+  assert.equal(unpriced.annotation.requests.instruct, 26_000_000);
+  assert.deepEqual(unpriced.annotation.tokens, {
+    'internvl2-26b': { prompt: 1200 * 26_000_000, completion: 110 * 26_000_000 },
+    'llama-3-8b': { prompt: 900 * 26_000_000, completion: 80 * 26_000_000 },
+  });
+  assert.equal(unpriced.annotation.costUsd, undefined);
+  assert.deepEqual(unpriced.annotation.unpricedModels, ['internvl2-26b', 'llama-3-8b']);
+  // The price key (USD per million tokens per model) as the annotation settings carry it.
+  Object.assign(config.annotate.openai!, { price: { 'internvl2-26b': { prompt: 0.5, completion: 1.5 }, 'llama-3-8b': { prompt: 0.1, completion: 0.2 } } });
+  const priced = planRun(config, measured, inputs(20_000_000, 1.3));
+  const expected = 26 * (1200 * 0.5 + 110 * 1.5 + 900 * 0.1 + 80 * 0.2);
+  assert.ok(Math.abs(priced.annotation.costUsd! - expected) < 1e-6, `cost ${priced.annotation.costUsd}, expected ${expected}`);
+  const twice = planRun(config, measured, inputs(40_000_000, 1.3));
+  assert.ok(Math.abs(twice.annotation.costUsd! / priced.annotation.costUsd! - 2) < 1e-9);
+  // The estimate from the prompts: the describe request carries two images and the WORD_NUM reply.
+  const est = estimateTokens(config, 256);
+  assert.ok(est.describe.prompt > 512 && est.describe.completion >= 80 && est.instruct.prompt > est.instruct.completion);
+});
+
+test('megapairs plan answers for the corpus listing and for --images 20000000', () => {
+  const listed = megapairsPlan('--config', configFile, '--sample', '16');
+  assert.equal(listed.plan.images, 150);
+  assert.equal(listed.plan.annotation.pairsSource, 'previous run', 'the run of the first test left a summary.json');
+  const rates = ENCODER_NAMES.map((e) => `--rate=${e}=1000`);
+  const big = megapairsPlan('--config', configFile, '--images', '20000000', '--sample', '16', ...rates);
+  assert.equal(big.plan.images, 20_000_000);
+  assert.equal(big.plan.index.shards, 20);
+  for (const e of big.plan.embedding) {
+    assert.equal(e.source, 'given');
+    assert.ok(Math.abs(e.hours - 20_000_000 / 1000 / 3600) < 1e-9);
+  }
+  const scale = 20_000_000 / 150;
+  listed.plan.artifacts.forEach((a, i) => assert.ok(Math.abs(big.plan.artifacts[i].bytes / a.bytes / scale - 1) < 0.25, `${a.name} scales with the images`));
+});
+
+test('bad options and a stats file without its count get messages that name them', async () => {
+  const bad = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'plan', ...args], { cwd: repoRoot, encoding: 'utf8' });
+  const images = bad(['--config', configFile, '--images', 'lots']);
+  assert.equal(images.status, 2);
+  assert.match(images.stderr, /--images must be a positive number, not "lots"/);
+  const rate = bad(['--config', configFile, '--rate', 'clip=10']);
+  assert.equal(rate.status, 2);
+  assert.match(rate.stderr, /--rate clip=10: the encoder must be one of visual_semantic, visual_pattern, caption/);
+  const input = path.join(tempDir('plan-stats'), 'input');
+  cpSync(await sampleSlice(), input, { recursive: true });
+  writeFileSync(path.join(input, '00001_stats.json'), '{"count": 50}');
+  const stats = bad(['--config', writeConfigFile(path.dirname(input), demoConfigObject(input, path.dirname(input)))]);
+  assert.equal(stats.status, 1);
+  assert.match(stats.stderr, /00001_stats\.json: no "successes" count/);
+});
