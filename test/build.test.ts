@@ -95,7 +95,8 @@ test('a compiled worker (dist/workers/all.js) and the compiled follower finish a
     await new Promise<void>((resolve, reject) => {
       worker.stdout.on('data', (d) => {
         out += d;
-        if (/ready: /.test(out)) resolve();
+        // Started before `megapairs run`, it waits for the run to be published.
+        if (/ready: |waiting for `megapairs run`/.test(out)) resolve();
       });
       void exited.then(() => reject(new Error(`the worker exited before it was ready:\n${out}`)));
     });
