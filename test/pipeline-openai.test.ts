@@ -48,12 +48,12 @@ test('openai annotator in a run: good replies become triples, malformed ones go 
   assert.ok(pairs > 10, `only ${pairs} pairs from 50 images`);
   assert.ok(malformed.length > 0 && malformed.length < pairs, `${malformed.length} of ${pairs} pairs failed`);
   for (const f of malformed) {
-    assert.equal(f.reason, 'malformed_description');
+    assert.equal(f.reason, 'description_off_template');
     assert.match(f.message, new RegExp(f.item));
     assert.match(f.where, /-> /);
   }
   assert.equal(summary.triples + malformed.length, pairs, 'every pair is a triple or in the ledger');
-  assert.equal(summary.failures['annotate/malformed_description'], malformed.length);
+  assert.equal(summary.failures['annotate/description_off_template'], malformed.length);
 
   const rows = await duckdb(`select * from '${ctx.output.uri('triples/*.parquet')}'`);
   assert.equal(rows.length, summary.triples);

@@ -15,6 +15,13 @@ export const layout = {
   indexShardMeta: (encoder: EncoderName, s: number) => `index/${encoder}/shard-${String(s).padStart(2, '0')}.json`,
   pairsPart: (n: number) => `pairs/${part(n)}.parquet`,
   annotationsPart: (n: number) => `annotations/${part(n)}.parquet`,
+  /** Requests and token counts of one annotate unit, for summary.json's `annotation` section. */
+  annotationStats: (n: number) => `annotations/${part(n)}.stats.json`,
+  /**
+   * A model reply, by the hash of the request that got it. Content-addressed, under no stage's
+   * key: a rerun, a re-mine or another config that sends the same request reads it.
+   */
+  cachedRequest: (hash: string) => `requests/${hash.slice(0, 2)}/${hash}.json`,
   ledgerPart: (stage: string, unit: string) => `failures/${stage}/${unit}.jsonl`,
   // Under the output prefix:
   triplesPart: (n: number) => `triples/${part(n)}.parquet`,

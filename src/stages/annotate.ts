@@ -1,9 +1,15 @@
 // Annotate: one unit per pairs part. The configured annotator writes each pair's relational
 // description and instructions; a pair it cannot annotate goes to the ledger with the reason.
+// A fault of the environment (an endpoint down past down_after_s, a wrong key) fails the unit
+// instead: its pairs are not ledgered, and every reply already received is in the request cache,
+// so the retried unit pays only for what is missing.
 import { layout } from '../artifacts/layout.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
-import { AnnotationError, type Annotation, type PairImage } from '../annotate/annotator.ts';
+import { AnnotationError, newTally, type Annotation, type PairImage } from '../annotate/annotator.ts';
 import { createAnnotator } from '../annotate/create.ts';
+import { endpointSettings } from '../annotate/endpoint-settings.ts';
+import { AnnotateProgress } from '../annotate/progress.ts';
+import { RequestCache } from '../annotate/request-cache.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { mapPool } from '../util/pool.ts';
@@ -38,27 +44,49 @@ export class AnnotateStage extends PartStage {
     const ledger = new UnitLedger(this.name, this.unitId(n));
     const pairs = await readParquet<PairRow>(ctx.work, layout.pairsPart(n), pairsSchema);
     const images = await lookupImages(ctx, pairs.flatMap((p) => [p.q_id, p.t_id]));
-    // One annotator per context: its HTTP client and connections serve every unit.
-    const annotator = await memoize(ctx, 'annotator', async () => createAnnotator(ctx.config.annotate));
+    // One annotator per context: its HTTP clients serve every unit; the endpoints' limits are process-wide.
+    const annotator = await memoize(ctx, 'annotator', async () => createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work) }));
     const image = (row: CatalogRow): PairImage => ({ key: row.image, caption: row.caption, bytes: () => readImageBytes(ctx.input, row) });
-    const concurrency = ctx.config.annotate.annotator === 'openai' ? ctx.config.annotate.openai!.concurrency : 1;
+    const tally = newTally();
+    const progress = await memoize(ctx, 'annotate-progress', async () => new AnnotateProgress());
 
-    const results = await mapPool(pairs, concurrency, async (p): Promise<AnnotationRow | undefined> => {
+    let environmentFault: Error | undefined;
+    progress.unitStarted(pairs.length);
+    const results = await mapPool(pairs, pairsInFlight(ctx), async (p): Promise<AnnotationRow | undefined> => {
+      if (environmentFault) return undefined; // the unit fails: start nothing more
       try {
         const annotation = await annotator.annotate(
           { pairId: p.pair_id, relation: p.relation, similarity: p.similarity, query: image(images.get(p.q_id)!), target: image(images.get(p.t_id)!) },
           Rng.for(ctx.config.run.seed, 'annotate', p.pair_id),
+          tally,
         );
+        progress.pairDone();
         return { pair_id: p.pair_id, ...annotation };
       } catch (err) {
-        const reason = err instanceof AnnotationError ? err.reason : 'annotator_error';
-        ledger.add(p.pair_id, `${images.get(p.q_id)!.image} -> ${images.get(p.t_id)!.image}`, reason, (err as Error).message);
+        if (!(err instanceof AnnotationError)) {
+          environmentFault ??= err as Error;
+          return undefined;
+        }
+        progress.pairDone();
+        ledger.add(p.pair_id, `${images.get(p.q_id)!.image} -> ${images.get(p.t_id)!.image}`, err.reason, err.message);
         return undefined;
       }
-    });
+    }).finally(() => progress.unitEnded());
+    if (environmentFault) throw environmentFault;
     const rows = results.filter((r): r is AnnotationRow => r !== undefined);
     await ledger.save(ctx.work);
+    await ctx.work.write(layout.annotationStats(n), JSON.stringify(tally));
     await writeParquet(ctx.work, layout.annotationsPart(n), annotationsSchema, rows);
     return { items: rows.length, failed: pairs.length - rows.length };
   }
+}
+
+/**
+ * Pairs a unit works on at once: enough to keep both endpoints' slots full (a pair waits on one
+ * step at a time). Requests themselves are bounded by the endpoints, process-wide.
+ */
+function pairsInFlight(ctx: StageContext): number {
+  const openai = ctx.config.annotate.openai;
+  if (ctx.config.annotate.annotator !== 'openai' || !openai) return 1;
+  return endpointSettings(openai, 'describe').concurrency + endpointSettings(openai, 'instruct').concurrency;
 }
