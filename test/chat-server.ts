@@ -14,6 +14,8 @@ export interface Recorded {
   headers: http.IncomingHttpHeaders;
   body: any;
   at: number;
+  /** The fault the request met, when the server drew one. */
+  fault?: string;
 }
 export type Handler = (req: http.IncomingMessage, res: http.ServerResponse, body: any) => void;
 
@@ -156,13 +158,17 @@ export class FakeServer {
   /** The next requests get these handlers in order, then `fallback` for the rest. */
   plan(script: Handler[], fallback: Handler = good): void {
     this.requests.length = 0;
+    this.answeredAt.length = 0;
     this.script = [...script];
     this.fallback = fallback;
   }
 
-  /** Requests answered within `ms` before `at`, plus those not answered at all: "in flight" at `at`. */
-  inFlightAround(at: number, ms: number): number {
-    return this.inFlight + this.answeredAt.filter((t) => t <= at && t > at - ms).length;
+  /**
+   * Requests in flight at `at`, from the client's side: those still unanswered, and those whose
+   * reply went out after `at - ms` (on the wire or not yet written down when the client died).
+   */
+  inFlightAt(at: number, ms: number): number {
+    return this.inFlight + this.answeredAt.filter((t) => t > at - ms).length;
   }
 
   async stop(): Promise<void> {
@@ -205,7 +211,10 @@ export class FakeServer {
   /** Draws the request's fault; a request with none (or a 429, a drop, a hang) takes no slot. */
   private serve(req: http.IncomingMessage, res: http.ServerResponse, body: any): void {
     const fault = this.fault();
-    if (fault) this.faultCounts[fault] = (this.faultCounts[fault] ?? 0) + 1;
+    if (fault) {
+      this.faultCounts[fault] = (this.faultCounts[fault] ?? 0) + 1;
+      this.requests[this.requests.length - 1].fault = fault;
+    }
     if (fault === 'rate_limited') return rateLimited(this.opts.retryAfterS ?? 1)(req, res, body);
     if (fault === 'hang') return hang(req, res, body);
     if (fault === 'drop') return drop(req, res, body);
