@@ -12,7 +12,7 @@ import { configSchema, type OpenAIAnnotatorConfig } from '../src/config/schema.t
 import { LocalStorage } from '../src/storage/local.ts';
 import { mapPool } from '../src/util/pool.ts';
 import { Rng } from '../src/util/rng.ts';
-import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, hang, isDescribe, refusal, reply, status400, type Handler } from './chat-server.ts';
+import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, isDescribe, refusal, reply, status400, type Handler } from './chat-server.ts';
 import { tempDir } from './helpers.ts';
 
 function openai(extra: Record<string, unknown>): OpenAIAnnotatorConfig {
