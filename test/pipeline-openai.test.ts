@@ -39,7 +39,15 @@ test('openai annotator in a run: good replies become triples, malformed ones go 
     input: { path: input, max_shards: 1 },
     annotate: {
       annotator: 'openai',
-      openai: { base_url: baseUrl, api_key_env: 'MEGAPAIRS_PIPELINE_TEST_KEY', mllm: 'internvl2-26b', llm: 'llama-3-8b', concurrency: 4, attempts: 2 },
+      openai: {
+        base_url: baseUrl,
+        api_key_env: 'MEGAPAIRS_PIPELINE_TEST_KEY',
+        mllm: 'internvl2-26b',
+        llm: 'llama-3-8b',
+        concurrency: 4,
+        attempts: 2,
+        price: { 'internvl2-26b': { prompt: 0.5, completion: 1.5 }, 'llama-3-8b': { prompt: 0.1, completion: 0.2 } },
+      },
     },
   });
   const ctx = createContext(config);
@@ -69,6 +77,17 @@ test('openai annotator in a run: good replies become triples, malformed ones go 
   // Every request carried the key from the environment, and the run's requests used both models.
   assert.ok(server.requests.every((r) => r.headers.authorization === 'Bearer sk-pipeline-test'));
   assert.deepEqual([...new Set(server.requests.map((r) => r.body.model))].sort(), ['internvl2-26b', 'llama-3-8b']);
+
+  // summary.json's annotation section agrees with what the server saw.
+  const sent = (model: string) => server.requests.filter((r) => r.body.model === model).length;
+  const a = summary.annotation!;
+  assert.equal(a.endpoints.describe.requests, sent('internvl2-26b'));
+  assert.equal(a.endpoints.instruct.requests, sent('llama-3-8b'));
+  assert.equal(a.endpoints.describe.cached, 0);
+  assert.deepEqual(a.tokens['internvl2-26b'], { prompt: 100 * sent('internvl2-26b'), completion: 10 * sent('internvl2-26b') });
+  assert.deepEqual(a.tokens['llama-3-8b'], { prompt: 100 * sent('llama-3-8b'), completion: 10 * sent('llama-3-8b') });
+  const usd = (100 * 0.5 + 10 * 1.5) * sent('internvl2-26b') / 1e6 + (100 * 0.1 + 10 * 0.2) * sent('llama-3-8b') / 1e6;
+  assert.ok(Math.abs(a.cost_usd! - usd) < 1e-6, `${a.cost_usd} vs ${usd}`);
 });
 
 // ---------------------------------------------------------------------------------------------

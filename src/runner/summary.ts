@@ -3,6 +3,7 @@
 import { layout } from '../artifacts/layout.ts';
 import { decodeNpy } from '../artifacts/npy.ts';
 import { parquetRowCount, readParquet } from '../artifacts/parquet.ts';
+import { annotationSummary, type AnnotationSummary } from '../annotate/summary.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
 import { readLedger } from '../ledger/ledger.ts';
 import { readManifest } from '../stages/manifest.ts';
@@ -17,6 +18,8 @@ export interface RunSummary {
   triples: number;
   failures: Record<string, number>;
   seconds: Record<string, number>;
+  /** The openai annotator's requests, cache hits, errors, tokens and cost (absent for the template annotator). */
+  annotation?: AnnotationSummary;
 }
 
 export async function summarize(ctx: StageContext, reports: StageReport[]): Promise<RunSummary> {
@@ -42,6 +45,7 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     triples,
     failures,
     seconds: Object.fromEntries(reports.map((r) => [r.stage, Math.round(r.seconds * 100) / 100])),
+    annotation: await annotationSummary(ctx, manifest.parts.map((p) => p.number)),
   };
 }
 
