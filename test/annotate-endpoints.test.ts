@@ -7,6 +7,7 @@ import sharp from 'sharp';
 import { AnnotationError, newTally, type PairToAnnotate } from '../src/annotate/annotator.ts';
 import { imageEncodes } from '../src/annotate/image-url.ts';
 import { OpenAIAnnotator } from '../src/annotate/openai.ts';
+import { checkAnnotator } from '../src/preflight/annotator.ts';
 import { RequestCache } from '../src/annotate/request-cache.ts';
 import { configSchema, type OpenAIAnnotatorConfig } from '../src/config/schema.ts';
 import { LocalStorage } from '../src/storage/local.ts';
@@ -226,5 +227,36 @@ describe('replies', () => {
         [['describe', false], ['instruct', true], ['instruct', false], ['describe', false], ['instruct', false]],
       );
     });
+  });
+});
+
+describe('preflight of the annotator', () => {
+  const config = (openaiSection: Record<string, unknown>) =>
+    configSchema.parse({ input: { path: 'x' }, work: 'w', output: 'o', annotate: { annotator: 'openai', openai: openaiSection } });
+
+  it('passes when each endpoint serves its model, and names the key of a model it does not serve', async () => {
+    const server = new FakeServer({ models: ['internvl2-26b', 'llama-3-8b'] });
+    await withServer(server, async (url) => {
+      assert.deepEqual(await checkAnnotator(config({ base_url: url, mllm: 'internvl2-26b', llm: 'llama-3-8b' })), []);
+      const problems = await checkAnnotator(config({ base_url: url, mllm: 'internvl2-26b', instruct: { model: 'llama-3-70b' } }));
+      assert.equal(problems.length, 1);
+      assert.equal(problems[0].key, 'annotate.openai.instruct.model');
+      assert.match(problems[0].found, /"llama-3-70b", which .* does not serve \(it lists "internvl2-26b", "llama-3-8b"\)/);
+    });
+  });
+
+  it('names the base_url key of an endpoint that does not answer, in the cause\'s words', async () => {
+    const gone = new FakeServer();
+    const url = await gone.start();
+    await gone.stop();
+    const up = new FakeServer({ models: ['m'] });
+    await withServer(up, async (upUrl) => {
+      const problems = await checkAnnotator(config({ base_url: upUrl, mllm: 'm', instruct: { base_url: url } }));
+      assert.equal(problems.length, 1);
+      assert.equal(problems[0].key, 'annotate.openai.instruct.base_url');
+      assert.match(problems[0].found, /unreachable \(ECONNREFUSED\)/);
+      assert.match(problems[0].expected, /GET .*\/models/);
+    });
+    assert.deepEqual(await checkAnnotator(configSchema.parse({ input: { path: 'x' }, work: 'w', output: 'o' })), [], 'template: nothing to check');
   });
 });
