@@ -2,7 +2,10 @@
 // measured at the server, hung requests that hold nothing, the request cache, structured output,
 // and each kind of bad reply rejected with its own reason.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
 import { describe, it } from 'node:test';
+import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { AnnotationError, newTally, type PairToAnnotate } from '../src/annotate/annotator.ts';
 import { imageEncodes } from '../src/annotate/image-url.ts';
@@ -14,7 +17,7 @@ import { LocalStorage } from '../src/storage/local.ts';
 import { mapPool } from '../src/util/pool.ts';
 import { Rng } from '../src/util/rng.ts';
 import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, isDescribe, refusal, reply, status400, type Handler } from './chat-server.ts';
-import { tempDir } from './helpers.ts';
+import { repoRoot, tempDir } from './helpers.ts';
 
 function openai(extra: Record<string, unknown>): OpenAIAnnotatorConfig {
   const cfg = configSchema.parse({ input: { path: 'x' }, work: 'w', output: 'o', annotate: { annotator: 'openai', openai: { mllm: 'm', llm: 'l', ...extra } } });
@@ -258,5 +261,31 @@ describe('preflight of the annotator', () => {
       assert.match(problems[0].expected, /GET .*\/models/);
     });
     assert.deepEqual(await checkAnnotator(configSchema.parse({ input: { path: 'x' }, work: 'w', output: 'o' })), [], 'template: nothing to check');
+  });
+});
+
+describe('limits across processes', () => {
+  it('two processes sharing one endpoint stay within its concurrency and requests/s together (Redis)', { timeout: 120_000 }, async () => {
+    const server = new FakeServer({ latencyMs: 50 });
+    const prefix = `megapairs-test-limits-${process.pid}-${Date.now()}`;
+    await withServer(server, async (url) => {
+      const run = (first: number) =>
+        new Promise<number>((resolve) => {
+          const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/annotate-limit-process.ts'), url, prefix, String(first), '25'], { stdio: ['ignore', 'inherit', 'inherit'] });
+          child.on('exit', (code) => resolve(code ?? -1));
+        });
+      assert.deepEqual(await Promise.all([run(0), run(1000)]), [0, 0]);
+    });
+    const redis = new Redis({ host: '127.0.0.1', port: 6379 });
+    const keys = await redis.keys(`${prefix}:*`);
+    if (keys.length) await redis.del(...keys);
+    redis.disconnect();
+    assert.equal(server.requests.length, 100);
+    // Both processes would open 3 each; together they never hold more than 3 per model.
+    assert.ok(server.maxBusyByModel.m <= 3 && server.maxBusyByModel.l <= 3, JSON.stringify(server.maxBusyByModel));
+    assert.ok(server.maxBusyByModel.m >= 2, 'the slots were used');
+    const starts = server.requests.filter((r) => r.body.model === 'l').map((r) => r.at);
+    const busiest = Math.max(...starts.map((t) => starts.filter((s) => s >= t && s < t + 2000).length));
+    assert.ok(busiest <= 22, `${busiest} instruct requests within 2 s at 10/s across both processes`);
   });
 });

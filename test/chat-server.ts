@@ -117,8 +117,10 @@ export class FakeServer {
   /** When each answered request finished, for "in flight at the kill" counts. */
   readonly answeredAt: number[] = [];
   readonly faultCounts: Record<string, number> = {};
-  /** Most requests holding a slot at once, as measured here. */
+  /** Most requests holding a slot at once, as measured here; and per model. */
   maxBusy = 0;
+  readonly maxBusyByModel: Record<string, number> = {};
+  private readonly busyByModel: Record<string, number> = {};
   private busy = 0;
   private readonly waiting: (() => void)[] = [];
   private script: Handler[] = [];
@@ -230,7 +232,7 @@ export class FakeServer {
               : fault === 'short_list'
                 ? shortList
                 : this.fallback;
-    this.inSlot(res, () => handler(req, res, body));
+    this.inSlot(res, body.model, () => handler(req, res, body));
   }
 
   private fault(): keyof FaultRates | undefined {
@@ -244,13 +246,16 @@ export class FakeServer {
     return undefined;
   }
 
-  private inSlot(res: http.ServerResponse, answer: () => void): void {
+  private inSlot(res: http.ServerResponse, model: string, answer: () => void): void {
     const slots = this.opts.slots ?? Infinity;
     const run = () => {
       this.busy++;
       this.maxBusy = Math.max(this.maxBusy, this.busy);
+      this.busyByModel[model] = (this.busyByModel[model] ?? 0) + 1;
+      this.maxBusyByModel[model] = Math.max(this.maxBusyByModel[model] ?? 0, this.busyByModel[model]);
       const free = () => {
         this.busy--;
+        this.busyByModel[model]--;
         this.waiting.shift()?.();
       };
       const latency = this.opts.latencyMs ?? 0;

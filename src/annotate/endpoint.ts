@@ -30,10 +30,14 @@ export interface EndpointOptions {
   /** Where the circuit's lines go ("... unreachable since ...", "... answering again"). */
   log?: (line: string) => void;
   /**
-   * A start permit shared with other processes (distributed runs): resolves when this process may
-   * start one more request under the endpoint's requests/s.
+   * Slots shared with other processes and threads (distributed runs): resolves, within the
+   * endpoint's concurrency and requests/s across all of them, with the function that frees it.
    */
-  sharedStart?: () => Promise<void>;
+  shared?: SharedSlots;
+}
+
+export interface SharedSlots {
+  acquire(): Promise<() => void>;
 }
 
 export interface Lease {
@@ -125,7 +129,7 @@ export class Endpoint {
     while (this.queue.length && this.active < this.limit) {
       const wait = this.waitMs(now);
       if (wait > 0) return this.wake(wait);
-      if (this.opts.sharedStart) return this.startShared();
+      if (this.opts.shared) return this.startShared();
       this.grant(now);
     }
   }
@@ -167,14 +171,15 @@ export class Endpoint {
     this.timer = setTimeout(() => this.pump(), Math.max(1, ms));
   }
 
-  /** Distributed: one start at a time waits for the shared permit, then is granted. */
+  /** Distributed: one start at a time waits for a shared slot, then is granted. */
   private startShared(): void {
     if (this.sharedWaiting) return;
     this.sharedWaiting = true;
-    this.opts.sharedStart!().then(
-      () => {
+    this.opts.shared!.acquire().then(
+      (freeShared) => {
         this.sharedWaiting = false;
-        if (this.queue.length && this.active < this.limit && !this.down) this.grant(Date.now());
+        if (this.queue.length && !this.down) this.grant(Date.now(), freeShared);
+        else freeShared();
         this.pump();
       },
       (err: Error) => {
@@ -184,7 +189,7 @@ export class Endpoint {
     );
   }
 
-  private grant(now: number): void {
+  private grant(now: number, freeShared?: () => void): void {
     const waiter = this.queue.shift()!;
     this.active++;
     this.stats.requests++;
@@ -195,6 +200,7 @@ export class Endpoint {
       if (!held) return;
       held = false;
       this.active--;
+      freeShared?.();
       this.pump();
     };
     waiter.resolve({ release, finish: (outcome) => (this.record(outcome), release()) });
@@ -271,7 +277,7 @@ const registry = new Map<string, Endpoint>();
 /** The process-wide endpoint for these settings: every unit and annotator of a process shares it. */
 export function endpointFor(settings: EndpointSettings, opts: EndpointOptions): Endpoint {
   const { keys: _keys, ...identity } = settings;
-  const key = JSON.stringify([identity, opts.downAfterMs, opts.retryEveryMs, opts.sharedStart !== undefined]);
+  const key = JSON.stringify([identity, opts.downAfterMs, opts.retryEveryMs, opts.shared !== undefined]);
   let endpoint = registry.get(key);
   if (!endpoint) registry.set(key, (endpoint = new Endpoint(settings, opts)));
   return endpoint;

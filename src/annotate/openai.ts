@@ -15,7 +15,7 @@ import type { OpenAIAnnotatorConfig } from '../config/schema.ts';
 import type { Rng } from '../util/rng.ts';
 import { AnnotationError, newTally, type Annotation, type AnnotationTally, type Annotator, type PairToAnnotate } from './annotator.ts';
 import { DEMONSTRATIONS, type Demonstration } from './demonstrations.ts';
-import { endpointFor, type Endpoint, type Lease, type Outcome } from './endpoint.ts';
+import { endpointFor, type Endpoint, type Lease, type Outcome, type SharedSlots } from './endpoint.ts';
 import { endpointSettings, STEPS, type EndpointSettings, type Step } from './endpoint-settings.ts';
 import { imageDataUrl } from './image-url.ts';
 import { describePrompt, instructPrompt, PROMPT_VERSION, SOURCE_LABEL, TARGET_LABEL } from './prompts.ts';
@@ -34,8 +34,8 @@ export interface OpenAIAnnotatorOptions {
   cache?: RequestCache;
   /** Lines about endpoints going down and coming back; default stderr. */
   log?: (line: string) => void;
-  /** Distributed runs: a start permit shared by all workers, per endpoint with requests_per_s. */
-  sharedStart?: (settings: EndpointSettings) => (() => Promise<void>) | undefined;
+  /** Distributed runs: each endpoint's slots shared by every worker process and thread. */
+  shared?: (settings: EndpointSettings) => SharedSlots;
 }
 
 type Body = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming & { seed: number };
@@ -116,7 +116,7 @@ export class OpenAIAnnotator implements Annotator {
           downAfterMs: cfg.down_after_s * 1000,
           retryEveryMs: cfg.retry_every_s * 1000,
           log,
-          sharedStart: options.sharedStart?.(settings[s]),
+          shared: options.shared?.(settings[s]),
         }),
       ]),
     ) as Record<Step, Endpoint>;

@@ -10,6 +10,8 @@ import { createAnnotator } from '../annotate/create.ts';
 import { endpointSettings } from '../annotate/endpoint-settings.ts';
 import { AnnotateProgress } from '../annotate/progress.ts';
 import { RequestCache } from '../annotate/request-cache.ts';
+import { sharedSlots } from '../annotate/shared-slots.ts';
+import type { OpenAIAnnotatorOptions } from '../annotate/openai.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { mapPool } from '../util/pool.ts';
@@ -45,7 +47,9 @@ export class AnnotateStage extends PartStage {
     const pairs = await readParquet<PairRow>(ctx.work, layout.pairsPart(n), pairsSchema);
     const images = await lookupImages(ctx, pairs.flatMap((p) => [p.q_id, p.t_id]));
     // One annotator per context: its HTTP clients serve every unit; the endpoints' limits are process-wide.
-    const annotator = await memoize(ctx, 'annotator', async () => createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work) }));
+    const annotator = await memoize(ctx, 'annotator', async () =>
+      createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work), shared: await sharedLimits(ctx) }),
+    );
     const image = (row: CatalogRow): PairImage => ({ key: row.image, caption: row.caption, bytes: () => readImageBytes(ctx.input, row) });
     const tally = newTally();
     const progress = await memoize(ctx, 'annotate-progress', async () => new AnnotateProgress());
@@ -89,4 +93,14 @@ function pairsInFlight(ctx: StageContext): number {
   const openai = ctx.config.annotate.openai;
   if (ctx.config.annotate.annotator !== 'openai' || !openai) return 1;
   return endpointSettings(openai, 'describe').concurrency + endpointSettings(openai, 'instruct').concurrency;
+}
+
+/** Distributed runs: the endpoints' limits held in the run's Redis, shared by every worker and thread. */
+async function sharedLimits(ctx: StageContext): Promise<OpenAIAnnotatorOptions['shared']> {
+  const openai = ctx.config.annotate.openai;
+  if (ctx.config.runner.kind !== 'distributed' || ctx.config.annotate.annotator !== 'openai' || !openai) return undefined;
+  // Loaded only here: a local run never needs ioredis.
+  const { connectRedis } = await import('../runner/distributed/connection.ts');
+  const redis = await connectRedis(ctx.config, 'megapairs-annotate-limits');
+  return (s) => sharedSlots(redis, ctx.config.redis.prefix, s, openai.timeout_ms + 10_000);
 }
