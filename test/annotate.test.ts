@@ -339,7 +339,7 @@ describe('TemplateAnnotator', () => {
     for (const relation of ['visual_semantic', 'visual_pattern', 'caption'] as const) {
       const out = await t.annotate(pair('p', relation), new Rng(11));
       assert.equal(out.annotator, 'template');
-      assert.equal(out.model, 'template-v1');
+      assert.equal(out.model, 'template-v2');
       assert.equal(out.prompt_tokens, 0);
       assert.match(out.description, /^Both images .+\. However, the Source Image .+, whereas the Target Image .+\.$/);
       // Words only the target's caption has are stated.

@@ -61,7 +61,9 @@ export class AnnotateStage extends PartStage {
       try {
         const annotation = await annotator.annotate(
           { pairId: p.pair_id, relation: p.relation, similarity: p.similarity, query: image(images.get(p.q_id)!), target: image(images.get(p.t_id)!) },
-          Rng.for(ctx.config.run.seed, 'annotate', p.pair_id),
+          // Seeded by the two images, not the pair id: a pair that two spaces both mined sends the
+          // same requests, so it is paid for once (the request cache and in-flight sharing).
+          Rng.for(ctx.config.run.seed, 'annotate', `${p.q_id}->${p.t_id}`),
           tally,
         );
         progress.pairDone();
