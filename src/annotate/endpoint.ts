@@ -66,13 +66,16 @@ const FAILURE_STREAK_OPENS = 5;
 const PAUSE_BASE_MS = 500;
 const PAUSE_MAX_MS = 30_000;
 const LATENCY_SAMPLES = 256;
+const RECENT_OUTCOMES = 50;
 
 export class Endpoint {
   readonly stats: EndpointStats = { requests: 0, cached: 0, errors: {}, prompt_tokens: 0, completion_tokens: 0 };
   private readonly queue: Waiter[] = [];
   private active = 0;
-  /** The concurrency in force: halved by a 429, grown back by one per success up to the setting. */
+  /** The concurrency in force: 10% less per 429, one more per success, up to the setting. */
   private limit: number;
+  /** The last outcomes, true for a 429: a storm is when they are over a fifth of them. */
+  private readonly recent: boolean[] = [];
   private nextStartAt = 0;
   private tokenBalance: number;
   private tokenAt = Date.now();
@@ -126,7 +129,7 @@ export class Endpoint {
     if (!this.queue.length) return;
     const now = Date.now();
     if (this.down) return this.pumpWhileDown(now);
-    while (this.queue.length && this.active < this.limit) {
+    while (this.queue.length && this.active < Math.floor(this.limit)) {
       const wait = this.waitMs(now);
       if (wait > 0) return this.wake(wait);
       if (this.opts.shared) return this.startShared();
@@ -213,7 +216,8 @@ export class Endpoint {
       case 'ok':
         this.failureStreak = 0;
         this.rateLimitedInARow = 0;
-        if (this.limit < this.settings.concurrency) this.limit++;
+        this.limit = Math.min(this.settings.concurrency, this.limit + 1);
+        this.remember(false);
         this.latencies[this.latencyNext] = outcome.latencyMs;
         this.latencyNext = (this.latencyNext + 1) % LATENCY_SAMPLES;
         if (this.settings.tokens_per_min) {
@@ -238,13 +242,23 @@ export class Endpoint {
     }
   }
 
-  /** A 429: the whole endpoint pauses (Retry-After, else growing backoff) and halves its concurrency. */
+  /**
+   * A 429 slows the whole endpoint: 10% less concurrency each (grown back by one per success), and
+   * in a storm (over a fifth of the last outcomes) no request starts until its Retry-After (else
+   * 0.5 s, doubling) has passed. The request itself always waits its Retry-After before retrying.
+   */
   private slowDown(now: number, retryAfterMs: number | undefined): void {
+    this.limit = Math.max(1, this.limit * 0.9);
+    this.remember(true);
     const pause = retryAfterMs ?? Math.min(PAUSE_MAX_MS, PAUSE_BASE_MS * 2 ** this.rateLimitedInARow);
     this.rateLimitedInARow++;
-    // Halve once per pause: the 429s of one burst arrive together.
-    if (now >= this.pausedUntil) this.limit = Math.max(1, Math.ceil(this.limit / 2));
-    this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+    const limited = this.recent.filter(Boolean).length;
+    if (limited * 5 > this.recent.length && this.recent.length >= 10) this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+  }
+
+  private remember(rateLimited: boolean): void {
+    this.recent.push(rateLimited);
+    if (this.recent.length > RECENT_OUTCOMES) this.recent.shift();
   }
 
   private answered(): void {

@@ -304,7 +304,9 @@ export class OpenAIAnnotator implements Annotator {
       }
       // A 5xx while the endpoint answers others is held against this request's attempts.
       if (outcome.kind === 'server_error' && !endpoint.isDown) throw new RequestRefused(status ?? 500, true, detail);
-      // Pauses for 429 and open circuits happen in acquire; timeouts and drops wait a little here.
+      // A 429'd request waits its Retry-After (endpoint-wide pauses and open circuits happen in
+      // acquire); timeouts and drops wait a little.
+      if (outcome.kind === 'rate_limited') await sleep(outcome.retryAfterMs ?? this.backoffMs(Math.min(failures, 5)));
       if (outcome.kind === 'timeout' || outcome.kind === 'server_error') await sleep(this.backoffMs(Math.min(failures, 5)));
     }
   }
