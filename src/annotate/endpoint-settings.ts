@@ -41,3 +41,12 @@ export function endpointSettings(cfg: OpenAIAnnotatorConfig, step: Step): Endpoi
     },
   };
 }
+
+/**
+ * Pairs a unit works on at once: twice what keeps both endpoints' slots full (a pair waits on one
+ * step at a time, and some wait out a Retry-After or a straggler). Requests themselves are bounded
+ * by the endpoints, process-wide.
+ */
+export function pairsInFlight(cfg: OpenAIAnnotatorConfig): number {
+  return 2 * (endpointSettings(cfg, 'describe').concurrency + endpointSettings(cfg, 'instruct').concurrency);
+}

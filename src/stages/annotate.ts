@@ -7,7 +7,7 @@ import { layout } from '../artifacts/layout.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { AnnotationError, newTally, type Annotation, type PairImage } from '../annotate/annotator.ts';
 import { createAnnotator } from '../annotate/create.ts';
-import { endpointSettings } from '../annotate/endpoint-settings.ts';
+import { pairsInFlight } from '../annotate/endpoint-settings.ts';
 import { AnnotateProgress } from '../annotate/progress.ts';
 import { RequestCache } from '../annotate/request-cache.ts';
 import { sharedSlots } from '../annotate/shared-slots.ts';
@@ -56,7 +56,7 @@ export class AnnotateStage extends PartStage {
 
     let environmentFault: Error | undefined;
     progress.unitStarted(pairs.length);
-    const results = await mapPool(pairs, pairsInFlight(ctx), async (p): Promise<AnnotationRow | undefined> => {
+    const results = await mapPool(pairs, pairsInFlightOf(ctx), async (p): Promise<AnnotationRow | undefined> => {
       if (environmentFault) return undefined; // the unit fails: start nothing more
       try {
         const annotation = await annotator.annotate(
@@ -87,14 +87,10 @@ export class AnnotateStage extends PartStage {
   }
 }
 
-/**
- * Pairs a unit works on at once: enough to keep both endpoints' slots full (a pair waits on one
- * step at a time). Requests themselves are bounded by the endpoints, process-wide.
- */
-function pairsInFlight(ctx: StageContext): number {
+/** Pairs a unit works on at once: one for the template annotator, enough to fill the endpoints for openai. */
+function pairsInFlightOf(ctx: StageContext): number {
   const openai = ctx.config.annotate.openai;
-  if (ctx.config.annotate.annotator !== 'openai' || !openai) return 1;
-  return endpointSettings(openai, 'describe').concurrency + endpointSettings(openai, 'instruct').concurrency;
+  return ctx.config.annotate.annotator === 'openai' && openai ? pairsInFlight(openai) : 1;
 }
 
 /** Distributed runs: the endpoints' limits held in the run's Redis, shared by every worker and thread. */
