@@ -3,6 +3,9 @@
 // slots / latency, at 16 and 64 slots, without faults (goal >= 0.95) and with 1% hung requests and
 // 5% 429s with Retry-After (goal >= 0.85); requests per pair; client CPU per request. Pairs are
 // annotated as the annotate stage does (same pairs in flight, request cache on a local folder).
+// Beside each, in the same run, the same servers driven by a bare client (N fetch loops per server,
+// no limiter, no cache, no checks): what this machine reaches at that moment, so the ratio
+// annotator / bare client shows the annotator's own cost even on a loaded machine.
 // Usage: npx tsx bench/annotate.ts [--seconds 12] [--slots 16,64]
 import { fork } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -116,15 +119,39 @@ async function scenario(slots: number, faults: FaultRates | undefined) {
   };
 }
 
+/** The bare client: `slots` loops per server, each POSTing a small request and reading the reply. */
+async function bare(slots: number): Promise<{ rate: number; cpuPerRequestMs: number }> {
+  const urls = await ask<string[]>({ start: { latencyMs: LATENCY_MS, slots, seed: slots } }, 'urls');
+  const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
+  const stopAt = Date.now() + SECONDS * 1000;
+  const loop = async (url: string) => {
+    while (Date.now() < stopAt) await (await fetch(`${url}/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).text();
+  };
+  const loops = urls.flatMap((u) => Array.from({ length: slots }, () => loop(u)));
+  await new Promise((r) => setTimeout(r, WARM_S * 1000));
+  const [s0, c0, t0] = [await ask<Stats[]>({ stats: true }, 'stats'), process.cpuUsage(), Date.now()];
+  await new Promise((r) => setTimeout(r, stopAt - Date.now()));
+  const [s1, c1, t1] = [await ask<Stats[]>({ stats: true }, 'stats'), process.cpuUsage(), Date.now()];
+  await Promise.all(loops);
+  await ask({ stop: true }, 'stopped');
+  const good = s1.reduce((a, s, k) => a + s.good - s0[k].good, 0);
+  return { rate: good / ((t1 - t0) / 1000), cpuPerRequestMs: (c1.user - c0.user + c1.system - c0.system) / 1000 / good };
+}
+
 const results = [];
 for (const slots of values.slots.split(',').map(Number)) {
+  const { rate: reference, cpuPerRequestMs } = await bare(slots);
+  console.log(
+    `slots ${String(slots).padStart(3)}  bare client: good replies/s ${reference.toFixed(0)} of ideal ${(2 * slots) / (LATENCY_MS / 1000)} ` +
+      `(${((reference * LATENCY_MS) / 1000 / (2 * slots)).toFixed(3)})  client CPU/request ${cpuPerRequestMs.toFixed(2)} ms`,
+  );
   for (const faults of [undefined, { hang: 0.01, rate_limited: 0.05 }]) {
     const r = await scenario(slots, faults);
     results.push(r);
     console.log(
       `slots ${String(r.slots).padStart(3)}  faults ${r.faults.padEnd(28)}  good replies/s ${r.reqPerSec.toFixed(0).padStart(4)} of ideal ${r.ideal}: ` +
         `describe ${r.describe.toFixed(3)}, instruct ${r.instruct.toFixed(3)}  requests/pair ${r.requestsPerPair.toFixed(3)}  ` +
-        `client CPU/request ${r.cpuPerRequestMs.toFixed(2)} ms  (${r.pairs} pairs, most in slots ${r.maxBusy.join('/')})`,
+        `vs bare client ${(r.reqPerSec / reference).toFixed(3)}  client CPU/request ${r.cpuPerRequestMs.toFixed(2)} ms  (${r.pairs} pairs, most in slots ${r.maxBusy.join('/')})`,
     );
   }
 }
