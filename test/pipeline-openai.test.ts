@@ -83,10 +83,12 @@ test('openai annotator in a run: good replies become triples, malformed ones go 
   const a = summary.annotation!;
   assert.equal(a.endpoints.describe.requests, sent('internvl2-26b'));
   assert.equal(a.endpoints.instruct.requests, sent('llama-3-8b'));
-  assert.equal(a.endpoints.describe.cached, 0);
-  assert.deepEqual(a.tokens['internvl2-26b'], { prompt: 100 * sent('internvl2-26b'), completion: 10 * sent('internvl2-26b') });
-  assert.deepEqual(a.tokens['llama-3-8b'], { prompt: 100 * sent('llama-3-8b'), completion: 10 * sent('llama-3-8b') });
-  const usd = (100 * 0.5 + 10 * 1.5) * sent('internvl2-26b') / 1e6 + (100 * 0.1 + 10 * 0.2) * sent('llama-3-8b') / 1e6;
+  // A pair two spaces both mined sends the same requests: the second is served without one
+  // (counted as cached), and its annotation's tokens are those of the one reply.
+  const used = (model: string, step: 'describe' | 'instruct') => sent(model) + a.endpoints[step].cached;
+  assert.deepEqual(a.tokens['internvl2-26b'], { prompt: 100 * used('internvl2-26b', 'describe'), completion: 10 * used('internvl2-26b', 'describe') });
+  assert.deepEqual(a.tokens['llama-3-8b'], { prompt: 100 * used('llama-3-8b', 'instruct'), completion: 10 * used('llama-3-8b', 'instruct') });
+  const usd = ((100 * 0.5 + 10 * 1.5) * used('internvl2-26b', 'describe')) / 1e6 + ((100 * 0.1 + 10 * 0.2) * used('llama-3-8b', 'instruct')) / 1e6;
   assert.ok(Math.abs(a.cost_usd! - usd) < 1e-6, `${a.cost_usd} vs ${usd}`);
 });
 

@@ -258,9 +258,14 @@ export class OpenAIAnnotator implements Annotator {
   /** The reply to exactly this request: from the cache, from an identical request in flight, or sent and kept. */
   private completion(step: Step, body: Body, tally: AnnotationTally): Promise<CachedCompletion> {
     const hash = requestHash(body);
-    const pending = this.inFlight.get(hash);
-    if (pending) return pending;
     const counts = (tally.endpoints[step] ??= { requests: 0, cached: 0, errors: {} });
+    const pending = this.inFlight.get(hash);
+    if (pending) {
+      // Served by a request already on its way: counted as a cache hit, it costs nothing more.
+      counts.cached++;
+      this.#endpoints[step].stats.cached++;
+      return pending;
+    }
     const p = (async () => {
       const cached = await this.cache?.get(hash);
       if (cached) {
