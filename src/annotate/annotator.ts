@@ -43,8 +43,22 @@ export class AnnotationError extends Error {
   }
 }
 
+/** What a unit's annotations cost: requests per endpoint (sent and read from the cache), tokens per model. */
+export interface AnnotationTally {
+  endpoints: Record<string, { requests: number; cached: number; errors: Record<string, number> }>;
+  tokens: Record<string, { prompt: number; completion: number }>;
+}
+
+export function newTally(): AnnotationTally {
+  return { endpoints: {}, tokens: {} };
+}
+
 export interface Annotator {
   readonly name: string;
-  /** `rng` is seeded per pair, so draws (WORD_NUM, demonstrations) are reproducible. */
-  annotate(pair: PairToAnnotate, rng: Rng): Promise<Annotation>;
+  /**
+   * `rng` is seeded per pair, so draws (WORD_NUM, demonstrations) are reproducible. `tally`, when
+   * given, adds up the requests and tokens. An AnnotationError is the pair's own fault (ledger);
+   * any other error is the environment's and fails the unit.
+   */
+  annotate(pair: PairToAnnotate, rng: Rng, tally?: AnnotationTally): Promise<Annotation>;
 }

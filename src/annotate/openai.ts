@@ -2,14 +2,26 @@
 // SGLang, llama.cpp, Ollama, OpenAI). Step 1 shows the MLLM both images and asks for a relational
 // description; step 2 asks the LLM to rewrite it as instructions. Every random choice (WORD_NUM,
 // demonstrations, the server-side sampling seed) comes from the pair's rng, drawn before any
-// request, so the same pair always sends the same requests whatever fails on the way.
+// request, so the same pair always sends the same requests whatever fails on the way, and the
+// request cache finds every reply already paid for.
+//
+// Faults are sorted by whose they are. The pair's own (a reply that stays malformed, a request the
+// server refuses as bad) end in an AnnotationError, for the ledger. The environment's (unreachable,
+// timeouts, 429, 5xx while the endpoint is failing for everyone) are retried without limit of
+// attempts, paced by the shared Endpoint, until it declares the endpoint down: then the error
+// fails the unit, which is retried, and no pair is lost to it.
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import sharp from 'sharp';
 import type { OpenAIAnnotatorConfig } from '../config/schema.ts';
 import type { Rng } from '../util/rng.ts';
-import { AnnotationError, type Annotation, type Annotator, type PairImage, type PairToAnnotate } from './annotator.ts';
+import { AnnotationError, newTally, type Annotation, type AnnotationTally, type Annotator, type PairToAnnotate } from './annotator.ts';
 import { DEMONSTRATIONS, type Demonstration } from './demonstrations.ts';
+import { endpointFor, type Endpoint, type Lease, type Outcome, type SharedSlots } from './endpoint.ts';
+import { endpointSettings, STEPS, type EndpointSettings, type Step } from './endpoint-settings.ts';
+import { imageDataUrl, ImageBytesUnreadable } from './image-url.ts';
 import { describePrompt, instructPrompt, PROMPT_VERSION, SOURCE_LABEL, TARGET_LABEL } from './prompts.ts';
+import { parseDescription, parseInstructions, rejectionText, type Parsed } from './replies.ts';
+import { requestHash, type CachedCompletion, type RequestCache } from './request-cache.ts';
+import { errorText, excerpt } from './text.ts';
 
 export interface OpenAIAnnotatorOptions {
   /** First retry waits about this long (jittered), doubling per attempt. Default 1000 ms. */
@@ -18,72 +30,133 @@ export interface OpenAIAnnotatorOptions {
   backoffMaxMs?: number;
   /** The demonstration pool; defaults to ours (DEMONSTRATIONS). */
   demonstrations?: readonly Demonstration[];
+  /** Where replies are kept (the work storage); without one every request goes to the server. */
+  cache?: RequestCache;
+  /** Lines about endpoints going down and coming back; default stderr. */
+  log?: (line: string) => void;
+  /** Distributed runs: each endpoint's slots shared by every worker process and thread. */
+  shared?: (settings: EndpointSettings) => SharedSlots;
 }
 
-/** A parse outcome: the value, or what was wrong with the reply. */
-export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+type Body = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming & { seed: number };
 
-type Step = 'describe' | 'instruct';
-const MALFORMED_REASON: Record<Step, string> = {
-  describe: 'malformed_description',
-  instruct: 'malformed_instructions',
-};
-/** A server's Retry-After is honoured up to this long. */
-const RETRY_AFTER_CAP_MS = 60_000;
+/** A request the server answered with an error that is the request's own (4xx, or 5xx while others succeed). */
+class RequestRefused extends Error {
+  constructor(
+    readonly status: number,
+    readonly retryable: boolean,
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+/** The JSON schema of the instruction list, for servers with structured output. */
+function instructionsFormat(min: number): OpenAI.ResponseFormatJSONSchema {
+  return {
+    type: 'json_schema',
+    json_schema: {
+      name: 'instructions',
+      strict: true,
+      schema: {
+        type: 'object',
+        properties: { instructions: { type: 'array', items: { type: 'string' }, minItems: min } },
+        required: ['instructions'],
+        additionalProperties: false,
+      },
+    },
+  };
+}
 
 export class OpenAIAnnotator implements Annotator {
   readonly name = 'openai';
   readonly model: string;
-  // A #private field: the client holds the API key, and JSON.stringify / util.inspect of the
-  // annotator must never show it.
-  readonly #client: OpenAI;
-  private readonly llm: string;
+  // #private fields: the clients hold API keys, and JSON.stringify / util.inspect of the
+  // annotator must never show them.
+  readonly #clients: Record<Step, OpenAI>;
+  readonly #endpoints: Record<Step, Endpoint>;
+  private readonly settings: Record<Step, EndpointSettings>;
   private readonly wordNum: [number, number];
   private readonly pool: readonly Demonstration[];
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
+  private readonly cache?: RequestCache;
+  /** Off once the instruct server refuses `response_format`. */
+  private structured: boolean;
+  /** Requests being answered now, by hash: a second identical request waits for the first. */
+  private readonly inFlight = new Map<string, Promise<CachedCompletion>>();
 
   constructor(
     private readonly cfg: OpenAIAnnotatorConfig,
     env: NodeJS.ProcessEnv = process.env,
     options: OpenAIAnnotatorOptions = {},
   ) {
-    this.#client = new OpenAI({
-      // vLLM and friends need no key, but the SDK refuses to start without one.
-      apiKey: env[cfg.api_key_env] || 'EMPTY',
-      baseURL: cfg.base_url,
-      organization: null,
-      project: null,
-      timeout: cfg.timeout_ms,
-      // Attempts are counted here only, so `attempts` means what it says.
-      maxRetries: 0,
-    });
-    this.llm = cfg.llm ?? cfg.mllm;
-    this.model = this.llm === cfg.mllm ? cfg.mllm : `${cfg.mllm}+${this.llm}`;
+    const log = options.log ?? ((line: string) => process.stderr.write(`[annotate] ${line}\n`));
+    const settings = Object.fromEntries(STEPS.map((s) => [s, endpointSettings(cfg, s)])) as Record<Step, EndpointSettings>;
+    this.settings = settings;
+    this.#clients = Object.fromEntries(
+      STEPS.map((s) => [
+        s,
+        new OpenAI({
+          // vLLM and friends need no key, but the SDK refuses to start without one.
+          apiKey: env[settings[s].api_key_env] || 'EMPTY',
+          baseURL: settings[s].base_url,
+          organization: null,
+          project: null,
+          timeout: cfg.timeout_ms,
+          // Retries are decided here only, paced by the shared endpoint.
+          maxRetries: 0,
+        }),
+      ]),
+    ) as Record<Step, OpenAI>;
+    this.#endpoints = Object.fromEntries(
+      STEPS.map((s) => [
+        s,
+        endpointFor(settings[s], {
+          downAfterMs: cfg.down_after_s * 1000,
+          retryEveryMs: cfg.retry_every_s * 1000,
+          log,
+          shared: options.shared?.(settings[s]),
+        }),
+      ]),
+    ) as Record<Step, Endpoint>;
+    const [mllm, llm] = [settings.describe.model, settings.instruct.model];
+    this.model = llm === mllm ? mllm : `${mllm}+${llm}`;
     const [a, b] = cfg.word_num;
     this.wordNum = [Math.min(a, b), Math.max(a, b)];
     this.pool = options.demonstrations ?? DEMONSTRATIONS;
     this.backoffBaseMs = options.backoffBaseMs ?? 1000;
     this.backoffMaxMs = options.backoffMaxMs ?? 30_000;
+    this.cache = options.cache;
+    this.structured = cfg.structured_output;
   }
 
-  async annotate(pair: PairToAnnotate, rng: Rng): Promise<Annotation> {
+  /** The two endpoints this annotator sends to (shared with every annotator of the process). */
+  get endpoints(): Record<Step, Endpoint> {
+    return this.#endpoints;
+  }
+
+  async annotate(pair: PairToAnnotate, rng: Rng, tally: AnnotationTally = newTally()): Promise<Annotation> {
     // All draws first, in a fixed order: retries and failures never shift them.
     const wordNum = rng.int(this.wordNum[0], this.wordNum[1]);
     const demonstrations = rng.sample(this.pool, this.cfg.demonstrations);
     const seed = rng.int(0, 2 ** 31 - 1);
 
-    // In-flight pairs are bounded by the caller (the annotate stage's mapPool, annotate.openai.concurrency).
-    const [source, target] = await Promise.all([
-      imageDataUrl(pair, 'source', pair.query, this.cfg.image_size),
-      imageDataUrl(pair, 'target', pair.target, this.cfg.image_size),
-    ]);
+    const image = async (role: 'source' | 'target', img: PairToAnnotate['query']) => {
+      try {
+        return await imageDataUrl(img, this.cfg.image_size);
+      } catch (err) {
+        if (err instanceof ImageBytesUnreadable) throw err; // fails the unit, which is retried
+        throw new AnnotationError('image_error', `pair ${pair.pairId}: cannot prepare the ${role} image ${img.key}: ${errorText(err)}`);
+      }
+    };
+    const [source, target] = await Promise.all([image('source', pair.query), image('target', pair.target)]);
     const tokens = { prompt: 0, completion: 0 };
     const description = await this.complete(
       pair,
       'describe',
       {
-        model: this.cfg.mllm,
+        model: this.settings.describe.model,
         messages: [
           {
             role: 'user',
@@ -100,20 +173,22 @@ export class OpenAIAnnotator implements Annotator {
         max_tokens: this.cfg.max_tokens,
         seed,
       },
-      parseDescription,
+      (reply) => parseDescription(reply, { wordNum, tolerance: this.cfg.word_num_tolerance }),
+      tally,
       tokens,
     );
     const instructions = await this.complete(
       pair,
       'instruct',
       {
-        model: this.llm,
+        model: this.settings.instruct.model,
         messages: [{ role: 'user', content: instructPrompt(description, demonstrations, this.cfg.min_instructions) }],
         temperature: this.cfg.temperature,
         max_tokens: this.cfg.max_tokens,
         seed,
       },
-      (reply) => parseInstructions(reply, this.cfg.min_instructions),
+      (reply) => parseInstructions(reply, { min: this.cfg.min_instructions, words: this.cfg.instruction_words, description }),
+      tally,
       tokens,
     );
     return {
@@ -128,253 +203,282 @@ export class OpenAIAnnotator implements Annotator {
   }
 
   /**
-   * One chat completion, attempted up to `attempts` times: transport failures that may pass (429,
-   * 5xx, timeouts, dropped connections) wait with backoff, a malformed reply is re-asked at once.
-   * Tokens of every reply received are counted, since each was paid for.
+   * One step, attempted up to `attempts` times: a malformed reply is re-asked with the next seed,
+   * a request the server refuses is retried with backoff. Tokens of every reply are counted, since
+   * each was paid for.
    */
   private async complete<T>(
     pair: PairToAnnotate,
     step: Step,
-    body: OpenAI.Chat.ChatCompletionCreateParamsNonStreaming & { seed: number },
+    base: Body,
     parse: (reply: string) => Parsed<T>,
+    tally: AnnotationTally,
     tokens: { prompt: number; completion: number },
   ): Promise<T> {
     const attempts = this.cfg.attempts;
-    let lastProblem = '';
+    const model = base.model;
+    let last: { reason: string; text: string } = { reason: `malformed_${step}`, text: '' };
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      let completion: OpenAI.Chat.ChatCompletion;
+      // A new seed per attempt: a seeded server would repeat a malformed reply word for word.
+      const body: Body = { ...base, seed: base.seed + attempt - 1 };
+      const structured = step === 'instruct' && this.structured;
+      if (structured) body.response_format = instructionsFormat(this.cfg.min_instructions);
+      let completion: CachedCompletion;
       try {
-        // A new seed per attempt: a seeded server would repeat a malformed reply word for word.
-        completion = await this.#client.chat.completions.create({ ...body, seed: body.seed + attempt - 1 });
+        completion = await this.completion(step, body, tally);
       } catch (err) {
-        const failure = classifyRequestError(err, this.cfg, body.model);
-        if (!failure) throw err;
-        if (!failure.retryable || attempt === attempts) {
-          throw new AnnotationError(
-            failure.reason,
-            `pair ${pair.pairId}: ${step} request to model "${body.model}" failed on attempt ${attempt} of ${attempts}: ${failure.detail}`,
-          );
+        if (!(err instanceof RequestRefused)) throw err;
+        if (structured && (err.status === 400 || err.status === 422)) {
+          // The server does not do structured output: ask again without it, this attempt still.
+          this.structured = false;
+          attempt--;
+          continue;
         }
-        await sleep(this.backoffMs(attempt, failure.retryAfterMs));
+        if (!err.retryable || attempt === attempts) {
+          throw new AnnotationError('http_error', `pair ${pair.pairId}: ${step} request to model "${model}" failed on attempt ${attempt} of ${attempts}: ${err.message}`);
+        }
+        await sleep(this.backoffMs(attempt));
         continue;
       }
-      tokens.prompt += completion.usage?.prompt_tokens ?? 0;
-      tokens.completion += completion.usage?.completion_tokens ?? 0;
-      const choice = completion.choices?.[0];
-      const reply = choice?.message?.content ?? '';
-      const cutOff = choice?.finish_reason === 'length';
-      const parsed = parse(reply);
+      tokens.prompt += completion.prompt_tokens;
+      tokens.completion += completion.completion_tokens;
+      const t = (tally.tokens[model] ??= { prompt: 0, completion: 0 });
+      t.prompt += completion.prompt_tokens;
+      t.completion += completion.completion_tokens;
+      const cutOff = completion.finish_reason === 'length';
+      const parsed = parse(completion.content);
       // A description cut at max_tokens ends mid-sentence even when its structure looks right.
-      const truncated = cutOff && step === 'describe';
-      if (parsed.ok && !truncated) return parsed.value;
-      const problem = parsed.ok ? 'cut off at max_tokens' : cutOff ? `${parsed.problem} (cut off at max_tokens)` : parsed.problem;
-      lastProblem = `${problem}; reply: ${excerpt(reply)}`;
+      if (parsed.ok && !(cutOff && step === 'describe')) return parsed.value;
+      last = parsed.ok
+        ? { reason: 'description_cut_off', text: rejectionText('cut off at max_tokens', completion.content) }
+        : { reason: parsed.reason, text: rejectionText(cutOff ? `${parsed.problem} (cut off at max_tokens)` : parsed.problem, completion.content) };
     }
-    throw new AnnotationError(
-      MALFORMED_REASON[step],
-      `pair ${pair.pairId}: ${step} reply from model "${body.model}" was malformed on all ${attempts} attempt(s): ${lastProblem}`,
-    );
+    throw new AnnotationError(last.reason, `pair ${pair.pairId}: ${step} reply from model "${model}" rejected on all ${attempts} attempt(s): ${last.text}`);
   }
 
-  /** Exponential backoff with jitter (half fixed, half random), at least a server's Retry-After. */
-  private backoffMs(attempt: number, retryAfterMs: number | undefined): number {
+  /** The reply to exactly this request: from the cache, from an identical request in flight, or sent and kept. */
+  private completion(step: Step, body: Body, tally: AnnotationTally): Promise<CachedCompletion> {
+    const hash = requestHash(body);
+    const counts = (tally.endpoints[step] ??= { requests: 0, cached: 0, errors: {} });
+    const pending = this.inFlight.get(hash);
+    if (pending) {
+      // Served by a request already on its way: counted as a cache hit, it costs nothing more.
+      counts.cached++;
+      this.#endpoints[step].stats.cached++;
+      return pending;
+    }
+    const p = (async () => {
+      const cached = await this.cache?.get(hash);
+      if (cached) {
+        counts.cached++;
+        this.#endpoints[step].stats.cached++;
+        return cached;
+      }
+      const completion = await this.send(step, body, counts);
+      // Kept before it is used: from here on, no kill or retry pays for it again.
+      await this.cache?.put(hash, body.model, completion);
+      return completion;
+    })();
+    this.inFlight.set(hash, p);
+    p.then(
+      () => this.inFlight.delete(hash),
+      () => this.inFlight.delete(hash),
+    );
+    return p;
+  }
+
+  /**
+   * Sends until the server answers: failures of the environment are retried here (the endpoint
+   * paces them and throws EndpointDownError past down_after_s); a refusal of the request itself
+   * is thrown as RequestRefused for `complete` to count against the attempts.
+   */
+  private async send(step: Step, body: Body, counts: AnnotationTally['endpoints'][string]): Promise<CachedCompletion> {
+    const endpoint = this.#endpoints[step];
+    for (let failures = 1; ; failures++) {
+      const r = await this.hedged(step, body, counts);
+      if (r.completion) return r.completion;
+      const { outcome, detail, status } = r;
+      if (outcome.kind === 'client_error' && status !== undefined) {
+        if (status === 401 || status === 403 || status === 404) {
+          // Wrong key or model: every request would fail alike, so the unit fails, not the pair.
+          const s = this.settings[step];
+          const hint =
+            status === 404 ? `does ${s.base_url} serve model "${s.model}"? (${s.keys.model})` : `check the key in the environment variable ${s.api_key_env} (${s.keys.api_key_env})`;
+          throw new Error(`${step} endpoint ${s.base_url}: ${detail} (${hint})`);
+        }
+        throw new RequestRefused(status, status === 408 || status === 409, detail);
+      }
+      // A 5xx while the endpoint answers others is held against this request's attempts.
+      if (outcome.kind === 'server_error' && !endpoint.isDown) throw new RequestRefused(status ?? 500, true, detail);
+      // A 429'd request waits its Retry-After (endpoint-wide pauses and open circuits happen in
+      // acquire); timeouts and drops wait a little.
+      if (outcome.kind === 'rate_limited') await sleep(outcome.retryAfterMs ?? this.backoffMs(Math.min(failures, 5)));
+      if (outcome.kind === 'timeout' || outcome.kind === 'server_error') await sleep(this.backoffMs(Math.min(failures, 5)));
+    }
+  }
+
+  /**
+   * One request, with a copy sent when it straggles: past the endpoint's straggler time it gives
+   * up its slot, and whichever of the two answers first is used (the other is aborted). So a hung
+   * request holds neither a slot nor its pair longer than a slow reply would.
+   */
+  private hedged(step: Step, body: Body, counts: AnnotationTally['endpoints'][string]): Promise<SendResult> {
+    const endpoint = this.#endpoints[step];
+    return new Promise<SendResult>((resolve, reject) => {
+      const controllers: AbortController[] = [];
+      let running = 0;
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      let lastFailure: SendResult | undefined;
+      const settle = (r: SendResult | Error) => {
+        if (settled) return;
+        settled = true;
+        clearTimeout(timer);
+        for (const c of controllers) c.abort();
+        if (r instanceof Error) reject(r);
+        else resolve(r);
+      };
+      const start = (copy: boolean) => {
+        running++;
+        const controller = new AbortController();
+        controllers.push(controller);
+        const onSent = (lease: Lease) => {
+          if (copy) return;
+          timer = setTimeout(() => {
+            if (settled) return;
+            lease.release();
+            bump(counts.errors, 'straggler');
+            endpoint.stats.errors.straggler = (endpoint.stats.errors.straggler ?? 0) + 1;
+            start(true);
+          }, endpoint.stragglerAfterMs(this.cfg.timeout_ms));
+        };
+        this.sendOnce(step, body, controller.signal, onSent, counts).then(
+          (r) => {
+            running--;
+            if (r.completion || running === 0) settle(r.completion ? r : (lastFailure = r));
+            else lastFailure = r; // the other copy may still answer
+          },
+          (err: Error) => {
+            running--;
+            if (running === 0) settle(lastFailure ?? err);
+          },
+        );
+      };
+      start(false);
+    });
+  }
+
+  private async sendOnce(step: Step, body: Body, signal: AbortSignal, onSent: (lease: Lease) => void, counts: AnnotationTally['endpoints'][string]): Promise<SendResult> {
+    const lease = await this.#endpoints[step].acquire();
+    if (signal.aborted) {
+      lease.finish({ kind: 'aborted' });
+      return { outcome: { kind: 'aborted' }, detail: 'aborted' };
+    }
+    counts.requests++;
+    onSent(lease);
+    const started = Date.now();
+    try {
+      const c = await this.#clients[step].chat.completions.create(body, { signal, timeout: this.cfg.timeout_ms });
+      const choice = c.choices?.[0];
+      const completion: CachedCompletion = {
+        content: choice?.message?.content ?? '',
+        finish_reason: choice?.finish_reason ?? '',
+        prompt_tokens: c.usage?.prompt_tokens ?? 0,
+        completion_tokens: c.usage?.completion_tokens ?? 0,
+      };
+      const endpoint = this.#endpoints[step];
+      endpoint.stats.prompt_tokens += completion.prompt_tokens;
+      endpoint.stats.completion_tokens += completion.completion_tokens;
+      lease.finish({ kind: 'ok', latencyMs: Date.now() - started, tokens: completion.prompt_tokens + completion.completion_tokens });
+      return { outcome: { kind: 'ok', latencyMs: 0, tokens: 0 }, completion, detail: '' };
+    } catch (err) {
+      let r: SendResult;
+      try {
+        r = classifyRequestError(err, this.cfg, this.settings[step]);
+      } catch (bug) {
+        lease.release();
+        throw bug;
+      }
+      lease.finish(r.outcome);
+      if (r.outcome.kind !== 'aborted') bump(counts.errors, r.outcome.kind);
+      return r;
+    }
+  }
+
+  /** Exponential backoff with jitter (half fixed, half random). */
+  private backoffMs(attempt: number): number {
     const cap = Math.min(this.backoffMaxMs, this.backoffBaseMs * 2 ** (attempt - 1));
     // Math.random, not the pair's rng: waiting is timing, and must not touch reproducible draws.
-    const wait = cap / 2 + (Math.random() * cap) / 2;
-    return retryAfterMs === undefined ? wait : Math.max(wait, Math.min(retryAfterMs, RETRY_AFTER_CAP_MS));
+    return cap / 2 + (Math.random() * cap) / 2;
   }
 }
 
-// ---------------------------------------------------------------------------------------------
-// Images
+interface SendResult {
+  outcome: Outcome;
+  completion?: CachedCompletion;
+  /** What went wrong, in the cause's words (errno code, HTTP status and body excerpt). */
+  detail: string;
+  status?: number;
+}
 
-/** The image as the MLLM gets it: JPEG (alpha flattened on white) fitting inside size x size. */
-async function imageDataUrl(pair: PairToAnnotate, role: 'source' | 'target', image: PairImage, size: number): Promise<string> {
-  try {
-    const bytes = await image.bytes();
-    const jpeg = await sharp(bytes)
-      .rotate() // honour EXIF orientation: the model should see what a person sees
-      .flatten({ background: '#ffffff' })
-      .resize({ width: size, height: size, fit: 'inside', withoutEnlargement: true })
-      .jpeg({ quality: 90 })
-      .toBuffer();
-    return `data:image/jpeg;base64,${jpeg.toString('base64')}`;
-  } catch (err) {
-    throw new AnnotationError('image_error', `pair ${pair.pairId}: cannot prepare the ${role} image ${image.key}: ${errorText(err)}`);
-  }
+function bump(errors: Record<string, number>, kind: string): void {
+  errors[kind] = (errors[kind] ?? 0) + 1;
 }
 
 // ---------------------------------------------------------------------------------------------
 // Transport errors
 
-interface RequestFailure {
-  reason: string;
-  retryable: boolean;
-  detail: string;
-  retryAfterMs?: number;
+/** Refused, unresolvable or unroutable: nothing is listening, so the circuit opens at once. */
+const UNREACHABLE = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'EADDRNOTAVAIL']);
+
+/** The errno-style code in an error's cause chain (undici wraps them: "fetch failed"), else the innermost message. */
+function rootCause(err: unknown): { code?: string; message: string } {
+  let message = errorText(err);
+  for (let e = err as { code?: unknown; cause?: unknown; message?: unknown } | undefined, depth = 0; e && depth < 6; e = e.cause as typeof e, depth++) {
+    if (typeof e.code === 'string' && /^[A-Z_]+$/.test(e.code)) return { code: e.code, message: e.code };
+    if (typeof e.message === 'string' && e.message) message = e.message;
+  }
+  return { message };
 }
 
-/** Maps an SDK error to a stable reason; null for anything that is not a request failure (a bug). */
-function classifyRequestError(err: unknown, cfg: OpenAIAnnotatorConfig, model: string): RequestFailure | null {
-  if (err instanceof APIUserAbortError) return { reason: 'aborted', retryable: false, detail: 'request aborted' };
+function classifyRequestError(err: unknown, cfg: OpenAIAnnotatorConfig, s: EndpointSettings): SendResult {
+  if (err instanceof APIUserAbortError) return { outcome: { kind: 'aborted' }, detail: 'request aborted' };
   // Subclass before superclass: a timeout is also a connection error.
   if (err instanceof APIConnectionTimeoutError) {
-    return { reason: 'timeout', retryable: true, detail: `no reply within ${cfg.timeout_ms} ms from ${cfg.base_url}` };
+    const cause = `no reply within ${cfg.timeout_ms} ms`;
+    return { outcome: { kind: 'timeout', cause }, detail: `${cause} from ${s.base_url}` };
   }
   if (err instanceof APIConnectionError) {
-    const cause = err.cause instanceof Error ? `: ${errorText(err.cause)}` : '';
-    return { reason: 'connection_error', retryable: true, detail: `connection to ${cfg.base_url} failed${cause}` };
+    const { code, message: cause } = rootCause(err);
+    const detail = `connection to ${s.base_url} failed: ${cause}`;
+    // A dropped connection on a live server counts like a timeout; a refused one opens the circuit.
+    return { outcome: code && UNREACHABLE.has(code) ? { kind: 'unreachable', cause } : { kind: 'timeout', cause: `connection dropped: ${cause}` }, detail };
   }
   if (err instanceof APIError && typeof err.status === 'number') {
     const status = err.status;
-    const retryable = status === 408 || status === 409 || status === 429 || status >= 500;
-    let hint = '';
-    if (status === 401 || status === 403) hint = ` (check the key in the environment variable ${cfg.api_key_env})`;
-    if (status === 404) hint = ` (does ${cfg.base_url} serve model "${model}"?)`;
-    return { reason: 'http_error', retryable, detail: `HTTP ${status}: ${excerpt(err.message)}${hint}`, retryAfterMs: retryAfterMs(err) };
+    const detail = `HTTP ${status}: ${excerpt(err.message)}`;
+    if (status === 429) return { outcome: { kind: 'rate_limited', retryAfterMs: retryAfterMs(err) }, detail, status };
+    if (status >= 500) return { outcome: { kind: 'server_error', cause: `HTTP ${status}` }, detail, status };
+    return { outcome: { kind: 'client_error' }, detail, status };
   }
-  return null;
+  // A 200 whose body is not JSON: the server's fault, retried like a 5xx.
+  if (err instanceof SyntaxError) return { outcome: { kind: 'server_error', cause: 'reply body is not JSON' }, detail: `reply body is not JSON (${err.message})` };
+  // Not a request failure: a bug. Rethrown by the caller as a unit failure.
+  throw err;
 }
 
+/** A server's Retry-After is honoured up to this long. */
+const RETRY_AFTER_CAP_MS = 60_000;
+
 function retryAfterMs(err: APIError): number | undefined {
+  const ms = Number(err.headers?.get('retry-after-ms'));
+  if (Number.isFinite(ms) && ms > 0) return Math.min(ms, RETRY_AFTER_CAP_MS);
   const value = err.headers?.get('retry-after');
   if (!value) return undefined;
   const seconds = Number(value);
-  if (Number.isFinite(seconds)) return Math.max(0, seconds * 1000);
+  if (Number.isFinite(seconds)) return Math.min(Math.max(0, seconds * 1000), RETRY_AFTER_CAP_MS);
   const at = Date.parse(value);
-  return Number.isNaN(at) ? undefined : Math.max(0, at - Date.now());
-}
-
-// ---------------------------------------------------------------------------------------------
-// Replies
-
-/** Reasoning models (DeepSeek-R1, Qwen3 ...) may prefix their answer with a <think> block. */
-function stripReasoning(reply: string): string {
-  return reply.replace(/<think>[\s\S]*?<\/think>/gi, '').trim();
-}
-
-/**
- * A step-3 reply: non-empty and in the Source/Target template. A preamble line such as
- * "Here is the summary:" is dropped; wording inside the template is the model's own.
- */
-export function parseDescription(reply: string): Parsed<string> {
-  let text = stripReasoning(reply);
-  const fenced = /^```[a-z]*\s*([\s\S]*?)\s*```$/i.exec(text);
-  if (fenced) text = fenced[1];
-  const start = text.search(/["'“]?both images\b/i);
-  if (start > 0 && /[:\n]\s*$/.test(text.slice(0, start))) text = text.slice(start);
-  text = text.replace(/\s+/g, ' ').trim();
-  // The template is often echoed inside quotes.
-  const quoted = /^["'“](.*)["'”]$/.exec(text);
-  if (quoted) text = quoted[1].trim();
-  if (!text) return { ok: false, problem: 'empty reply' };
-  const hasSource = /\bsource image\b/i.test(text);
-  const hasTarget = /\btarget image\b/i.test(text);
-  if (!hasSource || !hasTarget) {
-    const missing = [hasSource ? '' : '"Source Image"', hasTarget ? '' : '"Target Image"'].filter(Boolean).join(' and ');
-    return { ok: false, problem: `not in the "Both images ... However, the Source Image ..., whereas the Target Image ..." form (no ${missing})` };
-  }
-  return { ok: true, value: text };
-}
-
-/**
- * A step-4 reply: a JSON list of at least `min` non-empty strings. Tolerated: code fences, prose
- * around the list, trailing commas, duplicates (dropped). Not tolerated: non-string items, empty
- * strings, too few distinct instructions.
- */
-export function parseInstructions(reply: string, min: number): Parsed<string[]> {
-  let text = stripReasoning(reply);
-  const fenced = /```[a-z]*\s*([\s\S]*?)```/i.exec(text);
-  if (fenced) text = fenced[1];
-  let list: unknown[] | undefined;
-  let firstProblem: string | undefined;
-  // Prose may hold brackets of its own ("[3 queries]"): try each "[" until one parses as a list.
-  for (let from = text.indexOf('['); from >= 0; from = text.indexOf('[', from + 1)) {
-    const candidate = balancedList(text, from);
-    if (candidate === null) {
-      firstProblem ??= 'unterminated JSON list';
-      continue;
-    }
-    try {
-      const value: unknown = JSON.parse(dropTrailingCommas(candidate));
-      if (Array.isArray(value) && value.some((v) => typeof v === 'string')) {
-        list = value;
-        break;
-      }
-      firstProblem ??= 'the list holds no strings';
-    } catch (err) {
-      firstProblem ??= `not valid JSON (${errorText(err)})`;
-    }
-  }
-  if (!list) return { ok: false, problem: firstProblem ?? 'no JSON list in the reply' };
-
-  const seen = new Set<string>();
-  const instructions: string[] = [];
-  for (const [i, item] of list.entries()) {
-    if (typeof item !== 'string') return { ok: false, problem: `item ${i} is ${item === null ? 'null' : `a ${typeof item}`}, not a string` };
-    const text = item.replace(/\s+/g, ' ').trim();
-    if (!text) return { ok: false, problem: `item ${i} is an empty string` };
-    const key = text.toLowerCase();
-    if (seen.has(key)) continue;
-    seen.add(key);
-    instructions.push(text);
-  }
-  if (instructions.length < min) {
-    return { ok: false, problem: `only ${instructions.length} distinct instruction(s), at least ${min} needed` };
-  }
-  return { ok: true, value: instructions };
-}
-
-/** The text of the JSON list opening at `from`, to its matching "]", or null if it never closes. */
-function balancedList(text: string, from: number): string | null {
-  let depth = 0;
-  let inString = false;
-  for (let i = from; i < text.length; i++) {
-    const c = text[i];
-    if (inString) {
-      if (c === '\\') i++;
-      else if (c === '"') inString = false;
-    } else if (c === '"') inString = true;
-    else if (c === '[' || c === '{') depth++;
-    else if (c === ']' || c === '}') {
-      depth--;
-      if (depth === 0) return text.slice(from, i + 1);
-    }
-  }
-  return null;
-}
-
-/** Removes commas that directly precede "]" or "}", outside strings (`["a", "b",]`). */
-function dropTrailingCommas(json: string): string {
-  let out = '';
-  let inString = false;
-  for (let i = 0; i < json.length; i++) {
-    const c = json[i];
-    if (inString) {
-      out += c;
-      if (c === '\\') out += json[++i] ?? '';
-      else if (c === '"') inString = false;
-      continue;
-    }
-    if (c === '"') inString = true;
-    if (c === ',' && /^\s*[\]}]/.test(json.slice(i + 1))) continue;
-    out += c;
-  }
-  return out;
-}
-
-// ---------------------------------------------------------------------------------------------
-// Small helpers
-
-/** A one-line, bounded excerpt of a reply or message, for error messages. */
-function excerpt(text: string, max = 160): string {
-  const flat = text.replace(/\s+/g, ' ').trim();
-  if (!flat) return '(empty)';
-  return JSON.stringify(flat.length > max ? `${flat.slice(0, max)}…` : flat);
-}
-
-function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
+  return Number.isNaN(at) ? undefined : Math.min(Math.max(0, at - Date.now()), RETRY_AFTER_CAP_MS);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -8,7 +8,7 @@ import type { EncoderName } from '../config/schema.ts';
 import type { Rng } from '../util/rng.ts';
 import type { Annotation, Annotator, PairToAnnotate } from './annotator.ts';
 
-const TEMPLATE_VERSION = 'template-v1';
+const TEMPLATE_VERSION = 'template-v2';
 
 /** Words that carry no content of their own. */
 const STOPWORDS = new Set(
@@ -143,54 +143,68 @@ function instruct(
   const plural = isPlural(head(source.subject));
   const it = plural ? 'them' : 'it';
   const they = plural ? 'they' : 'it';
-  const its = plural ? 'their' : 'its';
   const thisOne = plural ? 'these' : 'this';
-  const These = capitalise(thisOne);
-  const changed = maskedSubject(target.subject, sourceStems);
-  // Counts read badly as attributes ("but three"), so they get their own wording.
-  const count = targetOnly.find((w) => COUNTS.has(w) || /^\d+$/.test(w));
-  const adds = addedPhrase(targetOnly.filter((w) => w !== count).slice(0, 4));
-  const drops = droppedPhrase(sourceOnly.filter((w) => !COUNTS.has(w) && !/^\d+$/.test(w)).slice(0, 3));
+  const targetStems = new Set(target.terms.map((t) => t.stem));
+  // What the target is called, and the same with what the source shares replaced by "one": both
+  // are phrases from the caption's own name, so they read as English; each names a difference
+  // only if it holds a word the source's caption lacks.
+  const whole = nameable(target.subject, sourceStems) ? withArticle(target.subject) : undefined;
+  const masked = maskedSubject(target.subject, sourceStems);
+  // A name that differs by one letter or digit ("letter a" / "letter b") says it in quotes.
+  const mark = marks(target.subject).find((m) => !marks(source.subject).includes(m));
+  const changed = masked && nameable(masked, sourceStems) ? masked : (whole ?? (mark ? `one showing “${mark.toUpperCase()}”` : undefined));
+  // Describing words of one caption only, one at a time ("sad", "not smiling"): never word lists.
+  const gained = targetOnly.filter((w) => isAdjective(w) && w.length > 2);
+  const lost = sourceOnly.filter((w) => isAdjective(w) && w.length > 2 && !targetStems.has(stem(w)));
 
   const candidates: string[] = [];
   if (changed) {
-    candidates.push(`Find ${changed}.`);
-    if (!changed.includes(' of them')) candidates.push(`What if ${they} ${plural ? 'were' : 'was'} ${changed}?`);
+    candidates.push(`Make ${it} ${changed}.`);
+    candidates.push(`What if ${they} ${plural ? 'were' : 'was'} ${changed}?`);
     candidates.push(
       {
         visual_semantic: `The same idea as ${thisOne}, shown as ${changed}.`,
-        visual_pattern: `Keep ${its} look, but make ${it} ${changed}.`,
+        visual_pattern: `Keep the look of ${thisOne}, but make ${it} ${changed}.`,
         caption: `Something described like ${thisOne}, but as ${changed}.`,
       }[relation],
     );
   }
-  if (adds) {
-    candidates.push(`${These}, but ${adds}.`);
-    candidates.push(`Show ${it} ${adds}.`);
-  }
-  if (drops) candidates.push(`The same, but ${drops}.`);
-  if (count) candidates.push(`${capitalise(count)} of them${adds ? `, ${adds}` : ''}.`);
+  if (gained.length) candidates.push(`The same, but ${gained[0]}.`);
+  if (gained.length > 1) candidates.push(`Make ${it} look ${gained[1]}.`);
+  if (lost.length) candidates.push(`The same, but not ${lost[0]}.`);
 
-  const fallbacks = [`Another image of ${it}.`, `Find ${it} again in a different picture.`, `${These} once more, seen differently.`];
-  const chosen = rng.sample(candidates, rng.int(3, 4));
+  const chosen = rng.sample(candidates, Math.min(candidates.length, rng.int(3, 4)));
+  // Too few differences to say three ways: more wordings of what there is, then of the sameness.
+  const fallbacks = [
+    ...(changed ? [`Find ${changed}.`, `${capitalise(changed)}, please.`] : []),
+    ...(gained.length ? [`Make ${it} look ${gained[0]}.`] : []),
+    ...(lost.length ? [`Make ${it} look less ${lost[0]}.`] : []),
+    // Words of the target's caption alone, quoted: a quoted word reads whatever its kind.
+    ...targetOnly.filter((w) => /\p{L}{2}/u.test(w)).slice(0, 2).map((w) => `Like ${thisOne}, but described as “${w}”.`),
+    ...sourceOnly.filter((w) => /\p{L}{2}/u.test(w)).slice(0, 2).map((w) => `Like ${thisOne}, but not “${w}”.`),
+    `The same kind of picture as ${thisOne}.`,
+    `Another picture much like ${thisOne}.`,
+    `Something close to ${thisOne}.`,
+  ];
   for (const f of fallbacks) if (chosen.length < 3 && !chosen.includes(f)) chosen.push(f);
   return chosen;
 }
 
-/** Words the target adds: "beaming and with eyes" (describing words bare, things after "with"). */
-function addedPhrase(words: string[]): string {
-  const adjectives = words.filter(isDescriptive);
-  const things = words.filter((w) => !isDescriptive(w));
-  const parts = [adjectives.length ? list(adjectives, 'and') : '', things.length ? `with ${list(things, 'and')}` : ''];
-  return parts.filter(Boolean).join(' and ');
+/** Whether a phrase holds a word of two or more letters, other than "one", that the other caption does not have. */
+function nameable(phrase: string, otherStems: Set<string>): boolean {
+  return contentWords(phrase).some((w) => /\p{L}{2}/u.test(w) && w !== 'one' && w !== 'ones' && !otherStems.has(stem(w)));
 }
 
-/** Words the target lacks: "not cheerful or happy", "without a leash". */
-function droppedPhrase(words: string[]): string {
-  const adjectives = words.filter(isDescriptive);
-  const things = words.filter((w) => !isDescriptive(w));
-  const parts = [adjectives.length ? `not ${list(adjectives, 'or')}` : '', things.length ? `without ${list(things, 'or')}` : ''];
-  return parts.filter(Boolean).join(' and ');
+/** Single letters or digits that end a name or follow "letter", "digit", "number" or "key". */
+function marks(subject: string): string[] {
+  const words = subject.split(/\s+/).map(bare).filter(Boolean);
+  return words.filter((w, i) => w.length === 1 && (i === words.length - 1 || /^(?:letter|digit|number|key)$/.test(words[i - 1] ?? '')) && i > 0);
+}
+
+/** A describing word that reads after "but" or "look": a known one, or one with an adjective's ending. */
+function isAdjective(word: string): boolean {
+  const w = word.toLowerCase();
+  return DESCRIPTIVE.has(w) || /(?:ful|ous|less|ish|ive|able|[a-z]{3}[^e]ed)$/.test(w);
 }
 
 /**
@@ -228,7 +242,8 @@ function captionParts(caption: string): CaptionParts {
   let subject = first.replace(PREAMBLE, '').replace(/[,:\s]+$/, '').trim();
   const words = subject.split(' ').filter(Boolean);
   if (words.length > MAX_SUBJECT_WORDS) subject = words.slice(0, MAX_SUBJECT_WORDS).join(' ');
-  if (words.length && DETERMINERS.has(words[0].toLowerCase())) subject = subject[0].toLowerCase() + subject.slice(1);
+  // A capital that only starts the caption is not the name's ("Beaming face"); an acronym keeps its own.
+  if (words.length && !/^[A-Z0-9]{2,}$/.test(words[0])) subject = subject[0].toLowerCase() + subject.slice(1);
   if (!subject) subject = 'something';
 
   const seen = new Set<string>();
@@ -291,12 +306,6 @@ function headEnd(words: string[]): number {
     if (/[a-z]{3}ing$/.test(w) && (next === '' || PHRASE_BREAKS.has(next) || DETERMINERS.has(next))) return i;
   }
   return words.length;
-}
-
-/** A guess, from common word endings and a short list, that a word describes rather than names. */
-function isDescriptive(word: string): boolean {
-  const w = word.toLowerCase();
-  return DESCRIPTIVE.has(w) || /(?:ful|ous|less|[a-z]{3}ing|[a-z]{3}[^e]ed)$/.test(w);
 }
 
 function isPlural(word: string): boolean {

@@ -26,6 +26,8 @@ export const LEDGER_FOLDER = 'failures';
 /** Every ledger's stage: the pipeline's and the steps outside it that keep one. */
 export const LEDGER_STAGES_OUTSIDE = ['export_images'];
 export const RUNS_FOLDER = 'runs';
+/** The annotation request cache: content-addressed, kept by gc for any config to reuse. */
+export const REQUESTS_FOLDER = 'requests';
 /** Ledgers of steps outside the pipeline, kept under the key of the stage whose product they read. */
 const LEDGER_KEYED_BY: Record<string, string> = { export_images: 'export' };
 
@@ -55,6 +57,13 @@ export function keyedLayout(keys: StageKeys) {
     indexShardMeta: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.json`,
     pairsPart: (n: number) => `${at('mine')}/${part(n)}.parquet`,
     annotationsPart: (n: number) => `${at('annotate')}/${part(n)}.parquet`,
+    /** Requests and token counts of one annotate unit, for summary.json's `annotation` section. */
+    annotationStats: (n: number) => `${at('annotate')}/${part(n)}.stats.json`,
+    /**
+     * A model reply, by the hash of the request that got it. Content-addressed, under no stage's
+     * key: a rerun, a re-mine or another config that sends the same request reads it.
+     */
+    cachedRequest: cachedRequestPath,
     /** Written after a part's triples reach the output: the emit key the output part is from. */
     emittedMarker: (n: number) => `_megapairs/triples/${part(n)}.key`,
     exportedMarker: () => `_megapairs/megapairs.jsonl.key`,
@@ -62,6 +71,11 @@ export function keyedLayout(keys: StageKeys) {
     ledgerPart: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/${unit}.jsonl`,
     ...outputLayout,
   };
+}
+
+/** A model reply in the annotation request cache, by its request's hash (the same under every key). */
+export function cachedRequestPath(hash: string): string {
+  return `${REQUESTS_FOLDER}/${hash.slice(0, 2)}/${hash}.json`;
 }
 
 /** The product under the output prefix: plain names, whichever key wrote them. */

@@ -38,29 +38,75 @@ const textEncoder = z
   })
   .describe('A text encoder: an ONNX model taking int64 token ids [N, max_length].');
 
-const openaiAnnotator = z.strictObject({
-  /** Base URL of an OpenAI-compatible server, e.g. http://vllm:8000/v1. */
-  base_url: z.string().min(1),
-  /** Name of the environment variable that holds the API key (never the key itself). */
-  api_key_env: z.string().default('OPENAI_API_KEY'),
-  /** The multimodal model that describes the pair (InternVL2-26B in the paper). */
-  mllm: z.string().min(1),
-  /** The text model that writes instructions (Llama-3-8B in the paper); defaults to `mllm`. */
-  llm: z.string().optional(),
-  /** WORD_NUM is drawn per call from this inclusive range. */
-  word_num: z.tuple([z.number().int().min(1), z.number().int().min(1)]).default([60, 100]),
-  /** Demonstrations per instruction prompt, drawn from the pool. */
-  demonstrations: z.number().int().min(0).max(50).default(5),
-  min_instructions: z.number().int().min(1).default(3),
-  /** Side of the images sent to the MLLM (they go as JPEG data URLs). */
-  image_size: z.number().int().min(64).max(2048).default(512),
-  temperature: z.number().min(0).max(2).default(0.7),
-  max_tokens: z.number().int().min(16).default(512),
-  concurrency: z.number().int().min(1).max(1024).default(8),
-  timeout_ms: z.number().int().min(1000).default(120_000),
-  /** Attempts per call, including the first, for transport errors and malformed replies. */
-  attempts: z.number().int().min(1).max(20).default(3),
+/** Limits of one model endpoint; unset ones come from the shared `annotate.openai` values. */
+const endpointLimits = {
+  /** Requests in flight at once, across every unit and thread of a process. */
+  concurrency: z.number().int().min(1).max(4096).optional(),
+  /** Requests started per second (process-wide; across workers too when runner.kind is distributed). */
+  requests_per_s: z.number().positive().optional(),
+  /** Prompt + completion tokens per minute, charged as replies report their usage. */
+  tokens_per_min: z.number().positive().optional(),
+};
+
+/** One of the two steps' endpoints: `describe` (the MLLM) or `instruct` (the LLM). */
+const annotatorEndpoint = z.strictObject({
+  /** Defaults to `annotate.openai.base_url`. */
+  base_url: z.string().min(1).optional(),
+  /** Defaults to `mllm` (describe) or `llm`, then `mllm` (instruct). */
+  model: z.string().min(1).optional(),
+  /** Defaults to `annotate.openai.api_key_env`. */
+  api_key_env: z.string().min(1).optional(),
+  ...endpointLimits,
 });
+
+const openaiAnnotator = z
+  .strictObject({
+    /** Base URL of an OpenAI-compatible server, e.g. http://vllm:8000/v1: the default of both endpoints. */
+    base_url: z.string().min(1).optional(),
+    /** Name of the environment variable that holds the API key (never the key itself). */
+    api_key_env: z.string().default('OPENAI_API_KEY'),
+    /** The multimodal model that describes the pair (InternVL2-26B in the paper). */
+    mllm: z.string().min(1).optional(),
+    /** The text model that writes instructions (Llama-3-8B in the paper); defaults to `mllm`. */
+    llm: z.string().optional(),
+    /** Per-step endpoints; each key unset here comes from the shared values above. */
+    describe: annotatorEndpoint.prefault({}),
+    instruct: annotatorEndpoint.prefault({}),
+    /** WORD_NUM is drawn per call from this inclusive range. */
+    word_num: z.tuple([z.number().int().min(1), z.number().int().min(1)]).default([60, 100]),
+    /** A description may run this share over its WORD_NUM (0.5: up to 1.5 x WORD_NUM words). */
+    word_num_tolerance: z.number().min(0).max(10).default(0.5),
+    /** Demonstrations per instruction prompt, drawn from the pool. */
+    demonstrations: z.number().int().min(0).max(50).default(5),
+    min_instructions: z.number().int().min(1).default(3),
+    /** Words per instruction, inclusive. */
+    instruction_words: z
+      .tuple([z.number().int().min(1), z.number().int().min(1)])
+      .refine(([lo, hi]) => lo <= hi, 'instruction_words must be [min, max] with min <= max')
+      .default([2, 40]),
+    /** Ask for the instruction list as JSON-schema structured output (dropped when a server refuses it). */
+    structured_output: z.boolean().default(true),
+    /** Side of the images sent to the MLLM (they go as JPEG data URLs). */
+    image_size: z.number().int().min(64).max(2048).default(512),
+    temperature: z.number().min(0).max(2).default(0.7),
+    max_tokens: z.number().int().min(16).default(512),
+    concurrency: z.number().int().min(1).max(4096).default(8),
+    requests_per_s: endpointLimits.requests_per_s,
+    tokens_per_min: endpointLimits.tokens_per_min,
+    /** One request, from sending to the whole reply (queueing for a slot not included). */
+    timeout_ms: z.number().int().min(100).default(60_000),
+    /** Attempts per call, including the first, for malformed replies and errors of the request itself (4xx, 5xx). */
+    attempts: z.number().int().min(1).max(20).default(3),
+    /** An endpoint unreachable this long fails the unit (to be retried); its pairs are never ledgered for it. */
+    down_after_s: z.number().positive().default(600),
+    /** While an endpoint is unreachable, one probe request this often. */
+    retry_every_s: z.number().positive().default(10),
+    /** USD per million tokens, per model name: gives `cost_usd` in summary.json. */
+    price: z.record(z.string(), z.strictObject({ prompt: z.number().min(0), completion: z.number().min(0) })).optional(),
+  })
+  .refine((o) => o.describe.base_url ?? o.base_url, { message: 'needs `base_url` (or `describe.base_url`)', path: ['base_url'] })
+  .refine((o) => o.instruct.base_url ?? o.base_url, { message: 'needs `base_url` (or `instruct.base_url`)', path: ['base_url'] })
+  .refine((o) => o.describe.model ?? o.mllm, { message: 'needs `mllm` (or `describe.model`)', path: ['mllm'] });
 
 /**
  * How to reach S3 or an S3-compatible store (MinIO, Ceph, R2) for any s3:// location. Credentials
@@ -191,3 +237,4 @@ export type ImageEncoderConfig = z.infer<typeof imageEncoder>;
 export type TextEncoderConfig = z.infer<typeof textEncoder>;
 export type S3Settings = z.infer<typeof s3Settings>;
 export type OpenAIAnnotatorConfig = z.infer<typeof openaiAnnotator>;
+export type AnnotatorEndpointConfig = z.infer<typeof annotatorEndpoint>;

@@ -3,6 +3,7 @@
 import { outputLayout } from '../artifacts/layout.ts';
 import { decodeNpy } from '../artifacts/npy.ts';
 import { parquetRowCount, readParquet } from '../artifacts/parquet.ts';
+import { annotationSummary, type AnnotationSummary } from '../annotate/summary.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
 import { readLedger } from '../ledger/ledger.ts';
 import { readManifest } from '../stages/manifest.ts';
@@ -22,6 +23,8 @@ export interface RunSummary {
   stages: Record<string, { key?: string; status?: string; reason?: string; units: number; items: number; failed: number; seconds: number }>;
   /** What the exit code says, decided from the same files (src/runner/outcome.ts). */
   outcome: RunOutcome;
+  /** The openai annotator's requests, cache hits, errors, tokens and cost (absent for the template annotator). */
+  annotation?: AnnotationSummary;
 }
 
 export async function summarize(ctx: StageContext, reports: StageReport[]): Promise<RunSummary> {
@@ -62,6 +65,7 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
       reports.map((r) => [r.stage, { key: r.key, status: r.status, reason: r.reason, units: r.units, items: r.items, failed: r.failed, seconds: Math.round(r.seconds * 100) / 100 }]),
     ),
     outcome,
+    annotation: await annotationSummary(ctx, manifest.parts.map((p) => p.number)),
   };
 }
 

@@ -1,8 +1,17 @@
 // Annotate: one unit per pairs part. The configured annotator writes each pair's relational
 // description and instructions; a pair it cannot annotate goes to the ledger with the reason.
+// A fault of the environment (an endpoint down past down_after_s, a wrong key) fails the unit
+// instead: its pairs are not ledgered, and every reply already received is in the request cache,
+// so the retried unit pays only for what is missing.
+import { endpointSettings, STEPS } from '../annotate/endpoint-settings.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
-import { AnnotationError, type Annotation, type PairImage } from '../annotate/annotator.ts';
+import { AnnotationError, newTally, type Annotation, type PairImage } from '../annotate/annotator.ts';
 import { createAnnotator } from '../annotate/create.ts';
+import { pairsInFlight } from '../annotate/endpoint-settings.ts';
+import { AnnotateProgress } from '../annotate/progress.ts';
+import { RequestCache } from '../annotate/request-cache.ts';
+import { sharedSlots } from '../annotate/shared-slots.ts';
+import type { OpenAIAnnotatorOptions } from '../annotate/openai.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { mapPool } from '../util/pool.ts';
@@ -29,11 +38,16 @@ export const annotationsSchema: TableSchema = {
 export class AnnotateStage extends PartStage {
   readonly name = 'annotate';
   readonly after = ['catalog', 'manifest', 'mine'];
-  /** The annotator and its prompts' settings; how fast it asks (concurrency, timeouts) decides nothing. */
+  /**
+   * The annotator, each step's model and the prompts' settings. Where the endpoints are and how
+   * fast they are asked (limits, timeouts, the circuit, prices) decide nothing.
+   */
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { annotator, openai } = ctx.config.annotate;
-    const settings = openai && { ...openai, concurrency: undefined, timeout_ms: undefined };
-    return { 'annotate.annotator': annotator, 'annotate.openai': settings, 'run.seed': ctx.config.run.seed };
+    if (!openai || annotator !== 'openai') return { 'annotate.annotator': annotator, 'run.seed': ctx.config.run.seed };
+    const { base_url, api_key_env, mllm, llm, describe, instruct, concurrency, requests_per_s, tokens_per_min, timeout_ms, down_after_s, retry_every_s, price, ...prompts } = openai;
+    const models = Object.fromEntries(STEPS.map((step) => [`annotate.openai.${step}.model`, endpointSettings(openai, step).model]));
+    return { 'annotate.annotator': annotator, ...models, 'annotate.openai': prompts, 'run.seed': ctx.config.run.seed };
   }
 
   isDone(ctx: StageContext, n: number): Promise<boolean> {
@@ -44,27 +58,59 @@ export class AnnotateStage extends PartStage {
     const ledger = new UnitLedger(this.name, this.unitId(n));
     const pairs = await readParquet<PairRow>(ctx.work, ctx.layout.pairsPart(n), pairsSchema);
     const images = await lookupImages(ctx, pairs.flatMap((p) => [p.q_id, p.t_id]));
-    // One annotator per context: its HTTP client and connections serve every unit.
-    const annotator = await memoize(ctx, 'annotator', async () => createAnnotator(ctx.config.annotate));
+    // One annotator per context: its HTTP clients serve every unit; the endpoints' limits are process-wide.
+    const annotator = await memoize(ctx, 'annotator', async () =>
+      createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work), shared: await sharedLimits(ctx) }),
+    );
     const image = (row: CatalogRow): PairImage => ({ key: row.image, caption: row.caption, bytes: () => readImageBytes(ctx.input, row) });
-    const concurrency = ctx.config.annotate.annotator === 'openai' ? ctx.config.annotate.openai!.concurrency : 1;
+    const tally = newTally();
+    const progress = await memoize(ctx, 'annotate-progress', async () => new AnnotateProgress());
 
-    const results = await mapPool(pairs, concurrency, async (p): Promise<AnnotationRow | undefined> => {
+    let environmentFault: Error | undefined;
+    progress.unitStarted(pairs.length);
+    const results = await mapPool(pairs, pairsInFlightOf(ctx), async (p): Promise<AnnotationRow | undefined> => {
+      if (environmentFault) return undefined; // the unit fails: start nothing more
       try {
         const annotation = await annotator.annotate(
           { pairId: p.pair_id, relation: p.relation, similarity: p.similarity, query: image(images.get(p.q_id)!), target: image(images.get(p.t_id)!) },
-          Rng.for(ctx.config.run.seed, 'annotate', p.pair_id),
+          // Seeded by the two images, not the pair id: a pair that two spaces both mined sends the
+          // same requests, so it is paid for once (the request cache and in-flight sharing).
+          Rng.for(ctx.config.run.seed, 'annotate', `${p.q_id}->${p.t_id}`),
+          tally,
         );
+        progress.pairDone();
         return { pair_id: p.pair_id, ...annotation };
       } catch (err) {
-        const reason = err instanceof AnnotationError ? err.reason : 'annotator_error';
-        ledger.add(p.pair_id, `${images.get(p.q_id)!.image} -> ${images.get(p.t_id)!.image}`, reason, (err as Error).message);
+        if (!(err instanceof AnnotationError)) {
+          environmentFault ??= err as Error;
+          return undefined;
+        }
+        progress.pairDone();
+        ledger.add(p.pair_id, `${images.get(p.q_id)!.image} -> ${images.get(p.t_id)!.image}`, err.reason, err.message);
         return undefined;
       }
-    });
+    }).finally(() => progress.unitEnded());
+    if (environmentFault) throw environmentFault;
     const rows = results.filter((r): r is AnnotationRow => r !== undefined);
     await ledger.save(ctx);
+    await ctx.work.write(ctx.layout.annotationStats(n), JSON.stringify(tally));
     await writeParquet(ctx.work, ctx.layout.annotationsPart(n), annotationsSchema, rows);
     return { items: rows.length, failed: pairs.length - rows.length };
   }
+}
+
+/** Pairs a unit works on at once: one for the template annotator, enough to fill the endpoints for openai. */
+function pairsInFlightOf(ctx: StageContext): number {
+  const openai = ctx.config.annotate.openai;
+  return ctx.config.annotate.annotator === 'openai' && openai ? pairsInFlight(openai) : 1;
+}
+
+/** Distributed runs: the endpoints' limits held in the run's Redis, shared by every worker and thread. */
+async function sharedLimits(ctx: StageContext): Promise<OpenAIAnnotatorOptions['shared']> {
+  const openai = ctx.config.annotate.openai;
+  if (ctx.config.runner.kind !== 'distributed' || ctx.config.annotate.annotator !== 'openai' || !openai) return undefined;
+  // Loaded only here: a local run never needs ioredis.
+  const { connectRedis } = await import('../runner/distributed/connection.ts');
+  const redis = await connectRedis(ctx.config, 'megapairs-annotate-limits');
+  return (s) => sharedSlots(redis, ctx.config.redis.prefix, s, openai.timeout_ms + 10_000);
 }

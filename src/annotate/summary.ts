@@ -1,0 +1,38 @@
+// summary.json's `annotation` section, from the annotate units' stats files on disk: requests
+// sent and read from the request cache, errors by kind, per endpoint; tokens per model; and the
+// cost when `annotate.openai.price` names every model used.
+import type { StageContext } from '../stages/stage.ts';
+import type { AnnotationTally } from './annotator.ts';
+
+export interface AnnotationSummary {
+  endpoints: Record<string, { requests: number; cached: number; errors: Record<string, number> }>;
+  tokens: Record<string, { prompt: number; completion: number }>;
+  cost_usd?: number;
+}
+
+export async function annotationSummary(ctx: StageContext, parts: number[]): Promise<AnnotationSummary | undefined> {
+  if (ctx.config.annotate.annotator !== 'openai') return undefined;
+  const out: AnnotationSummary = { endpoints: {}, tokens: {} };
+  for (const n of parts) {
+    if (!(await ctx.work.exists(ctx.layout.annotationStats(n)))) continue;
+    const tally = JSON.parse((await ctx.work.read(ctx.layout.annotationStats(n))).toString('utf8')) as AnnotationTally;
+    for (const [name, e] of Object.entries(tally.endpoints)) {
+      const sum = (out.endpoints[name] ??= { requests: 0, cached: 0, errors: {} });
+      sum.requests += e.requests;
+      sum.cached += e.cached;
+      for (const [kind, v] of Object.entries(e.errors)) sum.errors[kind] = (sum.errors[kind] ?? 0) + v;
+    }
+    for (const [model, t] of Object.entries(tally.tokens)) {
+      const sum = (out.tokens[model] ??= { prompt: 0, completion: 0 });
+      sum.prompt += t.prompt;
+      sum.completion += t.completion;
+    }
+  }
+  const price = ctx.config.annotate.openai?.price;
+  const models = Object.keys(out.tokens);
+  if (price && models.length && models.every((m) => price[m])) {
+    const usd = models.reduce((a, m) => a + (out.tokens[m].prompt * price[m].prompt + out.tokens[m].completion * price[m].completion) / 1e6, 0);
+    out.cost_usd = Math.round(usd * 1e6) / 1e6;
+  }
+  return out;
+}

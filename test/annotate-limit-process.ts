@@ -1,0 +1,33 @@
+// A process of the two-process limit test (annotate-endpoints.test.ts): annotates pairs against
+// the server at argv[2] with limits shared through Redis under the key prefix argv[3].
+import { Redis } from 'ioredis';
+import sharp from 'sharp';
+import { OpenAIAnnotator } from '../src/annotate/openai.ts';
+import { sharedSlots } from '../src/annotate/shared-slots.ts';
+import { configSchema } from '../src/config/schema.ts';
+import { mapPool } from '../src/util/pool.ts';
+import { Rng } from '../src/util/rng.ts';
+
+const [url, prefix, first, count] = [process.argv[2], process.argv[3], Number(process.argv[4]), Number(process.argv[5])];
+const cfg = configSchema.parse({
+  input: { path: 'x' },
+  work: 'w',
+  output: 'o',
+  annotate: { annotator: 'openai', openai: { base_url: url, mllm: 'm', llm: 'l', concurrency: 3, instruct: { requests_per_s: 10 } } },
+}).annotate.openai!;
+const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
+const a = new OpenAIAnnotator(cfg, {}, { log: () => {}, shared: (s) => sharedSlots(redis, prefix, s, 30_000) });
+const png = (k: number) => sharp({ create: { width: 16, height: 16, channels: 3, background: { r: (k * 53) % 256, g: (k * 101) % 256, b: (k * 197) % 256 } } }).png().toBuffer();
+await mapPool(
+  Array.from({ length: count }, (_, i) => first + i),
+  16,
+  async (i) => {
+    const [q, t] = await Promise.all([png(2 * i), png(2 * i + 1)]);
+    const pair = { key: '', caption: '' };
+    await a.annotate(
+      { pairId: `p${i}`, relation: 'visual_semantic', similarity: 0.9, query: { ...pair, key: `q${i}`, bytes: async () => q }, target: { ...pair, key: `t${i}`, bytes: async () => t } },
+      new Rng(i),
+    );
+  },
+);
+redis.disconnect();
