@@ -6,7 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { BUILTIN_IMAGE_PREPROCESS, ensureBuiltinModels, type BuiltinModels } from '../src/encoders/builtin.ts';
-import { decodeRgb, writeChw } from '../src/encoders/image-preprocess.ts';
+import { preprocessRgb, writeChw } from '../src/encoders/image-preprocess.ts';
 import { attr, encodeModel, GraphBuilder } from '../src/encoders/onnx-writer.ts';
 import { bytesToUnicode, Tokenizer } from '../src/encoders/tokenizer.ts';
 
@@ -42,9 +42,9 @@ const BLUE = '#1e50a0';
 
 /** The embed stage's own preprocessing for the built-in models (decodeRgb, writeChw), on white. */
 async function pixelValues(svgs: string[]): Promise<ort.Tensor> {
-  const pre = { ...BUILTIN_IMAGE_PREPROCESS.shape, background: '#ffffff' };
+  const pre = BUILTIN_IMAGE_PREPROCESS.shape;
   const out = new Float32Array(svgs.length * 3 * pre.size * pre.size);
-  for (const [i, s] of svgs.entries()) writeChw(await decodeRgb(Buffer.from(s), pre, 1e8), pre, out, i);
+  for (const [i, s] of svgs.entries()) writeChw(await preprocessRgb(Buffer.from(s), pre, 1e8), pre, out, i);
   return new ort.Tensor('float32', out, [svgs.length, 3, pre.size, pre.size]);
 }
 

@@ -4,7 +4,11 @@
 import path from 'node:path';
 import type { Config, EncoderName } from '../config/schema.ts';
 import { BUILTIN_IMAGE_PREPROCESS, ensureBuiltinModels, type BuiltinModels } from './builtin.ts';
+import { parseColour } from './decode-rgb.ts';
 import type { ImagePreprocess } from './image-preprocess.ts';
+import { DEFAULT_PRESET, PRESETS } from './presets.ts';
+
+export type Pooling = 'none' | 'cls' | 'mean' | 'eot';
 
 export interface ImageEncoderSpec extends ImagePreprocess {
   kind: 'image';
@@ -12,6 +16,7 @@ export interface ImageEncoderSpec extends ImagePreprocess {
   model: string;
   inputName?: string;
   outputName?: string;
+  pooling: Pooling;
   batchSize: number;
 }
 
@@ -24,6 +29,7 @@ export interface TextEncoderSpec {
   inputName: string;
   maskName: string | null;
   outputName?: string;
+  pooling: Pooling;
   batchSize: number;
 }
 
@@ -46,17 +52,28 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
     const model = b ? await builtin(b, `encoders.${name}.model`) : e.model;
     const pre = b ? BUILTIN_IMAGE_PREPROCESS[b as keyof typeof BUILTIN_IMAGE_PREPROCESS] : undefined;
     if (b && !pre) throw new Error(`encoders.${name}.model: "${e.model}" is not an image model`);
+    // Explicit keys win over the preset, the preset over CLIP's values; the built-ins fix their own.
+    const preset = e.preset ? PRESETS[e.preset] : DEFAULT_PRESET;
+    const size = e.size ?? preset.size;
+    const background = parseColour(e.background, `encoders.${name}.background`);
     images.push({
       kind: 'image',
       name,
       model,
-      size: pre?.size ?? e.size,
-      crop: pre?.crop ?? e.crop,
-      mean: pre?.mean ?? e.mean,
-      std: pre?.std ?? e.std,
-      background: e.background,
+      size,
+      resize: e.resize ?? preset.resize(size),
+      crop: e.crop ?? preset.crop,
+      interpolation: e.interpolation ?? preset.interpolation,
+      mean: e.mean ?? preset.mean,
+      std: e.std ?? preset.std,
+      alpha: e.alpha,
+      background,
+      icc: e.icc,
+      exifOrientation: e.exif_orientation,
+      ...(pre && { ...pre, background }),
       inputName: e.input_name,
       outputName: e.output_name,
+      pooling: e.pooling,
       batchSize: e.batch_size,
     });
   }
@@ -71,6 +88,7 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
     inputName: c.input_name,
     maskName: c.attention_mask_name,
     outputName: c.output_name,
+    pooling: c.pooling,
     batchSize: c.batch_size,
   };
   return { images, caption };

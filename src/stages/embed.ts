@@ -7,7 +7,7 @@ import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import type { EncoderName } from '../config/schema.ts';
 import { readImageBatch } from '../corpus/image-bytes.ts';
-import { decodeKey, decodeRgb, writeChw } from '../encoders/image-preprocess.ts';
+import { decodeKey, preprocessRgb, writeChw } from '../encoders/image-preprocess.ts';
 import { encodeImages, encodeTexts } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
@@ -57,11 +57,11 @@ export class EmbedStage extends PartStage {
       const outage = bytes.find((b) => b instanceof Error && !(b instanceof NotFoundError) && !(b instanceof ShortReadError));
       if (outage) throw outage;
       // Decode once per distinct preprocessing; encoders that share size and crop share pixels.
-      const decoded = new Map<string, Array<Buffer | Error>>();
+      const decoded = new Map<string, Array<Uint8Array | Error>>();
       for (const spec of images) {
         const key = decodeKey(spec);
         if (decoded.has(key)) continue;
-        decoded.set(key, await Promise.all(bytes.map((b) => (b instanceof Error ? b : decodeRgb(b, spec, ctx.config.input.max_pixels).catch((err: Error) => err)))));
+        decoded.set(key, await Promise.all(bytes.map((b) => (b instanceof Error ? b : preprocessRgb(b, spec, ctx.config.input.max_pixels).catch((err: Error) => err)))));
       }
       batch.forEach((r, i) => {
         const err = [...decoded.values()].map((d) => d[i]).find((d): d is Error => d instanceof Error);
@@ -73,7 +73,7 @@ export class EmbedStage extends PartStage {
       for (const spec of images) {
         const rgb = decoded.get(decodeKey(spec))!;
         const pixels = new Float32Array(batch.length * 3 * spec.size * spec.size);
-        rgb.forEach((px, i) => px instanceof Buffer && writeChw(px, spec, pixels, i));
+        rgb.forEach((px, i) => px instanceof Uint8Array && writeChw(px, spec, pixels, i));
         tables.get(spec.name)!.put(start, await encodeImages(spec, pixels, batch.length), spec.model);
       }
       tables.get('caption')!.put(start, await encodeTexts(caption, batch.map((r) => r.caption)), caption.model);
