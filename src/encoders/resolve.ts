@@ -7,6 +7,7 @@ import { BUILTIN_IMAGE_PREPROCESS, ensureBuiltinModels, type BuiltinModels } fro
 import { parseColour } from './decode-rgb.ts';
 import type { ImagePreprocess } from './image-preprocess.ts';
 import { DEFAULT_PRESET, PRESETS } from './presets.ts';
+import { sessionSettings, type SessionSettings } from './sessions.ts';
 
 export type Pooling = 'none' | 'cls' | 'mean' | 'eot';
 
@@ -36,7 +37,13 @@ export interface TextEncoderSpec {
 /** The name in "builtin:<name>", or undefined for a path. */
 const builtinName = (ref: string): string | undefined => /^builtin:(.+)$/.exec(ref)?.[1];
 
-export async function resolveEncoders(config: Config, cacheDir: string): Promise<{ images: ImageEncoderSpec[]; caption: TextEncoderSpec }> {
+export interface ResolvedEncoders {
+  images: ImageEncoderSpec[];
+  caption: TextEncoderSpec;
+  settings: SessionSettings;
+}
+
+export async function resolveEncoders(config: Config, cacheDir: string): Promise<ResolvedEncoders> {
   let builtins: BuiltinModels | undefined;
   const builtin = async (name: string, where: string): Promise<string> => {
     builtins ??= await ensureBuiltinModels(path.join(cacheDir, 'models'));
@@ -91,5 +98,5 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
     pooling: c.pooling,
     batchSize: c.batch_size,
   };
-  return { images, caption };
+  return { images, caption, settings: sessionSettings(config) };
 }
