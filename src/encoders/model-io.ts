@@ -60,7 +60,7 @@ export function checkModelIO(spec: ImageEncoderSpec | TextEncoderSpec, session: 
   }
   if (maskName && !mask) problem('attention_mask_name', `no input "${maskName}"`, `one of ${session.inputNames.join(', ')}, or null if the model takes only ids`);
   else if (mask && (!mask.isTensor || (mask.type !== 'int64' && mask.type !== 'int32'))) problem('attention_mask_name', `input "${maskName}" is ${shapeOf(mask)}`, 'an int64 or int32 mask [N, max_length]');
-  for (const m of session.inputMetadata) {
+  for (const m of input ? session.inputMetadata : []) {
     if (m.name !== inputName && m.name !== maskName) problem(spec.kind === 'text' ? 'attention_mask_name' : 'input_name', `the model also needs input "${m.name}", which is not fed`, spec.kind === 'text' ? `attention_mask_name: ${m.name}, or an export that takes only ${inputName}` : 'an export with one image input');
   }
 
