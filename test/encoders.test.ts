@@ -292,22 +292,14 @@ describe('tokenizer', () => {
   test('a malformed or unsupported tokenizer.json is an error naming the file and the feature', async () => {
     const dir = await mkdtemp(path.join(os.tmpdir(), 'megapairs-tokenizer-'));
     try {
-      const unigram = path.join(dir, 'unigram.json');
-      await writeFile(unigram, JSON.stringify({ ...json, model: { type: 'Unigram', vocab: [] } }));
-      await assert.rejects(Tokenizer.fromFile(unigram), (e: Error) => e.message.includes(unigram) && e.message.includes('Unigram'));
+      const unknown = path.join(dir, 'unknown.json');
+      await writeFile(unknown, JSON.stringify({ ...json, model: { type: 'Nonsense', vocab: [] } }));
+      await assert.rejects(Tokenizer.fromFile(unknown), (e: Error) => e.message.includes(unknown) && e.message.includes('Nonsense'));
       const broken = path.join(dir, 'broken.json');
       await writeFile(broken, '{"model": {"type": "BPE", "vocab": ');
       await assert.rejects(Tokenizer.fromFile(broken), (e: Error) => e.message.includes(broken) && /JSON/.test(e.message));
-      const badMerges = path.join(dir, 'merges.json');
-      await writeFile(badMerges, JSON.stringify({ ...json, model: { ...(json.model as object), merges: 'h e' } }));
-      await assert.rejects(Tokenizer.fromFile(badMerges), (e: Error) => e.message.includes(badMerges) && e.message.includes('merges'));
       const missing = path.join(dir, 'missing.json');
       await assert.rejects(Tokenizer.fromFile(missing), (e: Error) => e.message.includes(missing));
-      // Oniguruma-only regex syntax (here a possessive quantifier) is named, not misread.
-      assert.throws(
-        () => Tokenizer.fromJSON({ ...json, pre_tokenizer: { type: 'Split', pattern: { Regex: '\\p{L}++' }, behavior: 'Isolated', invert: false } }, 'llama.json'),
-        (e: Error) => e.message.includes('llama.json') && e.message.includes('regex'),
-      );
     } finally {
       await rm(dir, { recursive: true, force: true });
     }

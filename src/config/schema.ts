@@ -49,6 +49,8 @@ const textEncoder = z
     /** A Hugging Face `tokenizer.json` (the format CLIP tokenizers ship in). */
     tokenizer: z.string().min(1),
     max_length: z.number().int().min(2).max(4096).default(77),
+    /** The token that pads to max_length (default: the file's padding, else [PAD]/<pad>, else the end token as CLIP). */
+    pad_token: z.string().optional(),
     /** Names of the model inputs; `attention_mask_name: null` for models that take only ids. */
     input_name: z.string().default('input_ids'),
     attention_mask_name: z.string().nullable().default('attention_mask'),

@@ -16,12 +16,13 @@ export interface Vectors {
 
 const tokenizers = new Map<string, Promise<Tokenizer>>();
 
-export function loadTokenizer(file: string): Promise<Tokenizer> {
-  let t = tokenizers.get(file);
+export function loadTokenizer(file: string, padToken?: string): Promise<Tokenizer> {
+  const key = `${file}\0${padToken ?? ''}`;
+  let t = tokenizers.get(key);
   if (!t) {
-    t = Tokenizer.fromFile(file);
-    tokenizers.set(file, t);
-    t.catch(() => tokenizers.delete(file));
+    t = Tokenizer.fromFile(file, padToken);
+    tokenizers.set(key, t);
+    t.catch(() => tokenizers.delete(key));
   }
   return t;
 }
@@ -86,7 +87,7 @@ export class OnnxEncoder<S extends ImageEncoderSpec | TextEncoderSpec = ImageEnc
   }
 
   async encodeTexts(this: OnnxEncoder<TextEncoderSpec>, texts: string[]): Promise<Vectors> {
-    const tokenizer = await loadTokenizer(this.spec.tokenizer);
+    const tokenizer = await loadTokenizer(this.spec.tokenizer, this.spec.padToken);
     const { ids, mask } = tokenizer.encodeBatch(texts, this.spec.maxLength);
     const dims = [texts.length, this.spec.maxLength];
     const int = (v: BigInt64Array, type: 'int64' | 'int32') => (type === 'int64' ? new ort.Tensor('int64', v, dims) : new ort.Tensor('int32', Int32Array.from(v, Number), dims));

@@ -27,6 +27,7 @@ export interface TextEncoderSpec {
   model: string;
   tokenizer: string;
   maxLength: number;
+  padToken?: string;
   inputName: string;
   maskName: string | null;
   outputName?: string;
@@ -92,6 +93,7 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
     model: captionBuiltin ? await builtin(captionBuiltin, 'encoders.caption.model') : c.model,
     tokenizer: c.tokenizer === 'builtin:caption' ? await builtin('tokenizer', 'encoders.caption.tokenizer') : c.tokenizer,
     maxLength: c.max_length,
+    padToken: c.pad_token,
     inputName: c.input_name,
     maskName: c.attention_mask_name,
     outputName: c.output_name,

@@ -43,7 +43,7 @@ export async function checkEncoders(config: Config, cacheDir: string): Promise<P
     problems.push(...io.problems);
     if (!io.io) continue;
     try {
-      if (spec.kind === 'text') await loadTokenizer(spec.tokenizer);
+      if (spec.kind === 'text') await loadTokenizer(spec.tokenizer, spec.padToken);
     } catch (err) {
       problems.push({ key: `${key}.tokenizer`, found: (err as Error).message, expected: 'a Hugging Face tokenizer.json' });
       continue;
