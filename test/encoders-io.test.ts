@@ -6,7 +6,19 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { PassThrough } from 'node:stream';
+import { layout } from '../src/artifacts/layout.ts';
+import { readParquet } from '../src/artifacts/parquet.ts';
 import { parseConfig } from '../src/config/load.ts';
+import { readImageBatch } from '../src/corpus/image-bytes.ts';
+import { preprocessRgb, writeChw } from '../src/encoders/image-preprocess.ts';
+import { pipelineStages } from '../src/pipeline.ts';
+import { createContext } from '../src/runner/context.ts';
+import { runLocal } from '../src/runner/local.ts';
+import { ProgressReporter } from '../src/runner/progress.ts';
+import { catalogSchema, type CatalogRow } from '../src/stages/catalog.ts';
+import { readPartVectors } from '../src/stages/embeddings.ts';
+import { demoConfig, sampleSlice } from './helpers.ts';
 import { ensureBuiltinModels, type BuiltinModels } from '../src/encoders/builtin.ts';
 import { fromHalf, toHalf } from '../src/encoders/float16.ts';
 import { loadTokenizer, OnnxEncoder } from '../src/encoders/onnx-encoder.ts';
@@ -155,5 +167,40 @@ describe('preflight names every mismatch', () => {
     assert.equal(problems.length, 1);
     assert.equal(problems[0].key, 'encoders.execution_providers');
     assert.match(problems[0].found, /unknown execution provider "cdua".*knows: cpu, webgpu, cuda/);
+  });
+});
+
+describe('the embed stage with exported models', () => {
+  test('fp16 image, hidden-state cls and eot text exports, each at its own batch size: every row as encoding it alone', async () => {
+    const input = await sampleSlice();
+    const root = path.join(tmp, 'run');
+    const encoders = {
+      visual_semantic: image(files.fp16, { batch_size: 7 }),
+      visual_pattern: image(files.hidden, { pooling: 'cls', batch_size: 5, resize: 10, interpolation: 'bilinear' }),
+      caption: text(files.text32, { batch_size: 3 }),
+      decode_threads: 2,
+      prefetch_batches: 1,
+    };
+    const ctx = createContext(demoConfig(input, root, { encoders }));
+    ctx.cacheDir = tmp;
+    const stages = pipelineStages();
+    await runLocal(ctx, { stages: stages.slice(0, stages.findIndex((s) => s.name === 'embed') + 1), progress: new ProgressReporter(new PassThrough(), false) });
+    const r = await resolveEncoders(ctx.config, tmp);
+    const rows = await readParquet<CatalogRow>(ctx.work, layout.catalogPart(0), catalogSchema);
+    const bytes = await readImageBatch(ctx.input, rows);
+    for (const [k, name] of (['visual_semantic', 'visual_pattern'] as const).entries()) {
+      const { data, dim, mask } = await readPartVectors(ctx.work, name, 0);
+      assert.equal(dim, DIM);
+      const e = await OnnxEncoder.open(r.images[k], r.settings);
+      for (const i of [0, 6, 7, rows.length - 1]) {
+        assert.equal(mask[i], 1);
+        const px = new Float32Array(3 * IMAGE_SIZE * IMAGE_SIZE);
+        writeChw(await preprocessRgb(bytes[i] as Buffer, r.images[k], 1e8), r.images[k], px, 0);
+        close(data.subarray(i * DIM, (i + 1) * DIM), (await e.encodeImages(px, 1)).data, 1e-5, `${name} row ${i}`);
+      }
+    }
+    const caption = await readPartVectors(ctx.work, 'caption', 0);
+    const t = await OnnxEncoder.open(r.caption, r.settings);
+    for (const i of [0, 4, rows.length - 1]) close(caption.data.subarray(i * DIM, (i + 1) * DIM), (await t.encodeTexts([rows[i].caption])).data, 1e-5, `caption row ${i}`);
   });
 });
