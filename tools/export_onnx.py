@@ -22,7 +22,7 @@ cannot run half precision, so tracing in fp16 needs a GPU; the converted graph i
 Needs torch and onnx (Debian: python3-torch, python3-onnx).
 """
 import argparse
-import math
+import inspect
 import sys
 
 import torch
@@ -213,8 +213,11 @@ def main(argv=None):
         out = 'last_hidden_state' if a.hidden_states else 'text_embeds'
 
     model.eval()
+    extra = {}
+    if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
+        extra['dynamo'] = False  # torch >= 2.9 defaults to the dynamo exporter, which needs onnxscript
     with torch.no_grad():
-        torch.onnx.export(model, (example,), a.out, input_names=[inp], output_names=[out], opset_version=a.opset, dynamic_axes={inp: {0: 'batch'}, out: {0: 'batch'}}, do_constant_folding=True)
+        torch.onnx.export(model, (example,), a.out, input_names=[inp], output_names=[out], opset_version=a.opset, dynamic_axes={inp: {0: 'batch'}, out: {0: 'batch'}}, do_constant_folding=True, **extra)
     if a.fp16:
         to_fp16(a.out)
     params = sum(t.numel() for t in model.parameters())
