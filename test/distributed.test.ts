@@ -8,7 +8,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/load.ts';
-import { BUILTIN_IMAGE_PREPROCESS, ensureBuiltinModels } from '../src/encoders/builtin.ts';
+import { BUILTIN_IMAGE_CONFIG, ensureBuiltinModels } from '../src/encoders/builtin.ts';
 import { readLedger } from '../src/ledger/ledger.ts';
 import { createContext } from '../src/runner/context.ts';
 import { describeRedis, redisOptions } from '../src/runner/distributed/connection.ts';
@@ -225,7 +225,7 @@ test('a unit that keeps failing lands in the failed set and the ledger; retry-fa
   const models = await ensureBuiltinModels(path.join(cacheDir, 'models'));
   const run = newRun('retry', {
     // The colour model is missing until the test puts it in place, so every embed unit fails.
-    encoders: { visual_pattern: { model: 'colour.onnx', ...BUILTIN_IMAGE_PREPROCESS.colour } },
+    encoders: { visual_pattern: { model: 'colour.onnx', ...BUILTIN_IMAGE_CONFIG } },
     runner: { kind: 'distributed', concurrency: 1, lock_ms: 2000, backoff_ms: 20, attempts: 2 },
   });
   const config = parseConfig(run.obj, { baseDir: run.root });

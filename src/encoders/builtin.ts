@@ -56,6 +56,9 @@ const IMAGE_PREPROCESS: ImagePreprocess = {
 };
 export const BUILTIN_IMAGE_PREPROCESS: Record<'shape' | 'colour', ImagePreprocess> = { shape: IMAGE_PREPROCESS, colour: IMAGE_PREPROCESS };
 
+/** The same settings as encoder config keys, for a config that points at a copy of a built-in model file. */
+export const BUILTIN_IMAGE_CONFIG = { size: IMAGE_SIZE, resize: IMAGE_SIZE, crop: 'center', interpolation: 'lanczos3', mean: [0, 0, 0], std: [1, 1, 1], alpha: 'flatten' } as const;
+
 // ---- generation ---------------------------------------------------------------------------------
 
 /** The model bytes (and, for `caption`, the tokenizer it goes with); options are for tuning. */
