@@ -6,7 +6,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isUrl } from '../storage/location.ts';
-import { configSchema, type Config } from './schema.ts';
+import { configSchema, ENCODER_NAMES, type Config } from './schema.ts';
 
 export class ConfigError extends Error {
   constructor(
@@ -60,7 +60,7 @@ export function parseConfig(raw: unknown, opts: { file?: string; baseDir?: strin
   cfg.input.path = abs(cfg.input.path);
   cfg.work = abs(cfg.work);
   cfg.output = abs(cfg.output);
-  for (const enc of Object.values(cfg.encoders)) {
+  for (const enc of ENCODER_NAMES.map((name) => cfg.encoders[name])) {
     enc.model = abs(enc.model);
     if ('tokenizer' in enc) enc.tokenizer = abs(enc.tokenizer);
   }

@@ -5,24 +5,43 @@ import { z } from 'zod';
 export const ENCODER_NAMES = ['visual_semantic', 'visual_pattern', 'caption'] as const;
 export type EncoderName = (typeof ENCODER_NAMES)[number];
 
+/** Output of a model that gives [N, T, D] hidden states instead of a pooled [N, D] embedding. */
+const pooling = z
+  .enum(['none', 'cls', 'mean', 'eot'])
+  .default('none')
+  .describe('none: the output is already [N, D]; cls: token 0; mean: average over the attention mask (images: all tokens); eot: the position of the highest token id, as CLIP');
+
 const imageEncoder = z
   .strictObject({
     /** `builtin:<name>` for the project's generated descriptors, or a path / URL of an .onnx file. */
     model: z.string().min(1),
+    /** Fills size, resize, crop, interpolation, mean and std with the model family's published values; explicit keys win. */
+    preset: z.enum(['clip', 'eva-clip', 'dinov2', 'siglip']).optional(),
     /** Square input side in pixels after resize and crop. */
-    size: z.number().int().min(8).max(2048).default(224),
-    /** `center`: resize the short side to `size` then centre-crop; `squash`: resize to size x size. */
-    crop: z.enum(['center', 'squash']).default('center'),
-    /** Per-channel mean and std applied to pixels scaled to [0, 1] (RGB order). */
-    mean: z.tuple([z.number(), z.number(), z.number()]).default([0.48145466, 0.4578275, 0.40821073]),
-    std: z.tuple([z.number(), z.number(), z.number()]).default([0.26862954, 0.26130258, 0.27577711]),
-    /** Background colour that transparent pixels are flattened onto. */
+    size: z.number().int().min(8).max(2048).optional(),
+    /** The shortest side is resized to this, then the centre `size` x `size` is cropped (default: `size`; dinov2: size * 256/224). */
+    resize: z.number().int().min(8).max(4096).optional(),
+    /** `center`: resize the short side to `resize` then centre-crop `size`; `squash`: resize to size x size. */
+    crop: z.enum(['center', 'squash']).optional(),
+    /** The resampling kernel, computed as PIL.Image.resize does (default bicubic, as CLIP, EVA-CLIP, DINOv2 and SigLIP were trained). */
+    interpolation: z.enum(['bicubic', 'bilinear', 'lanczos3']).optional(),
+    /** Per-channel mean and std applied to pixels scaled to [0, 1] (RGB order); default CLIP's. */
+    mean: z.tuple([z.number(), z.number(), z.number()]).optional(),
+    std: z.tuple([z.number(), z.number(), z.number()]).optional(),
+    /** `drop`: transparent pixels keep their stored colour, as PIL's convert("RGB"); `flatten`: composite onto `background`. */
+    alpha: z.enum(['drop', 'flatten']).default('drop'),
+    /** Background colour (#rrggbb) for `alpha: flatten`. */
     background: z.string().default('#ffffff'),
+    /** `ignore`: embedded ICC profiles are ignored, as PIL-based loaders do; `apply`: converted to sRGB. */
+    icc: z.enum(['ignore', 'apply']).default('ignore'),
+    /** `ignore`: as PIL's Image.open; `apply`: rotate by the EXIF orientation, as ImageOps.exif_transpose. */
+    exif_orientation: z.enum(['ignore', 'apply']).default('ignore'),
     input_name: z.string().optional(),
     output_name: z.string().optional(),
+    pooling,
     batch_size: z.number().int().min(1).max(4096).default(32),
   })
-  .describe('An image encoder: an ONNX model taking float32 [N, 3, size, size].');
+  .describe('An image encoder: an ONNX model taking float32 or float16 [N, 3, size, size].');
 
 const textEncoder = z
   .strictObject({
@@ -30,13 +49,17 @@ const textEncoder = z
     /** A Hugging Face `tokenizer.json` (the format CLIP tokenizers ship in). */
     tokenizer: z.string().min(1),
     max_length: z.number().int().min(2).max(4096).default(77),
+    /** The token that pads to max_length (default: the file's padding, else [PAD]/<pad>, else the end token as CLIP). */
+    pad_token: z.string().optional(),
     /** Names of the model inputs; `attention_mask_name: null` for models that take only ids. */
     input_name: z.string().default('input_ids'),
     attention_mask_name: z.string().nullable().default('attention_mask'),
     output_name: z.string().optional(),
+    /** CLIP text towers exported without their pooling give [N, T, D]: `eot` picks the end-of-text token. */
+    pooling,
     batch_size: z.number().int().min(1).max(4096).default(64),
   })
-  .describe('A text encoder: an ONNX model taking int64 token ids [N, max_length].');
+  .describe('A text encoder: an ONNX model taking int64 or int32 token ids [N, max_length].');
 
 /** Limits of one model endpoint; unset ones come from the shared `annotate.openai` values. */
 const endpointLimits = {
@@ -167,6 +190,16 @@ export const configSchema = z.strictObject({
       visual_semantic: imageEncoder.prefault({ model: 'builtin:shape' }),
       visual_pattern: imageEncoder.prefault({ model: 'builtin:colour' }),
       caption: textEncoder.prefault({ model: 'builtin:caption', tokenizer: 'builtin:caption' }),
+      /** onnxruntime execution providers, most preferred first, e.g. [cuda, cpu] or ["cuda:1", cpu] (default: $MEGAPAIRS_EXECUTION_PROVIDERS, else [cpu]). Each must load, or the run fails at start. */
+      execution_providers: z.array(z.string().min(1)).min(1).optional(),
+      /** onnxruntime threads per session for one operator (0: onnxruntime's default, all cores). */
+      intra_op_threads: z.number().int().min(0).max(256).default(0),
+      /** onnxruntime threads per session across operators (0: onnxruntime's default). */
+      inter_op_threads: z.number().int().min(0).max(256).default(0),
+      /** Images decoded and preprocessed at once (worker threads; 0: one per core, at most 8). */
+      decode_threads: z.number().int().min(0).max(64).default(0),
+      /** Ready batches queued ahead of inference per encoder (bounds memory). */
+      prefetch_batches: z.number().int().min(1).max(64).default(2),
     })
     .prefault({}),
   index: z

@@ -37,12 +37,27 @@ export interface BuiltinModels {
 }
 
 /**
- * Preprocessing the built-in image models expect (they override the config's size/mean/std/crop):
- * pixels scaled to [0, 1] and left at that (mean 0, std 1). Both use the same size and crop, so the
- * embed stage decodes each image once for the two of them.
+ * Preprocessing the built-in image models expect (they override the config's geometry, kernel,
+ * mean/std and alpha): transparency flattened onto the background (emoji are drawn on
+ * transparency), lanczos3, pixels scaled to [0, 1] and left at that (mean 0, std 1). Both use the
+ * same settings, so the embed stage decodes each image once for the two of them.
  */
-const IMAGE_PREPROCESS: Omit<ImagePreprocess, 'background'> = { size: IMAGE_SIZE, crop: 'center', mean: [0, 0, 0], std: [1, 1, 1] };
-export const BUILTIN_IMAGE_PREPROCESS: Record<'shape' | 'colour', Omit<ImagePreprocess, 'background'>> = { shape: IMAGE_PREPROCESS, colour: IMAGE_PREPROCESS };
+const IMAGE_PREPROCESS: ImagePreprocess = {
+  size: IMAGE_SIZE,
+  resize: IMAGE_SIZE,
+  crop: 'center',
+  interpolation: 'lanczos3',
+  mean: [0, 0, 0],
+  std: [1, 1, 1],
+  alpha: 'flatten',
+  background: [255, 255, 255], // encoders.*.background still chooses it
+  icc: 'ignore',
+  exifOrientation: 'ignore',
+};
+export const BUILTIN_IMAGE_PREPROCESS: Record<'shape' | 'colour', ImagePreprocess> = { shape: IMAGE_PREPROCESS, colour: IMAGE_PREPROCESS };
+
+/** The same settings as encoder config keys, for a config that points at a copy of a built-in model file. */
+export const BUILTIN_IMAGE_CONFIG = { size: IMAGE_SIZE, resize: IMAGE_SIZE, crop: 'center', interpolation: 'lanczos3', mean: [0, 0, 0], std: [1, 1, 1], alpha: 'flatten' } as const;
 
 // ---- generation ---------------------------------------------------------------------------------
 

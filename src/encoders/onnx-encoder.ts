@@ -1,35 +1,28 @@
-// Runs an encoder's ONNX model through onnxruntime-node and returns L2-normalised vectors. One
-// session per model file per process: sessions are costly to create and safe to share.
+// Runs an encoder's ONNX model through onnxruntime-node and returns L2-normalised vectors. The
+// model's own input and output element types are used (fp16 exports get fp16 in and give fp16
+// out, converted here), hidden-state outputs are pooled as configured, and a model that does not
+// fit the config fails before its first batch with every mismatch named (model-io.ts).
 import ort from 'onnxruntime-node';
-import { Tokenizer } from './tokenizer.ts';
+import { fromHalfArray, toHalfArray } from './float16.ts';
+import { checkModelIO, pool, type ModelIO } from './model-io.ts';
 import type { ImageEncoderSpec, TextEncoderSpec } from './resolve.ts';
+import { loadSession, type SessionSettings } from './sessions.ts';
+import { Tokenizer } from './tokenizer.ts';
 
-const sessions = new Map<string, Promise<ort.InferenceSession>>();
+export interface Vectors {
+  data: Float32Array;
+  dim: number;
+}
+
 const tokenizers = new Map<string, Promise<Tokenizer>>();
 
-/** Execution providers, most preferred first: `cuda` on GPU nodes (MEGAPAIRS_EXECUTION_PROVIDERS=cuda,cpu). */
-function executionProviders(): string[] {
-  return (process.env.MEGAPAIRS_EXECUTION_PROVIDERS ?? 'cpu').split(',').map((s) => s.trim()).filter(Boolean);
-}
-
-function loadSession(model: string): Promise<ort.InferenceSession> {
-  let s = sessions.get(model);
-  if (!s) {
-    s = ort.InferenceSession.create(model, { executionProviders: executionProviders(), graphOptimizationLevel: 'all' }).catch((err: Error) => {
-      sessions.delete(model);
-      throw new Error(`cannot load ONNX model ${model}: ${err.message}`);
-    });
-    sessions.set(model, s);
-  }
-  return s;
-}
-
-function loadTokenizer(file: string): Promise<Tokenizer> {
-  let t = tokenizers.get(file);
+export function loadTokenizer(file: string, padToken?: string): Promise<Tokenizer> {
+  const key = `${file}\0${padToken ?? ''}`;
+  let t = tokenizers.get(key);
   if (!t) {
-    t = Tokenizer.fromFile(file);
-    tokenizers.set(file, t);
-    t.catch(() => tokenizers.delete(file));
+    t = Tokenizer.fromFile(file, padToken);
+    tokenizers.set(key, t);
+    t.catch(() => tokenizers.delete(key));
   }
   return t;
 }
@@ -45,30 +38,61 @@ function l2normalizeRows(v: Float32Array, dim: number): Float32Array {
   return v;
 }
 
-async function runForVectors(session: ort.InferenceSession, feeds: Record<string, ort.Tensor>, outputName: string | undefined, n: number, model: string): Promise<{ data: Float32Array; dim: number }> {
-  const name = outputName ?? session.outputNames[0];
-  if (!session.outputNames.includes(name)) throw new Error(`${model}: no output "${name}" (outputs: ${session.outputNames.join(', ')})`);
-  const out = (await session.run(feeds, [name]))[name];
-  if (out.type !== 'float32' || out.dims.length !== 2 || out.dims[0] !== n) {
-    throw new Error(`${model}: output "${name}" is ${out.type} [${out.dims.join(', ')}], expected float32 [${n}, dim] (set output_name to the pooled embedding output)`);
+/** A session whose inputs and outputs have been checked against the encoder's config. */
+export class OnnxEncoder<S extends ImageEncoderSpec | TextEncoderSpec = ImageEncoderSpec | TextEncoderSpec> {
+  private constructor(
+    readonly spec: S,
+    readonly session: ort.InferenceSession,
+    readonly io: ModelIO,
+  ) {}
+
+  /** Loads (or reuses) the session; throws one error listing every mismatch with the config. */
+  static async open<S extends ImageEncoderSpec | TextEncoderSpec>(spec: S, settings: SessionSettings): Promise<OnnxEncoder<S>> {
+    const session = await loadSession(spec.model, settings).catch((err: Error) => {
+      throw new Error(`encoders.${spec.name}.model: ${err.message}`);
+    });
+    const { io, problems } = checkModelIO(spec, session);
+    if (!io) throw new Error(`encoders.${spec.name}: the model does not fit the config:\n${problems.map((p) => `  ${p.key}: ${p.found}; expected ${p.expected}`).join('\n')}`);
+    return new OnnxEncoder(spec, session, io);
   }
-  const dim = Number(out.dims[1]);
-  return { data: l2normalizeRows(new Float32Array(out.data as Float32Array), dim), dim };
-}
 
-/** `pixels` is a [n, 3, size, size] tensor made with writeChw. */
-export async function encodeImages(spec: ImageEncoderSpec, pixels: Float32Array, n: number): Promise<{ data: Float32Array; dim: number }> {
-  const session = await loadSession(spec.model);
-  const input = spec.inputName ?? session.inputNames[0];
-  const feeds = { [input]: new ort.Tensor('float32', pixels.subarray(0, n * 3 * spec.size * spec.size), [n, 3, spec.size, spec.size]) };
-  return runForVectors(session, feeds, spec.outputName, n, spec.model);
-}
+  private async run(feeds: Record<string, ort.Tensor>, n: number, tokens?: { ids: BigInt64Array; mask: BigInt64Array }): Promise<Vectors> {
+    const { output } = this.io;
+    let result: ort.Tensor;
+    try {
+      result = (await this.session.run(feeds, [output.name]))[output.name];
+    } catch (err) {
+      throw new Error(`encoders.${this.spec.name}: ${this.spec.model}: ${(err as Error).message}`);
+    }
+    const dims = result.dims.map(Number);
+    const where = `encoders.${this.spec.name}: output "${output.name}" of ${this.spec.model}`;
+    if (dims.length !== output.rank || dims[0] !== n) throw new Error(`${where} is [${dims.join(', ')}] for a batch of ${n}, expected [${n}, ${output.rank === 3 ? 'T, ' : ''}D]`);
+    let data = result.type === 'float16' ? fromHalfArray(result.data as Uint16Array) : new Float32Array(result.data as Float32Array);
+    if (output.rank === 3) {
+      const maxLength = this.spec.kind === 'text' ? this.spec.maxLength : undefined;
+      if (maxLength !== undefined && dims[1] !== maxLength) throw new Error(`${where} has ${dims[1]} positions, expected one per token (max_length ${maxLength}) for pooling ${this.spec.pooling}`);
+      data = pool(data, dims, this.spec.pooling as 'cls' | 'mean' | 'eot', tokens);
+    }
+    const dim = dims[dims.length - 1];
+    return { data: l2normalizeRows(data, dim), dim };
+  }
 
-export async function encodeTexts(spec: TextEncoderSpec, texts: string[]): Promise<{ data: Float32Array; dim: number }> {
-  const [session, tokenizer] = await Promise.all([loadSession(spec.model), loadTokenizer(spec.tokenizer)]);
-  const { ids, mask } = tokenizer.encodeBatch(texts, spec.maxLength);
-  const dims = [texts.length, spec.maxLength];
-  const feeds: Record<string, ort.Tensor> = { [spec.inputName]: new ort.Tensor('int64', ids, dims) };
-  if (spec.maskName) feeds[spec.maskName] = new ort.Tensor('int64', mask, dims);
-  return runForVectors(session, feeds, spec.outputName, texts.length, spec.model);
+  /** `pixels` is a [n, 3, size, size] float32 tensor made with writeChw. */
+  encodeImages(this: OnnxEncoder<ImageEncoderSpec>, pixels: Float32Array, n: number): Promise<Vectors> {
+    const { size } = this.spec;
+    const { input } = this.io;
+    const values = pixels.subarray(0, n * 3 * size * size);
+    const tensor = input.type === 'float16' ? new ort.Tensor('float16', toHalfArray(values), [n, 3, size, size]) : new ort.Tensor('float32', values, [n, 3, size, size]);
+    return this.run({ [input.name]: tensor }, n);
+  }
+
+  async encodeTexts(this: OnnxEncoder<TextEncoderSpec>, texts: string[]): Promise<Vectors> {
+    const tokenizer = await loadTokenizer(this.spec.tokenizer, this.spec.padToken);
+    const { ids, mask } = tokenizer.encodeBatch(texts, this.spec.maxLength);
+    const dims = [texts.length, this.spec.maxLength];
+    const int = (v: BigInt64Array, type: 'int64' | 'int32') => (type === 'int64' ? new ort.Tensor('int64', v, dims) : new ort.Tensor('int32', Int32Array.from(v, Number), dims));
+    const feeds: Record<string, ort.Tensor> = { [this.io.input.name]: int(ids, this.io.input.type as 'int64' | 'int32') };
+    if (this.io.mask) feeds[this.io.mask.name] = int(mask, this.io.mask.type);
+    return this.run(feeds, texts.length, { ids, mask });
+  }
 }

@@ -3,8 +3,8 @@
 // fields) using the field numbers of onnx/onnx.proto, and covers only what the built-in models need:
 // nodes with attributes, float32 / int64 initializers, typed inputs and outputs with symbolic dims.
 
-/** Element types we write (TensorProto.DataType numbers). */
-const DATA_TYPE = { float32: 1, int64: 7 } as const;
+/** Element types of graph inputs and outputs (TensorProto.DataType numbers); fp16 and int32 for test exports. */
+const DATA_TYPE = { float32: 1, int32: 6, int64: 7, float16: 10 } as const;
 export type ElementType = keyof typeof DATA_TYPE;
 
 /** AttributeProto.AttributeType numbers. */
@@ -12,7 +12,8 @@ const ATTRIBUTE_TYPE = { float: 1, int: 2, string: 3, tensor: 4, floats: 6, ints
 
 export interface TensorValue {
   name: string;
-  type: ElementType;
+  /** Initializers are float32 or int64 only. */
+  type: 'float32' | 'int64';
   dims: number[];
   data: Float32Array | BigInt64Array;
 }

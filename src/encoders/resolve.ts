@@ -5,7 +5,12 @@
 import path from 'node:path';
 import type { Config, EncoderName } from '../config/schema.ts';
 import type { BuiltinModels } from './builtin.ts';
+import { parseColour } from './decode-rgb.ts';
 import type { ImagePreprocess } from './image-preprocess.ts';
+import { DEFAULT_PRESET, PRESETS } from './presets.ts';
+import { sessionSettings, type SessionSettings } from './sessions.ts';
+
+export type Pooling = 'none' | 'cls' | 'mean' | 'eot';
 
 export interface ImageEncoderSpec extends ImagePreprocess {
   kind: 'image';
@@ -13,6 +18,7 @@ export interface ImageEncoderSpec extends ImagePreprocess {
   model: string;
   inputName?: string;
   outputName?: string;
+  pooling: Pooling;
   batchSize: number;
 }
 
@@ -22,16 +28,24 @@ export interface TextEncoderSpec {
   model: string;
   tokenizer: string;
   maxLength: number;
+  padToken?: string;
   inputName: string;
   maskName: string | null;
   outputName?: string;
+  pooling: Pooling;
   batchSize: number;
 }
 
 /** The name in "builtin:<name>", or undefined for a path. */
 const builtinName = (ref: string): string | undefined => /^builtin:(.+)$/.exec(ref)?.[1];
 
-export async function resolveEncoders(config: Config, cacheDir: string): Promise<{ images: ImageEncoderSpec[]; caption: TextEncoderSpec }> {
+export interface ResolvedEncoders {
+  images: ImageEncoderSpec[];
+  caption: TextEncoderSpec;
+  settings: SessionSettings;
+}
+
+export async function resolveEncoders(config: Config, cacheDir: string): Promise<ResolvedEncoders> {
   let builtins: BuiltinModels | undefined;
   const builtin = async (name: string, where: string): Promise<string> => {
     builtins ??= await (await import('./builtin.ts')).ensureBuiltinModels(path.join(cacheDir, 'models'));
@@ -47,17 +61,28 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
     const model = b ? await builtin(b, `encoders.${name}.model`) : e.model;
     const pre = b ? (await import('./builtin.ts')).BUILTIN_IMAGE_PREPROCESS[b as 'shape' | 'colour'] : undefined;
     if (b && !pre) throw new Error(`encoders.${name}.model: "${e.model}" is not an image model`);
+    // Explicit keys win over the preset, the preset over CLIP's values; the built-ins fix their own.
+    const preset = e.preset ? PRESETS[e.preset] : DEFAULT_PRESET;
+    const size = e.size ?? preset.size;
+    const background = parseColour(e.background, `encoders.${name}.background`);
     images.push({
       kind: 'image',
       name,
       model,
-      size: pre?.size ?? e.size,
-      crop: pre?.crop ?? e.crop,
-      mean: pre?.mean ?? e.mean,
-      std: pre?.std ?? e.std,
-      background: e.background,
+      size,
+      resize: e.resize ?? preset.resize(size),
+      crop: e.crop ?? preset.crop,
+      interpolation: e.interpolation ?? preset.interpolation,
+      mean: e.mean ?? preset.mean,
+      std: e.std ?? preset.std,
+      alpha: e.alpha,
+      background,
+      icc: e.icc,
+      exifOrientation: e.exif_orientation,
+      ...(pre && { ...pre, background }),
       inputName: e.input_name,
       outputName: e.output_name,
+      pooling: e.pooling,
       batchSize: e.batch_size,
     });
   }
@@ -69,10 +94,12 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
     model: captionBuiltin ? await builtin(captionBuiltin, 'encoders.caption.model') : c.model,
     tokenizer: c.tokenizer === 'builtin:caption' ? await builtin('tokenizer', 'encoders.caption.tokenizer') : c.tokenizer,
     maxLength: c.max_length,
+    padToken: c.pad_token,
     inputName: c.input_name,
     maskName: c.attention_mask_name,
     outputName: c.output_name,
+    pooling: c.pooling,
     batchSize: c.batch_size,
   };
-  return { images, caption };
+  return { images, caption, settings: sessionSettings(config) };
 }

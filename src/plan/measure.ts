@@ -11,8 +11,8 @@ import { describePrompt, instructPrompt, PROMPT_VERSION } from '../annotate/prom
 import { DEMONSTRATIONS } from '../annotate/demonstrations.ts';
 import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
 import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
-import { decodeRgb, writeChw } from '../encoders/image-preprocess.ts';
-import { encodeImages, encodeTexts } from '../encoders/onnx-encoder.ts';
+import { preprocessRgb, writeChw } from '../encoders/image-preprocess.ts';
+import { OnnxEncoder } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders } from '../encoders/resolve.ts';
 import { trainingJpeg } from '../export/training-image.ts';
 import { annotationsSchema } from '../stages/annotate.ts';
@@ -122,21 +122,24 @@ export async function measure(ctx: StageContext, n: number, given: Partial<Recor
   if (!rows.length) throw new Error(`input.path: no images in the shards at ${ctx.input.uri('')}`);
   const samples = rows.slice(0, n);
   const bytes = samples.map((s) => s.image.data);
-  const { images, caption } = await resolveEncoders(config, ctx.cacheDir);
+  const resolved = await resolveEncoders(config, ctx.cacheDir);
   const encoders = {} as Record<EncoderName, EncoderRate>;
-  for (const spec of images) {
+  for (const spec of resolved.images) {
+    const encoder = await OnnxEncoder.open(spec, resolved.settings);
     const started = performance.now();
-    const rgb = await Promise.all(bytes.map((b) => decodeRgb(b, spec, config.input.max_pixels)));
+    const rgb = await Promise.all(bytes.map((b) => preprocessRgb(b, spec, config.input.max_pixels)));
     const preprocessPerSecond = rgb.length / ((performance.now() - started) / 1000);
-    const dim = (await encodeImages(spec, chw(rgb.slice(0, 1), spec), 1)).dim;
-    const perSecond = given[spec.name] ?? (await rate(rgb, spec.batchSize, (chunk) => encodeImages(spec, chw(chunk, spec), chunk.length)));
+    const dim = (await encoder.encodeImages(chw(rgb.slice(0, 1), spec), 1)).dim;
+    const perSecond = given[spec.name] ?? (await rate(rgb, spec.batchSize, (chunk) => encoder.encodeImages(chw(chunk, spec), chunk.length)));
     encoders[spec.name] = { dim, perSecond, source: given[spec.name] ? 'given' : 'measured', preprocessPerSecond };
   }
+  const caption = resolved.caption;
+  const textEncoder = await OnnxEncoder.open(caption, resolved.settings);
   const texts = samples.map((s) => s.caption || s.key);
-  const captionDim = (await encodeTexts(caption, texts.slice(0, 1))).dim;
+  const captionDim = (await textEncoder.encodeTexts(texts.slice(0, 1))).dim;
   encoders.caption = {
     dim: captionDim,
-    perSecond: given.caption ?? (await rate(texts, caption.batchSize, (chunk) => encodeTexts(caption, chunk))),
+    perSecond: given.caption ?? (await rate(texts, caption.batchSize, (chunk) => textEncoder.encodeTexts(chunk))),
     source: given.caption ? 'given' : 'measured',
   };
   const jpegs = await Promise.all(bytes.slice(0, 16).map((b) => trainingJpeg(b, { size: 512, fit: 'contain', quality: 90, maxPixels: config.input.max_pixels })));
@@ -154,7 +157,7 @@ export async function measure(ctx: StageContext, n: number, given: Partial<Recor
   };
 }
 
-function chw(rgb: Buffer[], spec: Parameters<typeof writeChw>[1]): Float32Array {
+function chw(rgb: Uint8Array[], spec: Parameters<typeof writeChw>[1]): Float32Array {
   const out = new Float32Array(rgb.length * 3 * spec.size * spec.size);
   rgb.forEach((px, i) => writeChw(px, spec, out, i));
   return out;

@@ -1,23 +1,31 @@
 // Embed: one unit per catalog part. Every image gets a vector from each image encoder and its
 // caption one from the caption encoder, in catalog row order (row i of every .npy is catalog row
 // i). An image that fails to decode gets zero vectors, mask 0 and a ledger entry, so rows stay
-// aligned. Bytes that cannot be read as the catalog recorded them (the tar gone, cut or replaced
-// on shared storage, an S3 short body, an outage) are the environment's fault, not the image's:
-// the unit fails and a rerun reads them again once storage is whole. Work goes batch by batch:
-// memory is bounded by the batch, not the part.
+// aligned. Reading and decoding (in decode threads) run ahead of inference through a bounded queue
+// of ready chunks, and each encoder runs at its own batch_size: memory is bounded by the queue
+// and the batches, not the part. Bytes that cannot be read as the catalog recorded them (the tar
+// gone, cut or replaced on shared storage, an S3 short body, an outage) are the environment's
+// fault, not the image's: the unit fails and a rerun reads them again once storage is whole.
 import { modelIdentity } from '../provenance/file-digest.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
-import type { EncoderName } from '../config/schema.ts';
+import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { readImageBatch } from '../corpus/image-bytes.ts';
-import { decodeKey, decodeRgb, writeChw } from '../encoders/image-preprocess.ts';
-import { encodeImages, encodeTexts } from '../encoders/onnx-encoder.ts';
-import { resolveEncoders } from '../encoders/resolve.ts';
+import { BatchQueue } from '../encoders/batch-queue.ts';
+import { decodeThreads, preprocessInPool } from '../encoders/decode-pool.ts';
+import { writeChw } from '../encoders/image-preprocess.ts';
+import { OnnxEncoder } from '../encoders/onnx-encoder.ts';
+import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { catalogSchema, type CatalogRow } from './catalog.ts';
 import { PartStage } from './part-stage.ts';
 import { memoize, type StageContext, type UnitResult } from './stage.ts';
-import { allWithOwnErrors } from '../util/sharp-message.ts';
+
+/** Rows read and decoded together: per row, one RGB buffer per image encoder, or undefined if it failed. */
+interface ReadyChunk {
+  start: number;
+  pixels: Array<Uint8Array[] | undefined>;
+}
 
 /** Grows a [rows, dim] matrix as batches arrive; dim is learned from the first batch. */
 class VectorTable {
@@ -44,7 +52,8 @@ export class EmbedStage extends PartStage {
   /** Each encoder's settings, with its model and tokenizer by content digest; batch sizes only pace the work. */
   async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
     const out: Record<string, unknown> = {};
-    for (const [name, e] of Object.entries(ctx.config.encoders)) {
+    for (const name of ENCODER_NAMES) {
+      const e = ctx.config.encoders[name];
       const { batch_size: _pace, ...settings } = e as typeof e & { tokenizer?: string };
       const ids: Record<string, unknown> = { model: await modelIdentity(settings.model, `encoders.${name}.model`) };
       if (settings.tokenizer !== undefined) ids.tokenizer = await modelIdentity(settings.tokenizer, `encoders.${name}.tokenizer`);
@@ -60,39 +69,72 @@ export class EmbedStage extends PartStage {
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const ledger = new UnitLedger(this.name, this.unitId(n));
     const rows = await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(n), catalogSchema);
-    const { images, caption } = await memoize(ctx, 'encoders', () => resolveEncoders(ctx.config, ctx.cacheDir));
-    const tables = new Map<EncoderName, VectorTable>([...images, caption].map((e) => [e.name, new VectorTable(rows.length)]));
+    const { images, caption } = await memoize(ctx, 'encoders', async () => {
+      const r = await resolveEncoders(ctx.config, ctx.cacheDir);
+      return {
+        images: await Promise.all(r.images.map((s) => OnnxEncoder.open(s, r.settings))),
+        caption: await OnnxEncoder.open(r.caption, r.settings),
+      };
+    });
+    const tables = new Map<EncoderName, VectorTable>([...images, caption].map((e) => [e.spec.name, new VectorTable(rows.length)]));
     const mask = new Uint8Array(rows.length).fill(1);
-    const batchSize = Math.min(...images.map((e) => e.batchSize), caption.batchSize);
+    const { decode_threads, prefetch_batches } = ctx.config.encoders;
+    const threads = decodeThreads(decode_threads);
+    const chunkSize = Math.max(...images.map((e) => e.spec.batchSize));
+    const queue = new BatchQueue<ReadyChunk>(prefetch_batches);
 
-    for (let start = 0; start < rows.length; start += batchSize) {
-      const batch = rows.slice(start, start + batchSize);
-      const bytes = await readImageBatch(ctx.input, batch); // one ranged read per run of consecutive members
-      const unread = bytes.findIndex((b) => b instanceof Error);
-      if (unread >= 0) {
-        const r = batch[unread];
-        throw new Error(`${ctx.input.uri(r.tar)}: image ${r.key} (${r.length} bytes at ${r.offset}, as catalogued) cannot be read`, { cause: bytes[unread] });
+    const produce = async () => {
+      for (let start = 0; start < rows.length; start += chunkSize) {
+        const batch = rows.slice(start, start + chunkSize);
+        const bytes = await readImageBatch(ctx.input, batch); // one ranged read per run of consecutive members
+        const unread = bytes.findIndex((b) => b instanceof Error);
+        if (unread >= 0) {
+          const r = batch[unread];
+          throw new Error(`${ctx.input.uri(r.tar)}: image ${r.key} (${r.length} bytes at ${r.offset}, as catalogued) cannot be read`, { cause: bytes[unread] });
+        }
+        const specs = images.map((e) => e.spec);
+        // A copy per image: a view into a larger read buffer would send the whole buffer to a thread.
+        const done = await Promise.all(bytes.map((b) => (b instanceof Error ? { error: b.message } : preprocessInPool({ bytes: new Uint8Array(b), specs, maxPixels: ctx.config.input.max_pixels }, threads))));
+        batch.forEach((r, i) => {
+          const d = done[i];
+          if (!('error' in d)) return;
+          mask[start + i] = 0;
+          ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, 'undecodable_image', d.error);
+        });
+        await queue.put({ start, pixels: done.map((d) => ('pixels' in d ? d.pixels : undefined)) });
       }
-      // Decode once per distinct preprocessing; encoders that share size and crop share pixels.
-      const decoded = new Map<string, Array<Buffer | Error>>();
-      for (const spec of images) {
-        const key = decodeKey(spec);
-        if (decoded.has(key)) continue;
-        decoded.set(key, await allWithOwnErrors((bytes as Buffer[]).map((b) => () => decodeRgb(b, spec, ctx.config.input.max_pixels))));
+      queue.close();
+    };
+    const producing = produce().catch((err: Error) => queue.fail(err));
+
+    // Each image encoder collects ready rows until it has a batch of its own batch_size.
+    const pending = images.map(() => ({ start: 0, rows: [] as Array<Uint8Array | undefined> }));
+    const flush = async (e: OnnxEncoder<ImageEncoderSpec>, p: (typeof pending)[number], count: number) => {
+      const { size } = e.spec;
+      const pixels = new Float32Array(count * 3 * size * size);
+      p.rows.slice(0, count).forEach((px, i) => px && writeChw(px, e.spec, pixels, i));
+      tables.get(e.spec.name)!.put(p.start, await e.encodeImages(pixels, count), `encoders.${e.spec.name} (${e.spec.model})`);
+      p.rows.splice(0, count);
+      p.start += count;
+    };
+    try {
+      for await (const chunk of queue) {
+        for (const [k, e] of images.entries()) {
+          const p = pending[k];
+          p.rows.push(...chunk.pixels.map((px) => px?.[k]));
+          while (p.rows.length >= e.spec.batchSize) await flush(e as OnnxEncoder<ImageEncoderSpec>, p, e.spec.batchSize);
+        }
       }
-      batch.forEach((r, i) => {
-        const err = [...decoded.values()].map((d) => d[i]).find((d): d is Error => d instanceof Error);
-        if (!err) return;
-        mask[start + i] = 0;
-        ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, 'undecodable_image', err);
-      });
-      for (const spec of images) {
-        const rgb = decoded.get(decodeKey(spec))!;
-        const pixels = new Float32Array(batch.length * 3 * spec.size * spec.size);
-        rgb.forEach((px, i) => px instanceof Buffer && writeChw(px, spec, pixels, i));
-        tables.get(spec.name)!.put(start, await encodeImages(spec, pixels, batch.length), spec.model);
-      }
-      tables.get('caption')!.put(start, await encodeTexts(caption, batch.map((r) => r.caption)), caption.model);
+      for (const [k, e] of images.entries()) if (pending[k].rows.length) await flush(e as OnnxEncoder<ImageEncoderSpec>, pending[k], pending[k].rows.length);
+    } catch (err) {
+      queue.fail(err as Error);
+      throw err;
+    } finally {
+      await producing;
+    }
+    const text = caption as OnnxEncoder<TextEncoderSpec>;
+    for (let start = 0; start < rows.length; start += text.spec.batchSize) {
+      tables.get('caption')!.put(start, await text.encodeTexts(rows.slice(start, start + text.spec.batchSize).map((r) => r.caption)), `encoders.caption (${text.spec.model})`);
     }
 
     mask.forEach((ok, row) => {

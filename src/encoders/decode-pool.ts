@@ -1,0 +1,87 @@
+// Decoding and preprocessing off the inference thread: a pool of worker threads, one per process,
+// each handed one image at a time (the JS resampler is CPU-bound; sharp's decode runs on libuv's
+// threads). Threads keep the process alive only while they have work, so a finished run exits.
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+import { preprocessImages, type PreprocessResult, type PreprocessTask } from './preprocess-images.ts';
+
+interface Pending {
+  resolve(r: PreprocessResult): void;
+  reject(e: Error): void;
+}
+
+class DecodePool {
+  private readonly idle: Worker[] = [];
+  private readonly waiting: Array<{ task: PreprocessTask; pending: Pending }> = [];
+  private readonly inFlight = new Map<number, { worker: Worker; pending: Pending }>();
+  private readonly dead = new WeakSet<Worker>();
+  private nextId = 0;
+
+  constructor(size: number) {
+    for (let i = 0; i < size; i++) this.idle.push(this.spawn());
+  }
+
+  private spawn(): Worker {
+    const w = new Worker(new URL('./decode-thread-entry.mjs', import.meta.url));
+    w.unref();
+    w.on('message', ({ id, result }: { id: number; result: PreprocessResult }) => {
+      const job = this.inFlight.get(id);
+      this.inFlight.delete(id);
+      w.unref();
+      this.idle.push(w);
+      job?.pending.resolve(result);
+      this.dispatch();
+    });
+    w.on('error', (err) => this.fail(w, err));
+    w.on('exit', (code) => this.fail(w, new Error(`decode thread exited with code ${code}`)));
+    return w;
+  }
+
+  /** A thread that died takes its image with it (the unit fails and is retried); it is replaced. */
+  private fail(w: Worker, err: Error): void {
+    if (this.dead.has(w)) return;
+    this.dead.add(w);
+    const i = this.idle.indexOf(w);
+    if (i >= 0) this.idle.splice(i, 1);
+    for (const [id, job] of this.inFlight) {
+      if (job.worker !== w) continue;
+      this.inFlight.delete(id);
+      job.pending.reject(err);
+    }
+    this.idle.push(this.spawn());
+    this.dispatch();
+  }
+
+  run(task: PreprocessTask): Promise<PreprocessResult> {
+    return new Promise((resolve, reject) => {
+      this.waiting.push({ task, pending: { resolve, reject } });
+      this.dispatch();
+    });
+  }
+
+  private dispatch(): void {
+    while (this.idle.length && this.waiting.length) {
+      const w = this.idle.pop()!;
+      const { task, pending } = this.waiting.shift()!;
+      const id = this.nextId++;
+      this.inFlight.set(id, { worker: w, pending });
+      w.ref();
+      w.postMessage({ id, task });
+    }
+  }
+}
+
+const pools = new Map<number, DecodePool>();
+
+/** Threads for `configured` (0: one per core, at most 8); 1 decodes on the calling thread. */
+export function decodeThreads(configured: number): number {
+  return configured || Math.min(8, os.availableParallelism());
+}
+
+/** Preprocesses with the process's pool of `threads` decode threads. */
+export function preprocessInPool(task: PreprocessTask, threads: number): Promise<PreprocessResult> {
+  if (threads <= 1) return preprocessImages(task);
+  let pool = pools.get(threads);
+  if (!pool) pools.set(threads, (pool = new DecodePool(threads)));
+  return pool.run(task);
+}

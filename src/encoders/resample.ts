@@ -1,0 +1,145 @@
+// PIL's resampler (Pillow's libImaging/Resample.c), written out so images resize exactly as the
+// models were trained: CLIP, open_clip, DINOv2 and Hugging Face processors all resize with
+// PIL.Image.resize. sharp/libvips cannot stand in: for large reductions it shrinks with a box
+// filter first and applies the kernel only to the rest, and its kernel tables and fixed-point
+// rounding are its own, so its pixels come out several levels off PIL's. PIL's kernels widen by the
+// scale factor, are normalised per output pixel, quantised to 22-bit fixed point and applied
+// horizontally then vertically through an 8-bit intermediate; each of those
+// steps shows in the output, so each is kept.
+
+export type Interpolation = 'bicubic' | 'bilinear' | 'lanczos3';
+
+const PRECISION_BITS = 32 - 8 - 2;
+const ONE = 2 ** PRECISION_BITS;
+const HALF = 2 ** (PRECISION_BITS - 1);
+
+const sinc = (x: number) => (x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x));
+const FILTERS: Record<Interpolation, { support: number; f: (x: number) => number }> = {
+  bilinear: { support: 1, f: (x) => (x < 0 ? (x > -1 ? 1 + x : 0) : x < 1 ? 1 - x : 0) },
+  bicubic: {
+    support: 2,
+    f: (x) => {
+      const a = -0.5;
+      x = Math.abs(x);
+      if (x < 1) return ((a + 2) * x - (a + 3)) * x * x + 1;
+      if (x < 2) return (((x - 5) * x + 8) * x - 4) * a;
+      return 0;
+    },
+  },
+  lanczos3: { support: 3, f: (x) => (x > -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
+};
+
+/** For each output index: first input index, tap count and fixed-point weights (precompute_coeffs + normalize_coeffs_8bpc). */
+interface Coefficients {
+  ksize: number;
+  first: Int32Array;
+  count: Int32Array;
+  weights: Float64Array; // integers, outSize * ksize
+}
+
+function coefficients(inSize: number, outSize: number, interpolation: Interpolation): Coefficients {
+  const { support: base, f } = FILTERS[interpolation];
+  const scale = inSize / outSize;
+  const filterscale = Math.max(scale, 1);
+  const support = base * filterscale;
+  const ksize = Math.ceil(support) * 2 + 1;
+  const first = new Int32Array(outSize);
+  const count = new Int32Array(outSize);
+  const weights = new Float64Array(outSize * ksize);
+  const k = new Float64Array(ksize);
+  for (let xx = 0; xx < outSize; xx++) {
+    const center = (xx + 0.5) * scale;
+    const ss = 1 / filterscale;
+    // C's (int) truncates toward zero; the values here are >= -support + 0.5 so trunc is what PIL does.
+    const xmin = Math.max(0, Math.trunc(center - support + 0.5));
+    const xmax = Math.min(inSize, Math.trunc(center + support + 0.5)) - xmin;
+    let ww = 0;
+    for (let x = 0; x < xmax; x++) {
+      k[x] = f((x + xmin - center + 0.5) * ss);
+      ww += k[x];
+    }
+    for (let x = 0; x < xmax; x++) {
+      const w = ww !== 0 ? k[x] / ww : k[x];
+      weights[xx * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
+    }
+    first[xx] = xmin;
+    count[xx] = xmax;
+  }
+  return { ksize, first, count, weights };
+}
+
+const clip8 = (ss: number) => {
+  const v = Math.floor(ss / ONE);
+  return v < 0 ? 0 : v > 255 ? 255 : v;
+};
+
+/**
+ * Resizes interleaved 8-bit `channels`-band pixels of w x h to outW x outH as PIL.Image.resize
+ * does, and returns only the window [left, left + cropW) x [top, top + cropH) of the result (the
+ * rest is never computed). Pixels of the window outside the resized image are 0, as torchvision's
+ * center_crop pads.
+ */
+export function resizeWindow(
+  src: Uint8Array,
+  w: number,
+  h: number,
+  channels: number,
+  out: { width: number; height: number; left: number; top: number; cropW: number; cropH: number },
+  interpolation: Interpolation,
+): Uint8Array {
+  const { width: outW, height: outH, left, top, cropW, cropH } = out;
+  const result = new Uint8Array(cropW * cropH * channels);
+  const x0 = Math.max(0, left);
+  const x1 = Math.min(outW, left + cropW);
+  const y0 = Math.max(0, top);
+  const y1 = Math.min(outH, top + cropH);
+  if (x0 >= x1 || y0 >= y1) return result;
+
+  // Horizontal pass (skipped when the width does not change, as PIL skips it) over the input rows
+  // the vertical pass will read, for the output columns of the window only.
+  const vert = outH !== h ? coefficients(h, outH, interpolation) : undefined;
+  const rowFirst = vert ? vert.first[y0] : y0;
+  const rowLast = vert ? Math.max(...Array.from({ length: y1 - y0 }, (_, i) => vert.first[y0 + i] + vert.count[y0 + i])) : y1;
+  const cols = x1 - x0;
+  let tmp: Uint8Array;
+  if (outW !== w) {
+    const hc = coefficients(w, outW, interpolation);
+    tmp = new Uint8Array((rowLast - rowFirst) * cols * channels);
+    for (let y = rowFirst; y < rowLast; y++) {
+      const rowIn = y * w * channels;
+      const rowOut = (y - rowFirst) * cols * channels;
+      for (let xx = x0; xx < x1; xx++) {
+        const xmin = hc.first[xx];
+        const n = hc.count[xx];
+        const kb = xx * hc.ksize;
+        for (let c = 0; c < channels; c++) {
+          let ss = HALF;
+          for (let x = 0; x < n; x++) ss += src[rowIn + (xmin + x) * channels + c] * hc.weights[kb + x];
+          tmp[rowOut + (xx - x0) * channels + c] = clip8(ss);
+        }
+      }
+    }
+  } else {
+    tmp = new Uint8Array((rowLast - rowFirst) * cols * channels);
+    for (let y = rowFirst; y < rowLast; y++) tmp.set(src.subarray((y * w + x0) * channels, (y * w + x1) * channels), (y - rowFirst) * cols * channels);
+  }
+
+  // Vertical pass into the window.
+  const stride = cols * channels;
+  for (let yy = y0; yy < y1; yy++) {
+    const o = ((yy - top) * cropW + (x0 - left)) * channels;
+    if (!vert) {
+      result.set(tmp.subarray((yy - rowFirst) * stride, (yy - rowFirst + 1) * stride), o);
+      continue;
+    }
+    const ymin = vert.first[yy] - rowFirst;
+    const n = vert.count[yy];
+    const kb = yy * vert.ksize;
+    for (let i = 0; i < stride; i++) {
+      let ss = HALF;
+      for (let y = 0; y < n; y++) ss += tmp[(ymin + y) * stride + i] * vert.weights[kb + y];
+      result[o + i] = clip8(ss);
+    }
+  }
+  return result;
+}
