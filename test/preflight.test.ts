@@ -68,7 +68,7 @@ test('the CLI: a missing ONNX model exits 2 before catalog, naming the key; --no
   const file = writeConfigFile(root, obj);
   const r = await runCli(['run', '--config', file]);
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /preflight found 1 problem \(nothing was run\):\n  encoders\.visual_semantic\.model: found .*eva-visual\.onnx: .*ENOENT.*; expected a readable ONNX model file/);
+  assert.match(r.stderr, /preflight found 1 problem \(nothing was run\):\n {2}encoders\.visual_semantic\.model: found .*eva-visual\.onnx: .*ENOENT.*; expected a readable ONNX model file/);
   assert.equal(existsSync(path.join(root, 'work', 'catalog')), false, 'catalog never ran');
 
   // Without preflight, the model's content digest (part of the embeddings' key) is taken first.

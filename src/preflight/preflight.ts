@@ -3,19 +3,28 @@
 // `megapairs run --no-preflight` skips it.
 import type { StageContext } from '../stages/stage.ts';
 import type { PreflightProblem } from './problem.ts';
-import { checkStorage } from './storage.ts';
+import { checkAnnotator } from './annotator.ts';
+import { checkEncoders } from './encoders.ts';
+import { checkModelFiles, checkStorage } from './storage.ts';
 import { describeError } from '../util/error-chain.ts';
 
 export type PreflightCheck = (ctx: StageContext) => Promise<PreflightProblem[]>;
 
 /**
- * The checks, run side by side. Storage and model files are here; the deep checks plug in beside
- * them: `checkEncoders(config, cacheDir)` from ./encoders.ts (each ONNX model loads, one real
- * batch through it, names and shapes fit the config) and `checkAnnotator(config)` from
- * ./annotator.ts (the endpoint answers and serves the named models), e.g.
- * `(ctx) => checkEncoders(ctx.config, ctx.cacheDir)` and `(ctx) => checkAnnotator(ctx.config)`.
+ * Each ONNX model loads, its inputs and outputs fit the config and one real batch runs through it;
+ * the tokenizer loads. Skipped while a model or tokenizer file is missing: the storage check
+ * names that, once.
  */
-export const PREFLIGHT_CHECKS: PreflightCheck[] = [checkStorage];
+async function checkModels(ctx: StageContext): Promise<PreflightProblem[]> {
+  if ((await checkModelFiles(ctx.config)).length) return [];
+  return checkEncoders(ctx.config, ctx.cacheDir);
+}
+
+/** The annotator's endpoints answer and serve the named models. */
+const checkEndpoints: PreflightCheck = (ctx) => checkAnnotator(ctx.config);
+
+/** The checks, run side by side: storage and model files, the models themselves, the annotator. */
+export const PREFLIGHT_CHECKS: PreflightCheck[] = [checkStorage, checkModels, checkEndpoints];
 
 export class PreflightError extends Error {
   constructor(readonly problems: PreflightProblem[]) {
