@@ -10,7 +10,7 @@ import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
 import { Redis } from 'ioredis';
-import { BUILTIN_IMAGE_PREPROCESS, ensureBuiltinModels } from '../src/encoders/builtin.ts';
+import { BUILTIN_IMAGE_CONFIG, ensureBuiltinModels } from '../src/encoders/builtin.ts';
 import { demoConfigObject, readJsonl, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
 const run = promisify(execFile);
@@ -51,7 +51,7 @@ const forbiddenImports = () => (existsSync(forbiddenLog) ? readFileSync(forbidde
 async function modelFileConfig(name: string, extra: Record<string, unknown> = {}) {
   const root = tempDir(`build-${name}`);
   const models = await ensureBuiltinModels(path.join(root, 'models'));
-  const image = (model: string) => ({ model, ...BUILTIN_IMAGE_PREPROCESS.shape });
+  const image = (model: string) => ({ model, ...BUILTIN_IMAGE_CONFIG });
   const obj = demoConfigObject(await sampleSlice(), root, {
     encoders: { visual_semantic: image(models.shape), visual_pattern: image(models.colour), caption: { model: models.caption, tokenizer: models.tokenizer } },
     ...extra,

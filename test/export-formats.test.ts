@@ -14,6 +14,7 @@ import { readTarEntries } from '../src/corpus/tar.ts';
 import { exportShards } from '../src/export/export-shards.ts';
 import { HF_FEATURES } from '../src/export/hf-parquet.ts';
 import { readLedger } from '../src/ledger/ledger.ts';
+import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
@@ -142,6 +143,7 @@ test('--format webdataset: tar shards of query, target and negatives with a JSON
 
 test('an image that cannot be decoded is in the ledger, and its triples are left out of the shards', async () => {
   const ctx = createContext(loadConfig(configFile));
+  await resolveRun(ctx);
   // Overwrite the bytes of one target image in the corpus with zeros.
   const [{ t_id }] = await duckdb(`select t_id from '${path.join(root, 'output', 'triples', '*.parquet')}' limit 1`);
   const row = (await lookupImages(ctx, [Number(t_id)])).get(Number(t_id))!;

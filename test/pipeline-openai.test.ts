@@ -137,8 +137,9 @@ test('kill -9 mid-annotate, rerun: no request answered before the kill is sent a
     const killedAt = Date.now();
     first.child.kill('SIGKILL');
     assert.equal(await first.done, -1);
-    // Replies sent in the last 100 ms may not have reached the disk: they count as in flight.
-    const inFlight = slow.inFlightAt(killedAt, 100);
+    // Replies sent in the last second may not have reached the disk (the issue asks for "within
+    // seconds"; a loaded machine takes its time): they count as in flight.
+    const inFlight = slow.inFlightAt(killedAt, 1000);
     const beforeRerun = slow.requests.length;
 
     const second = runCli(configFile);
@@ -191,7 +192,9 @@ test('endpoint down past down_after_s: the unit fails and no pair is ledgered', 
   const root = tempDir('openai-gone');
   const ctx = createContext(parseConfig(openaiConfig(root, input, url, { down_after_s: 1, retry_every_s: 0.2 })));
   await assert.rejects(runLocal(ctx, { progress: new ProgressReporter(process.stderr, true) }), /annotate part-\d+ failed: describe endpoint .* unreachable since .*ECONNREFUSED.*down_after_s/);
-  assert.deepEqual((await readLedger(ctx)).filter((f) => f.stage === 'annotate'), []);
+  // The units are named as failed (retryable); no pair is.
+  const entries = (await readLedger(ctx)).filter((f) => f.stage === 'annotate');
+  assert.ok(entries.length > 0 && entries.every((f) => f.reason === 'unit_failed' && f.retryable), JSON.stringify(entries));
 });
 
 test('a storm of 429s with Retry-After: the whole endpoint pauses, and no pair is lost', { timeout: 240_000 }, async () => {

@@ -88,9 +88,11 @@ test('kill -9 mid-run, rerun: the same triples as an uninterrupted run', async (
   const configFile = writeConfigFile(root, demoConfigObject(input, root));
   const first = runCli(configFile);
   // Kill once the run is inside the embed stage: some units complete, others not.
-  const embedDir = path.join(root, 'work', 'embeddings', 'mask');
+  // (Embeddings sit under their provenance key: work/embeddings/<key>/mask/.)
+  const embeddings = path.join(root, 'work', 'embeddings');
+  const masks = () => (existsSync(embeddings) ? readdirSync(embeddings).flatMap((key) => (existsSync(path.join(embeddings, key, 'mask')) ? readdirSync(path.join(embeddings, key, 'mask')) : [])) : []);
   const deadline = Date.now() + 120_000;
-  while (!(existsSync(embedDir) && readdirSync(embedDir).some((f) => f.endsWith('.npy')))) {
+  while (!masks().some((f) => f.endsWith('.npy'))) {
     assert.ok(Date.now() < deadline, 'the run never reached the embed stage');
     await new Promise((r) => setTimeout(r, 20));
   }

@@ -12,6 +12,7 @@ import { readParquet } from '../src/artifacts/parquet.ts';
 import { loadConfig } from '../src/config/load.ts';
 import { writeRunReport } from '../src/report/write-report.ts';
 import type { Histogram, ReportSummary } from '../src/report/sections.ts';
+import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
 import type { RunSummary } from '../src/runner/summary.ts';
 import type { StageContext } from '../src/stages/stage.ts';
@@ -29,6 +30,7 @@ before(async () => {
   const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'run', '--config', configFile], { cwd: repoRoot, encoding: 'utf8' });
   assert.equal(run.status, 0, run.stderr);
   ctx = createContext(loadConfig(configFile));
+  await resolveRun(ctx);
   summary = JSON.parse(readFileSync(path.join(root, 'output', 'summary.json'), 'utf8')) as RunSummary;
   if (!noBrowser) browser = await launchChromium();
 });

@@ -74,7 +74,7 @@ export async function acceptRun(connection: Redis, config: Config, log: (line: s
   const problems = await disagreements(config, run);
   if (problems.length) {
     throw new RunMismatchError(
-      `this worker's config differs from run ${config.run.name} (key ${run.key}) in what decides its artifacts:\n  ${problems.join('\n  ')}\n` +
+      `this worker's config differs from run ${config.run.name} (key ${run.key}) in what decides its artifacts (the run's value -> this worker's):\n  ${problems.join('\n  ')}\n` +
         'start workers with the config the run was started with',
     );
   }
