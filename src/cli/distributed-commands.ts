@@ -1,4 +1,4 @@
-// The command-line side of the distributed runner: `worker`, `status`, `retry-failed`, and `run`
+// The command-line side of the distributed runner: `worker`, `status`, `retry-failed`, `clean`, `dashboard`, and `run`
 // when the runner is distributed. src/cli/main.ts parses the common options and dispatches here.
 // The runner's modules (BullMQ, ioredis: about half a second to load) are imported by the
 // commands that use them, so every other command starts without them.
@@ -13,7 +13,18 @@ const OPTIONS = {
   config: { type: 'string', short: 'c' },
   concurrency: { type: 'string' },
   grace: { type: 'string', default: '25' },
+  run: { type: 'string' },
+  'metrics-port': { type: 'string' },
+  force: { type: 'boolean' },
+  port: { type: 'string', default: '3000' },
 } as const;
+
+function metricsPortOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!(value !== '' && Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--metrics-port must be a port number (0-65535; 0 picks a free one), not "${value}"`);
+  return port;
+}
 
 function configOf(args: string[]) {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
@@ -22,10 +33,16 @@ function configOf(args: string[]) {
 }
 
 /** `run` with the distributed runner: enqueue, follow, print the summary as the local runner does. */
-export async function runDistributedCommand(config: Config, configFile: string, quiet = false): Promise<void> {
+export async function runDistributedCommand(config: Config, configFile: string, quiet = false, metricsPort?: string): Promise<void> {
+  const port = metricsPortOf(metricsPort);
   const { runDistributed } = await import('../runner/distributed/follow.ts');
   const started = Date.now();
-  const result = await runDistributed(config, { configFile, write: quiet ? () => {} : undefined });
+  const result = await runDistributed(config, {
+    configFile,
+    write: quiet ? () => {} : undefined,
+    metricsPort: port,
+    onMetrics: (p) => process.stderr.write(`metrics on http://0.0.0.0:${p}/metrics\n`),
+  });
   process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000));
 }
 
@@ -41,8 +58,10 @@ export async function workerCommand(args: string[]): Promise<void> {
   const [{ startWorker }, { describeRedis }] = await Promise.all([import('../runner/distributed/worker.ts'), import('../runner/distributed/connection.ts')]);
   const tag = `[worker ${kind} ${process.pid}]`;
   const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
-  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log });
-  log(`ready: queues ${w.queues.join(', ')} of run ${config.run.name} on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once`);
+  const metricsPort = metricsPortOf(values['metrics-port']);
+  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metricsPort });
+  const served = w.metricsPort === undefined ? '' : `; metrics on http://0.0.0.0:${w.metricsPort}/metrics`;
+  log(`ready: queues ${w.queues.join(', ')} of run ${config.run.name} on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${served}`);
   await new Promise<void>((resolve) => {
     const stop = () => void w.stop().then(resolve);
     process.once('SIGTERM', stop);
@@ -63,4 +82,31 @@ export async function retryFailedCommand(args: string[]): Promise<void> {
   process.stdout.write(
     ids.length ? `requeued ${ids.length} unit(s): ${ids.join(', ')}\nfollow the run with: megapairs run --config ${file}\n` : 'no failed units\n',
   );
+}
+
+/** `clean --config <file> [--run NAME] [--force]`: remove a run's Redis keys (not its artifacts). */
+export async function cleanCommand(args: string[]): Promise<void> {
+  const { config, values } = configOf(args);
+  if (values.run !== undefined) {
+    if (!values.run) throw new UsageError('--run needs a run name');
+    config.run.name = values.run;
+  }
+  const { cleanRunKeys } = await import('../runner/distributed/status.ts');
+  const removed = await cleanRunKeys(config, values.force);
+  process.stdout.write(`removed ${removed} Redis key(s) of run ${config.run.name} (prefix ${config.redis.prefix}); its artifacts are untouched\n`);
+}
+
+/** `dashboard --config <file> [--port P]`: bull-board for the run's queues, until SIGTERM / SIGINT. */
+export async function dashboardCommand(args: string[]): Promise<void> {
+  const { config, values } = configOf(args);
+  const port = Number(values.port);
+  if (!(values.port !== '' && Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--port must be a port number (0-65535; 0 picks a free one), not "${values.port}"`);
+  const { serveDashboard } = await import('../runner/distributed/dashboard.ts');
+  const board = await serveDashboard(config, port);
+  process.stdout.write(`dashboard of run ${config.run.name} at http://0.0.0.0:${board.port}/ (queues under prefix ${config.redis.prefix})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => void board.close().then(resolve);
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
 }

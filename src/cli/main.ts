@@ -9,7 +9,7 @@ import { ensureBuiltinModels } from '../encoders/builtin.ts';
 import { layout } from '../artifacts/layout.ts';
 import { createContext } from '../runner/context.ts';
 import { runLocal } from '../runner/local.ts';
-import { retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
+import { cleanCommand, dashboardCommand, retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
 import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { UsageError } from './usage-error.ts';
 import { runReport, summarize } from '../runner/summary.ts';
@@ -17,13 +17,18 @@ import { buildSampleCorpus } from '../sample/openmoji.ts';
 
 const USAGE = `megapairs <command> [options]
 
-  run --config <file> [--runner local|distributed]
+  run --config <file> [--runner local|distributed] [--metrics-port P]
                                          run the pipeline; reruns resume from complete artifacts
                                          (distributed: enqueue on Redis and follow to the end)
-  worker <all|gpu|cpu|annotate|<stage>> --config <file> [--concurrency N] [--grace S]
+  worker <all|gpu|cpu|annotate|<stage>> --config <file> [--concurrency N] [--grace S] [--metrics-port P]
                                          serve the distributed run's queues until SIGTERM
+                                         (--metrics-port: Prometheus text at :P/metrics)
   status --config <file>                 each stage's waiting, active, completed, failed units
   retry-failed --config <file>           requeue the units that failed all their attempts
+  clean --config <file> [--run NAME] [--force]
+                                         remove a distributed run's Redis keys (not its artifacts)
+  dashboard --config <file> [--port 3000]
+                                         serve bull-board, a web UI of the run's queues and jobs
   ${EXPORT_USAGE}
   sample [--out data/sample] [--limit N] [--shard-size N]
                                          build the openmoji demo corpus (webdataset layout)
@@ -32,11 +37,12 @@ const USAGE = `megapairs <command> [options]
 `;
 
 async function run(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' }, 'metrics-port': { type: 'string' } } });
   if (!values.config) throw new UsageError('run needs --config <file>');
   const config = loadConfig(values.config);
   if (values.runner) config.runner.kind = values.runner as typeof config.runner.kind;
-  if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet);
+  if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet, values['metrics-port']);
+  if (values['metrics-port'] !== undefined) throw new UsageError('--metrics-port is for distributed runs (the local runner prints its progress)');
   if (config.runner.kind !== 'local') throw new UsageError(`unknown runner "${config.runner.kind}"; use --runner local or --runner distributed`);
   const ctx = createContext(config);
   const started = Date.now();
@@ -80,6 +86,8 @@ const commands: Record<string, (args: string[]) => Promise<void>> = {
   worker: workerCommand,
   status: statusCommand,
   'retry-failed': retryFailedCommand,
+  clean: cleanCommand,
+  dashboard: dashboardCommand,
   export: exportCommand,
 };
 

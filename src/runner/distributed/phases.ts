@@ -10,6 +10,9 @@
 //   after.export   -> writes summary.json; its return value is the run's summary
 //
 // Every job id is deterministic, so a barrier that runs twice (a crash after enqueueing) adds nothing.
+// Units whose artifacts are complete are not enqueued at all (counted as skipped), so a run enqueued
+// again (after Redis lost it, or after its finished jobs were trimmed) plans only what is left. A
+// barrier closes its phase (retention.ts): sums the units into stage reports, trims their jobs.
 import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
 import { layout } from '../../artifacts/layout.ts';
 import { stagesByName } from '../../pipeline.ts';
@@ -17,8 +20,9 @@ import type { Stage, StageContext } from '../../stages/stage.ts';
 import type { StageReport } from '../local.ts';
 import { summarize, type RunSummary } from '../summary.ts';
 import { configFingerprint, type ConfigFingerprint } from './config-fingerprint.ts';
-import { CONTROL, jobOptions, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
-import { stageReports } from './reports.ts';
+import { CONTROL, jobOptions, STAGE_NAMES, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
+import { emptyTally, reportOf } from './reports.ts';
+import { closePhase, savedReports, type Planned } from './retention.ts';
 
 const START = 'start';
 export const FINAL = 'after.export';
@@ -30,6 +34,8 @@ export interface RunResult {
 
 class Phases {
   private readonly stages = stagesByName();
+  /** What the phase being built planned, per stage: carried by its barrier. */
+  readonly planned: Planned = {};
   // The same for every job of the run: made once, not once per unit.
   private readonly fingerprint: ConfigFingerprint;
   private readonly options: JobsOptions;
@@ -53,29 +59,50 @@ class Phases {
     return { name: stage, queueName: this.rq.name(stage), data, opts: { ...this.options, jobId: unitJobId(stage, s.unitId(unit)) }, children };
   }
 
+  /** The stage's units whose artifacts are not complete yet (the rest are counted as skipped). */
+  async todo(stage: string, units?: unknown[]): Promise<unknown[]> {
+    const s = this.stage(stage);
+    units ??= await s.plan(this.ctx);
+    const done = await Promise.all(units.map((u) => s.isDone(this.ctx, u)));
+    this.planned[stage] = { units: units.length, skipped: done.filter(Boolean).length };
+    return units.filter((_, i) => !done[i]);
+  }
+
   async units(stage: string): Promise<FlowChildJob[]> {
-    return (await this.stage(stage).plan(this.ctx)).map((u) => this.unit(stage, u));
+    return (await this.todo(stage)).map((u) => this.unit(stage, u));
   }
 
   barrier(barrier: string, children: FlowChildJob[]): FlowJob {
-    const data: ControlJobData = { barrier, config: this.fingerprint };
+    const data: ControlJobData = { barrier, config: this.fingerprint, planned: this.planned };
     return { name: barrier, queueName: this.rq.name(CONTROL), data, opts: { ...this.options, jobId: barrier }, children };
   }
 
   /** The flow that follows `barrier`, or undefined after the last. */
   async next(barrier: string): Promise<FlowJob | undefined> {
     switch (barrier) {
-      case START:
-        return this.barrier('after.manifest', [this.unit('manifest', 'manifest', await this.units('catalog'))]);
+      case START: {
+        const catalog = await this.units('catalog');
+        const manifest = await this.todo('manifest', ['manifest']);
+        return this.barrier('after.manifest', manifest.length ? [this.unit('manifest', 'manifest', catalog)] : catalog);
+      }
       case 'after.manifest':
         return this.barrier('after.embed', await this.units('embed'));
       case 'after.embed':
         return this.barrier('after.index', await this.units('index'));
       case 'after.index': {
-        // Mine, annotate and emit share their units (the parts), so each part flows on alone.
+        // Mine, annotate and emit share their units (the parts), so each part flows on alone: a
+        // chain of its stages that are not complete, each waiting on the one before.
         const parts = (await this.stage('mine').plan(this.ctx)) as unknown[];
-        const chains = parts.map((p) => this.unit('emit', p, [this.unit('annotate', p, [this.unit('mine', p)])]));
-        return this.barrier(FINAL, [this.unit('export', 'jsonl', chains)]);
+        const todo = new Map<string, Set<unknown>>();
+        for (const stage of ['mine', 'annotate', 'emit']) todo.set(stage, new Set(await this.todo(stage, parts)));
+        const chains: FlowChildJob[] = [];
+        for (const p of parts) {
+          let chain: FlowChildJob | undefined;
+          for (const stage of ['mine', 'annotate', 'emit']) if (todo.get(stage)!.has(p)) chain = this.unit(stage, p, chain && [chain]);
+          if (chain) chains.push(chain);
+        }
+        const exportJsonl = await this.todo('export', ['jsonl']);
+        return this.barrier(FINAL, exportJsonl.length ? [this.unit('export', 'jsonl', chains)] : chains);
       }
       case FINAL:
         return undefined;
@@ -85,14 +112,19 @@ class Phases {
   }
 }
 
-/** Runs a barrier job: enqueues the next phase, or at the end writes and returns the summary. */
-export async function advance(ctx: StageContext, rq: RunQueues, barrier: string): Promise<RunResult | { enqueued: string }> {
-  const flow = await new Phases(ctx, rq).next(barrier);
+/**
+ * Runs a barrier job: closes the phase it waited for, then enqueues the next phase, or at the end
+ * writes and returns the summary.
+ */
+export async function advance(ctx: StageContext, rq: RunQueues, data: ControlJobData): Promise<RunResult | { enqueued: string }> {
+  if (data.planned) await closePhase(rq, data.barrier, data.planned);
+  const flow = await new Phases(ctx, rq).next(data.barrier);
   if (flow) {
     await rq.flows.add(flow);
     return { enqueued: flow.opts!.jobId! };
   }
-  const reports = await stageReports(rq);
+  const saved = await savedReports(rq);
+  const reports = STAGE_NAMES.map((s) => saved.get(s) ?? reportOf(s, emptyTally()));
   const summary = await summarize(ctx, reports);
   await ctx.output.write(layout.summary(), JSON.stringify(summary, null, 1));
   return { summary, reports };

@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
 import { pipelineStages } from '../../pipeline.ts';
 import type { ConfigFingerprint } from './config-fingerprint.ts';
+import type { Planned } from './retention.ts';
 
 export const CONTROL = 'control';
 
@@ -24,6 +25,8 @@ export interface UnitJobData {
 export interface ControlJobData {
   barrier: string;
   config?: ConfigFingerprint;
+  /** The units the barrier's phase planned per stage (none for the start barrier). */
+  planned?: Planned;
 }
 
 /** What a unit job returns; the final barrier sums these into the stage reports. */
@@ -41,8 +44,7 @@ export function jobOptions(config: Config): JobsOptions {
     attempts: config.runner.attempts,
     // Exponential, with up to half the delay taken off at random so retries of many units spread out.
     backoff: { type: 'exponential', delay: config.runner.backoff_ms, jitter: 0.5 },
-    // Finished jobs stay: their ids keep a re-enqueue from adding them again, and the final
-    // barrier reads their results. A unit is a chunk of images, so they are few.
+    // Completed jobs stay until their phase's barrier has summed them (retention.ts trims them then).
     removeOnComplete: false,
     removeOnFail: false,
   };

@@ -1,17 +1,22 @@
-// Unit-level entries in the failures ledger: a unit that failed on its last attempt is named there
-// (stage, unit, the error), beside the item-level entries the stages write. The entry has its own
-// file, so the unit's own ledger is untouched, and it is blanked when the unit later succeeds
-// (after `megapairs retry-failed`), so the ledger always tells the run's current state.
+// Unit-level entries in the failures ledger: a unit that failed for good is named there (stage,
+// unit, why), beside the item-level entries the stages write. Every way a unit can fail for good
+// has its reason: `unit_failed` (its last attempt threw), `unit_stalled` (its worker died more than
+// runner.max_stalls times), `unit_refused` (a worker with another config refused it). The entry
+// has its own file, so the unit's own ledger is untouched, and it is blanked when the unit later
+// succeeds (after `megapairs retry-failed`), so the ledger always tells the run's current state.
+import type { Job } from 'bullmq';
 import { UnitLedger } from '../../ledger/ledger.ts';
 import type { Storage } from '../../storage/storage.ts';
+
+export type UnitFailureReason = 'unit_failed' | 'unit_stalled' | 'unit_refused';
 
 /** The unit's own ledger file is failures/<stage>/<unit>.jsonl; this one is <unit>.unit.jsonl. */
 const unitLedger = (stage: string, unitId: string) => new UnitLedger(stage, `${unitId}.unit`);
 
-export async function recordUnitFailure(work: Storage, stage: string, unitId: string, where: string, message: string): Promise<void> {
+export async function recordUnitFailure(work: Storage, stage: string, unitId: string, where: string, reason: UnitFailureReason, message: string): Promise<void> {
   const ledger = unitLedger(stage, unitId);
   // Pushed whole rather than add()ed: the entry names the unit, not its ledger file.
-  ledger.failures.push({ stage, unit: unitId, item: unitId, where, reason: 'unit_failed', message });
+  ledger.failures.push({ stage, unit: unitId, item: unitId, where, reason, message });
   await ledger.save(work);
 }
 
@@ -19,3 +24,6 @@ export async function recordUnitFailure(work: Storage, stage: string, unitId: st
 export async function clearUnitFailure(work: Storage, stage: string, unitId: string): Promise<void> {
   await unitLedger(stage, unitId).save(work);
 }
+
+/** The unit id of a unit job: its id is "<stage>.<unit id>". */
+export const unitIdOfJob = (job: Pick<Job, 'id'>, stage: string) => job.id!.slice(stage.length + 1);
