@@ -3,10 +3,11 @@
 // what the distributed run costs Redis per image (commands, bytes in and out, from INFO deltas;
 // the Redis server is shared, so run this on a quiet one). The workers are started and warm before
 // the clock starts, as they would be in a cluster; `run` is timed from enqueue to summary.
-// Redis memory of the run: MEMORY USAGE summed over the run's keys, sampled during the run (peak,
-// with the unit jobs live then) and after it (what a finished run keeps), with INFO used_memory
-// before and after; bytes per unit job, extrapolated to a 20M-image run.
-// Usage: npx tsx bench/distributed.ts [--workers 2] [--concurrency 1] [--local-concurrency 2] [--repeat 1] [--limit N]
+// With --redis-memory, the run's Redis memory: MEMORY USAGE summed over the run's keys, sampled
+// during the run (peak, with the unit jobs live then) and after it (what a finished run keeps),
+// with INFO used_memory before and after; bytes per unit job, extrapolated to a 20M-image run.
+// (The sampling's own commands then count in the command and byte figures.)
+// Usage: npx tsx bench/distributed.ts [--workers 2] [--concurrency 1] [--local-concurrency 2] [--repeat 1] [--limit N] [--redis-memory]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -32,6 +33,7 @@ const { values } = parseArgs({
     'local-concurrency': { type: 'string', default: '2' },
     repeat: { type: 'string', default: '1' },
     limit: { type: 'string', default: '0' },
+    'redis-memory': { type: 'boolean', default: false },
   },
 });
 const root = path.join(import.meta.dirname, '..');
@@ -137,7 +139,7 @@ async function timeDistributed(): Promise<{ seconds: number; jsonl: string; delt
     const before = await info(redis);
     const started = Date.now();
     const following = runDistributed(config, { write: () => {}, pollMs: 500 });
-    const sampled = sampleMemory(rq, following);
+    const sampled = values['redis-memory'] ? sampleMemory(rq, following) : Promise.resolve({ peak: 0, jobsAtPeak: 0 });
     const { reports } = await following;
     const seconds = (Date.now() - started) / 1000;
     const afterInfo = await info(redis);
@@ -192,7 +194,7 @@ const top = Object.entries(delta)
   .slice(0, 8);
 console.log(`top commands: ${top.map(([k, v]) => `${k.slice(4)} ${v}`).join(', ')}`);
 
-if (memory) {
+if (memory && values['redis-memory']) {
   const m = memory;
   const perUnit = (m.peak - m.kept) / Math.max(1, m.jobsAtPeak);
   // 20M images in img2dataset's 10k-image shards: 2000 parts; units per part: catalog, embed, mine,

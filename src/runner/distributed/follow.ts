@@ -157,8 +157,13 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
     for (;;) {
       // The final barrier's state before the counts, so the last progress lines show every stage complete.
       const complete = changed.has(CONTROL) && (await rq.queue(CONTROL).getJobState(FINAL)) === 'completed';
+      // A barrier ran: a phase may be done, its jobs and event streams trimmed before this process
+      // read their last events, so every queue is counted again.
+      if (changed.has(CONTROL)) {
+        reports = await savedReports(rq);
+        changed = new Set(counts.keys());
+      }
       for (const row of await queueCounts(rq, rq.all().filter((q) => changed.has(q.short)))) counts.set(row.short, row);
-      if (changed.has(CONTROL)) reports = await savedReports(rq); // a barrier ran: a phase may be done
       const rows = [...counts.values()];
       progress.update(rows.map((r) => ({ ...r, tally: tallies.get(r.short) })), reports);
       if (complete) {
