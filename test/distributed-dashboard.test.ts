@@ -24,7 +24,7 @@ test('dashboard serves bull-board for the run\'s queues: the page and its queues
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type')!, /text\/html/);
     const html = await page.text();
-    assert.match(html, /<div id="root"><\/div>|id="root"/);
+    assert.match(html, /id="root"/);
     assert.match(html, /megapairs test/);
 
     const api = await fetch(`http://127.0.0.1:${port}/api/queues?activeQueue=test.control&status=waiting&page=1`);
