@@ -3,7 +3,11 @@
 // what the distributed run costs Redis per image (commands, bytes in and out, from INFO deltas;
 // the Redis server is shared, so run this on a quiet one). The workers are started and warm before
 // the clock starts, as they would be in a cluster; `run` is timed from enqueue to summary.
-// Usage: npx tsx bench/distributed.ts [--workers 2] [--concurrency 1] [--local-concurrency 2] [--repeat 1] [--limit N]
+// With --redis-memory, the run's Redis memory: MEMORY USAGE summed over the run's keys, sampled
+// during the run (peak, with the unit jobs live then) and after it (what a finished run keeps),
+// with INFO used_memory before and after; bytes per unit job, extrapolated to a 20M-image run.
+// (The sampling's own commands then count in the command and byte figures.)
+// Usage: npx tsx bench/distributed.ts [--workers 2] [--concurrency 1] [--local-concurrency 2] [--repeat 1] [--limit N] [--redis-memory]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -15,6 +19,9 @@ import { parseConfig } from '../src/config/load.ts';
 import { createContext } from '../src/runner/context.ts';
 import { redisOptions } from '../src/runner/distributed/connection.ts';
 import { runDistributed } from '../src/runner/distributed/follow.ts';
+import { total } from '../src/runner/distributed/progress.ts';
+import { CONTROL, RunQueues } from '../src/runner/distributed/queues.ts';
+import { runMemory } from '../src/runner/distributed/retention.ts';
 import { runLocal, type StageReport } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
@@ -26,6 +33,7 @@ const { values } = parseArgs({
     'local-concurrency': { type: 'string', default: '2' },
     repeat: { type: 'string', default: '1' },
     limit: { type: 'string', default: '0' },
+    'redis-memory': { type: 'boolean', default: false },
   },
 });
 const root = path.join(import.meta.dirname, '..');
@@ -85,7 +93,38 @@ function startWorker(file: string): Promise<ChildProcess> {
   });
 }
 
-async function timeDistributed(): Promise<{ seconds: number; jsonl: string; delta: Info; stages: string }> {
+interface Memory {
+  peak: number;
+  /** Unit jobs in Redis at the peak. */
+  jobsAtPeak: number;
+  kept: number;
+  keptKeys: number;
+  units: number;
+  usedBefore: number;
+  usedAfter: number;
+}
+
+const usedMemory = async (redis: Redis) => Number(/used_memory:(\d+)/.exec(await redis.info('memory'))![1]);
+
+/** Samples the run's Redis memory until `done` resolves. */
+async function sampleMemory(rq: RunQueues, done: Promise<unknown>): Promise<{ peak: number; jobsAtPeak: number }> {
+  let finished = false;
+  void done.finally(() => (finished = true));
+  let peak = 0;
+  let jobsAtPeak = 0;
+  while (!finished) {
+    const { bytes } = await runMemory(rq);
+    if (bytes > peak) {
+      peak = bytes;
+      const counts = await Promise.all(rq.all().filter((q) => q.short !== CONTROL).map((q) => q.queue.getJobCounts()));
+      jobsAtPeak = counts.reduce((a, c) => a + total(c), 0);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return { peak, jobsAtPeak };
+}
+
+async function timeDistributed(): Promise<{ seconds: number; jsonl: string; delta: Info; stages: string; memory: Memory }> {
   const dir = await mkdtemp(path.join(tmpdir(), 'megapairs-bench-dist-'));
   const prefix = `mpbench-${process.pid}-${Date.now()}`;
   const obj = base(dir, { runner: { kind: 'distributed', concurrency: Number(values.concurrency) }, redis: { prefix } });
@@ -95,13 +134,21 @@ async function timeDistributed(): Promise<{ seconds: number; jsonl: string; delt
   const redis = new Redis(redisOptions(config));
   const workers = await Promise.all(Array.from({ length: Number(values.workers) }, () => startWorker(file)));
   try {
+    const rq = new RunQueues(config, redis);
+    const usedBefore = await usedMemory(redis);
     const before = await info(redis);
     const started = Date.now();
-    const { reports } = await runDistributed(config, { write: () => {}, pollMs: 500 });
+    const following = runDistributed(config, { write: () => {}, pollMs: 500 });
+    const sampled = values['redis-memory'] ? sampleMemory(rq, following) : Promise.resolve({ peak: 0, jobsAtPeak: 0 });
+    const { reports } = await following;
     const seconds = (Date.now() - started) / 1000;
     const afterInfo = await info(redis);
+    const { peak, jobsAtPeak } = await sampled;
+    const kept = await runMemory(rq);
+    const memory: Memory = { peak, jobsAtPeak, kept: kept.bytes, keptKeys: kept.keys, units: reports.reduce((a, r) => a + r.units, 0), usedBefore, usedAfter: await usedMemory(redis) };
+    await rq.close();
     const delta = Object.fromEntries(Object.keys(afterInfo).map((k) => [k, afterInfo[k] - (before[k] ?? 0)]));
-    return { seconds, jsonl: await readFile(path.join(dir, 'output', 'megapairs.jsonl'), 'utf8'), delta, stages: stageLine(reports) };
+    return { seconds, jsonl: await readFile(path.join(dir, 'output', 'megapairs.jsonl'), 'utf8'), delta, stages: stageLine(reports), memory };
   } finally {
     for (const w of workers) w.kill('SIGTERM');
     await Promise.all(workers.map((w) => new Promise((r) => (w.exitCode !== null ? r(null) : w.on('exit', r)))));
@@ -120,6 +167,7 @@ const locals: number[] = [];
 const dists: number[] = [];
 let images = 0;
 let delta: Info = {};
+let memory: Memory | undefined;
 for (let i = 0; i < Number(values.repeat); i++) {
   const l = await timeLocal();
   const d = await timeDistributed();
@@ -128,6 +176,7 @@ for (let i = 0; i < Number(values.repeat); i++) {
   dists.push(d.seconds);
   images = l.images;
   delta = d.delta;
+  memory = d.memory;
   console.error(`round ${i + 1}: local ${l.seconds.toFixed(2)}s (${l.stages}), distributed ${d.seconds.toFixed(2)}s (${d.stages})`);
 }
 const [l, d] = [median(locals), median(dists)];
@@ -144,3 +193,23 @@ const top = Object.entries(delta)
   .sort((a, b) => b[1] - a[1])
   .slice(0, 8);
 console.log(`top commands: ${top.map(([k, v]) => `${k.slice(4)} ${v}`).join(', ')}`);
+
+if (memory && values['redis-memory']) {
+  const m = memory;
+  const perUnit = (m.peak - m.kept) / Math.max(1, m.jobsAtPeak);
+  // 20M images in img2dataset's 10k-image shards: 2000 parts; units per part: catalog, embed, mine,
+  // annotate, emit; 20 index shards (1M vectors each) per encoder; the manifest and the export.
+  const parts = 2000;
+  const units20m = parts * 5 + 20 * 3 + 2;
+  const livePeak20m = parts * 3 + 1; // the last phase: mine, annotate, emit per part, and the export
+  const mb = (b: number) => `${(b / 1e6).toFixed(2)} MB`;
+  console.log(
+    `redis memory of the run (MEMORY USAGE over its keys): peak ${m.peak} bytes with ${m.jobsAtPeak} unit jobs live, ` +
+      `kept after the run ${m.kept} bytes in ${m.keptKeys} keys (control queue, stage reports); ${perUnit.toFixed(0)} bytes per live unit job; ` +
+      `INFO used_memory ${m.usedBefore} -> ${m.usedAfter} (shared server: indicative)`,
+  );
+  console.log(
+    `extrapolated to 20M images (${parts} parts, ${units20m} units): peak ~${mb(m.kept + perUnit * livePeak20m)} (the last phase's ${livePeak20m} jobs), ` +
+      `kept after ~${mb(m.kept)}; without trimming finished phases every job would stay: ~${mb(m.kept + perUnit * units20m)} plus each queue's event stream`,
+  );
+}

@@ -2,11 +2,9 @@
 // them (`megapairs worker all`), runs followed by `megapairs run`, SIGTERM, kill -9, a restart
 // after a crash, and a unit that keeps failing. Each test has its own key prefix, removed after.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
-import { Redis } from 'ioredis';
+import { before, test } from 'node:test';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import { resolveRun } from '../src/provenance/resolve-run.ts';
@@ -19,14 +17,13 @@ import { retryFailed, runStatus } from '../src/runner/distributed/status.ts';
 import { startWorker } from '../src/runner/distributed/worker.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { demoConfig, demoConfigObject, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
+import { cli, newRun as newRunIn, ownPrefix, stop, workers, type Proc } from './distributed-harness.ts';
+import { demoConfig, sampleSlice, tempDir } from './helpers.ts';
 
 const cacheDir = tempDir('dist-cache');
 process.env.MEGAPAIRS_CACHE = cacheDir; // built-in models made once for every process here
 let input: string;
 let reference: string;
-const prefixes: string[] = [];
-const spawned: ChildProcess[] = [];
 
 before(async () => {
   input = await sampleSlice();
@@ -35,84 +32,7 @@ before(async () => {
   reference = readFileSync(path.join(root, 'output', 'megapairs.jsonl'), 'utf8');
 });
 
-after(async () => {
-  for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); // left by a failed test
-  const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
-  for (const prefix of prefixes) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-  }
-  await redis.quit();
-});
-
-/** A fresh run folder and config: a queue prefix of its own, short locks so stalls recover fast. */
-function newRun(name: string, extra: Record<string, unknown> = {}) {
-  const root = tempDir(`dist-${name}`);
-  const prefix = `mptest-${name}-${process.pid}-${Date.now()}`;
-  prefixes.push(prefix);
-  const obj = demoConfigObject(input, root, {
-    runner: { kind: 'distributed', concurrency: 1, lock_ms: 2000, backoff_ms: 100 },
-    redis: { prefix },
-    ...extra,
-  });
-  return { root, prefix, obj, file: writeConfigFile(root, obj), jsonl: () => readFileSync(path.join(root, 'output', 'megapairs.jsonl'), 'utf8') };
-}
-
-interface Proc {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  /** Resolves with the first stdout match (after `from` characters), e.g. a unit starting. */
-  waitFor(re: RegExp, from?: number): Promise<RegExpMatchArray>;
-  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
-}
-
-function cli(args: string[]): Proc {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-  spawned.push(child);
-  let out = '';
-  let err = '';
-  const waiters: Array<{ re: RegExp; from: number; resolve: (m: RegExpMatchArray) => void }> = [];
-  const check = () => {
-    for (const w of waiters.splice(0)) {
-      const m = out.slice(w.from).match(w.re);
-      if (m) w.resolve(m);
-      else waiters.push(w);
-    }
-  };
-  child.stdout!.on('data', (d) => ((out += d), check()));
-  child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
-  void exited.then(({ code }) => code && console.error(`${args.join(' ')} exited ${code}:\n${out}\n${err}`));
-  return {
-    child,
-    out: () => out,
-    err: () => err,
-    waitFor: (re, from = 0) =>
-      new Promise((resolve, reject) => {
-        waiters.push({ re, from, resolve });
-        check();
-        void exited.then(() => setTimeout(() => reject(new Error(`exited before ${re}:\n${out}\n${err}`)), 100));
-      }),
-    exited,
-  };
-}
-
-async function workers(file: string, n: number, grace = 10): Promise<Proc[]> {
-  const ws = Array.from({ length: n }, () => cli(['worker', 'all', '--config', file, '--grace', String(grace)]));
-  // A worker started before `megapairs run` waits for the run to be published, then says ready.
-  await Promise.all(ws.map((w) => w.waitFor(/ready: |waiting for `megapairs run`/)));
-  return ws;
-}
-
-async function stop(ws: Proc[]): Promise<void> {
-  for (const w of ws) if (w.child.exitCode === null && w.child.signalCode === null) w.child.kill('SIGTERM');
-  await Promise.all(ws.map((w) => w.exited));
-}
+const newRun = (name: string, extra: Record<string, unknown> = {}) => newRunIn(input, name, extra);
 
 test('config: Redis URL, password and TLS; the password is never in what is printed', () => {
   const env = { REDIS_URL: 'rediss://cache.example:6380/2', SECRET_PW: 's3cr3t' };
@@ -212,7 +132,7 @@ test('a run restarted after a crash recomputes nothing that was complete; re-enq
 
   // Redis lost (a fresh prefix), artifacts kept: every unit is enqueued again and skipped.
   const fresh = parseConfig({ ...run.obj, redis: { prefix: `${run.prefix}-fresh` } });
-  prefixes.push(`${run.prefix}-fresh`);
+  ownPrefix(`${run.prefix}-fresh`);
   const following = runDistributed(fresh, { write: () => {}, pollMs: 100 });
   const w = await startWorker(fresh, 'all', { concurrency: 1 });
   try {

@@ -1,4 +1,4 @@
-// The command-line side of the distributed runner: `worker`, `status`, `retry-failed`, and `run`
+// The command-line side of the distributed runner: `worker`, `status`, `retry-failed`, `clean`, `dashboard`, and `run`
 // when the runner is distributed. src/cli/main.ts parses the common options and dispatches here.
 // The runner's modules (BullMQ, ioredis: about half a second to load) are imported by the
 // commands that use them, so every other command starts without them.
@@ -14,7 +14,18 @@ const OPTIONS = {
   config: { type: 'string', short: 'c' },
   concurrency: { type: 'string' },
   grace: { type: 'string', default: '25' },
+  run: { type: 'string' },
+  'metrics-port': { type: 'string' },
+  force: { type: 'boolean' },
+  port: { type: 'string', default: '3000' },
 } as const;
+
+function metricsPortOf(value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const port = Number(value);
+  if (!(value !== '' && Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--metrics-port must be a port number (0-65535; 0 picks a free one), not "${value}"`);
+  return port;
+}
 
 function configOf(args: string[]) {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
@@ -26,11 +37,17 @@ function configOf(args: string[]) {
  * `run` with the distributed runner: preflight (before anything is enqueued), enqueue, follow,
  * print the summary as the local runner does; the exit code is the summary's outcome.
  */
-export async function runDistributedCommand(config: Config, configFile: string, quiet = false, checks = true): Promise<number> {
+export async function runDistributedCommand(config: Config, configFile: string, quiet = false, checks = true, metricsPort?: string): Promise<number> {
+  const port = metricsPortOf(metricsPort);
   if (checks) await preflight(createContext(config));
   const { runDistributed } = await import('../runner/distributed/follow.ts');
   const started = Date.now();
-  const result = await runDistributed(config, { configFile, write: quiet ? () => {} : undefined });
+  const result = await runDistributed(config, {
+    configFile,
+    write: quiet ? () => {} : undefined,
+    metricsPort: port,
+    onMetrics: (p) => process.stderr.write(`metrics on http://0.0.0.0:${p}/metrics\n`),
+  });
   process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000));
   return result.summary.outcome?.exit_code ?? 0;
 }
@@ -47,8 +64,10 @@ export async function workerCommand(args: string[]): Promise<void> {
   const [{ startWorker }, { describeRedis }] = await Promise.all([import('../runner/distributed/worker.ts'), import('../runner/distributed/connection.ts')]);
   const tag = `[worker ${kind} ${process.pid}]`;
   const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
-  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log });
-  log(`ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once`);
+  const metricsPort = metricsPortOf(values['metrics-port']);
+  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metricsPort });
+  const served = w.metricsPort === undefined ? '' : `; metrics on http://0.0.0.0:${w.metricsPort}/metrics`;
+  log(`ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${served}`);
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
@@ -72,4 +91,31 @@ export async function retryFailedCommand(args: string[]): Promise<void> {
   process.stdout.write(
     ids.length ? `requeued ${ids.length} unit(s): ${ids.join(', ')}\nfollow the run with: megapairs run --config ${file}\n` : 'no failed units\n',
   );
+}
+
+/** `clean --config <file> [--run NAME] [--force]`: remove a run's Redis keys (not its artifacts). */
+export async function cleanCommand(args: string[]): Promise<void> {
+  const { config, values } = configOf(args);
+  if (values.run !== undefined) {
+    if (!values.run) throw new UsageError('--run needs a run name');
+    config.run.name = values.run;
+  }
+  const { cleanRunKeys } = await import('../runner/distributed/status.ts');
+  const removed = await cleanRunKeys(config, values.force);
+  process.stdout.write(`removed ${removed} Redis key(s) of run ${config.run.name} (prefix ${config.redis.prefix}); its artifacts are untouched\n`);
+}
+
+/** `dashboard --config <file> [--port P]`: bull-board for the run's queues, until SIGTERM / SIGINT. */
+export async function dashboardCommand(args: string[]): Promise<void> {
+  const { config, values } = configOf(args);
+  const port = Number(values.port);
+  if (!(values.port !== '' && Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--port must be a port number (0-65535; 0 picks a free one), not "${values.port}"`);
+  const { serveDashboard } = await import('../runner/distributed/dashboard.ts');
+  const board = await serveDashboard(config, port);
+  process.stdout.write(`dashboard of run ${config.run.name} at http://0.0.0.0:${board.port}/ (queues under prefix ${config.redis.prefix})\n`);
+  await new Promise<void>((resolve) => {
+    const stop = () => void board.close().then(resolve);
+    process.once('SIGTERM', stop);
+    process.once('SIGINT', stop);
+  });
 }

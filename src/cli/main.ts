@@ -17,7 +17,7 @@ import { prepareRetry } from '../runner/retry-local.ts';
 import { preflight, PreflightError } from '../preflight/preflight.ts';
 import { describeError } from '../util/error-chain.ts';
 import type { Config } from '../config/schema.ts';
-import { retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
+import { cleanCommand, dashboardCommand, retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
 import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { PLAN_USAGE, planCommand } from './plan-command.ts';
 import { UsageError } from './usage-error.ts';
@@ -26,7 +26,7 @@ import { writeRunReport } from '../report/write-report.ts';
 
 // Each command's usage, for `megapairs <command> --help` and, all together, for `megapairs`.
 const HELP: Record<string, string> = {
-  run: `run --config <file> [--runner local|distributed] [--no-preflight] [--quiet] [--dry-run]
+  run: `run --config <file> [--runner local|distributed] [--no-preflight] [--quiet] [--dry-run] [--metrics-port P]
                                          run the pipeline; reruns reuse every artifact whose key
                                          (what decides it) is unchanged and resume the rest
                                          (distributed: enqueue on Redis and follow to the end);
@@ -36,8 +36,13 @@ const HELP: Record<string, string> = {
                                          or no triples, 1 a unit failed, 2 bad config or preflight`,
   gc: `gc --config <file> [--config <file>...] [--dry-run]
                                          remove work artifacts no given config refers to`,
-  worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--concurrency N] [--grace S]
-                                         serve the distributed run's queues until SIGTERM`,
+  worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--concurrency N] [--grace S] [--metrics-port P]
+                                         serve the distributed run's queues until SIGTERM
+                                         (--metrics-port: Prometheus text at :P/metrics)`,
+  clean: `clean --config <file> [--run NAME] [--force]
+                                         remove a distributed run's Redis keys (not its artifacts)`,
+  dashboard: `dashboard --config <file> [--port 3000]
+                                         serve bull-board, a web UI of the run's queues and jobs`,
   status: `status --config <file>                 each stage's waiting, active, completed, failed units`,
   'retry-failed': `retry-failed --config <file> [--no-preflight]
                                          run again the units that failed and those whose ledger
@@ -80,7 +85,7 @@ async function runLocalPipeline(config: Config, checks: boolean): Promise<number
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' }, 'no-preflight': { type: 'boolean' }, 'dry-run': { type: 'boolean' } } });
+  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' }, 'no-preflight': { type: 'boolean' }, 'dry-run': { type: 'boolean' }, 'metrics-port': { type: 'string' } } });
   if (!values.config) throw new UsageError('run needs --config <file>');
   const config = loadConfig(values.config);
   if (values['dry-run']) {
@@ -89,7 +94,8 @@ async function run(args: string[]): Promise<number> {
   }
   if (values.runner) config.runner.kind = values.runner as typeof config.runner.kind;
   const checks = !values['no-preflight'];
-  if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet, checks);
+  if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet, checks, values['metrics-port']);
+  if (values['metrics-port'] !== undefined) throw new UsageError('--metrics-port is for distributed runs (the local runner prints its progress)');
   if (config.runner.kind !== 'local') throw new UsageError(`unknown runner "${config.runner.kind}"; use --runner local or --runner distributed`);
   return runLocalPipeline(config, checks);
 }
@@ -169,6 +175,8 @@ const commands: Record<string, (args: string[]) => Promise<number | void>> = {
   worker: workerCommand,
   status: statusCommand,
   'retry-failed': retryFailed,
+  clean: cleanCommand,
+  dashboard: dashboardCommand,
   export: exportCommand,
   plan: planCommand,
 };

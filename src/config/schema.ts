@@ -249,6 +249,8 @@ export const configSchema = z.strictObject({
       backoff_ms: z.number().int().min(0).default(5000),
       /** Distributed: a unit whose worker stops renewing its lock this long is handed to another. */
       lock_ms: z.number().int().min(500).default(30_000),
+      /** Distributed: times a unit may lose its worker (kill -9, a preempted node) before it fails; apart from `attempts`. */
+      max_stalls: z.number().int().min(0).max(1000).default(20),
     })
     .prefault({}),
   /** The Redis that the distributed runner's queues live in. */

@@ -1,6 +1,7 @@
 // HNSW index shards over L2-normalised vectors (inner product = cosine). Labels are global image
 // ids, so results from different shards merge directly. A query is searched in every shard
 // (scatter) and the partial lists are merged into one top-K (gather).
+import { stat } from 'node:fs/promises';
 import hnswlib from 'hnswlib-node';
 import { storeViaLocalFile } from '../storage/staged-file.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -48,11 +49,14 @@ export class LoadedShard {
   }
 }
 
-export async function loadShard(storage: Storage, key: string, dim: number, count: number, efSearch: number): Promise<LoadedShard> {
+/** Loads a shard; `onRead` is told the bytes of the file read (for the metrics). */
+export async function loadShard(storage: Storage, key: string, dim: number, count: number, efSearch: number, onRead?: (bytes: number) => void): Promise<LoadedShard> {
   const index = new HierarchicalNSW('ip', dim);
   if (count > 0) {
-    index.readIndexSync(await storage.localPath(key));
+    const file = await storage.localPath(key);
+    index.readIndexSync(file);
     index.setEf(Math.max(efSearch, 1));
+    onRead?.((await stat(file)).size);
   }
   return new LoadedShard(index, count);
 }

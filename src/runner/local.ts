@@ -58,7 +58,7 @@ export async function runStage(ctx: StageContext, stage: Stage<any>, concurrency
     } catch (err) {
       const failure = new UnitError(stage.name, unitId, err as Error);
       firstError ??= failure;
-      await recordUnitFailure(ctx, stage.name, unitId, `${stage.name} ${unitId}`, describeError(err)).catch(() => {});
+      await recordUnitFailure(ctx, stage.name, unitId, `${stage.name} ${unitId}`, 'unit_failed', describeError(err)).catch(() => {});
     }
   });
   progress.finish(p);

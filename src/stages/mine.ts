@@ -6,6 +6,7 @@
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { loadShard, mergeTopK, shardBytes, type LoadedShard, type Neighbour } from '../knn/hnsw-shard.ts';
+import { indexShardBytesRead, indexShardLoads } from '../metrics/registry.ts';
 import { LruCache } from '../util/lru.ts';
 import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
@@ -50,7 +51,11 @@ async function* eachShard(ctx: StageContext, encoder: EncoderName): AsyncGenerat
     const meta = await readShardMeta(ctx, { encoder, shard });
     yield await cache.get(
       key(shard),
-      () => loadShard(ctx.work, ctx.layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search),
+      () =>
+        loadShard(ctx.work, ctx.layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search, (bytes) => {
+          indexShardLoads.inc({ space: encoder });
+          indexShardBytesRead.inc({ space: encoder }, bytes);
+        }),
       shardBytes(meta.count, meta.dim, meta.m),
     );
   }

@@ -18,3 +18,9 @@ export function queuesOfKind(kind: string): readonly string[] {
   }
   return queues;
 }
+
+/** The kinds whose workers serve a queue, the specific first (`gpu` before `all`), then the queue itself. */
+export function kindsServing(queue: string): string[] {
+  const kinds = Object.keys(WORKER_KINDS).filter((k) => WORKER_KINDS[k].includes(queue));
+  return [...kinds.filter((k) => k !== 'all'), 'all', queue];
+}

@@ -9,9 +9,10 @@
 //   after.index    -> after.export   <- export <- emit n <- annotate n <- mine n   (per part: pipelined)
 //   after.export   -> writes summary.json; its return value is the run's summary
 //
-// Every job id is deterministic (the stage's key and the unit; the run's key for barriers), so a
-// barrier that runs twice (a crash after enqueueing) adds nothing, and a run with a changed config
-// enqueues only the units whose keys changed.
+// Every job id is deterministic, so a barrier that runs twice (a crash after enqueueing) adds nothing.
+// Units whose artifacts are complete are not enqueued at all (counted as skipped), so a run enqueued
+// again (after Redis lost it, or after its finished jobs were trimmed) plans only what is left. A
+// barrier closes its phase (retention.ts): sums the units into stage reports, trims their jobs.
 import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
 import { stagesByName } from '../../pipeline.ts';
 import type { Stage, StageContext } from '../../stages/stage.ts';
@@ -19,8 +20,10 @@ import type { StageReport } from '../local.ts';
 import { writeRunReport } from '../../report/write-report.ts';
 import { summarize, type RunSummary } from '../summary.ts';
 import type { PublishedRun } from './run-identity.ts';
-import { barrierJobId, CONTROL, jobOptions, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
-import { stageReports } from './reports.ts';
+import { stageReason, stageStatus } from '../../provenance/explain.ts';
+import { barrierJobId, CONTROL, jobOptions, STAGE_NAMES, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
+import { emptyTally, reportOf } from './reports.ts';
+import { closePhase, savedReports, type Planned } from './retention.ts';
 
 export const START = 'start';
 const FINAL = 'after.export';
@@ -34,6 +37,8 @@ export interface RunResult {
 
 class Phases {
   private readonly stages = stagesByName();
+  /** What the phase being built planned, per stage: carried by its barrier. */
+  readonly planned: Planned = {};
   // The same for every job of the run: made once, not once per unit.
   private readonly options: JobsOptions;
   constructor(
@@ -57,29 +62,50 @@ class Phases {
     return { name: stage, queueName: this.rq.name(stage), data, opts: { ...this.options, jobId }, children };
   }
 
+  /** The stage's units whose artifacts are not complete yet (the rest are counted as skipped). */
+  async todo(stage: string, units?: unknown[]): Promise<unknown[]> {
+    const s = this.stage(stage);
+    units ??= await s.plan(this.ctx);
+    const done = await Promise.all(units.map((u) => s.isDone(this.ctx, u)));
+    this.planned[stage] = { units: units.length, skipped: done.filter(Boolean).length };
+    return units.filter((_, i) => !done[i]);
+  }
+
   async units(stage: string): Promise<FlowChildJob[]> {
-    return (await this.stage(stage).plan(this.ctx)).map((u) => this.unit(stage, u));
+    return (await this.todo(stage)).map((u) => this.unit(stage, u));
   }
 
   barrier(barrier: string, children: FlowChildJob[]): FlowJob {
-    const data: ControlJobData = { barrier, run: this.runKey };
+    const data: ControlJobData = { barrier, run: this.runKey, planned: this.planned };
     return { name: barrier, queueName: this.rq.name(CONTROL), data, opts: { ...this.options, jobId: barrierJobId(barrier, this.runKey) }, children };
   }
 
   /** The flow that follows `barrier`, or undefined after the last. */
   async next(barrier: string): Promise<FlowJob | undefined> {
     switch (barrier) {
-      case START:
-        return this.barrier('after.manifest', [this.unit('manifest', 'manifest', await this.units('catalog'))]);
+      case START: {
+        const catalog = await this.units('catalog');
+        const manifest = await this.todo('manifest', ['manifest']);
+        return this.barrier('after.manifest', manifest.length ? [this.unit('manifest', 'manifest', catalog)] : catalog);
+      }
       case 'after.manifest':
         return this.barrier('after.embed', await this.units('embed'));
       case 'after.embed':
         return this.barrier('after.index', await this.units('index'));
       case 'after.index': {
-        // Mine, annotate and emit share their units (the parts), so each part flows on alone.
+        // Mine, annotate and emit share their units (the parts), so each part flows on alone: a
+        // chain of its stages that are not complete, each waiting on the one before.
         const parts = (await this.stage('mine').plan(this.ctx)) as unknown[];
-        const chains = parts.map((p) => this.unit('emit', p, [this.unit('annotate', p, [this.unit('mine', p)])]));
-        return this.barrier(FINAL, [this.unit('export', 'jsonl', chains)]);
+        const todo = new Map<string, Set<unknown>>();
+        for (const stage of ['mine', 'annotate', 'emit']) todo.set(stage, new Set(await this.todo(stage, parts)));
+        const chains: FlowChildJob[] = [];
+        for (const p of parts) {
+          let chain: FlowChildJob | undefined;
+          for (const stage of ['mine', 'annotate', 'emit']) if (todo.get(stage)!.has(p)) chain = this.unit(stage, p, chain && [chain]);
+          if (chain) chains.push(chain);
+        }
+        const exportJsonl = await this.todo('export', ['jsonl']);
+        return this.barrier(FINAL, exportJsonl.length ? [this.unit('export', 'jsonl', chains)] : chains);
       }
       case FINAL:
         return undefined;
@@ -89,14 +115,25 @@ class Phases {
   }
 }
 
-/** Runs a barrier job: enqueues the next phase, or at the end writes and returns the summary. */
-export async function advance(ctx: StageContext, rq: RunQueues, barrier: string, run: PublishedRun): Promise<RunResult | { enqueued: string }> {
-  const flow = await new Phases(ctx, rq, run.key).next(barrier);
+/**
+ * Runs a barrier job: closes the phase it waited for, then enqueues the next phase, or at the end
+ * writes and returns the summary.
+ */
+export async function advance(ctx: StageContext, rq: RunQueues, data: ControlJobData, run: PublishedRun): Promise<RunResult | { enqueued: string }> {
+  rq.run = { key: run.key, keys: ctx.layout.keys };
+  if (data.planned) await closePhase(rq, barrierJobId(data.barrier, run.key), data.planned);
+  const flow = await new Phases(ctx, rq, run.key).next(data.barrier);
   if (flow) {
     await rq.flows.add(flow);
     return { enqueued: flow.opts!.jobId! };
   }
-  const reports = await stageReports(rq, run);
+  const saved = await savedReports(rq);
+  const reports = STAGE_NAMES.map((s) => {
+    const r = saved.get(s) ?? reportOf(s, emptyTally());
+    const now = run.stages[s];
+    const status = stageStatus(r.units, r.skipped);
+    return { ...r, key: now.key, status, reason: stageReason(status, run.previous?.[s], now, r.units, r.skipped) };
+  });
   const summary = await summarize(ctx, reports);
   await ctx.output.write(ctx.layout.summary(), JSON.stringify(summary, null, 1));
   await writeRunReport(ctx, summary);

@@ -6,6 +6,8 @@ import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
 import { pipelineStages } from '../../pipeline.ts';
+import type { StageKeys } from '../../provenance/stage-keys.ts';
+import type { Planned } from './retention.ts';
 
 export const CONTROL = 'control';
 
@@ -22,7 +24,10 @@ export interface UnitJobData {
 
 export interface ControlJobData {
   barrier: string;
+  /** The key of the run that enqueued it. */
   run: string;
+  /** The units the barrier's phase planned per stage (none for the start barrier). */
+  planned?: Planned;
 }
 
 /** What a unit job returns; the final barrier sums these into the stage reports. */
@@ -46,8 +51,7 @@ export function jobOptions(config: Config): JobsOptions {
     attempts: config.runner.attempts,
     // Exponential, with up to half the delay taken off at random so retries of many units spread out.
     backoff: { type: 'exponential', delay: config.runner.backoff_ms, jitter: 0.5 },
-    // Finished jobs stay: their ids keep a re-enqueue from adding them again, and the final
-    // barrier reads their results. A unit is a chunk of images, so they are few.
+    // Completed jobs stay until their phase's barrier has summed them (retention.ts trims them then).
     removeOnComplete: false,
     removeOnFail: false,
   };
@@ -57,6 +61,11 @@ export class RunQueues {
   readonly prefix: string;
   readonly flows: FlowProducer;
   private readonly queues = new Map<string, Queue>();
+  /**
+   * The run these queues serve now (its key and stage keys), once known: reports and tallies are
+   * this run's, not an earlier config's whose jobs may still sit in the same queues.
+   */
+  run?: { key: string; keys: StageKeys };
 
   constructor(
     readonly config: Config,

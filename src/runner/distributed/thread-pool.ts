@@ -7,6 +7,7 @@
 // model sessions, index shards, catalog parts) are bounded by the pool size, not by the number
 // of queues.
 import { Worker } from 'node:worker_threads';
+import type { MetricsSnapshot } from '../../metrics/registry.ts';
 
 /** The task was in hand when the pool was aborted (shutdown): it did not finish. */
 export class AbortedError extends Error {
@@ -22,7 +23,11 @@ interface Task<I, O> {
   reject(e: Error): void;
 }
 
-type Reply<O> = { ready: true } | { ok: true; result: O } | { ok: false; error: { message: string; stack?: string; name?: string } };
+type Reply<O> =
+  | { ready: true }
+  | { metrics: MetricsSnapshot }
+  | { ok: true; result: O }
+  | { ok: false; error: { message: string; stack?: string; name?: string } };
 
 export class ThreadPool<I, O> {
   private readonly threads = new Set<Worker>();
@@ -32,6 +37,8 @@ export class ThreadPool<I, O> {
   private stopping = false;
   /** Set when a dead thread could not be replaced: the process can run no more units. */
   private broken?: Error;
+  /** Each thread's latest metrics (a dead thread's stay, so counters never go back). */
+  private readonly snapshots = new Map<Worker, MetricsSnapshot>();
 
   constructor(
     private readonly entry: URL,
@@ -53,6 +60,11 @@ export class ThreadPool<I, O> {
     });
   }
 
+  /** The threads' latest metrics, to serve with the process's own. */
+  metrics(): MetricsSnapshot[] {
+    return [...this.snapshots.values()];
+  }
+
   /** Stops every thread now; tasks in hand or queued reject with AbortedError. */
   async abort(): Promise<void> {
     this.stopping = true;
@@ -72,6 +84,10 @@ export class ThreadPool<I, O> {
           this.idle.push(w);
           this.dispatch();
           resolve();
+          return;
+        }
+        if ('metrics' in m) {
+          this.snapshots.set(w, m.metrics);
           return;
         }
         const t = this.busy.get(w);

@@ -4,19 +4,25 @@
 // Crash safety comes from BullMQ's locks: a worker renews the lock of each job in hand every
 // lock_ms/2; when a worker dies (kill -9, a lost node) its locks lapse and any other worker's
 // stalled-job check moves the jobs back to wait. Units skip complete artifacts, so a unit run
-// twice writes its output once. Stop (SIGTERM) stops taking jobs, lets the ones in hand finish
+// twice writes its output once. A stall is not a failed attempt: preemptible nodes are killed
+// often, so a unit may lose its worker runner.max_stalls times, apart from its runner.attempts.
+// Every unit that fails for good (its last attempt, too many stalls, a refusal) goes to the ledger
+// from here, the one place that sees all three. Stop (SIGTERM) stops taking jobs, lets the ones in hand finish
 // within the grace period, and after that returns them to the queue for another worker.
 import { WaitingError, Worker, type Job, type Processor } from 'bullmq';
 import { hostname } from 'node:os';
 import type { Config } from '../../config/schema.ts';
+import { itemFailuresTotal, itemsTotal, unitSeconds, unitsTotal } from '../../metrics/registry.ts';
 import { createContext } from '../context.ts';
 import { acceptRun, readPublishedRun } from './run-identity.ts';
 import { connectRedis } from './connection.ts';
 import { queuesOfKind } from './kinds.ts';
 import { advance } from './phases.ts';
+import { serveRunMetrics } from './queue-metrics.ts';
 import { CONTROL, RunQueues, type ControlJobData, type UnitJobData, type UnitJobResult } from './queues.ts';
 import { AbortedError, ThreadPool } from './thread-pool.ts';
 import type { UnitTask } from './unit-thread.ts';
+import { recordUnitFailure, unitIdOfJob, type UnitFailureReason } from './unit-failure.ts';
 
 export interface WorkerOptions {
   /** Units in hand at once (threads); default runner.concurrency. */
@@ -24,6 +30,8 @@ export interface WorkerOptions {
   /** After stop(), how long units in hand may run on before they are returned to the queue. */
   graceMs?: number;
   log?: (line: string) => void;
+  /** Serve Prometheus metrics on this port (0: any free one) at /metrics. */
+  metricsPort?: number;
 }
 
 export interface RunningWorker {
@@ -32,6 +40,8 @@ export interface RunningWorker {
   readonly run: string;
   /** Rejects with a RunMismatchError if the run is restarted with a config this worker disagrees with (the worker stops). */
   readonly refused: Promise<never>;
+  /** The port metrics are served on, when asked for. */
+  readonly metricsPort?: number;
   /** Stop taking jobs; finish or return the ones in hand; release Redis and the threads. */
   stop(): Promise<void>;
 }
@@ -59,7 +69,8 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     throw new Error(`cannot start unit threads: ${err.message}`);
   });
   const rq = new RunQueues(config, connection);
-  let ctx = queues.includes(CONTROL) ? createContext(config, accepted.keys) : undefined;
+  rq.run = { key: accepted.key, keys: accepted.keys };
+  let ctx = createContext(config, accepted.keys);
   let refuse!: (err: Error) => void;
   const refused = new Promise<never>((_, reject) => (refuse = reject));
   refused.catch(() => {});
@@ -67,7 +78,8 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   /**
    * Whether the job belongs to the run this worker serves. A job of a newer run (restarted with a
    * changed config) is served once this worker's config is checked against it; if it disagrees,
-   * the job goes back and the worker refuses. A job of a superseded run is not run at all.
+   * the job goes back and the worker refuses (it never fails the job). A job of a superseded run
+   * is not run at all.
    */
   const serves = async (job: Job<{ run: string }>, token?: string): Promise<boolean> => {
     if (job.data.run === accepted.key) return true;
@@ -75,7 +87,8 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     if (published?.key !== job.data.run) return false;
     try {
       accepted = await acceptRun(connection, config, log);
-      if (ctx) ctx = createContext(config, accepted.keys);
+      rq.run = { key: accepted.key, keys: accepted.keys };
+      ctx = createContext(config, accepted.keys);
       return true;
     } catch (err) {
       await job.moveToWait(token);
@@ -88,10 +101,15 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     const started = Date.now();
     if (!(await serves(job, token))) return { skipped: true, items: 0, failed: 0 };
     log(`start ${job.id}`);
-    const final = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
+    const stage = job.data.stage;
     try {
-      const r = await pool.run({ stage: job.data.stage, unit: job.data.unit, final, where: `${rq.name(job.data.stage)} job ${job.id} on ${where}`, keys: accepted.keys });
-      log(`done ${job.id} ${r.skipped ? 'skipped (complete)' : `${r.items} items`} ${((Date.now() - started) / 1000).toFixed(1)}s`);
+      const r = await pool.run({ stage, unit: job.data.unit, keys: accepted.keys });
+      const seconds = (Date.now() - started) / 1000;
+      log(`done ${job.id} ${r.skipped ? 'skipped (complete)' : `${r.items} items`} ${seconds.toFixed(1)}s`);
+      unitsTotal.inc({ stage, outcome: r.skipped ? 'skipped' : 'done' });
+      itemsTotal.inc({ stage }, r.items);
+      itemFailuresTotal.inc({ stage }, r.failed);
+      if (!r.skipped) unitSeconds.observe({ stage }, seconds);
       return r;
     } catch (err) {
       if (err instanceof AbortedError) {
@@ -101,6 +119,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
         throw new WaitingError();
       }
       log(`failed ${job.id} (attempt ${job.attemptsMade + 1}/${job.opts.attempts ?? 1}): ${(err as Error).message}`);
+      unitsTotal.inc({ stage, outcome: 'failed' });
       throw err;
     }
   };
@@ -108,9 +127,28 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const runBarrier = async (job: Job<ControlJobData>, token?: string): Promise<unknown> => {
     if (!(await serves(job, token))) return { superseded: true };
     log(`start ${job.id}`);
-    const r = await advance(ctx!, rq, job.data.barrier, accepted.published);
+    const r = await advance(ctx, rq, job.data, accepted.published);
     log(`done ${job.id}`);
     return r;
+  };
+
+  // Ledger writes in flight, awaited by stop().
+  const writes = new Set<Promise<void>>();
+  const track = (p: Promise<void>) => (writes.add(p), void p.finally(() => writes.delete(p)));
+  /** A unit that failed for good (BullMQ sets finishedOn only then) goes to the ledger. */
+  const recordFailure = async (stage: string, job: Job, err: Error): Promise<void> => {
+    if (!job.finishedOn) return; // it will be retried
+    let reason: UnitFailureReason = 'unit_failed';
+    let message = err.message;
+    if (job.stalledCounter > config.runner.max_stalls) {
+      reason = 'unit_stalled';
+      message = `its worker stopped renewing the lock ${job.stalledCounter} times (killed, or hung), more than runner.max_stalls (${config.runner.max_stalls})`;
+    }
+    const at = `${rq.name(stage)} job ${job.id} (failed on ${where})`;
+    await recordUnitFailure(ctx, stage, unitIdOfJob(job, stage), at, reason, message).catch((e: Error) =>
+      log(`cannot write the ledger entry of ${job.id}: ${e.message}`),
+    );
+    log(`failed for good ${job.id} (${reason}): ${message}`);
   };
 
   const workers = queues.map((q) => {
@@ -120,13 +158,17 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
       concurrency: q === CONTROL ? 1 : concurrency,
       lockDuration: config.runner.lock_ms,
       stalledInterval: config.runner.lock_ms,
-      // A unit whose worker keeps dying (a poison unit that kills the process) ends in the failed set.
-      maxStalledCount: config.runner.attempts,
+      // A unit whose worker keeps dying (a poison unit that kills the process) ends in the failed
+      // set, but only after many deaths: a stall does not count as one of runner.attempts.
+      maxStalledCount: config.runner.max_stalls,
       name: `${hostname()}-${process.pid}`,
     });
     w.on('error', (err) => log(`error on ${q}: ${err.message}`));
+    w.on('stalled', (id) => log(`stalled ${id}: its worker stopped renewing the lock (killed?); back in the queue`));
+    if (q !== CONTROL) w.on('failed', (job, err) => job && track(recordFailure(q, job, err)));
     return w;
   });
+
 
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
@@ -135,12 +177,15 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
       const timer = setTimeout(() => void pool.abort(), opts.graceMs ?? 25_000);
       await Promise.all(workers.map((w) => w.close()));
       clearTimeout(timer);
+      await Promise.all(writes);
       await pool.abort(); // the queue workers have closed, so no thread is busy: this only ends them
+      await metrics?.close();
       await rq.close();
       await connection.quit().catch(() => connection.disconnect());
       log('stopped');
     })());
 
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  return { queues, run: accepted.key, refused, stop };
+  const metrics = opts.metricsPort === undefined ? undefined : await serveRunMetrics(opts.metricsPort, rq, queues, () => pool.metrics());
+  return { queues, run: accepted.key, refused, stop, metricsPort: metrics?.port };
 }
