@@ -1,15 +1,8 @@
-// A mining worker keeps index shards within index.memory_budget_mb: the cache drops the least
-// recently used shards, and mining one shard at a time under a tiny budget finds the same pairs.
+// The bounded cache of loaded artifacts: the least recently used go first, within a cost budget.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { test } from 'node:test';
 import type { LoadedShard } from '../src/knn/hnsw-shard.ts';
 import { LruCache } from '../src/util/lru.ts';
-import { createContext } from '../src/runner/context.ts';
-import { runLocal } from '../src/runner/local.ts';
-import { ProgressReporter } from '../src/runner/progress.ts';
-import { demoConfig, sampleSlice, tempDir } from './helpers.ts';
 
 test('the shard cache keeps the most recently used shards within its budget', async () => {
   const loads: string[] = [];
@@ -34,21 +27,4 @@ test('the shard cache forgets a failed load: it holds no budget, and the next ge
   assert.deepEqual([cache.has('bad'), cache.used], [false, 0]);
   await assert.rejects(failing(), /unreadable shard/);
   assert.equal(tries, 2);
-});
-
-test('mining under a budget of about one shard gives the same triples as with every shard loaded', { timeout: 120_000 }, async () => {
-  const input = await sampleSlice();
-  const quiet = new ProgressReporter(process.stderr, true);
-  const jsonl = async (budget: number) => {
-    const root = tempDir('budget');
-    const ctx = createContext(demoConfig(input, root, { index: { shard_size: 40, memory_budget_mb: budget } }));
-    await runLocal(ctx, { progress: quiet });
-    const cache = (await ctx.memo.get('hnsw-shards')) as LruCache<LoadedShard>;
-    return { text: readFileSync(path.join(root, 'output', 'megapairs.jsonl'), 'utf8'), held: cache.used };
-  };
-  const all = await jsonl(4096);
-  const tight = await jsonl(0.06); // a 40-point shard of 256-d vectors is about 50 KB
-  assert.equal(tight.text, all.text);
-  assert.ok(tight.held <= 0.06 * 1024 * 1024, `held ${tight.held} bytes`);
-  assert.ok(all.held > tight.held);
 });

@@ -139,10 +139,11 @@ test('two workers started on their own finish a run: the same triples as the loc
   assert.ok(ws.some((w) => w.out().includes(`done ${first.id}`)), `${first.id} was never completed`);
   assert.match(follower.out(), /triples +\d+/);
   assert.equal(run.jsonl(), reference);
-  // Between them, every unit ran once: 3 parts x (catalog, embed, mine, annotate, emit), 3 index shards, manifest, export.
-  const done = ws.flatMap((w) => [...w.out().matchAll(/done ((?:catalog|manifest|embed|index|mine|annotate|emit|export)\.[\w-]+)/g)].map((m) => m[1]));
-  assert.equal(done.length, 20, done.join(' '));
-  assert.equal(new Set(done).size, 20, 'no unit ran twice');
+  // Between them, every unit ran once: 3 parts x (catalog, embed, mine, annotate, emit), 3 index shards,
+  // 3 search units (one shard per space), 3 recall units, manifest, select, jsonl.
+  const done = ws.flatMap((w) => [...w.out().matchAll(/done ((?:catalog|manifest|embed|index|search|recall|mine|select|annotate|emit|jsonl)\.[\w-]+)/g)].map((m) => m[1]));
+  assert.equal(done.length, 27, done.join(' '));
+  assert.equal(new Set(done).size, 27, 'no unit ran twice');
   await stop(ws);
 });
 
@@ -211,7 +212,7 @@ test('a run restarted after a crash recomputes nothing that was complete; re-enq
   const w = await startWorker(fresh, 'all', { concurrency: 1 });
   try {
     const result = await runDistributed(fresh, { write: () => {}, pollMs: 100 });
-    assert.equal(result.reports.reduce((a, r) => a + r.units, 0), 20, 'every unit was enqueued again');
+    assert.equal(result.reports.reduce((a, r) => a + r.units, 0), 27, 'every unit was enqueued again');
     for (const r of result.reports) assert.equal(r.skipped, r.units, `${r.stage} recomputed ${r.units - r.skipped} units`);
   } finally {
     await w.stop();

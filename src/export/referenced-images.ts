@@ -4,8 +4,8 @@
 // triples), one part at a time.
 import { layout } from '../artifacts/layout.ts';
 import { readParquet } from '../artifacts/parquet.ts';
+import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import type { CatalogManifest } from '../stages/manifest.ts';
-import { pairsSchema, type PairRow } from '../stages/mine.ts';
 import type { StageContext } from '../stages/stage.ts';
 
 export class IdBitmap {

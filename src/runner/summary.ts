@@ -6,6 +6,7 @@ import { parquetRowCount, readParquet } from '../artifacts/parquet.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
 import { readLedger } from '../ledger/ledger.ts';
 import { readManifest } from '../stages/manifest.ts';
+import { readMiningSummary, type MiningSummary } from '../stages/mining-stats.ts';
 import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { StageReport } from './local.ts';
@@ -17,6 +18,7 @@ export interface RunSummary {
   triples: number;
   failures: Record<string, number>;
   seconds: Record<string, number>;
+  mining: MiningSummary;
 }
 
 export async function summarize(ctx: StageContext, reports: StageReport[]): Promise<RunSummary> {
@@ -42,6 +44,7 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     triples,
     failures,
     seconds: Object.fromEntries(reports.map((r) => [r.stage, Math.round(r.seconds * 100) / 100])),
+    mining: await readMiningSummary(ctx.work),
   };
 }
 

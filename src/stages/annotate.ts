@@ -2,6 +2,7 @@
 // description and instructions; a pair it cannot annotate goes to the ledger with the reason.
 import { layout } from '../artifacts/layout.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import { AnnotationError, type Annotation, type PairImage } from '../annotate/annotator.ts';
 import { createAnnotator } from '../annotate/create.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
@@ -10,7 +11,6 @@ import { mapPool } from '../util/pool.ts';
 import { Rng } from '../util/rng.ts';
 import type { CatalogRow } from './catalog.ts';
 import { lookupImages } from './catalog-lookup.ts';
-import { pairsSchema, type PairRow } from './mine.ts';
 import { PartStage } from './part-stage.ts';
 import { memoize, type StageContext, type UnitResult } from './stage.ts';
 

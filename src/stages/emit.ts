@@ -2,9 +2,9 @@
 // triples Parquet part and its MegaPairs-format JSONL lines ({q_img, q_text, t_img, hns}).
 import { layout } from '../artifacts/layout.ts';
 import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import { annotationsSchema, type AnnotationRow } from './annotate.ts';
 import { lookupImages } from './catalog-lookup.ts';
-import { pairsSchema, type PairRow } from './mine.ts';
 import { PartStage } from './part-stage.ts';
 import type { StageContext, UnitResult } from './stage.ts';
 

@@ -6,8 +6,11 @@
 //   start          -> after.manifest <- manifest <- catalog units
 //   after.manifest -> after.embed    <- embed units
 //   after.embed    -> after.index    <- index units
-//   after.index    -> after.export   <- export <- emit n <- annotate n <- mine n   (per part: pipelined)
-//   after.export   -> writes summary.json; its return value is the run's summary
+//   after.index    -> after.search   <- search units (space, shard, query parts), recall units
+//   after.search   -> after.mine     <- mine units (parts)
+//   after.mine     -> after.select   <- select
+//   after.select   -> after.jsonl    <- jsonl <- emit n <- annotate n   (per part: pipelined)
+//   after.jsonl    -> writes summary.json; its return value is the run's summary
 //
 // Every job id is deterministic, so a barrier that runs twice (a crash after enqueueing) adds nothing.
 import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
@@ -21,7 +24,7 @@ import { CONTROL, jobOptions, unitJobId, type ControlJobData, type RunQueues, ty
 import { stageReports } from './reports.ts';
 
 const START = 'start';
-export const FINAL = 'after.export';
+export const FINAL = 'after.jsonl';
 
 export interface RunResult {
   summary: RunSummary;
@@ -71,11 +74,17 @@ class Phases {
         return this.barrier('after.embed', await this.units('embed'));
       case 'after.embed':
         return this.barrier('after.index', await this.units('index'));
-      case 'after.index': {
-        // Mine, annotate and emit share their units (the parts), so each part flows on alone.
-        const parts = (await this.stage('mine').plan(this.ctx)) as unknown[];
-        const chains = parts.map((p) => this.unit('emit', p, [this.unit('annotate', p, [this.unit('mine', p)])]));
-        return this.barrier(FINAL, [this.unit('export', 'jsonl', chains)]);
+      case 'after.index':
+        return this.barrier('after.search', [...(await this.units('search')), ...(await this.units('recall'))]);
+      case 'after.search':
+        return this.barrier('after.mine', await this.units('mine'));
+      case 'after.mine':
+        return this.barrier('after.select', await this.units('select'));
+      case 'after.select': {
+        // Annotate and emit share their units (the parts), so each part flows on alone.
+        const parts = (await this.stage('annotate').plan(this.ctx)) as unknown[];
+        const chains = parts.map((p) => this.unit('emit', p, [this.unit('annotate', p)]));
+        return this.barrier(FINAL, [this.unit('jsonl', 'jsonl', chains)]);
       }
       case FINAL:
         return undefined;

@@ -5,8 +5,8 @@ import { storeViaLocalFile, writeChunks } from '../storage/staged-file.ts';
 import { manifestOf } from './manifest.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
-export class ExportJsonlStage implements Stage<'jsonl'> {
-  readonly name = 'export';
+export class JsonlStage implements Stage<'jsonl'> {
+  readonly name = 'jsonl';
 
   async plan(): Promise<'jsonl'[]> {
     return ['jsonl'];
