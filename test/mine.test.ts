@@ -18,6 +18,12 @@ import { partNeighbours } from '../src/stages/mine.ts';
 import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { SearchStage } from '../src/stages/search.ts';
 import type { StageContext } from '../src/stages/stage.ts';
+import { AnnotateStage } from '../src/stages/annotate.ts';
+import { catalogSchema, type CatalogRow } from '../src/stages/catalog.ts';
+import { lookupImages } from '../src/stages/catalog-lookup.ts';
+import { EmitStage } from '../src/stages/emit.ts';
+import type { Storage } from '../src/storage/storage.ts';
+import { Rng } from '../src/util/rng.ts';
 import { demoConfig, sampleSlice, tempDir } from './helpers.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);
@@ -144,4 +150,33 @@ test('a shard that cannot fit index.memory_budget_mb is refused when search is p
   const units = await new SearchStage().plan(blocks);
   assert.equal(units.length, 3 * 4 * 2);
   assert.deepEqual(units.slice(0, 2).map((u) => u.parts), [[0, 1], [2]]);
+});
+
+/** ctx with its work storage wrapped, counting the catalog parts opened. */
+function countingCatalogReads(c: StageContext): { ctx: StageContext; reads: string[] } {
+  const reads: string[] = [];
+  const work: Storage = Object.create(c.work);
+  work.localPath = (key) => (key.startsWith('catalog/') && reads.push(key), c.work.localPath(key));
+  work.read = (key) => (key.startsWith('catalog/') && reads.push(key), c.work.read(key));
+  return { ctx: { ...c, work }, reads };
+}
+
+test('image lookups read each catalog part once per unit, whatever the order of the ids', async () => {
+  const direct = new Map<number, CatalogRow>();
+  for (const p of (await manifestOf(ctx)).parts) {
+    (await readParquet<CatalogRow>(ctx.work, layout.catalogPart(p.number), catalogSchema)).forEach((r, i) => direct.set(p.offset + i, r));
+  }
+  const ids = Rng.for(1, 'lookup').sample([...direct.keys(), ...direct.keys()], 200);
+  const { ctx: counted, reads } = countingCatalogReads(ctx);
+  const found = await lookupImages(counted, ids);
+  assert.deepEqual([...found.keys()].sort((a, b) => a - b), [...new Set(ids)].sort((a, b) => a - b));
+  for (const [id, row] of found) assert.deepEqual(row, direct.get(id));
+  assert.deepEqual(reads.sort(), [0, 1, 2].map((n) => layout.catalogPart(n)));
+
+  // An annotate unit, then an emit unit (the pairs' images are in every part): each part read once.
+  for (const stage of [new AnnotateStage(), new EmitStage()]) {
+    const unit = countingCatalogReads(ctx);
+    await stage.run(unit.ctx, 1);
+    assert.deepEqual(unit.reads.sort(), [0, 1, 2].map((n) => layout.catalogPart(n)), stage.name);
+  }
 });

@@ -37,7 +37,7 @@ export class RecallStage implements Stage<EncoderName> {
     const byPart = new Map<number, number[]>();
     for (const id of [...drawn].sort((a, b) => a - b)) {
       const n = locate(manifest, id).number;
-      byPart.set(n, [...(byPart.get(n) ?? []), id]);
+      (byPart.get(n) ?? byPart.set(n, []).get(n)!).push(id);
     }
     const ids: number[] = [];
     const vectors: Float32Array[] = [];
