@@ -17,14 +17,14 @@ import { ENCODER_NAMES } from '../src/config/schema.ts';
 import { ExactTopK } from '../src/knn/exact.ts';
 import { loadShard } from '../src/knn/hnsw-shard.ts';
 import { createContext } from '../src/runner/context.ts';
-import { runStage } from '../src/runner/local.ts';
+import { LocalThreads, runStage } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { IndexStage, readShardMeta } from '../src/stages/index-build.ts';
-import type { CatalogManifest } from '../src/stages/manifest.ts';
+import { manifestOf, type CatalogManifest } from '../src/stages/manifest.ts';
 import { MineStage } from '../src/stages/mine.ts';
 import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { RecallStage } from '../src/stages/recall.ts';
-import { SearchStage, type SearchUnit } from '../src/stages/search.ts';
+import { SearchStage, searchUnitBytes, type SearchUnit } from '../src/stages/search.ts';
 import { SelectStage } from '../src/stages/select.ts';
 import type { StageContext } from '../src/stages/stage.ts';
 import type { Storage } from '../src/storage/storage.ts';
@@ -54,7 +54,7 @@ function clusteredVectors(n: number, seed: number): Float32Array {
   while (i < n) {
     for (let d = 0; d < dim; d++) centre[d] = rng.normal() / Math.sqrt(dim);
     const size = Math.min(n - i, rng.int(2, 80));
-    const sigma = Math.sqrt(rng.next() * 0.22 + 0.04) / Math.sqrt(dim); // similarity ~0.82-0.96
+    const sigma = Math.sqrt(rng.next() * 0.2 + 0.06) / Math.sqrt(dim); // neighbours' similarity ~0.79-0.94
     for (let j = 0; j < size; j++, i++) {
       const v = out.subarray(i * dim, (i + 1) * dim);
       let norm = 0;
@@ -120,22 +120,28 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
 
 async function benchSize(n: number) {
   const { ctx, root, vectors } = await corpus(n);
-  const index = await timed(() => runStage(ctx, new IndexStage(), ctx.config.runner.concurrency, quiet));
+  // The index built twice side by side: one unit at a time in-process, then in unit threads.
+  const serial = await timed(() => runStage(ctx, new IndexStage(), 1, quiet));
+  await rm(path.join(root, 'work', 'index'), { recursive: true, force: true });
+  const threads = new LocalThreads(ctx.config, ctx.config.runner.concurrency);
+  const index = await timed(() => runStage(ctx, new IndexStage(), ctx.config.runner.concurrency, quiet, threads));
+  await threads.close();
 
   // Search, unit by unit, so reads and memory are attributed to each unit.
   const search = new SearchStage();
   const units = await search.plan(ctx);
-  const perUnit: Array<{ unit: string; seconds: number; shardLoads: number; shardMiB: number; readMiB: number; peakRssMiB: number; afterRssMiB: number; budgetMiB: number }> = [];
+  const perUnit: Array<{ unit: string; seconds: number; shardLoads: number; shardMiB: number; readMiB: number; peakRssMiB: number; estimateMiB: number; budgetMiB: number }> = [];
   const searchStart = performance.now();
   for (const u of units as SearchUnit[]) {
     const { storage, c } = counting(ctx.work);
-    const before = rss();
-    let peak = before;
+    let peak = rss();
     const timer = setInterval(() => (peak = Math.max(peak, rss())), 5);
     const t = await timed(() => search.run({ ...ctx, work: storage }, u));
     clearInterval(timer);
     peak = Math.max(peak, rss());
-    perUnit.push({ unit: search.unitId(u), seconds: t.seconds, shardLoads: c.shardLoads, shardMiB: c.shardBytes / MiB, readMiB: c.bytes / MiB, peakRssMiB: peak - before, afterRssMiB: rss() - before, budgetMiB: ctx.config.index.memory_budget_mb });
+    const meta = await readShardMeta(ctx, u);
+    const largest = Math.max(...(await manifestOf(ctx)).parts.map((p) => p.rows));
+    perUnit.push({ unit: search.unitId(u), seconds: t.seconds, shardLoads: c.shardLoads, shardMiB: c.shardBytes / MiB, readMiB: c.bytes / MiB, peakRssMiB: peak, estimateMiB: searchUnitBytes(meta, largest, dim, ctx.config.mine.k) / MiB, budgetMiB: ctx.config.index.memory_budget_mb });
   }
   const searchSeconds = (performance.now() - searchStart) / 1000;
   const mine = await timed(() => runStage(ctx, new MineStage(), ctx.config.runner.concurrency, quiet));
@@ -170,7 +176,7 @@ async function benchSize(n: number) {
   const kept = await growth(false);
 
   await rm(root, { recursive: true, force: true });
-  return { n, index: index.seconds, searchSeconds, mine: mine.seconds, select: select.seconds, recall: recall.seconds, perUnit, summary, bruteForceSeconds, bfPerQuery: bf.seconds / sample, released, kept, shardMiB: perUnit[0].shardMiB };
+  return { n, serialIndex: serial.seconds, index: index.seconds, searchSeconds, mine: mine.seconds, select: select.seconds, recall: recall.seconds, perUnit, summary, bruteForceSeconds, bfPerQuery: bf.seconds / sample, released, kept, shardMiB: perUnit[0].shardMiB };
 }
 
 const results: Array<Awaited<ReturnType<typeof benchSize>>> = [];
@@ -179,7 +185,7 @@ for (const n of values.sizes!.split(',').map(Number)) {
   results.push(r);
   const mining = r.searchSeconds + r.mine + r.select;
   console.log(`\n== ${n} vectors x ${ENCODER_NAMES.length} spaces, ${dim}-d, ${values.shards} shards per space, parts of ${PART}, node ${process.version}`);
-  console.log(`index build ${r.index.toFixed(1)}s (concurrency ${values.concurrency}); mining: search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`);
+  console.log(`index build: ${r.serialIndex.toFixed(1)}s one unit at a time, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads (${(r.serialIndex / r.index).toFixed(2)}x); mining: search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`);
   console.log(`exact brute force: ${(r.bfPerQuery * 1000).toFixed(2)} ms per query per space (measured on ${values['exact-sample']}), so ${r.bruteForceSeconds.toFixed(0)}s for all -> mining is ${(r.bruteForceSeconds / mining).toFixed(1)}x faster`);
   for (const e of ENCODER_NAMES) {
     const s = r.summary.spaces[e];
@@ -188,9 +194,9 @@ for (const n of values.sizes!.split(',').map(Number)) {
     console.log(`  ${e.padEnd(16)} ${(100 * share).toFixed(0)}% of neighbours at 0.80-0.95; recall@${s.recall.k} ${s.recall.at_k.toFixed(4)}, in-band ${s.recall.in_band.toFixed(4)} (${s.recall.in_band_neighbours} in-band neighbours of ${s.recall.queries} queries); pairs ${s.pairs}`);
   }
   console.log(`  target in-degree max ${r.summary.target_in_degree.max}, mean ${r.summary.target_in_degree.mean.toFixed(2)}; queries without pair ${r.summary.queries_without_pair}; merged ${r.summary.duplicate_pairs_merged}; near-duplicate clusters ${r.summary.near_duplicate_clusters}`);
-  console.log('  search unit                                   seconds  shard loads  shard MiB  read MiB  peak RSS +MiB  after +MiB  budget MiB');
+  console.log('  search unit                                          seconds  shard loads  shard MiB  read MiB  process RSS MiB  unit estimate MiB  budget MiB');
   for (const u of r.perUnit) {
-    console.log(`  ${u.unit.padEnd(45)} ${u.seconds.toFixed(1).padStart(7)} ${String(u.shardLoads).padStart(12)} ${u.shardMiB.toFixed(0).padStart(10)} ${u.readMiB.toFixed(0).padStart(9)} ${u.peakRssMiB.toFixed(0).padStart(14)} ${u.afterRssMiB.toFixed(0).padStart(11)} ${String(u.budgetMiB).padStart(11)}`);
+    console.log(`  ${u.unit.padEnd(52)} ${u.seconds.toFixed(1).padStart(7)} ${String(u.shardLoads).padStart(12)} ${u.shardMiB.toFixed(1).padStart(10)} ${u.readMiB.toFixed(1).padStart(9)} ${u.peakRssMiB.toFixed(0).padStart(16)} ${u.estimateMiB.toFixed(1).padStart(18)} ${String(u.budgetMiB).padStart(11)}`);
   }
   console.log(`  loading a ${r.shardMiB.toFixed(0)} MiB shard 3 times: RSS +${r.kept.toFixed(0)} MiB when kept, +${r.released.toFixed(0)} MiB when released after each load`);
 }

@@ -37,6 +37,7 @@ export function readShardMeta(ctx: StageContext, u: IndexUnit): Promise<ShardMet
 
 export class IndexStage implements Stage<IndexUnit> {
   readonly name = 'index';
+  readonly threaded = true;
 
   async plan(ctx: StageContext): Promise<IndexUnit[]> {
     const shards = shardCount(await manifestOf(ctx), ctx.config.index.shard_size);

@@ -51,6 +51,7 @@ export async function partNeighbours(ctx: StageContext, encoder: EncoderName, n:
 
 export class MineStage extends PartStage {
   readonly name = 'mine';
+  readonly threaded = true;
 
   isDone(ctx: StageContext, n: number): Promise<boolean> {
     return ctx.work.exists(layout.candidatesStats(n));

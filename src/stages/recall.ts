@@ -16,6 +16,7 @@ import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export class RecallStage implements Stage<EncoderName> {
   readonly name = 'recall';
+  readonly threaded = true;
 
   async plan(): Promise<EncoderName[]> {
     return [...ENCODER_NAMES];

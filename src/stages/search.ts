@@ -34,7 +34,7 @@ function blocks(manifest: CatalogManifest, perUnit: number): number[][] {
 }
 
 /** Near-duplicates kept per query and shard: an image with more is in a cluster of copies, and these are enough to keep them out of its negatives. */
-const NEAR_DUPLICATES_MAX = 1024;
+const NEAR_DUPLICATES_MAX = 256;
 
 /**
  * Every neighbour at or above the band's upper bound (a near-duplicate), up to NEAR_DUPLICATES_MAX:
@@ -52,6 +52,7 @@ function nearDuplicates(shard: LoadedShard, query: Float32Array, ids: number[], 
 
 export class SearchStage implements Stage<SearchUnit> {
   readonly name = 'search';
+  readonly threaded = true;
 
   async plan(ctx: StageContext): Promise<SearchUnit[]> {
     const manifest = await manifestOf(ctx);

@@ -39,6 +39,8 @@ export interface UnitResult {
 
 export interface Stage<U = unknown> {
   readonly name: string;
+  /** Its units compute on the calling thread (hnswlib is synchronous): the local runner runs them in worker threads. */
+  readonly threaded?: boolean;
   /** The units to run; called only after every earlier stage is complete. */
   plan(ctx: StageContext): Promise<U[]>;
   /** Stable unit name, for logs, the ledger and job ids. */
