@@ -19,7 +19,7 @@ import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { SearchStage } from '../src/stages/search.ts';
 import type { StageContext } from '../src/stages/stage.ts';
 import { AnnotateStage } from '../src/stages/annotate.ts';
-import { catalogSchema, type CatalogRow } from '../src/stages/catalog.ts';
+import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 import { lookupImages } from '../src/stages/catalog-lookup.ts';
 import { EmitStage } from '../src/stages/emit.ts';
 import type { Storage } from '../src/storage/storage.ts';

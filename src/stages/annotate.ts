@@ -1,31 +1,17 @@
 // Annotate: one unit per pairs part. The configured annotator writes each pair's relational
 // description and instructions; a pair it cannot annotate goes to the ledger with the reason.
 import { layout } from '../artifacts/layout.ts';
-import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
-import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
-import { AnnotationError, type Annotation, type PairImage } from '../annotate/annotator.ts';
+import { readParquet, writeParquet } from '../artifacts/parquet.ts';
+import { annotationsSchema, pairsSchema, type AnnotationRow, type CatalogRow, type PairRow } from '../artifacts/tables.ts';
+import { AnnotationError, type PairImage } from '../annotate/annotator.ts';
 import { createAnnotator } from '../annotate/create.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { mapPool } from '../util/pool.ts';
 import { Rng } from '../util/rng.ts';
-import type { CatalogRow } from './catalog.ts';
 import { lookupImages } from './catalog-lookup.ts';
 import { PartStage } from './part-stage.ts';
 import { memoize, type StageContext, type UnitResult } from './stage.ts';
-
-export type AnnotationRow = Annotation & { pair_id: string };
-
-export const annotationsSchema: TableSchema = {
-  pair_id: { type: 'UTF8' },
-  description: { type: 'UTF8' },
-  instructions: { type: 'UTF8', repeated: true },
-  annotator: { type: 'UTF8' },
-  model: { type: 'UTF8' },
-  prompt_version: { type: 'UTF8' },
-  prompt_tokens: { type: 'INT64' },
-  completion_tokens: { type: 'INT64' },
-};
 
 export class AnnotateStage extends PartStage {
   readonly name = 'annotate';

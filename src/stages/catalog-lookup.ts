@@ -4,7 +4,7 @@
 // the order of the ids.
 import { layout } from '../artifacts/layout.ts';
 import { readParquet } from '../artifacts/parquet.ts';
-import { catalogSchema, type CatalogRow } from './catalog.ts';
+import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { locate, manifestOf } from './manifest.ts';
 import type { StageContext } from './stage.ts';
 

@@ -5,7 +5,8 @@
 // the unit instead, so a rerun tries the shard again rather than recording it as lost.
 import sharp from 'sharp';
 import { layout, partName } from '../artifacts/layout.ts';
-import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { writeParquet } from '../artifacts/parquet.ts';
+import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/shard-metadata.ts';
 import { TarError } from '../corpus/tar.ts';
 import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
@@ -13,34 +14,6 @@ import { UnitLedger } from '../ledger/ledger.ts';
 import { RetriesExhaustedError } from '../storage/retry.ts';
 import { NotFoundError } from '../storage/storage.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
-
-export interface CatalogRow {
-  /** Row number within the part; the global image id is the part's offset plus this. */
-  row: number;
-  key: string;
-  /** The image's name in outputs: "<shard stem>/<member>", e.g. "00003/000030017.png". */
-  image: string;
-  tar: string;
-  offset: number;
-  length: number;
-  format: string;
-  caption: string;
-  width: number;
-  height: number;
-}
-
-export const catalogSchema: TableSchema = {
-  row: { type: 'INT64' },
-  key: { type: 'UTF8' },
-  image: { type: 'UTF8' },
-  tar: { type: 'UTF8' },
-  offset: { type: 'INT64' },
-  length: { type: 'INT64' },
-  format: { type: 'UTF8' },
-  caption: { type: 'UTF8' },
-  width: { type: 'INT32' },
-  height: { type: 'INT32' },
-};
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

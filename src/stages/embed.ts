@@ -5,6 +5,7 @@
 import { layout } from '../artifacts/layout.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
+import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import type { EncoderName } from '../config/schema.ts';
 import { readImageBatch } from '../corpus/image-bytes.ts';
 import { decodeKey, decodeRgb, writeChw } from '../encoders/image-preprocess.ts';
@@ -12,7 +13,6 @@ import { encodeImages, encodeTexts } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { NotFoundError, ShortReadError } from '../storage/storage.ts';
-import { catalogSchema, type CatalogRow } from './catalog.ts';
 import { PartStage } from './part-stage.ts';
 import { memoize, type StageContext, type UnitResult } from './stage.ts';
 
