@@ -53,6 +53,8 @@ export function formatSummary(s: RunSummary): string {
     `images      ${s.images.catalogued} catalogued, ${s.images.refused} refused at catalog`,
     `embeddings  ${Object.entries(s.embeddings).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `pairs       ${Object.entries(s.pairs).map(([k, v]) => `${k} ${v}`).join(', ')} (total ${Object.values(s.pairs).reduce((a, b) => a + b, 0)})`,
+    `recall      ${Object.entries(s.mining.spaces).map(([k, v]) => `${k} ${v.recall.in_band.toFixed(3)} in-band, ${v.recall.at_k.toFixed(3)} @${v.recall.k}`).join('; ')} (${Object.values(s.mining.spaces)[0]?.recall.queries ?? 0} queries)`,
+    `selection   ${s.mining.queries_without_pair} queries without a pair, ${s.mining.duplicate_pairs_merged} pairs found in two spaces merged, target in-degree max ${s.mining.target_in_degree.max}, ${s.mining.near_duplicate_clusters} near-duplicate clusters`,
     `triples     ${s.triples}`,
     `failures    ${Object.keys(s.failures).length ? Object.entries(s.failures).map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`,
     `wall time   ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v}s`).join(', ')}`,
