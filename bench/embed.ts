@@ -21,7 +21,7 @@ import { createContext } from '../src/runner/context.ts';
 import { runLocal, runStage } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
-import { catalogSchema, type CatalogRow } from '../src/stages/catalog.ts';
+import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 
 const { values } = parseArgs({ options: { limit: { type: 'string', default: '500' }, 'vit-limit': { type: 'string', default: '64' }, vit: { type: 'string' }, concurrency: { type: 'string', default: '1' } } });
 const root = path.join(import.meta.dirname, '..');

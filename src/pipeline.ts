@@ -1,13 +1,17 @@
-// The stages in data-flow order (docs/architecture.md): corpus -> catalog -> embeddings -> indexes -> pairs
-// -> annotations -> triples. Each stage runs only after every unit of the one before is complete.
+// The stages in data-flow order (docs/architecture.md): corpus -> catalog -> embeddings -> indexes -> partial
+// neighbour lists (search; recall beside it) -> candidates (mine) -> pairs (select) -> annotations
+// -> triples. Each stage runs only after every unit of the one before is complete.
 import { AnnotateStage } from './stages/annotate.ts';
 import { CatalogStage } from './stages/catalog.ts';
 import { EmbedStage } from './stages/embed.ts';
 import { EmitStage } from './stages/emit.ts';
-import { ExportJsonlStage } from './stages/export-jsonl.ts';
-import { IndexStage } from './stages/index.ts';
+import { IndexStage } from './stages/index-build.ts';
+import { JsonlStage } from './stages/jsonl.ts';
 import { ManifestStage } from './stages/manifest.ts';
 import { MineStage } from './stages/mine.ts';
+import { RecallStage } from './stages/recall.ts';
+import { SearchStage } from './stages/search.ts';
+import { SelectStage } from './stages/select.ts';
 import type { Stage } from './stages/stage.ts';
 
 export function pipelineStages(): Stage<any>[] {
@@ -16,10 +20,13 @@ export function pipelineStages(): Stage<any>[] {
     new ManifestStage(),
     new EmbedStage(),
     new IndexStage(),
+    new SearchStage(),
+    new RecallStage(),
     new MineStage(),
+    new SelectStage(),
     new AnnotateStage(),
     new EmitStage(),
-    new ExportJsonlStage(),
+    new JsonlStage(),
   ];
 }
 

@@ -63,10 +63,11 @@ test('two workers started on their own finish a run: the same triples as the loc
   assert.ok(ws.some((w) => w.out().includes(`done ${first.id}`)), `${first.id} was never completed`);
   assert.match(follower.out(), /triples +\d+/);
   assert.equal(run.jsonl(), reference);
-  // Between them, every unit ran once: 3 parts x (catalog, embed, mine, annotate, emit), 3 index shards, manifest, export.
-  const done = ws.flatMap((w) => [...w.out().matchAll(/done ((?:catalog|manifest|embed|index|mine|annotate|emit|export)\.[\w.-]+)/g)].map((m) => m[1]));
-  assert.equal(done.length, 20, done.join(' '));
-  assert.equal(new Set(done).size, 20, 'no unit ran twice');
+  // Between them, every unit ran once: 3 parts x (catalog, embed, mine, annotate, emit), 3 index shards,
+  // 3 search units (one shard per space), 3 recall units, manifest, select, jsonl.
+  const done = ws.flatMap((w) => [...w.out().matchAll(/done ((?:catalog|manifest|embed|index|search|recall|mine|select|annotate|emit|jsonl)\.[\w.-]+)/g)].map((m) => m[1]));
+  assert.equal(done.length, 27, done.join(' '));
+  assert.equal(new Set(done).size, 27, 'no unit ran twice');
   await stop(ws);
 });
 
@@ -137,7 +138,7 @@ test('a run restarted after a crash recomputes nothing that was complete; re-enq
   const w = await startWorker(fresh, 'all', { concurrency: 1 });
   try {
     const result = await following;
-    assert.equal(result.reports.reduce((a, r) => a + r.units, 0), 20, 'every unit was enqueued again');
+    assert.equal(result.reports.reduce((a, r) => a + r.units, 0), 27, 'every unit was enqueued again');
     for (const r of result.reports) assert.equal(r.skipped, r.units, `${r.stage} recomputed ${r.units - r.skipped} units`);
   } finally {
     await w.stop();
@@ -188,7 +189,7 @@ test('a worker whose config decides other artifacts refuses at start (exit 2, na
   const refused = cli(['worker', 'all', '--config', otherFile]);
   const { code } = await refused.exited;
   assert.equal(code, 2);
-  assert.match(refused.err(), /differs from run test .*\n.*mine: mine\.k: 20 -> 7/);
+  assert.match(refused.err(), /differs from run test .*\n(.*\n)*  mine: mine\.k: 20 -> 7\n/);
   assert.doesNotMatch(refused.out(), /start /, 'it took no job');
 
   // The same storage reached by another path (another node's mount): the same run.
@@ -223,13 +224,13 @@ test('a run restarted with a changed config and a new output computes only what 
   const follower = cli(['run', '--config', file]);
   // The worker started with the old config takes a job of the new run, hands it back and refuses.
   assert.equal((await old[0].exited).code, 2);
-  assert.match(old[0].err(), /mine: mine\.k: 7 -> 20/, 'the run\'s value, then this worker\'s');
+  assert.match(old[0].err(), /\n  mine: mine\.k: 7 -> 20\n/, 'the run\'s value, then this worker\'s');
   const ws = await workers(file, 1);
   assert.equal((await follower.exited).code, 0);
   const summary = JSON.parse(readFileSync(path.join(run.root, 'output-k7', 'summary.json'), 'utf8'));
   assert.ok(existsSync(path.join(run.root, 'output-k7', 'megapairs.jsonl')), 'the new output was written');
   for (const s of ['catalog', 'manifest', 'embed', 'index']) assert.equal(summary.stages[s].status, 'reused', s);
-  for (const s of ['mine', 'annotate', 'emit', 'export']) assert.equal(summary.stages[s].status, 'computed', s);
+  for (const s of ['search', 'recall', 'mine', 'select', 'annotate', 'emit', 'jsonl']) assert.equal(summary.stages[s].status, 'computed', s);
   assert.match(summary.stages.mine.reason, /mine\.k: 20 -> 7/);
   assert.equal(summary.triples, readFileSync(path.join(run.root, 'output-k7', 'megapairs.jsonl'), 'utf8').split('\n').filter(Boolean).length);
   await stop(ws);

@@ -15,7 +15,7 @@ import { pipelineStages } from '../src/pipeline.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { catalogSchema, type CatalogRow } from '../src/stages/catalog.ts';
+import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 import { readPartVectors } from '../src/stages/embeddings.ts';
 import { demoConfig, sampleSlice } from './helpers.ts';
 import { ensureBuiltinModels, type BuiltinModels } from '../src/encoders/builtin.ts';

@@ -3,6 +3,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
+import { ExactTopK } from '../src/knn/exact.ts';
 import { buildShard, loadShard, mergeTopK } from '../src/knn/hnsw-shard.ts';
 import { LocalStorage } from '../src/storage/local.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -46,4 +47,28 @@ test('a query searched in every shard and merged equals the unsharded search', a
 test('merge keeps the k best, ties broken by id', () => {
   const merged = mergeTopK([[{ id: 5, similarity: 0.9 }, { id: 1, similarity: 0.5 }], [{ id: 2, similarity: 0.9 }, { id: 3, similarity: 0.7 }]], 3);
   assert.deepEqual(merged.map((n) => n.id), [2, 5, 3]);
+});
+
+test('exact top-k over streamed vectors equals a full sort; a released shard holds nothing and loads again', async () => {
+  const dim = 8;
+  const vectors = randomUnitVectors(300, dim, 3);
+  const queries = randomUnitVectors(5, dim, 4);
+  const exact = new ExactTopK(queries, 7);
+  vectors.forEach((v, id) => exact.add(id, v));
+  queries.forEach((q, i) => {
+    const sorted = vectors
+      .map((v, id) => ({ id, similarity: v.reduce((s, x, j) => s + x * q[j], 0) }))
+      .sort((a, b) => b.similarity - a.similarity || a.id - b.id)
+      .slice(0, 7);
+    assert.deepEqual(exact.result(i).map((n) => n.id), sorted.map((n) => n.id));
+  });
+
+  const storage = new LocalStorage(mkdtempSync(path.join(tmpdir(), 'knn-')));
+  await buildShard(storage, 's.hnsw', dim, vectors.map((vector, id) => ({ id, vector })), vectors.length, { m: 8, efConstruction: 50, seed: 1 });
+  const shard = await loadShard(storage, 's.hnsw', dim, vectors.length, 50);
+  const before = shard.search(queries[0], 5);
+  shard.release();
+  assert.equal(shard.count, 0);
+  assert.deepEqual(shard.search(queries[0], 5), []);
+  assert.deepEqual((await loadShard(storage, 's.hnsw', dim, vectors.length, 50)).search(queries[0], 5), before);
 });

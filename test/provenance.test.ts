@@ -39,7 +39,7 @@ async function run(obj: Record<string, unknown>): Promise<Map<string, StageRepor
 }
 
 const statuses = (reports: Map<string, StageReport>) => Object.fromEntries([...reports].map(([s, r]) => [s, r.status]));
-const ALL = ['catalog', 'manifest', 'embed', 'index', 'mine', 'annotate', 'emit', 'export'];
+const ALL = ['catalog', 'manifest', 'embed', 'index', 'search', 'recall', 'mine', 'select', 'annotate', 'emit', 'jsonl'];
 const expect = (reused: string[]) => Object.fromEntries(ALL.map((s) => [s, reused.includes(s) ? 'reused' : 'computed']));
 
 test('mine.band changed: mine and what follows recompute, catalog, embed and index are reused; every triple is in the new band', { timeout: 240_000 }, async () => {
@@ -57,9 +57,10 @@ test('mine.band changed: mine and what follows recompute, catalog, embed and ind
 
   const banded = { ...base, mine: { ...(base.mine as object), band: [0.9, 0.96] } };
   const changed = await run(banded);
-  assert.deepEqual(statuses(changed), expect(['catalog', 'manifest', 'embed', 'index']));
+  // The searches depend on the band's top only (near-duplicates): a new lower bound reuses them.
+  assert.deepEqual(statuses(changed), expect(['catalog', 'manifest', 'embed', 'index', 'search']));
   assert.match(changed.get('mine')!.reason!, /mine\.band: \[0\.8,0\.96\] -> \[0\.9,0\.96\]/);
-  assert.match(changed.get('annotate')!.reason!, /mine changed/);
+  assert.match(changed.get('annotate')!.reason!, /select changed/);
   assert.notEqual(changed.get('mine')!.key, first.get('mine')!.key);
   assert.equal(changed.get('index')!.key, first.get('index')!.key);
 
@@ -75,7 +76,7 @@ test('mine.band changed: mine and what follows recompute, catalog, embed and ind
   // Back to the first config: its work artifacts are still there under their keys; only the
   // product, which the other config overwrote, is written again from them.
   const back = await run(base);
-  assert.deepEqual(statuses(back), expect(ALL.filter((s) => s !== 'emit' && s !== 'export')));
+  assert.deepEqual(statuses(back), expect(ALL.filter((s) => s !== 'emit' && s !== 'jsonl')));
   const rowsBack = await duckdb(`select count(*)::int as n from '${path.join(root, 'output', 'triples', '*.parquet')}'`);
   assert.equal(rowsBack[0].n, first.get('emit')!.items, 'the output is the first config\'s again');
 });
@@ -113,7 +114,8 @@ test('--dry-run prints the plan and writes nothing; gc removes the keys no confi
   const plan = cli('run', '--config', k7file, '--dry-run');
   assert.equal(plan.status, 0, plan.stderr);
   assert.match(plan.stdout, /index +[0-9a-f]{12} +reuse/);
-  assert.match(plan.stdout, /mine +[0-9a-f]{12} +compute 3 units +mine\.k: 20 -> 7/);
+  assert.match(plan.stdout, /search +[0-9a-f]{12} +compute \d+ units? +mine\.k: 20 -> 7/);
+  assert.match(plan.stdout, /\n  mine +[0-9a-f]{12} +compute +mine\.k: 20 -> 7/);
   await run(k7);
 
   const pairsKeys = () => readdirSync(path.join(root, 'work', 'pairs'));
@@ -127,5 +129,5 @@ test('--dry-run prints the plan and writes nothing; gc removes the keys no confi
   assert.equal(pairsKeys().length, 1);
   const after = cli('run', '--config', k7file, '--dry-run');
   assert.doesNotMatch(after.stdout, /compute/, 'the kept config still has every artifact');
-  assert.match(cli('run', '--config', file, '--dry-run').stdout, /mine +[0-9a-f]{12} +compute 3 units/, 'the removed config must recompute');
+  assert.match(cli('run', '--config', file, '--dry-run').stdout, /search +[0-9a-f]{12} +compute \d+ units?/, 'the removed config must recompute');
 });

@@ -57,7 +57,8 @@ async function fullSummary(): Promise<ReportSummary> {
           neighbour_similarity: histogramOf([...sims, ...sims.map((s) => s - 0.3), 0.97, 0.99], 0, 1, 40),
           target_similarity: histogramOf(sims, 0.8, 0.96, 16),
           pairs: sims.length,
-          recall: { k: 20, queries: 100, at_k: 0.987, in_band: 0.993 },
+          near_duplicate_clusters: 0,
+          recall: { k: 20, queries: 100, at_k: 0.987, in_band: 0.993, in_band_neighbours: 1200 },
         },
       ];
     }),
@@ -75,6 +76,7 @@ async function fullSummary(): Promise<ReportSummary> {
       queries_without_pair: 12,
       duplicate_pairs_merged: 3,
       near_duplicate_clusters: 2,
+      dropped: { over_target_cap: 5, reverse_of_kept: 0, near_duplicate_negatives: 7 },
     },
     annotation: {
       endpoints: { describe: { requests: 120, cached: 4, errors: { timeout: 1 } }, instruct: { requests: 118, cached: 4, errors: {} } },

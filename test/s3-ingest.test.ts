@@ -16,7 +16,7 @@ import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/runner/summary.ts';
-import { catalogSchema, type CatalogRow } from '../src/stages/catalog.ts';
+import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { s3Client } from '../src/storage/s3-client.ts';
 import type { Storage } from '../src/storage/storage.ts';

@@ -16,7 +16,10 @@ export const STAGE_FOLDERS: Record<string, string> = {
   manifest: 'manifest',
   embed: 'embeddings',
   index: 'index',
-  mine: 'pairs',
+  search: 'search',
+  recall: 'recall',
+  mine: 'candidates',
+  select: 'pairs',
   annotate: 'annotations',
   // emit and export write the product under the output prefix, marked in its _megapairs/ folder.
 };
@@ -29,7 +32,7 @@ export const RUNS_FOLDER = 'runs';
 /** The annotation request cache: content-addressed, kept by gc for any config to reuse. */
 export const REQUESTS_FOLDER = 'requests';
 /** Ledgers of steps outside the pipeline, kept under the key of the stage whose product they read. */
-const LEDGER_KEYED_BY: Record<string, string> = { export_images: 'export' };
+const LEDGER_KEYED_BY: Record<string, string> = { export_images: 'jsonl' };
 
 export type Layout = ReturnType<typeof keyedLayout>;
 
@@ -55,7 +58,21 @@ export function keyedLayout(keys: StageKeys) {
     embeddingMask: (n: number) => `${at('embed')}/mask/${part(n)}.npy`,
     indexShard: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.hnsw`,
     indexShardMeta: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.json`,
-    pairsPart: (n: number) => `${at('mine')}/${part(n)}.parquet`,
+    /** One search unit's partial top-K for one query part: neighbour ids (int32, -1: none) and distances (float32), [rows, k+1]. */
+    searchIds: (encoder: EncoderName, s: number, n: number) => `${at('search')}/${encoder}/${shard(s)}/${part(n)}.ids.npy`,
+    /** The part's near-duplicate pairs (similarity at or above the band) found in the shard, int32 [pairs, 2]. */
+    searchNearDuplicates: (encoder: EncoderName, s: number, n: number) => `${at('search')}/${encoder}/${shard(s)}/${part(n)}.near.npy`,
+    /** Written after the ids and near-duplicates: marks the unit's output for the part complete. */
+    searchDistances: (encoder: EncoderName, s: number, n: number) => `${at('search')}/${encoder}/${shard(s)}/${part(n)}.dist.npy`,
+    /** A space's measured recall (a seeded sample searched exactly and by the index). */
+    recall: (encoder: EncoderName) => `${at('recall')}/${encoder}.json`,
+    /** A part's pairs before the run-wide selection (target cap, symmetry, near-duplicate negatives). */
+    candidatesPart: (n: number) => `${at('mine')}/${part(n)}.parquet`,
+    /** A part's mining statistics and near-duplicate edges, for the selection and the summary. */
+    candidatesStats: (n: number) => `${at('mine')}/${part(n)}.json`,
+    pairsPart: (n: number) => `${at('select')}/${part(n)}.parquet`,
+    /** The run-wide selection's statistics; written after every pairs part. */
+    miningStats: () => `${at('select')}/_mining.json`,
     annotationsPart: (n: number) => `${at('annotate')}/${part(n)}.parquet`,
     /** Requests and token counts of one annotate unit, for summary.json's `annotation` section. */
     annotationStats: (n: number) => `${at('annotate')}/${part(n)}.stats.json`,

@@ -1,16 +1,18 @@
 // NumPy .npy (format 1.0) for embedding matrices, so `numpy.load` reads them as is.
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01, 0x00]);
 
-type Dtype = '<f4' | '|u1';
+type Dtype = '<f4' | '<i4' | '|u1';
+type Typed = Float32Array | Int32Array | Uint8Array;
+const SIZE: Record<Dtype, number> = { '<f4': 4, '<i4': 4, '|u1': 1 };
 
 export interface NpyArray {
   dtype: Dtype;
   shape: number[];
-  data: Float32Array | Uint8Array;
+  data: Typed;
 }
 
-export function encodeNpy(data: Float32Array | Uint8Array, shape: number[]): Buffer {
-  const dtype: Dtype = data instanceof Float32Array ? '<f4' : '|u1';
+export function encodeNpy(data: Typed, shape: number[]): Buffer {
+  const dtype: Dtype = data instanceof Float32Array ? '<f4' : data instanceof Int32Array ? '<i4' : '|u1';
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) throw new Error(`npy: shape [${shape}] does not hold ${data.length} values`);
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
@@ -34,16 +36,13 @@ export function decodeNpy(buf: Buffer, where = 'npy'): NpyArray {
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (/'fortran_order':\s*True/.test(header)) throw new Error(`${where}: fortran-ordered arrays are not supported`);
-  if ((descr !== '<f4' && descr !== '|u1') || shapeText === undefined) throw new Error(`${where}: unsupported npy header ${header.trim()}`);
+  if (!(descr === '<f4' || descr === '<i4' || descr === '|u1') || shapeText === undefined) throw new Error(`${where}: unsupported npy header ${header.trim()}`);
   const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const offset = start + headerLen;
   // Copy so the typed array is aligned whatever the Buffer's pool offset is.
-  const bytes = new Uint8Array(buf.subarray(offset, offset + count * (descr === '<f4' ? 4 : 1)));
-  if (descr === '<f4') {
-    if (bytes.length !== count * 4) throw new Error(`${where}: truncated (${bytes.length} of ${count * 4} data bytes)`);
-    return { dtype: descr, shape, data: new Float32Array(bytes.buffer, 0, count) };
-  }
-  if (bytes.length !== count) throw new Error(`${where}: truncated (${bytes.length} of ${count} data bytes)`);
-  return { dtype: descr, shape, data: bytes };
+  const bytes = new Uint8Array(buf.subarray(offset, offset + count * SIZE[descr]));
+  if (bytes.length !== count * SIZE[descr]) throw new Error(`${where}: truncated (${bytes.length} of ${count * SIZE[descr]} data bytes)`);
+  const data = descr === '<f4' ? new Float32Array(bytes.buffer, 0, count) : descr === '<i4' ? new Int32Array(bytes.buffer, 0, count) : bytes;
+  return { dtype: descr, shape, data };
 }

@@ -209,7 +209,7 @@ export const configSchema = z.strictObject({
       m: z.number().int().min(2).max(128).default(16),
       ef_construction: z.number().int().min(8).default(200),
       ef_search: z.number().int().min(8).default(128),
-      /** Index shards a mining process (each worker thread) keeps loaded; least recently used go first. */
+      /** Memory of one search unit (a loaded shard and one query part); a shard over it is refused when search is planned. */
       memory_budget_mb: z.number().positive().default(4096),
     })
     .prefault({}),
@@ -226,6 +226,19 @@ export const configSchema = z.strictObject({
       targets_per_space: z.number().int().min(1).default(1),
       /** Length of `hns`: the query itself first, then other retrieved images. */
       hard_negatives: z.number().int().min(1).default(5),
+      /** A pair found in several spaces is kept once; its `relation` is the first of its spaces in this order. */
+      relation_priority: z
+        .array(z.enum(ENCODER_NAMES))
+        .refine((a) => a.length === ENCODER_NAMES.length && new Set(a).size === a.length, `relation_priority must list each of ${ENCODER_NAMES.join(', ')} once`)
+        .default([...ENCODER_NAMES]),
+      /** The most pairs one image may be the target of (hubs); pairs over the cap are dropped in query order. 0: no cap. */
+      max_pairs_per_target: z.number().int().min(0).default(8),
+      /** Keep both A->B and B->A when each is mined (the paper); false keeps the one of the lower query id. */
+      symmetric: z.boolean().default(true),
+      /** Queries per space searched both exactly and by the index, to measure recall in every run. */
+      recall_queries: z.number().int().min(1).default(200),
+      /** Query parts a search unit streams past its shard (0: all). Fewer: more units, each shard read more often. */
+      query_parts_per_unit: z.number().int().min(0).default(0),
     })
     .prefault({}),
   annotate: z

@@ -6,7 +6,7 @@ import { partName } from '../artifacts/layout.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
-import { catalogSchema, type CatalogRow } from '../stages/catalog.ts';
+import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { mapPool } from '../util/pool.ts';

@@ -3,8 +3,8 @@
 // triples. The ids come from each triples part's pairs (hard negatives are ids there, names in the
 // triples), one part at a time.
 import { readParquet } from '../artifacts/parquet.ts';
+import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import type { CatalogManifest } from '../stages/manifest.ts';
-import { pairsSchema, type PairRow } from '../stages/mine.ts';
 import type { StageContext } from '../stages/stage.ts';
 
 export class IdBitmap {

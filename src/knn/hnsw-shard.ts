@@ -37,15 +37,34 @@ export async function buildShard(
 
 export class LoadedShard {
   constructor(
-    readonly index: Index,
-    readonly count: number,
+    private readonly index: Index,
+    private size: number,
   ) {}
 
+  get count(): number {
+    return this.size;
+  }
+
+  /** The k nearest as hnswlib gives them: labels and float32 distances (1 - inner product). */
+  knn(vector: Float32Array | number[], k: number): { neighbors: number[]; distances: number[] } {
+    const n = Math.min(k, this.size);
+    if (n <= 0) return { neighbors: [], distances: [] };
+    return this.index.searchKnn(Array.from(vector), n);
+  }
+
   search(vector: Float32Array | number[], k: number): Neighbour[] {
-    const n = Math.min(k, this.count);
-    if (n <= 0) return [];
-    const { neighbors, distances } = this.index.searchKnn(Array.from(vector), n);
+    const { neighbors, distances } = this.knn(vector, k);
     return neighbors.map((id, i) => ({ id, similarity: 1 - distances[i] }));
+  }
+
+  /**
+   * Frees the native index now. hnswlib's memory is invisible to the garbage collector, so an
+   * index merely dropped stays allocated until a collection that may not come; initIndex on one
+   * element deletes the loaded graph (hnswlib-node's addon deletes the old index first).
+   */
+  release(): void {
+    if (this.size > 0) this.index.initIndex(1);
+    this.size = 0;
   }
 }
 

@@ -20,7 +20,7 @@ export async function collectGarbage(work: Storage, keep: StageKeys[], opts: { d
       wanted.add(`${LEDGER_FOLDER}/${stage}/${key}/`);
     }
     // Ledgers of steps outside the pipeline sit under the key of the stage they follow.
-    wanted.add(`${LEDGER_FOLDER}/export_images/${keys.export}/`);
+    wanted.add(`${LEDGER_FOLDER}/export_images/${keys.jsonl}/`);
   }
   const byFolder = new Map<string, string[]>();
   const add = (folder: string, key: string) => byFolder.set(folder, [...(byFolder.get(folder) ?? []), key]);

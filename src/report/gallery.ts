@@ -4,9 +4,9 @@
 import { readParquet } from '../artifacts/parquet.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { lookupImages } from '../stages/catalog-lookup.ts';
-import { triplesSchema, type TripleRow } from '../stages/emit.ts';
+import { triplesSchema, type TripleRow } from '../artifacts/tables.ts';
 import { manifestOf } from '../stages/manifest.ts';
-import { pairsSchema, type PairRow } from '../stages/mine.ts';
+import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { thumbnailDataUri } from './thumbnail.ts';
 

@@ -10,16 +10,19 @@ import type { Stage, StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 
 /** Where a unit's completion marker is: the artifact its stage's isDone looks for. */
-function doneMarker(ctx: StageContext, stage: string, unit: any): [Storage, string] {
+function doneMarkers(ctx: StageContext, stage: string, unit: any): Array<[Storage, string]> {
   switch (stage) {
-    case 'catalog': return [ctx.work, ctx.layout.catalogPart(unit.number)];
-    case 'manifest': return [ctx.work, ctx.layout.catalogManifest()];
-    case 'embed': return [ctx.work, ctx.layout.embeddingMask(unit)];
-    case 'index': return [ctx.work, ctx.layout.indexShardMeta(unit.encoder, unit.shard)];
-    case 'mine': return [ctx.work, ctx.layout.pairsPart(unit)];
-    case 'annotate': return [ctx.work, ctx.layout.annotationsPart(unit)];
-    case 'emit': return [ctx.output, ctx.layout.emittedMarker(unit)];
-    case 'export': return [ctx.output, ctx.layout.exportedMarker()];
+    case 'catalog': return [[ctx.work, ctx.layout.catalogPart(unit.number)]];
+    case 'manifest': return [[ctx.work, ctx.layout.catalogManifest()]];
+    case 'embed': return [[ctx.work, ctx.layout.embeddingMask(unit)]];
+    case 'index': return [[ctx.work, ctx.layout.indexShardMeta(unit.encoder, unit.shard)]];
+    case 'search': return (unit.parts as number[]).map((n): [Storage, string] => [ctx.work, ctx.layout.searchDistances(unit.encoder, unit.shard, n)]);
+    case 'recall': return [[ctx.work, ctx.layout.recall(unit)]];
+    case 'mine': return [[ctx.work, ctx.layout.candidatesStats(unit)]];
+    case 'select': return [[ctx.work, ctx.layout.miningStats()]];
+    case 'annotate': return [[ctx.work, ctx.layout.annotationsPart(unit)]];
+    case 'emit': return [[ctx.output, ctx.layout.emittedMarker(unit)]];
+    case 'jsonl': return [[ctx.output, ctx.layout.exportedMarker()]];
     // A stage added to the pipeline must say here what marks its unit done, or retry would leave it stale.
     default: throw new Error(`retry-failed: no completion marker known for stage "${stage}" (src/runner/retry-local.ts)`);
   }
@@ -63,7 +66,7 @@ export async function prepareRetry(ctx: StageContext): Promise<RetryPlan> {
     const mixes = dirty.size > 0 && !ids.some((id) => dirty.has(id)); // its units are not per part
     if (mixes && units.length > 1) all = true;
     const chosen = all || mixes ? units : units.filter((u) => dirty.has(stage.unitId(u)) || mine.has(stage.unitId(u)));
-    for (const u of chosen) forget.push(doneMarker(ctx, stage.name, u));
+    for (const u of chosen) forget.push(...doneMarkers(ctx, stage.name, u));
     if (!mixes) dirty = new Set([...dirty, ...mine]);
     else dirty = new Set([...dirty, ...mine, ...ids]);
   });

@@ -8,6 +8,7 @@ import { annotationSummary, type AnnotationSummary } from '../annotate/summary.t
 import { ENCODER_NAMES } from '../config/schema.ts';
 import { readLedger } from '../ledger/ledger.ts';
 import { readManifest } from '../stages/manifest.ts';
+import { readMiningSummary, type MiningSummary } from '../stages/mining-stats.ts';
 import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { StageReport } from './local.ts';
@@ -26,6 +27,8 @@ export interface RunSummary {
   outcome: RunOutcome;
   /** The openai annotator's requests, cache hits, errors, tokens and cost (absent for the template annotator). */
   annotation?: AnnotationSummary;
+  /** Recall, similarity histograms, target in-degree and what the selection dropped (absent before it ran). */
+  mining?: MiningSummary;
 }
 
 export async function summarize(ctx: StageContext, reports: StageReport[]): Promise<RunSummary> {
@@ -68,7 +71,16 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     ),
     outcome,
     annotation: await annotationSummary(ctx, manifest.parts.map((p) => p.number)),
+    mining: await readMiningSummary(ctx),
   };
+}
+
+/** The summary's recall and selection lines. */
+function miningLines(m: MiningSummary): string[] {
+  return [
+    `recall      ${Object.entries(m.spaces).map(([k, v]) => `${k} ${v.recall.in_band.toFixed(3)} in-band, ${v.recall.at_k.toFixed(3)} @${v.recall.k}`).join('; ')} (${Object.values(m.spaces)[0]?.recall.queries ?? 0} queries)`,
+    `selection   ${m.queries_without_pair} queries without a pair, ${m.duplicate_pairs_merged} pairs found in two spaces merged, target in-degree max ${m.target_in_degree.max}, ${m.near_duplicate_clusters} near-duplicate clusters`,
+  ];
 }
 
 export function formatSummary(s: RunSummary): string {
@@ -76,6 +88,7 @@ export function formatSummary(s: RunSummary): string {
     `images      ${s.images.catalogued} catalogued, ${s.images.refused} refused at catalog`,
     `embeddings  ${Object.entries(s.embeddings).map(([k, v]) => `${k} ${v}`).join(', ')}`,
     `pairs       ${Object.entries(s.pairs).map(([k, v]) => `${k} ${v}`).join(', ')} (total ${Object.values(s.pairs).reduce((a, b) => a + b, 0)})`,
+    ...(s.mining ? miningLines(s.mining) : []),
     `triples     ${s.triples}`,
     `failures    ${Object.keys(s.failures).length ? Object.entries(s.failures).map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`,
     `wall time   ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v}s`).join(', ')}`,

@@ -4,8 +4,9 @@
 // instead: its pairs are not ledgered, and every reply already received is in the request cache,
 // so the retried unit pays only for what is missing.
 import { endpointSettings, STEPS } from '../annotate/endpoint-settings.ts';
-import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
-import { AnnotationError, newTally, type Annotation, type PairImage } from '../annotate/annotator.ts';
+import { readParquet, writeParquet } from '../artifacts/parquet.ts';
+import { annotationsSchema, pairsSchema, type AnnotationRow, type CatalogRow, type PairRow } from '../artifacts/tables.ts';
+import { AnnotationError, newTally, type PairImage } from '../annotate/annotator.ts';
 import { createAnnotator } from '../annotate/create.ts';
 import { pairsInFlight } from '../annotate/endpoint-settings.ts';
 import { AnnotateProgress } from '../annotate/progress.ts';
@@ -16,28 +17,13 @@ import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { mapPool } from '../util/pool.ts';
 import { Rng } from '../util/rng.ts';
-import type { CatalogRow } from './catalog.ts';
 import { lookupImages } from './catalog-lookup.ts';
-import { pairsSchema, type PairRow } from './mine.ts';
 import { PartStage } from './part-stage.ts';
 import { memoize, type StageContext, type UnitResult } from './stage.ts';
 
-export type AnnotationRow = Annotation & { pair_id: string };
-
-export const annotationsSchema: TableSchema = {
-  pair_id: { type: 'UTF8' },
-  description: { type: 'UTF8' },
-  instructions: { type: 'UTF8', repeated: true },
-  annotator: { type: 'UTF8' },
-  model: { type: 'UTF8' },
-  prompt_version: { type: 'UTF8' },
-  prompt_tokens: { type: 'INT64' },
-  completion_tokens: { type: 'INT64' },
-};
-
 export class AnnotateStage extends PartStage {
   readonly name = 'annotate';
-  readonly after = ['catalog', 'manifest', 'mine'];
+  readonly after = ['catalog', 'manifest', 'select'];
   /**
    * The annotator, each step's model and the prompts' settings. Where the endpoints are and how
    * fast they are asked (limits, timeouts, the circuit, prices) decide nothing.

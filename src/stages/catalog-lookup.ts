@@ -1,21 +1,24 @@
 // Looks up catalog rows by global image id, for the stages that turn ids back into images and
-// captions (annotate, emit). Parts are loaded on demand and kept in a bounded cache.
+// captions (annotate, emit). The ids are grouped by catalog part and each part is read once per
+// call (a unit makes one), keeping only the rows asked for: reads are the parts touched, whatever
+// the order of the ids.
 import { readParquet } from '../artifacts/parquet.ts';
-import { LruCache } from '../util/lru.ts';
-import { catalogSchema, type CatalogRow } from './catalog.ts';
+import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { locate, manifestOf } from './manifest.ts';
-import { memoize, type StageContext } from './stage.ts';
-
-const PARTS_KEPT = 64;
+import type { StageContext } from './stage.ts';
 
 export async function lookupImages(ctx: StageContext, ids: Iterable<number>): Promise<Map<number, CatalogRow>> {
   const manifest = await manifestOf(ctx);
-  const parts = await memoize(ctx, 'catalog-parts', async () => new LruCache<CatalogRow[]>(PARTS_KEPT));
-  const out = new Map<number, CatalogRow>();
+  const byPart = new Map<number, Array<{ id: number; row: number }>>();
   for (const id of new Set(ids)) {
     const { number, row } = locate(manifest, id);
-    const rows = await parts.get(String(number), () => readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(number), catalogSchema));
-    out.set(id, rows[row]);
+    const wanted = byPart.get(number) ?? byPart.set(number, []).get(number)!;
+    wanted.push({ id, row });
+  }
+  const out = new Map<number, CatalogRow>();
+  for (const [number, wanted] of [...byPart].sort(([a], [b]) => a - b)) {
+    const rows = await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(number), catalogSchema);
+    for (const { id, row } of wanted) out.set(id, rows[row]);
   }
   return out;
 }

@@ -8,7 +8,8 @@
 import sharp from 'sharp';
 import { digest } from '../provenance/digest.ts';
 import { partName } from '../artifacts/layout.ts';
-import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+import { writeParquet } from '../artifacts/parquet.ts';
+import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/shard-metadata.ts';
 import { TarError } from '../corpus/tar.ts';
 import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
@@ -17,34 +18,6 @@ import { NotFoundError } from '../storage/storage.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 import { describeError } from '../util/error-chain.ts';
 import { withOwnError } from '../util/sharp-message.ts';
-
-export interface CatalogRow {
-  /** Row number within the part; the global image id is the part's offset plus this. */
-  row: number;
-  key: string;
-  /** The image's name in outputs: "<shard stem>/<member>", e.g. "00003/000030017.png". */
-  image: string;
-  tar: string;
-  offset: number;
-  length: number;
-  format: string;
-  caption: string;
-  width: number;
-  height: number;
-}
-
-export const catalogSchema: TableSchema = {
-  row: { type: 'INT64' },
-  key: { type: 'UTF8' },
-  image: { type: 'UTF8' },
-  tar: { type: 'UTF8' },
-  offset: { type: 'INT64' },
-  length: { type: 'INT64' },
-  format: { type: 'UTF8' },
-  caption: { type: 'UTF8' },
-  width: { type: 'INT32' },
-  height: { type: 'INT32' },
-};
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
 

@@ -9,6 +9,7 @@
 import { modelIdentity } from '../provenance/file-digest.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
+import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { readImageBatch } from '../corpus/image-bytes.ts';
 import { BatchQueue } from '../encoders/batch-queue.ts';
@@ -17,7 +18,6 @@ import { writeChw } from '../encoders/image-preprocess.ts';
 import { OnnxEncoder } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
-import { catalogSchema, type CatalogRow } from './catalog.ts';
 import { PartStage } from './part-stage.ts';
 import { memoize, type StageContext, type UnitResult } from './stage.ts';
 

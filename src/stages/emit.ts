@@ -1,52 +1,15 @@
 // Emit: one unit per part. Joins each annotated pair with its images and writes the product: a
 // triples Parquet part and its MegaPairs-format JSONL lines ({q_img, q_text, t_img, hns}).
 import { readMarker } from '../artifacts/marker.ts';
-import { readParquet, writeParquet, type TableSchema } from '../artifacts/parquet.ts';
-import { annotationsSchema, type AnnotationRow } from './annotate.ts';
+import { readParquet, writeParquet } from '../artifacts/parquet.ts';
+import { annotationsSchema, pairsSchema, triplesSchema, type AnnotationRow, type PairRow, type TripleRow } from '../artifacts/tables.ts';
 import { lookupImages } from './catalog-lookup.ts';
-import { pairsSchema, type PairRow } from './mine.ts';
 import { PartStage } from './part-stage.ts';
 import type { StageContext, UnitResult } from './stage.ts';
 
-export interface TripleRow {
-  q_img: string;
-  q_text: string[];
-  t_img: string;
-  hns: string[];
-  relation: string;
-  similarity: number;
-  description: string;
-  annotator: string;
-  model: string;
-  prompt_version: string;
-  pair_id: string;
-  q_id: number;
-  t_id: number;
-  q_caption: string;
-  t_caption: string;
-}
-
-export const triplesSchema: TableSchema = {
-  q_img: { type: 'UTF8' },
-  q_text: { type: 'UTF8', repeated: true },
-  t_img: { type: 'UTF8' },
-  hns: { type: 'UTF8', repeated: true },
-  relation: { type: 'UTF8' },
-  similarity: { type: 'DOUBLE' },
-  description: { type: 'UTF8' },
-  annotator: { type: 'UTF8' },
-  model: { type: 'UTF8' },
-  prompt_version: { type: 'UTF8' },
-  pair_id: { type: 'UTF8' },
-  q_id: { type: 'INT64' },
-  t_id: { type: 'INT64' },
-  q_caption: { type: 'UTF8' },
-  t_caption: { type: 'UTF8' },
-};
-
 export class EmitStage extends PartStage {
   readonly name = 'emit';
-  readonly after = ['catalog', 'manifest', 'mine', 'annotate'];
+  readonly after = ['catalog', 'manifest', 'select', 'annotate'];
   decidedBy(): Record<string, unknown> {
     return {};
   }

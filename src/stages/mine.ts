@@ -1,114 +1,127 @@
-// Mine: one unit per catalog part (its images are the queries). For each query and each space,
-// the K nearest neighbours across every index shard; a neighbour whose similarity lies strictly
-// inside the band may become a target (below: unrelated, above: a near-duplicate). The pair's
-// relation is the space that found it; its hard negatives are the query itself, then the other
-// neighbours that space retrieved, hardest first.
-import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
+// Mine: one unit per catalog part (its images are the queries). It gathers the part's partial
+// lists from every shard's search unit into each query's K nearest neighbours per space (the same
+// merge as searching every shard in turn), then draws the pairs: a neighbour whose similarity
+// lies strictly inside the band may become a target (below: unrelated, above: a near-duplicate).
+// A target drawn in several spaces is one pair; its relations are those spaces, `relation` the
+// first by mine.relation_priority. Its negatives are the other neighbours of that space, hardest
+// first, then those of the other spaces; never the target. The run-wide rules
+// (target cap, symmetry, negatives that are near-duplicates of the target) are the select stage's.
+import { decodeNpy } from '../artifacts/npy.ts';
+import { writeParquet } from '../artifacts/parquet.ts';
+import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
-import { loadShard, mergeTopK, shardBytes, type LoadedShard, type Neighbour } from '../knn/hnsw-shard.ts';
-import { indexShardBytesRead, indexShardLoads } from '../metrics/registry.ts';
-import { LruCache } from '../util/lru.ts';
+import { mergeTopK, type Neighbour } from '../knn/hnsw-shard.ts';
 import { Rng } from '../util/rng.ts';
-import { readPartVectors, rowOf } from './embeddings.ts';
-import { readShardMeta, shardCount } from './index.ts';
+import { shardCount } from './index-build.ts';
 import { manifestOf } from './manifest.ts';
+import { addToHistogram, similarityHistogram, type PartMiningStats } from './mining-stats.ts';
 import { PartStage } from './part-stage.ts';
-import { memoize, type StageContext, type UnitResult } from './stage.ts';
+import type { StageContext, UnitResult } from './stage.ts';
 
-export interface PairRow {
-  pair_id: string;
-  q_id: number;
-  t_id: number;
-  relation: EncoderName;
-  similarity: number;
-  /** The target's rank among the query's neighbours in that space (0: nearest). */
-  rank: number;
-  /** Hard negatives as image ids; hns[0] is the query. */
-  hns: number[];
+/** One shard's partial top-(k+1) per row of part `n`, as neighbour lists (none for an unembedded row). */
+async function readPartial(ctx: StageContext, encoder: EncoderName, shard: number, n: number): Promise<Neighbour[][]> {
+  const idsKey = ctx.layout.searchIds(encoder, shard, n);
+  const distKey = ctx.layout.searchDistances(encoder, shard, n);
+  const ids = decodeNpy(await ctx.work.read(idsKey), ctx.work.uri(idsKey));
+  const dist = decodeNpy(await ctx.work.read(distKey), ctx.work.uri(distKey));
+  const [rows, width] = ids.shape;
+  return Array.from({ length: rows }, (_, row) => {
+    const out: Neighbour[] = [];
+    for (let i = row * width; i < (row + 1) * width && ids.data[i] >= 0; i++) out.push({ id: ids.data[i], similarity: 1 - dist.data[i] });
+    return out;
+  });
 }
 
-export const pairsSchema: TableSchema = {
-  pair_id: { type: 'UTF8' },
-  q_id: { type: 'INT64' },
-  t_id: { type: 'INT64' },
-  relation: { type: 'UTF8' },
-  similarity: { type: 'DOUBLE' },
-  rank: { type: 'INT32' },
-  hns: { type: 'INT64', repeated: true },
-};
-
-/**
- * The encoder's shards, one at a time, those already loaded first: with index.memory_budget_mb
- * below the size of all shards, a unit loads each shard once and the cache keeps the last ones.
- */
-async function* eachShard(ctx: StageContext, encoder: EncoderName): AsyncGenerator<LoadedShard> {
+/** Each row's k nearest neighbours in the space, across every shard, the query itself left out. */
+export async function partNeighbours(ctx: StageContext, encoder: EncoderName, n: number): Promise<Neighbour[][]> {
   const manifest = await manifestOf(ctx);
-  const cache = await memoize(ctx, 'hnsw-shards', async () => new LruCache<LoadedShard>(ctx.config.index.memory_budget_mb * 1024 * 1024));
-  const key = (shard: number) => `${encoder}:${shard}`;
-  const shards = Array.from({ length: shardCount(manifest, ctx.config.index.shard_size) }, (_, shard) => shard);
-  shards.sort((a, b) => Number(cache.has(key(b))) - Number(cache.has(key(a))));
-  for (const shard of shards) {
-    const meta = await readShardMeta(ctx, { encoder, shard });
-    yield await cache.get(
-      key(shard),
-      () =>
-        loadShard(ctx.work, ctx.layout.indexShard(encoder, shard), meta.dim, meta.count, ctx.config.index.ef_search, (bytes) => {
-          indexShardLoads.inc({ space: encoder });
-          indexShardBytesRead.inc({ space: encoder }, bytes);
-        }),
-      shardBytes(meta.count, meta.dim, meta.m),
-    );
+  const { offset, rows } = manifest.parts.find((p) => p.number === n)!;
+  const lists: Neighbour[][][] = Array.from({ length: rows }, () => []);
+  for (let shard = 0; shard < shardCount(manifest, ctx.config.index.shard_size); shard++) {
+    (await readPartial(ctx, encoder, shard, n)).forEach((list, row) => list.length && lists[row].push(list));
   }
+  const k = ctx.config.mine.k;
+  return lists.map((perShard, row) =>
+    mergeTopK(perShard, k + 1)
+      .filter((nb) => nb.id !== offset + row)
+      .slice(0, k),
+  );
 }
 
 export class MineStage extends PartStage {
   readonly name = 'mine';
-  readonly after = ['manifest', 'embed', 'index'];
+  readonly after = ['manifest', 'embed', 'search'];
+  readonly threaded = true;
   decidedBy(ctx: StageContext): Record<string, unknown> {
-    return { mine: ctx.config.mine, 'index.ef_search': ctx.config.index.ef_search, 'run.seed': ctx.config.run.seed };
+    return { mine: ctx.config.mine, 'index.shard_size': ctx.config.index.shard_size, 'run.seed': ctx.config.run.seed };
   }
 
   isDone(ctx: StageContext, n: number): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.pairsPart(n));
+    return ctx.work.exists(ctx.layout.candidatesStats(n));
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
-    const { k, band, targets_per_space, hard_negatives } = ctx.config.mine;
+    const { band, targets_per_space, relation_priority } = ctx.config.mine;
     const [low, high] = band;
     const manifest = await manifestOf(ctx);
-    const offset = manifest.parts.find((p) => p.number === n)!.offset;
-    const pairs: PairRow[] = [];
+    const { offset, rows } = manifest.parts.find((p) => p.number === n)!;
+    const stats: PartMiningStats = {
+      queries: 0,
+      neighbour_similarity: Object.fromEntries(ENCODER_NAMES.map((e) => [e, similarityHistogram()])) as PartMiningStats['neighbour_similarity'],
+      duplicate_pairs_merged: 0,
+      near_duplicates: Object.fromEntries(ENCODER_NAMES.map((e) => [e, []])) as unknown as PartMiningStats['near_duplicates'],
+    };
+    const neighbours = new Map<EncoderName, Neighbour[][]>();
+    for (const encoder of ENCODER_NAMES) neighbours.set(encoder, await partNeighbours(ctx, encoder, n));
+    const maskKey = ctx.layout.embeddingMask(n);
+    const mask = decodeNpy(await ctx.work.read(maskKey), ctx.work.uri(maskKey)).data;
+    // Near-duplicate pairs per space, from every shard's search, each once as [lower, higher].
     for (const encoder of ENCODER_NAMES) {
-      const queries = await readPartVectors(ctx, encoder, n);
-      // Scatter: every query searched in one shard, then the next; gather: merge per query.
-      // k + 1: the query finds itself first; it is dropped, not counted.
-      const lists: Neighbour[][][] = Array.from({ length: queries.rows }, () => []);
-      for await (const shard of eachShard(ctx, encoder)) {
-        for (let row = 0; row < queries.rows; row++) if (queries.mask[row]) lists[row].push(shard.search(rowOf(queries, row), k + 1));
+      const seen = new Set<string>();
+      for (let shard = 0; shard < shardCount(manifest, ctx.config.index.shard_size); shard++) {
+        const key = ctx.layout.searchNearDuplicates(encoder, shard, n);
+        const found = decodeNpy(await ctx.work.read(key), ctx.work.uri(key)).data;
+        for (let i = 0; i < found.length; i += 2) seen.add(found[i] < found[i + 1] ? `${found[i]},${found[i + 1]}` : `${found[i + 1]},${found[i]}`);
       }
-      for (let row = 0; row < queries.rows; row++) {
-        if (!queries.mask[row]) continue;
-        const qId = offset + row;
-        const neighbours = mergeTopK(lists[row], k + 1)
-          .filter((nb) => nb.id !== qId)
-          .slice(0, k);
-        const inBand = neighbours.filter((nb) => nb.similarity > low && nb.similarity < high);
-        const targets = Rng.for(ctx.config.run.seed, 'mine', encoder, qId).sample(inBand, targets_per_space);
-        for (const t of targets) {
-          const others = neighbours.filter((nb) => nb.id !== t.id).slice(0, hard_negatives - 1);
-          pairs.push({
-            pair_id: `${qId}-${encoder}-${t.id}`,
-            q_id: qId,
-            t_id: t.id,
-            relation: encoder,
-            similarity: t.similarity,
-            rank: neighbours.indexOf(t),
-            hns: [qId, ...others.map((o) => o.id)],
-          });
+      stats.near_duplicates[encoder] = [...seen].map((e) => e.split(',').map(Number) as [number, number]);
+    }
+
+    const pairs: PairRow[] = [];
+    for (let row = 0; row < rows; row++) {
+      const qId = offset + row;
+      if (!mask[row]) continue; // not embedded: in the ledger
+      stats.queries++;
+      // Draw per space (the paper mines each space on its own), then merge a target drawn twice.
+      const drawnBy = new Map<number, EncoderName[]>();
+      for (const encoder of ENCODER_NAMES) {
+        const list = neighbours.get(encoder)![row];
+        for (const nb of list) addToHistogram(stats.neighbour_similarity[encoder], nb.similarity);
+        const inBand = list.filter((nb) => nb.similarity > low && nb.similarity < high);
+        for (const t of Rng.for(ctx.config.run.seed, 'mine', encoder, qId).sample(inBand, targets_per_space)) {
+          const spaces = drawnBy.get(t.id) ?? [];
+          if (spaces.length) stats.duplicate_pairs_merged++;
+          drawnBy.set(t.id, [...spaces, encoder]);
         }
       }
+      for (const [tId, spaces] of drawnBy) {
+        const relations = relation_priority.filter((e) => spaces.includes(e));
+        const relation = relations[0];
+        const list = neighbours.get(relation)![row];
+        const rank = list.findIndex((nb) => nb.id === tId);
+        // Every eligible negative, hardest first, those of the pair's space before the other spaces'
+        // (when the target has many near-duplicates, few of its own space's neighbours may remain);
+        // the selection drops near-duplicates of the target and trims to mine.hard_negatives.
+        const negatives = [
+          ...new Set([
+            ...list.filter((nb) => nb.similarity < high).map((nb) => nb.id),
+            ...relation_priority.filter((e) => e !== relation).flatMap((e) => neighbours.get(e)![row].map((nb) => nb.id)),
+          ]),
+        ].filter((id) => id !== tId);
+        pairs.push({ pair_id: `${qId}-${relation}-${tId}`, q_id: qId, t_id: tId, relation, relations, similarity: list[rank].similarity, rank, hns: [qId, ...negatives] });
+      }
     }
-    await writeParquet(ctx.work, ctx.layout.pairsPart(n), pairsSchema, pairs);
+    await writeParquet(ctx.work, ctx.layout.candidatesPart(n), pairsSchema, pairs);
+    await ctx.work.write(ctx.layout.candidatesStats(n), JSON.stringify(stats));
     return { items: pairs.length, failed: 0 };
   }
 }

@@ -52,6 +52,8 @@ export interface Stage<U = unknown> {
    * of the files they name. Never a location (a path, a bucket): storage is compared by identity.
    */
   decidedBy(ctx: StageContext): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /** Its units compute on the calling thread (hnswlib is synchronous): the local runner runs them in worker threads. */
+  readonly threaded?: boolean;
   /** The units to run; called only after every earlier stage is complete. */
   plan(ctx: StageContext): Promise<U[]>;
   /** Stable unit name, for logs, the ledger and job ids. */

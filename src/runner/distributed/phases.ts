@@ -6,8 +6,11 @@
 //   start          -> after.manifest <- manifest <- catalog units
 //   after.manifest -> after.embed    <- embed units
 //   after.embed    -> after.index    <- index units
-//   after.index    -> after.export   <- export <- emit n <- annotate n <- mine n   (per part: pipelined)
-//   after.export   -> writes summary.json; its return value is the run's summary
+//   after.index    -> after.search   <- search units (space, shard, query parts), recall units
+//   after.search   -> after.mine     <- mine units (parts)
+//   after.mine     -> after.select   <- select
+//   after.select   -> after.jsonl    <- jsonl <- emit n <- annotate n   (per part: pipelined)
+//   after.jsonl    -> writes summary.json; its return value is the run's summary
 //
 // Every job id is deterministic, so a barrier that runs twice (a crash after enqueueing) adds nothing.
 // Units whose artifacts are complete are not enqueued at all (counted as skipped), so a run enqueued
@@ -26,7 +29,7 @@ import { emptyTally, reportOf } from './reports.ts';
 import { closePhase, savedReports, type Planned } from './retention.ts';
 
 export const START = 'start';
-const FINAL = 'after.export';
+const FINAL = 'after.jsonl';
 /** The job id of the run's last barrier, whose return value is the run's result. */
 export const finalJobId = (runKey: string) => barrierJobId(FINAL, runKey);
 
@@ -92,20 +95,26 @@ class Phases {
         return this.barrier('after.embed', await this.units('embed'));
       case 'after.embed':
         return this.barrier('after.index', await this.units('index'));
-      case 'after.index': {
-        // Mine, annotate and emit share their units (the parts), so each part flows on alone: a
-        // chain of its stages that are not complete, each waiting on the one before.
-        const parts = (await this.stage('mine').plan(this.ctx)) as unknown[];
+      case 'after.index':
+        return this.barrier('after.search', [...(await this.units('search')), ...(await this.units('recall'))]);
+      case 'after.search':
+        return this.barrier('after.mine', await this.units('mine'));
+      case 'after.mine':
+        return this.barrier('after.select', await this.units('select'));
+      case 'after.select': {
+        // Annotate and emit share their units (the parts), so each part flows on alone: a chain
+        // of its stages that are not complete, each waiting on the one before.
+        const parts = (await this.stage('annotate').plan(this.ctx)) as unknown[];
         const todo = new Map<string, Set<unknown>>();
-        for (const stage of ['mine', 'annotate', 'emit']) todo.set(stage, new Set(await this.todo(stage, parts)));
+        for (const stage of ['annotate', 'emit']) todo.set(stage, new Set(await this.todo(stage, parts)));
         const chains: FlowChildJob[] = [];
         for (const p of parts) {
           let chain: FlowChildJob | undefined;
-          for (const stage of ['mine', 'annotate', 'emit']) if (todo.get(stage)!.has(p)) chain = this.unit(stage, p, chain && [chain]);
+          for (const stage of ['annotate', 'emit']) if (todo.get(stage)!.has(p)) chain = this.unit(stage, p, chain && [chain]);
           if (chain) chains.push(chain);
         }
-        const exportJsonl = await this.todo('export', ['jsonl']);
-        return this.barrier(FINAL, exportJsonl.length ? [this.unit('export', 'jsonl', chains)] : chains);
+        const jsonl = await this.todo('jsonl', ['jsonl']);
+        return this.barrier(FINAL, jsonl.length ? [this.unit('jsonl', 'jsonl', chains)] : chains);
       }
       case FINAL:
         return undefined;

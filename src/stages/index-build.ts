@@ -41,6 +41,7 @@ export class IndexStage implements Stage<IndexUnit> {
     const { shard_size, m, ef_construction } = ctx.config.index;
     return { 'index.shard_size': shard_size, 'index.m': m, 'index.ef_construction': ef_construction, 'run.seed': ctx.config.run.seed };
   }
+  readonly threaded = true;
 
   async plan(ctx: StageContext): Promise<IndexUnit[]> {
     const shards = shardCount(await manifestOf(ctx), ctx.config.index.shard_size);

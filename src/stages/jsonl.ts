@@ -5,8 +5,8 @@ import { storeViaLocalFile, writeChunks } from '../storage/staged-file.ts';
 import { manifestOf } from './manifest.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
-export class ExportJsonlStage implements Stage<'jsonl'> {
-  readonly name = 'export';
+export class JsonlStage implements Stage<'jsonl'> {
+  readonly name = 'jsonl';
   readonly after = ['manifest', 'emit'];
   decidedBy(): Record<string, unknown> {
     return {};
@@ -19,7 +19,7 @@ export class ExportJsonlStage implements Stage<'jsonl'> {
     return 'megapairs-jsonl';
   }
   async isDone(ctx: StageContext): Promise<boolean> {
-    return (await readMarker(ctx.output, ctx.layout.exportedMarker())) === ctx.layout.keys.export && ctx.output.exists(ctx.layout.megapairsJsonl());
+    return (await readMarker(ctx.output, ctx.layout.exportedMarker())) === ctx.layout.keys.jsonl && ctx.output.exists(ctx.layout.megapairsJsonl());
   }
 
   async run(ctx: StageContext): Promise<UnitResult> {
@@ -37,7 +37,7 @@ export class ExportJsonlStage implements Stage<'jsonl'> {
     const numbers = (await manifestOf(ctx)).parts.map((p) => p.number);
     const current = new Set(numbers.flatMap((n) => [ctx.layout.triplesPart(n), ctx.layout.triplesJsonlPart(n), ctx.layout.emittedMarker(n)]));
     for (const folder of ['triples/', '_megapairs/triples/']) for await (const key of ctx.output.list(folder)) if (!current.has(key)) await ctx.output.delete(key);
-    await ctx.output.write(ctx.layout.exportedMarker(), ctx.layout.keys.export);
+    await ctx.output.write(ctx.layout.exportedMarker(), ctx.layout.keys.jsonl);
     return { items: lines, failed: 0 };
   }
 }

@@ -1,0 +1,125 @@
+// Search, shard-major: one unit per (space, index shard, block of query parts). The unit loads its
+// shard once, streams the block's query parts past it one at a time, and writes each part's
+// partial top-(k+1) list; the mine stage merges a part's lists from every shard. So every shard is
+// read once per unit, not once per query part, and a unit holds one shard and one query part:
+// memory is checked against index.memory_budget_mb when the stage is planned.
+import { partName } from '../artifacts/layout.ts';
+import { encodeNpy } from '../artifacts/npy.ts';
+import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
+import { loadShard, shardBytes, type LoadedShard } from '../knn/hnsw-shard.ts';
+import { readPartVectors, rowOf } from './embeddings.ts';
+import { readShardMeta, shardCount, type ShardMeta } from './index-build.ts';
+import { manifestOf, type CatalogManifest } from './manifest.ts';
+import type { Stage, StageContext, UnitResult } from './stage.ts';
+
+export interface SearchUnit {
+  encoder: EncoderName;
+  shard: number;
+  /** The query parts (part numbers) this unit searches in its shard. */
+  parts: number[];
+}
+
+const MiB = 1024 * 1024;
+
+/** What a search unit holds at once: the loaded shard, one query part's vectors and its partial list. */
+export function searchUnitBytes(meta: ShardMeta, partRows: number, dim: number, k: number): number {
+  return shardBytes(meta.count, meta.dim, meta.m) + partRows * (dim * 4 + 1) + partRows * (k + 1) * 8;
+}
+
+/** The query parts in blocks of mine.query_parts_per_unit (0: one block of all). */
+function blocks(manifest: CatalogManifest, perUnit: number): number[][] {
+  const parts = manifest.parts.map((p) => p.number);
+  const size = perUnit > 0 ? perUnit : Math.max(1, parts.length);
+  return Array.from({ length: Math.ceil(parts.length / size) }, (_, i) => parts.slice(i * size, (i + 1) * size));
+}
+
+/** Near-duplicates kept per query and shard: an image with more is in a cluster of copies, and these are enough to keep them out of its negatives. */
+const NEAR_DUPLICATES_MAX = 256;
+
+/**
+ * Every neighbour at or above the band's upper bound (a near-duplicate), up to NEAR_DUPLICATES_MAX:
+ * when all k+1 retrieved are near-duplicates, the search is widened until one is not. The selection
+ * keeps these out of hard negatives; the k nearest alone miss them for an image with many copies.
+ */
+function nearDuplicates(shard: LoadedShard, query: Float32Array, ids: number[], distances: number[], high: number): number[] {
+  let n = ids.length;
+  while (n > 0 && 1 - distances[n - 1] >= high && n < shard.count && n < NEAR_DUPLICATES_MAX) {
+    n = Math.min(n * 4, shard.count, NEAR_DUPLICATES_MAX);
+    ({ neighbors: ids, distances } = shard.knn(query, n));
+  }
+  return ids.filter((_, i) => 1 - distances[i] >= high);
+}
+
+export class SearchStage implements Stage<SearchUnit> {
+  readonly name = 'search';
+  readonly after = ['manifest', 'embed', 'index'];
+  /** K, the near-duplicate bound (the band's top) and ef_search; how parts are grouped into units only paces the work. */
+  decidedBy(ctx: StageContext): Record<string, unknown> {
+    return { 'mine.k': ctx.config.mine.k, 'mine.band[1]': ctx.config.mine.band[1], 'index.ef_search': ctx.config.index.ef_search };
+  }
+  readonly threaded = true;
+
+  async plan(ctx: StageContext): Promise<SearchUnit[]> {
+    const manifest = await manifestOf(ctx);
+    const { memory_budget_mb, shard_size } = ctx.config.index;
+    const largestPart = Math.max(0, ...manifest.parts.map((p) => p.rows));
+    const units: SearchUnit[] = [];
+    for (const encoder of ENCODER_NAMES) {
+      for (let shard = 0; shard < shardCount(manifest, shard_size); shard++) {
+        const meta = await readShardMeta(ctx, { encoder, shard });
+        const need = searchUnitBytes(meta, largestPart, meta.dim, ctx.config.mine.k);
+        if (need > memory_budget_mb * MiB) {
+          throw new Error(
+            `index.memory_budget_mb: a search unit of ${encoder} shard ${shard} needs ${(need / MiB).toFixed(1)} MiB ` +
+              `(the shard ${(shardBytes(meta.count, meta.dim, meta.m) / MiB).toFixed(1)} MiB, ${meta.count} vectors of ${meta.dim} floats, ` +
+              `plus a query part of ${largestPart} rows), over the budget of ${memory_budget_mb} MiB: lower index.shard_size or raise index.memory_budget_mb`,
+          );
+        }
+        for (const parts of blocks(manifest, ctx.config.mine.query_parts_per_unit)) units.push({ encoder, shard, parts });
+      }
+    }
+    return units;
+  }
+
+  unitId(u: SearchUnit): string {
+    return `${u.encoder}-shard-${String(u.shard).padStart(2, '0')}-${partName(u.parts[0])}-to-${partName(u.parts[u.parts.length - 1])}`;
+  }
+
+  async isDone(ctx: StageContext, u: SearchUnit): Promise<boolean> {
+    const done = await Promise.all(u.parts.map((n) => ctx.work.exists(ctx.layout.searchDistances(u.encoder, u.shard, n))));
+    return done.every(Boolean);
+  }
+
+  async run(ctx: StageContext, u: SearchUnit): Promise<UnitResult> {
+    const meta = await readShardMeta(ctx, u);
+    const width = ctx.config.mine.k + 1; // the query finds itself first; mine drops it
+    const high = ctx.config.mine.band[1];
+    const manifest = await manifestOf(ctx);
+    const shard = await loadShard(ctx.work, ctx.layout.indexShard(u.encoder, u.shard), meta.dim, meta.count, ctx.config.index.ef_search);
+    let searched = 0;
+    try {
+      for (const n of u.parts) {
+        if (await ctx.work.exists(ctx.layout.searchDistances(u.encoder, u.shard, n))) continue; // done before an interruption
+        const queries = await readPartVectors(ctx, u.encoder, n);
+        const offset = manifest.parts.find((p) => p.number === n)!.offset;
+        const ids = new Int32Array(queries.rows * width).fill(-1);
+        const distances = new Float32Array(queries.rows * width).fill(Number.NaN);
+        const near: number[] = [];
+        for (let row = 0; row < queries.rows; row++) {
+          if (!queries.mask[row]) continue;
+          const { neighbors, distances: d } = shard.knn(rowOf(queries, row), width);
+          ids.set(neighbors, row * width);
+          distances.set(d, row * width);
+          for (const id of nearDuplicates(shard, rowOf(queries, row), neighbors, d, high)) if (id !== offset + row) near.push(offset + row, id);
+          searched++;
+        }
+        await ctx.work.write(ctx.layout.searchIds(u.encoder, u.shard, n), encodeNpy(ids, [queries.rows, width]));
+        await ctx.work.write(ctx.layout.searchNearDuplicates(u.encoder, u.shard, n), encodeNpy(Int32Array.from(near), [near.length / 2, 2]));
+        await ctx.work.write(ctx.layout.searchDistances(u.encoder, u.shard, n), encodeNpy(distances, [queries.rows, width]));
+      }
+    } finally {
+      shard.release();
+    }
+    return { items: searched, failed: 0 };
+  }
+}
