@@ -34,7 +34,7 @@ test('dashboard serves bull-board for the run\'s queues: the page and its queues
     assert.deepEqual(names, ['test.annotate', 'test.catalog', 'test.control', 'test.embed', 'test.emit', 'test.export', 'test.index', 'test.manifest', 'test.mine']);
     const control = body.queues.find((q) => q.name === 'test.control')!;
     assert.equal(control.counts.waiting, 1);
-    assert.deepEqual(control.jobs.map((j) => j.id), ['start']);
+    assert.deepEqual(control.jobs.map((j) => j.id), ['start.dashboardtest']);
   } finally {
     await stop([board]);
   }

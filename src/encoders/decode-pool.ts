@@ -22,7 +22,8 @@ class DecodePool {
   }
 
   private spawn(): Worker {
-    const w = new Worker(new URL('./decode-thread-entry.mjs', import.meta.url));
+    // Compiled (dist/), threads load the JavaScript; from the sources, an entry that registers tsx first.
+    const w = new Worker(new URL(import.meta.url.endsWith('.ts') ? './decode-thread-entry.mjs' : './decode-thread.js', import.meta.url));
     w.unref();
     w.on('message', ({ id, result }: { id: number; result: PreprocessResult }) => {
       const job = this.inFlight.get(id);
