@@ -73,7 +73,10 @@ async function scenario(slots: number, faults: FaultRates | undefined) {
     input: { path: 'x' },
     work: 'w',
     output: 'o',
-    annotate: { annotator: 'openai', openai: { mllm: 'mllm', llm: 'llm', describe: { base_url: d, concurrency: slots }, instruct: { base_url: i, concurrency: slots } } },
+    annotate: {
+      annotator: 'openai',
+      openai: { mllm: 'mllm', llm: 'llm', describe: { base_url: d, concurrency: slots }, instruct: { base_url: i, concurrency: slots } },
+    },
   }).annotate.openai!;
   const dir = await mkdtemp(path.join(tmpdir(), 'megapairs-bench-annotate-'));
   const annotator = new OpenAIAnnotator(cfg, {}, { cache: new RequestCache(new LocalStorage(dir)), log: () => {} });
@@ -107,7 +110,11 @@ async function scenario(slots: number, faults: FaultRates | undefined) {
   const cpuMs = (c1.user - c0.user + c1.system - c0.system) / 1000;
   return {
     slots,
-    faults: faults ? Object.entries(faults).map(([k, v]) => `${k} ${v * 100}%`).join(', ') : 'none',
+    faults: faults
+      ? Object.entries(faults)
+          .map(([k, v]) => `${k} ${v * 100}%`)
+          .join(', ')
+      : 'none',
     describe: rates[0] / ideal,
     instruct: rates[1] / ideal,
     reqPerSec: rates[0] + rates[1],
@@ -125,7 +132,8 @@ async function bare(slots: number): Promise<{ rate: number; cpuPerRequestMs: num
   const body = JSON.stringify({ model: 'm', messages: [{ role: 'user', content: 'hello' }] });
   const stopAt = Date.now() + SECONDS * 1000;
   const loop = async (url: string) => {
-    while (Date.now() < stopAt) await (await fetch(`${url}/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).text();
+    while (Date.now() < stopAt)
+      await (await fetch(`${url}/chat/completions`, { method: 'POST', body, headers: { 'content-type': 'application/json' } })).text();
   };
   const loops = urls.flatMap((u) => Array.from({ length: slots }, () => loop(u)));
   await new Promise((r) => setTimeout(r, WARM_S * 1000));

@@ -136,7 +136,9 @@ function knn({ vectors, dim }: { vectors: Float32Array; dim: number }): Neighbou
       if (j !== q) pairSum += s;
     }
     row[q] = -Infinity;
-    const order = Array.from(row.keys()).sort((a, b) => row[b] - row[a]).slice(0, K);
+    const order = Array.from(row.keys())
+      .sort((a, b) => row[b] - row[a])
+      .slice(0, K);
     order.forEach((j, r) => ((ids[q * K + r] = j), (sims[q * K + r] = row[j])));
   }
   return { ids, sims, pairMean: pairSum / (N * (N - 1)) };

@@ -80,9 +80,13 @@ async function info(redis: Redis): Promise<Info> {
 }
 
 function startWorker(file: string): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'worker', 'all', '--config', file, '--concurrency', values.concurrency!], {
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
+  const child = spawn(
+    process.execPath,
+    ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'worker', 'all', '--config', file, '--concurrency', values.concurrency!],
+    {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    },
+  );
   return new Promise((resolve, reject) => {
     let out = '';
     child.stdout!.on('data', (d) => {
@@ -116,7 +120,12 @@ async function sampleMemory(rq: RunQueues, done: Promise<unknown>): Promise<{ pe
     const { bytes } = await runMemory(rq);
     if (bytes > peak) {
       peak = bytes;
-      const counts = await Promise.all(rq.all().filter((q) => q.short !== CONTROL).map((q) => q.queue.getJobCounts()));
+      const counts = await Promise.all(
+        rq
+          .all()
+          .filter((q) => q.short !== CONTROL)
+          .map((q) => q.queue.getJobCounts()),
+      );
       jobsAtPeak = counts.reduce((a, c) => a + total(c), 0);
     }
     await new Promise((r) => setTimeout(r, 200));
@@ -145,7 +154,15 @@ async function timeDistributed(): Promise<{ seconds: number; jsonl: string; delt
     const afterInfo = await info(redis);
     const { peak, jobsAtPeak } = await sampled;
     const kept = await runMemory(rq);
-    const memory: Memory = { peak, jobsAtPeak, kept: kept.bytes, keptKeys: kept.keys, units: reports.reduce((a, r) => a + r.units, 0), usedBefore, usedAfter: await usedMemory(redis) };
+    const memory: Memory = {
+      peak,
+      jobsAtPeak,
+      kept: kept.bytes,
+      keptKeys: kept.keys,
+      units: reports.reduce((a, r) => a + r.units, 0),
+      usedBefore,
+      usedAfter: await usedMemory(redis),
+    };
     await rq.close();
     const delta = Object.fromEntries(Object.keys(afterInfo).map((k) => [k, afterInfo[k] - (before[k] ?? 0)]));
     return { seconds, jsonl: await readFile(path.join(dir, 'output', 'megapairs.jsonl'), 'utf8'), delta, stages: stageLine(reports), memory };
@@ -180,7 +197,9 @@ for (let i = 0; i < Number(values.repeat); i++) {
   console.error(`round ${i + 1}: local ${l.seconds.toFixed(2)}s (${l.stages}), distributed ${d.seconds.toFixed(2)}s (${d.stages})`);
 }
 const [l, d] = [median(locals), median(dists)];
-console.log(`corpus: ${images} images; local: 1 process, concurrency ${values['local-concurrency']}; distributed: ${values.workers} worker processes x concurrency ${values.concurrency}; node ${process.version}`);
+console.log(
+  `corpus: ${images} images; local: 1 process, concurrency ${values['local-concurrency']}; distributed: ${values.workers} worker processes x concurrency ${values.concurrency}; node ${process.version}`,
+);
 console.log(`wall time (median of ${locals.length}): local ${l.toFixed(2)}s, distributed ${d.toFixed(2)}s, ratio ${(d / l).toFixed(3)} (goal <= 1.15)`);
 console.log('same megapairs.jsonl bytes: yes');
 const per = (k: string) => (delta[k] / images).toFixed(2);

@@ -23,7 +23,14 @@ import { ProgressReporter } from '../src/runner/progress.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
 import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 
-const { values } = parseArgs({ options: { limit: { type: 'string', default: '500' }, 'vit-limit': { type: 'string', default: '64' }, vit: { type: 'string' }, concurrency: { type: 'string', default: '1' } } });
+const { values } = parseArgs({
+  options: {
+    limit: { type: 'string', default: '500' },
+    'vit-limit': { type: 'string', default: '64' },
+    vit: { type: 'string' },
+    concurrency: { type: 'string', default: '1' },
+  },
+});
 const root = path.join(import.meta.dirname, '..');
 const cacheDir = path.join(root, 'data', '.cache');
 const vit = values.vit ?? path.join(cacheDir, 'bench', 'vit-b16.onnx');
@@ -33,13 +40,22 @@ async function bench(label: string, encoders: Record<string, unknown>, limit: nu
   const sample = path.join(root, 'data', 'bench-sample', String(limit));
   await buildSampleCorpus({ outDir: sample, limit, shardSize: limit });
   const work = await mkdtemp(path.join(os.tmpdir(), 'megapairs-bench-embed-'));
-  const config = parseConfig({ run: { name: 'bench-embed' }, input: { path: sample }, work: path.join(work, 'work'), output: path.join(work, 'out'), encoders, runner: { concurrency } });
+  const config = parseConfig({
+    run: { name: 'bench-embed' },
+    input: { path: sample },
+    work: path.join(work, 'work'),
+    output: path.join(work, 'out'),
+    encoders,
+    runner: { concurrency },
+  });
   const ctx = createContext(config);
   ctx.cacheDir = cacheDir;
   const stages = pipelineStages();
   const embed = stages.find((s) => s.name === 'embed')!;
   await runLocal(ctx, { stages: stages.slice(0, stages.indexOf(embed)), progress: new ProgressReporter(process.stderr, false) });
-  const rows = (await Promise.all((await embed.plan(ctx)).map((n: number) => readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(n), catalogSchema)))).flat();
+  const rows = (
+    await Promise.all((await embed.plan(ctx)).map((n: number) => readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(n), catalogSchema)))
+  ).flat();
   const bytes = (await readImageBatch(ctx.input, rows)).filter((b): b is Buffer => !(b instanceof Error));
   const r = await resolveEncoders(config, cacheDir);
   const images = await Promise.all(r.images.map((s) => OnnxEncoder.open(s, r.settings)));
@@ -61,7 +77,8 @@ async function bench(label: string, encoders: Record<string, unknown>, limit: nu
       if (e.spec.kind === 'text') return (e as OnnxEncoder<TextEncoderSpec>).encodeTexts(rows.slice(0, n).map((x) => x.caption));
       return (e as OnnxEncoder<ImageEncoderSpec>).encodeImages(pixels, n);
     };
-    const pixels = e.spec.kind === 'image' ? Float32Array.from({ length: n * 3 * (e.spec as ImageEncoderSpec).size ** 2 }, (_, i) => Math.sin(i)) : new Float32Array(0);
+    const pixels =
+      e.spec.kind === 'image' ? Float32Array.from({ length: n * 3 * (e.spec as ImageEncoderSpec).size ** 2 }, (_, i) => Math.sin(i)) : new Float32Array(0);
     await run(); // warm-up
     t = performance.now();
     for (let b = 0; b < batches; b++) await run();
@@ -76,7 +93,12 @@ async function bench(label: string, encoders: Record<string, unknown>, limit: nu
   console.log(
     `${label}: ${rows.length} images; raw sessions ${rawRate.toFixed(1)} img/s (per encoder ${secondsPerImage.map((s) => (1 / s).toFixed(0)).join(' / ')}), decode+preprocess ${decodeRate.toFixed(1)} img/s (${threads} threads), embed stage ${stageRate.toFixed(1)} img/s = ${(stageRate / Math.min(rawRate, decodeRate)).toFixed(2)} x the slower; goal >= 0.9: ${stageRate >= goal ? 'met' : 'NOT met'}`,
   );
-  console.log(`  settings: intra_op_threads ${r.settings.intraOpThreads}, inter_op_threads ${r.settings.interOpThreads}, providers ${JSON.stringify(r.settings.executionProviders)}, batch sizes ${[...images, caption].map((e) => e.spec.batchSize).join('/')}, concurrency ${concurrency}, cores ${os.availableParallelism()}, load ${os.loadavg().map((l) => l.toFixed(1)).join(' ')}`);
+  console.log(
+    `  settings: intra_op_threads ${r.settings.intraOpThreads}, inter_op_threads ${r.settings.interOpThreads}, providers ${JSON.stringify(r.settings.executionProviders)}, batch sizes ${[...images, caption].map((e) => e.spec.batchSize).join('/')}, concurrency ${concurrency}, cores ${os.availableParallelism()}, load ${os
+      .loadavg()
+      .map((l) => l.toFixed(1))
+      .join(' ')}`,
+  );
   await rm(work, { recursive: true, force: true });
 }
 

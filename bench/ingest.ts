@@ -64,7 +64,9 @@ async function runCase(c: Case): Promise<CaseResult> {
 
 function inChild(c: Case): Promise<CaseResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename, '--child', JSON.stringify(c)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', import.meta.filename, '--child', JSON.stringify(c)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     let out = '';
     child.stdout.on('data', (d) => (out += d));
     child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!) as CaseResult) : reject(new Error(`${c.label}: exit ${code}`))));
@@ -92,7 +94,9 @@ try {
   console.log(`ingest: ${what}, sample corpus (${built.images} images in ${built.shards} shards), node ${process.version}`);
   console.log('case                       shards  images  seconds  images/s  peak RSS MiB  heap after GC MiB');
   const row = (label: string, c: Case, r: CaseResult) =>
-    console.log(`${label.padEnd(26)} ${String(c.shards).padStart(6)} ${String(r.images).padStart(7)} ${r.seconds.toFixed(2).padStart(8)} ${(r.images / r.seconds).toFixed(0).padStart(9)} ${r.maxRssMiB.toFixed(0).padStart(13)} ${r.heapAfterGcMiB.toFixed(1).padStart(18)}`);
+    console.log(
+      `${label.padEnd(26)} ${String(c.shards).padStart(6)} ${String(r.images).padStart(7)} ${r.seconds.toFixed(2).padStart(8)} ${(r.images / r.seconds).toFixed(0).padStart(9)} ${r.maxRssMiB.toFixed(0).padStart(13)} ${r.heapAfterGcMiB.toFixed(1).padStart(18)}`,
+    );
   for (const c of [local, s3]) row(`${c.label}, concurrency ${c.concurrency}`, c, await inChild(c));
   for (const shards of [...new Set([1, 4, shardCount])]) {
     const c = { ...s3, shards, concurrency: 1 };

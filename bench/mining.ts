@@ -80,7 +80,7 @@ function counting(inner: Storage) {
     const size = (await stat(p)).size;
     c.reads++;
     c.bytes += size;
-    if (key.endsWith('.hnsw')) (c.shardLoads++, (c.shardBytes += size));
+    if (key.endsWith('.hnsw')) c.shardLoads++, (c.shardBytes += size);
     return p;
   };
   return { storage, c };
@@ -131,7 +131,16 @@ async function benchSize(n: number) {
   // Search, unit by unit, so reads and memory are attributed to each unit.
   const search = new SearchStage();
   const units = await search.plan(ctx);
-  const perUnit: Array<{ unit: string; seconds: number; shardLoads: number; shardMiB: number; readMiB: number; peakRssMiB: number; estimateMiB: number; budgetMiB: number }> = [];
+  const perUnit: Array<{
+    unit: string;
+    seconds: number;
+    shardLoads: number;
+    shardMiB: number;
+    readMiB: number;
+    peakRssMiB: number;
+    estimateMiB: number;
+    budgetMiB: number;
+  }> = [];
   const searchStart = performance.now();
   for (const u of units as SearchUnit[]) {
     const { storage, c } = counting(ctx.work);
@@ -142,7 +151,16 @@ async function benchSize(n: number) {
     peak = Math.max(peak, rss());
     const meta = await readShardMeta(ctx, u);
     const largest = Math.max(...(await manifestOf(ctx)).parts.map((p) => p.rows));
-    perUnit.push({ unit: search.unitId(u), seconds: t.seconds, shardLoads: c.shardLoads, shardMiB: c.shardBytes / MiB, readMiB: c.bytes / MiB, peakRssMiB: peak, estimateMiB: searchUnitBytes(meta, largest, dim, ctx.config.mine.k) / MiB, budgetMiB: ctx.config.index.memory_budget_mb });
+    perUnit.push({
+      unit: search.unitId(u),
+      seconds: t.seconds,
+      shardLoads: c.shardLoads,
+      shardMiB: c.shardBytes / MiB,
+      readMiB: c.bytes / MiB,
+      peakRssMiB: peak,
+      estimateMiB: searchUnitBytes(meta, largest, dim, ctx.config.mine.k) / MiB,
+      budgetMiB: ctx.config.index.memory_budget_mb,
+    });
   }
   const searchSeconds = (performance.now() - searchStart) / 1000;
   const mine = await timed(() => runStage(ctx, new MineStage(), ctx.config.runner.concurrency, quiet));
@@ -177,7 +195,22 @@ async function benchSize(n: number) {
   const kept = await growth(false);
 
   await rm(root, { recursive: true, force: true });
-  return { n, serialIndex: serial.seconds, index: index.seconds, searchSeconds, mine: mine.seconds, select: select.seconds, recall: recall.seconds, perUnit, summary, bruteForceSeconds, bfPerQuery: bf.seconds / sample, released, kept, shardMiB: perUnit[0].shardMiB };
+  return {
+    n,
+    serialIndex: serial.seconds,
+    index: index.seconds,
+    searchSeconds,
+    mine: mine.seconds,
+    select: select.seconds,
+    recall: recall.seconds,
+    perUnit,
+    summary,
+    bruteForceSeconds,
+    bfPerQuery: bf.seconds / sample,
+    released,
+    kept,
+    shardMiB: perUnit[0].shardMiB,
+  };
 }
 
 const results: Array<Awaited<ReturnType<typeof benchSize>>> = [];
@@ -186,23 +219,39 @@ for (const n of values.sizes!.split(',').map(Number)) {
   results.push(r);
   const mining = r.searchSeconds + r.mine + r.select;
   console.log(`\n== ${n} vectors x ${ENCODER_NAMES.length} spaces, ${dim}-d, ${values.shards} shards per space, parts of ${PART}, node ${process.version}`);
-  console.log(`index build: ${r.serialIndex.toFixed(1)}s one unit at a time, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads (${(r.serialIndex / r.index).toFixed(2)}x); mining: search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`);
-  console.log(`exact brute force: ${(r.bfPerQuery * 1000).toFixed(2)} ms per query per space (measured on ${values['exact-sample']}), so ${r.bruteForceSeconds.toFixed(0)}s for all -> mining is ${(r.bruteForceSeconds / mining).toFixed(1)}x faster`);
+  console.log(
+    `index build: ${r.serialIndex.toFixed(1)}s one unit at a time, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads (${(r.serialIndex / r.index).toFixed(2)}x); mining: search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`,
+  );
+  console.log(
+    `exact brute force: ${(r.bfPerQuery * 1000).toFixed(2)} ms per query per space (measured on ${values['exact-sample']}), so ${r.bruteForceSeconds.toFixed(0)}s for all -> mining is ${(r.bruteForceSeconds / mining).toFixed(1)}x faster`,
+  );
   for (const e of ENCODER_NAMES) {
     const s = r.summary!.spaces[e];
     const h = s.neighbour_similarity;
     const share = h.counts.filter((_, i) => h.edges[i] >= 0.8 && h.edges[i + 1] <= 0.95).reduce((x, y) => x + y, 0) / h.counts.reduce((x, y) => x + y, 0);
-    console.log(`  ${e.padEnd(16)} ${(100 * share).toFixed(0)}% of neighbours at 0.80-0.95; recall@${s.recall.k} ${s.recall.at_k.toFixed(4)}, in-band ${s.recall.in_band.toFixed(4)} (${s.recall.in_band_neighbours} in-band neighbours of ${s.recall.queries} queries); pairs ${s.pairs}`);
+    console.log(
+      `  ${e.padEnd(16)} ${(100 * share).toFixed(0)}% of neighbours at 0.80-0.95; recall@${s.recall.k} ${s.recall.at_k.toFixed(4)}, in-band ${s.recall.in_band.toFixed(4)} (${s.recall.in_band_neighbours} in-band neighbours of ${s.recall.queries} queries); pairs ${s.pairs}`,
+    );
   }
-  console.log(`  target in-degree max ${r.summary!.target_in_degree.max}, mean ${r.summary!.target_in_degree.mean.toFixed(2)}; queries without pair ${r.summary!.queries_without_pair}; merged ${r.summary!.duplicate_pairs_merged}; near-duplicate clusters ${r.summary!.near_duplicate_clusters}`);
-  console.log('  search unit                                          seconds  shard loads  shard MiB  read MiB  process RSS MiB  unit estimate MiB  budget MiB');
+  console.log(
+    `  target in-degree max ${r.summary!.target_in_degree.max}, mean ${r.summary!.target_in_degree.mean.toFixed(2)}; queries without pair ${r.summary!.queries_without_pair}; merged ${r.summary!.duplicate_pairs_merged}; near-duplicate clusters ${r.summary!.near_duplicate_clusters}`,
+  );
+  console.log(
+    '  search unit                                          seconds  shard loads  shard MiB  read MiB  process RSS MiB  unit estimate MiB  budget MiB',
+  );
   for (const u of r.perUnit) {
-    console.log(`  ${u.unit.padEnd(52)} ${u.seconds.toFixed(1).padStart(7)} ${String(u.shardLoads).padStart(12)} ${u.shardMiB.toFixed(1).padStart(10)} ${u.readMiB.toFixed(1).padStart(9)} ${u.peakRssMiB.toFixed(0).padStart(16)} ${u.estimateMiB.toFixed(1).padStart(18)} ${String(u.budgetMiB).padStart(11)}`);
+    console.log(
+      `  ${u.unit.padEnd(52)} ${u.seconds.toFixed(1).padStart(7)} ${String(u.shardLoads).padStart(12)} ${u.shardMiB.toFixed(1).padStart(10)} ${u.readMiB.toFixed(1).padStart(9)} ${u.peakRssMiB.toFixed(0).padStart(16)} ${u.estimateMiB.toFixed(1).padStart(18)} ${String(u.budgetMiB).padStart(11)}`,
+    );
   }
-  console.log(`  loading a ${r.shardMiB.toFixed(0)} MiB shard 3 times: RSS +${r.kept.toFixed(0)} MiB when kept, +${r.released.toFixed(0)} MiB when released after each load`);
+  console.log(
+    `  loading a ${r.shardMiB.toFixed(0)} MiB shard 3 times: RSS +${r.kept.toFixed(0)} MiB when kept, +${r.released.toFixed(0)} MiB when released after each load`,
+  );
 }
 if (results.length > 1) {
   const [a, b] = [results[0], results[results.length - 1]];
   const m = (r: (typeof results)[number]) => r.searchSeconds + r.mine + r.select;
-  console.log(`\nscaling ${a.n} -> ${b.n} (${(b.n / a.n).toFixed(1)}x the vectors): mining ${(m(b) / m(a)).toFixed(2)}x the time, index build ${(b.index / a.index).toFixed(2)}x`);
+  console.log(
+    `\nscaling ${a.n} -> ${b.n} (${(b.n / a.n).toFixed(1)}x the vectors): mining ${(m(b) / m(a)).toFixed(2)}x the time, index build ${(b.index / a.index).toFixed(2)}x`,
+  );
 }

@@ -9,10 +9,16 @@ const w = 600;
 const h = 400;
 const raw = Buffer.alloc(w * h * 3);
 for (let i = 0; i < raw.length; i++) raw[i] = (i * 7919) % 251;
-const jpeg = await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).jpeg({ quality: 90 }).toBuffer();
-const png = await sharp(raw, { raw: { width: w, height: h, channels: 3 } }).png().toBuffer();
+const jpeg = await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+  .jpeg({ quality: 90 })
+  .toBuffer();
+const png = await sharp(raw, { raw: { width: w, height: h, channels: 3 } })
+  .png()
+  .toBuffer();
 // A third are JPEGs cut short, a third PNGs cut short, the rest whole.
-const inputs = Array.from({ length: 64 }, (_, i) => (i % 3 === 0 ? jpeg.subarray(0, Math.floor(jpeg.length * (0.3 + i / 200))) : i % 3 === 1 ? png.subarray(0, Math.floor(png.length * 0.5)) : png));
+const inputs = Array.from({ length: 64 }, (_, i) =>
+  i % 3 === 0 ? jpeg.subarray(0, Math.floor(jpeg.length * (0.3 + i / 200))) : i % 3 === 1 ? png.subarray(0, Math.floor(png.length * 0.5)) : png,
+);
 const expected = (i: number) => (i % 3 === 0 ? /VipsJpeg/ : i % 3 === 1 ? /pngload/ : undefined);
 const decode = (b: Buffer) => () => sharp(b, { failOn: 'error' }).resize(224, 224, { fit: 'cover' }).removeAlpha().raw().toBuffer();
 

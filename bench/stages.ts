@@ -11,7 +11,9 @@ import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/runner/summary.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
 
-const { values } = parseArgs({ options: { limit: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '2' }, keep: { type: 'boolean' } } });
+const { values } = parseArgs({
+  options: { limit: { type: 'string', default: '0' }, concurrency: { type: 'string', default: '2' }, keep: { type: 'boolean' } },
+});
 const root = path.join(import.meta.dirname, '..');
 const sample = path.join(root, 'data', 'sample');
 const built = await buildSampleCorpus({ outDir: sample });
@@ -35,8 +37,14 @@ const images = summary.images.catalogued;
 console.log(`corpus: ${images} images (${built.shards} shards available), concurrency ${config.runner.concurrency}, node ${process.version}`);
 console.log('stage       seconds   images/s   share');
 for (const r of reports) {
-  console.log(`${r.stage.padEnd(10)} ${r.seconds.toFixed(2).padStart(8)} ${(images / Math.max(r.seconds, 1e-3)).toFixed(0).padStart(10)} ${((100 * r.seconds) / total).toFixed(1).padStart(6)}%`);
+  console.log(
+    `${r.stage.padEnd(10)} ${r.seconds.toFixed(2).padStart(8)} ${(images / Math.max(r.seconds, 1e-3)).toFixed(0).padStart(10)} ${((100 * r.seconds) / total).toFixed(1).padStart(6)}%`,
+  );
 }
 console.log(`total      ${total.toFixed(2).padStart(8)} ${(images / total).toFixed(0).padStart(10)}  100.0%`);
-console.log(`pairs ${Object.entries(summary.pairs).map(([k, v]) => `${k}=${v}`).join(' ')}; triples ${summary.triples}`);
+console.log(
+  `pairs ${Object.entries(summary.pairs)
+    .map(([k, v]) => `${k}=${v}`)
+    .join(' ')}; triples ${summary.triples}`,
+);
 if (!values.keep) await rm(work, { recursive: true, force: true });

@@ -20,7 +20,12 @@ import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, isDescribe, refusal, r
 import { repoRoot, tempDir } from './helpers.ts';
 
 function openai(extra: Record<string, unknown>): OpenAIAnnotatorConfig {
-  const cfg = configSchema.parse({ input: { path: 'x' }, work: 'w', output: 'o', annotate: { annotator: 'openai', openai: { mllm: 'm', llm: 'l', ...extra } } });
+  const cfg = configSchema.parse({
+    input: { path: 'x' },
+    work: 'w',
+    output: 'o',
+    annotate: { annotator: 'openai', openai: { mllm: 'm', llm: 'l', ...extra } },
+  });
   return cfg.annotate.openai!;
 }
 
@@ -31,7 +36,10 @@ let n = 0;
 async function pair(): Promise<PairToAnnotate> {
   const i = n++;
   // Colours far apart, so that no two pairs' JPEGs coincide.
-  const png = (k: number) => sharp({ create: { width: 16, height: 16, channels: 3, background: { r: (k * 53) % 256, g: (k * 101) % 256, b: (k * 197) % 256 } } }).png().toBuffer();
+  const png = (k: number) =>
+    sharp({ create: { width: 16, height: 16, channels: 3, background: { r: (k * 53) % 256, g: (k * 101) % 256, b: (k * 197) % 256 } } })
+      .png()
+      .toBuffer();
   const [q, t] = await Promise.all([png(2 * i), png(2 * i + 1)]);
   return {
     pairId: `pair-${i}`,
@@ -73,7 +81,10 @@ describe('endpoints', () => {
     const instructServer = new FakeServer({ latencyMs: 60 });
     await withServer(describeServer, (d) =>
       withServer(instructServer, async (i) => {
-        const cfg = openai({ describe: { base_url: d, model: 'mllm', concurrency: 3 }, instruct: { base_url: i, model: 'llm', concurrency: 6, requests_per_s: 20 } });
+        const cfg = openai({
+          describe: { base_url: d, model: 'mllm', concurrency: 3 },
+          instruct: { base_url: i, model: 'llm', concurrency: 6, requests_per_s: 20 },
+        });
         // Two annotators, as two units would have: the limits are the process's, not each one's.
         const [a, b] = [new OpenAIAnnotator(cfg, {}, quiet), new OpenAIAnnotator(cfg, {}, quiet)];
         await Promise.all([annotateAll(a, 20), annotateAll(b, 20)]);
@@ -155,7 +166,10 @@ describe('request cache', () => {
       const files: string[] = [];
       for await (const k of work.list('requests/')) files.push(k);
       assert.equal(files.length, 10);
-      assert.ok(files.every((f) => /^requests\/[0-9a-f]{2}\/[0-9a-f]{64}\.json$/.test(f)), files[0]);
+      assert.ok(
+        files.every((f) => /^requests\/[0-9a-f]{2}\/[0-9a-f]{64}\.json$/.test(f)),
+        files[0],
+      );
     });
   });
 
@@ -176,20 +190,40 @@ describe('replies', () => {
   const cases: Array<[string, Handler, string]> = [
     ['a refused description', (_q, res, body) => reply(res, body, "I'm sorry, but I can't help with identifying these images."), 'description_refusal'],
     ['a description over WORD_NUM', (_q, res, body) => reply(res, body, `${GOOD_DESCRIPTION} ${'very '.repeat(200)}`), 'description_too_long'],
-    ['meta-talk in a description', (_q, res, body) => reply(res, body, `${GOOD_DESCRIPTION} I hope this helps, let me know if you need more.`), 'description_meta_talk'],
+    [
+      'meta-talk in a description',
+      (_q, res, body) => reply(res, body, `${GOOD_DESCRIPTION} I hope this helps, let me know if you need more.`),
+      'description_meta_talk',
+    ],
     ['a refused instruction list', (q, res, body) => (isDescribe(body) ? reply(res, body, GOOD_DESCRIPTION) : refusal(q, res, body)), 'instructions_refusal'],
     [
       'instructions naming the images',
-      (_q, res, body) => reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : JSON.stringify(['Unlike the Source Image, give it rosy cheeks.', 'The Target Image has smiling eyes.', 'Make it beam.'])),
+      (_q, res, body) =>
+        reply(
+          res,
+          body,
+          isDescribe(body)
+            ? GOOD_DESCRIPTION
+            : JSON.stringify(['Unlike the Source Image, give it rosy cheeks.', 'The Target Image has smiling eyes.', 'Make it beam.']),
+        ),
       'instructions_name_images',
     ],
     [
       'instructions copying the description',
-      (_q, res, body) => reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : JSON.stringify([GOOD_DESCRIPTION.slice(0, 80), 'Make it beam.', 'Give it rosy cheeks.'])),
+      (_q, res, body) =>
+        reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : JSON.stringify([GOOD_DESCRIPTION.slice(0, 80), 'Make it beam.', 'Give it rosy cheeks.'])),
       'instructions_copy_description',
     ],
-    ['instructions out of length bounds', (_q, res, body) => reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : JSON.stringify(['Beam.', 'Make it beam.', 'Rosy.'])), 'instructions_length'],
-    ['too few instructions', (_q, res, body) => reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : JSON.stringify(['Make it beam.'])), 'instructions_too_few'],
+    [
+      'instructions out of length bounds',
+      (_q, res, body) => reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : JSON.stringify(['Beam.', 'Make it beam.', 'Rosy.'])),
+      'instructions_length',
+    ],
+    [
+      'too few instructions',
+      (_q, res, body) => reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : JSON.stringify(['Make it beam.'])),
+      'instructions_too_few',
+    ],
     ['no JSON list', (_q, res, body) => reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : 'make it beam, give it cheeks'), 'instructions_not_json'],
   ];
   const server = new FakeServer();
@@ -219,7 +253,8 @@ describe('replies', () => {
       assert.equal(instruct.response_format.type, 'json_schema');
       assert.deepEqual(instruct.response_format.json_schema.schema.properties.instructions.type, 'array');
 
-      const refusesFormat: Handler = (q, res, body) => (body.response_format ? status400(q, res, body) : reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : JSON.stringify(GOOD_INSTRUCTIONS)));
+      const refusesFormat: Handler = (q, res, body) =>
+        body.response_format ? status400(q, res, body) : reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : JSON.stringify(GOOD_INSTRUCTIONS));
       server.plan([], refusesFormat);
       const b = new OpenAIAnnotator(openai({ base_url: url }), {}, quiet);
       assert.deepEqual((await b.annotate(await pair(), new Rng(5))).instructions, GOOD_INSTRUCTIONS);
@@ -227,7 +262,13 @@ describe('replies', () => {
       // Refused once, then never asked for again by this annotator.
       assert.deepEqual(
         server.requests.map((r) => [isDescribe(r.body) ? 'describe' : 'instruct', r.body.response_format !== undefined]),
-        [['describe', false], ['instruct', true], ['instruct', false], ['describe', false], ['instruct', false]],
+        [
+          ['describe', false],
+          ['instruct', true],
+          ['instruct', false],
+          ['describe', false],
+          ['instruct', false],
+        ],
       );
     });
   });
@@ -248,7 +289,7 @@ describe('preflight of the annotator', () => {
     });
   });
 
-  it('names the base_url key of an endpoint that does not answer, in the cause\'s words', async () => {
+  it("names the base_url key of an endpoint that does not answer, in the cause's words", async () => {
     const gone = new FakeServer();
     const url = await gone.start();
     await gone.stop();
@@ -271,7 +312,9 @@ describe('limits across processes', () => {
     await withServer(server, async (url) => {
       const run = (first: number) =>
         new Promise<number>((resolve) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/annotate-limit-process.ts'), url, prefix, String(first), '25'], { stdio: ['ignore', 'inherit', 'inherit'] });
+          const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/annotate-limit-process.ts'), url, prefix, String(first), '25'], {
+            stdio: ['ignore', 'inherit', 'inherit'],
+          });
           child.on('exit', (code) => resolve(code ?? -1));
         });
       assert.deepEqual(await Promise.all([run(0), run(1000)]), [0, 0]);

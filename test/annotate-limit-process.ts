@@ -17,7 +17,10 @@ const cfg = configSchema.parse({
 }).annotate.openai!;
 const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
 const a = new OpenAIAnnotator(cfg, {}, { log: () => {}, shared: (s) => sharedSlots(redis, prefix, s, 30_000) });
-const png = (k: number) => sharp({ create: { width: 16, height: 16, channels: 3, background: { r: (k * 53) % 256, g: (k * 101) % 256, b: (k * 197) % 256 } } }).png().toBuffer();
+const png = (k: number) =>
+  sharp({ create: { width: 16, height: 16, channels: 3, background: { r: (k * 53) % 256, g: (k * 101) % 256, b: (k * 197) % 256 } } })
+    .png()
+    .toBuffer();
 await mapPool(
   Array.from({ length: count }, (_, i) => first + i),
   16,
@@ -25,7 +28,13 @@ await mapPool(
     const [q, t] = await Promise.all([png(2 * i), png(2 * i + 1)]);
     const pair = { key: '', caption: '' };
     await a.annotate(
-      { pairId: `p${i}`, relation: 'visual_semantic', similarity: 0.9, query: { ...pair, key: `q${i}`, bytes: async () => q }, target: { ...pair, key: `t${i}`, bytes: async () => t } },
+      {
+        pairId: `p${i}`,
+        relation: 'visual_semantic',
+        similarity: 0.9,
+        query: { ...pair, key: `q${i}`, bytes: async () => q },
+        target: { ...pair, key: `t${i}`, bytes: async () => t },
+      },
       new Rng(i),
     );
   },

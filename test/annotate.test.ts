@@ -125,7 +125,10 @@ describe('OpenAIAnnotator', () => {
     }
     const wordNum = Number(/under (\d+) words/.exec(parts[4].text)?.[1]);
     assert.ok(wordNum >= 60 && wordNum <= 100, `WORD_NUM ${wordNum}`);
-    assert.match(parts[4].text, /Both images are \/ have \/ exhibit \/ show \[COMMON POINTS\]\. However, the Source Image \[DIFFERENCES\], whereas the Target Image \[DIFFERENCES\]\./);
+    assert.match(
+      parts[4].text,
+      /Both images are \/ have \/ exhibit \/ show \[COMMON POINTS\]\. However, the Source Image \[DIFFERENCES\], whereas the Target Image \[DIFFERENCES\]\./,
+    );
     assert.equal(describeReq.body.temperature, 0.7);
     assert.equal(describeReq.body.max_tokens, 256);
 
@@ -136,7 +139,11 @@ describe('OpenAIAnnotator', () => {
     const connections = prompt.split('- Connection: ').slice(1);
     assert.equal(connections.length, 6, '5 demonstrations + the task');
     const demos = connections.slice(0, 5).map((c) => c.split('\n')[0]);
-    for (const d of demos) assert.ok(DEMONSTRATIONS.some((x) => x.description === d), `not from the pool: ${d}`);
+    for (const d of demos)
+      assert.ok(
+        DEMONSTRATIONS.some((x) => x.description === d),
+        `not from the pool: ${d}`,
+      );
     assert.equal(new Set(demos).size, 5);
     assert.ok(connections[5].startsWith(GOOD_DESCRIPTION));
     assert.ok(prompt.trimEnd().endsWith('- Text Query:'));
@@ -222,7 +229,7 @@ describe('OpenAIAnnotator', () => {
     assert.equal(server.requests.length, 3);
   });
 
-  it('retries a dropped connection and a hung request whatever the attempts: they are the environment\'s', async () => {
+  it("retries a dropped connection and a hung request whatever the attempts: they are the environment's", async () => {
     server.plan([drop]);
     assert.equal((await annotator({ attempts: 1 }).annotate(pair(), new Rng(6))).description, GOOD_DESCRIPTION);
     server.plan([hang]);

@@ -27,7 +27,9 @@ test('bad input ends in the ledger and the run goes on', async () => {
   const good = await sliceSamples(['00000.tar']);
   const corpus = path.join(tempDir('bad'), 'corpus');
   await mkdir(corpus, { recursive: true });
-  const big = await sharp({ create: { width: 500, height: 400, channels: 3, background: '#3366aa' } }).png().toBuffer();
+  const big = await sharp({ create: { width: 500, height: 400, channels: 3, background: '#3366aa' } })
+    .png()
+    .toBuffer();
   const s0 = good[0];
 
   // Shard 0: good samples and one of each bad item.
@@ -93,7 +95,10 @@ test('bad input ends in the ledger and the run goes on', async () => {
   assert.match(byItem.get('900000006')!.message, /pngload_buffer/);
   assert.ok(ledger.every((f) => !/Unknown error/.test(f.message)));
   // Bad input is final; a tar that ends early may be a copy still under way, so it may be retried.
-  assert.deepEqual(ledger.filter((f) => f.retryable).map((f) => [f.item, f.reason]), [['00002.tar', 'corrupt_tar']]);
+  assert.deepEqual(
+    ledger.filter((f) => f.retryable).map((f) => [f.item, f.reason]),
+    [['00002.tar', 'corrupt_tar']],
+  );
   const tarFault = ledger.find((f) => f.reason === 'corrupt_tar');
   assert.ok(tarFault, 'the truncated tar is in the ledger');
   assert.match(tarFault.where, /00002\.tar@\d+/);
@@ -105,7 +110,15 @@ test('bad input ends in the ledger and the run goes on', async () => {
   const catalogRefusals = ledger.filter((f) => f.stage === 'catalog' && f.reason !== 'corrupt_tar').length;
   assert.equal(summary.images.catalogued + catalogRefusals, 30 + 7 + 10 + seenInShard2);
   assert.equal(summary.embeddings.caption, summary.images.catalogued - 2);
-  for (const reason of ['catalog/corrupt_image', 'catalog/too_many_pixels', 'catalog/empty_caption', 'catalog/non_text_caption', 'catalog/missing_image', 'catalog/corrupt_tar', 'embed/undecodable_image']) {
+  for (const reason of [
+    'catalog/corrupt_image',
+    'catalog/too_many_pixels',
+    'catalog/empty_caption',
+    'catalog/non_text_caption',
+    'catalog/missing_image',
+    'catalog/corrupt_tar',
+    'embed/undecodable_image',
+  ]) {
     assert.ok(summary.failures[reason] > 0, `summary counts ${reason}`);
   }
   // The run finished: triples exist, and none of them uses a failed image.

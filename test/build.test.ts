@@ -22,7 +22,13 @@ const env = { ...process.env, MEGAPAIRS_FORBIDDEN_LOG: forbiddenLog };
 const redisPrefix = `mptest-build-${process.pid}-${Date.now()}`;
 
 before(async () => {
-  await run(process.execPath, [path.join(repoRoot, 'node_modules/typescript/bin/tsc'), '-p', path.join(repoRoot, 'tsconfig.build.json'), '--outDir', path.join(pkg, 'dist')]);
+  await run(process.execPath, [
+    path.join(repoRoot, 'node_modules/typescript/bin/tsc'),
+    '-p',
+    path.join(repoRoot, 'tsconfig.build.json'),
+    '--outDir',
+    path.join(pkg, 'dist'),
+  ]);
   // The package's layout without src/: bin/megapairs.js beside dist/.
   mkdirSync(path.join(pkg, 'bin'));
   cpSync(path.join(repoRoot, 'bin', 'megapairs.js'), path.join(pkg, 'bin', 'megapairs.js'));
@@ -60,7 +66,14 @@ async function modelFileConfig(name: string, extra: Record<string, unknown> = {}
 }
 
 test('the build emits the CLI, the workers and the unit thread as JavaScript', () => {
-  for (const file of ['src/cli/main.js', 'workers/all.js', 'workers/gpu.js', 'workers/cpu.js', 'workers/annotate.js', 'src/runner/distributed/unit-thread.js']) {
+  for (const file of [
+    'src/cli/main.js',
+    'workers/all.js',
+    'workers/gpu.js',
+    'workers/cpu.js',
+    'workers/annotate.js',
+    'src/runner/distributed/unit-thread.js',
+  ]) {
     assert.ok(existsSync(path.join(pkg, 'dist', file)), `dist/${file} is missing`);
   }
   const deps = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).dependencies as Record<string, string>;
@@ -88,7 +101,10 @@ test('the compiled CLI runs a config with model files end to end, on the product
 
 test('a compiled worker (dist/workers/all.js) and the compiled follower finish a distributed run', { timeout: 300_000 }, async () => {
   const { root, file } = await modelFileConfig('distributed', { runner: { kind: 'distributed', concurrency: 1 }, redis: { prefix: redisPrefix } });
-  const worker = spawn(process.execPath, ['--import', hook, path.join(pkg, 'dist/workers/all.js'), '--config', file, '--grace', '0'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const worker = spawn(process.execPath, ['--import', hook, path.join(pkg, 'dist/workers/all.js'), '--config', file, '--grace', '0'], {
+    env,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   const exited = new Promise<number | null>((resolve) => worker.on('exit', resolve));
   try {
     let out = '';

@@ -68,9 +68,15 @@ export const badJson: Handler = (_req, res) => {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end('{"id": "chatcmpl-test", "choices": [');
 };
-export const refusal: Handler = (_req, res, body) => reply(res, body, isDescribe(body) ? "I'm sorry, I can't help with that." : JSON.stringify(["I'm sorry, I can't help with that.", 'I cannot do this.', 'Sorry.']));
+export const refusal: Handler = (_req, res, body) =>
+  reply(
+    res,
+    body,
+    isDescribe(body) ? "I'm sorry, I can't help with that." : JSON.stringify(["I'm sorry, I can't help with that.", 'I cannot do this.', 'Sorry.']),
+  );
 export const offTemplate: Handler = (_req, res, body) => reply(res, body, isDescribe(body) ? 'Two pictures.' : 'Sure! Make it beam.');
-export const shortList: Handler = (_req, res, body) => reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : instructionsReply(body, GOOD_INSTRUCTIONS.slice(0, 1)));
+export const shortList: Handler = (_req, res, body) =>
+  reply(res, body, isDescribe(body) ? GOOD_DESCRIPTION : instructionsReply(body, GOOD_INSTRUCTIONS.slice(0, 1)));
 
 /** Share of requests meeting each fault, 0..1 each (their sum at most 1). */
 export interface FaultRates {

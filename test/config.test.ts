@@ -17,7 +17,12 @@ test('paper values are the defaults', () => {
 });
 
 test('unknown and wrong keys fail with the key path and what was expected', () => {
-  const bad = { ...minimal, input: { path: 'x', captoin: {} }, mine: { k: 'twenty', band: [0.96, 0.8] }, encoders: { caption: { model: 'm', tokenizer: 't', max_lenght: 3 } } };
+  const bad = {
+    ...minimal,
+    input: { path: 'x', captoin: {} },
+    mine: { k: 'twenty', band: [0.96, 0.8] },
+    encoders: { caption: { model: 'm', tokenizer: 't', max_lenght: 3 } },
+  };
   assert.throws(
     () => parseConfig(bad, { file: 'my.yaml' }),
     (e: Error) => {

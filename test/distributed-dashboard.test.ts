@@ -8,7 +8,7 @@ import { enqueueRun } from '../src/runner/distributed/phases.ts';
 import { RunQueues } from '../src/runner/distributed/queues.ts';
 import { cli, newRun, stop } from './distributed-harness.ts';
 
-test('dashboard serves bull-board for the run\'s queues: the page and its queues API', { timeout: 120_000 }, async () => {
+test("dashboard serves bull-board for the run's queues: the page and its queues API", { timeout: 120_000 }, async () => {
   const run = newRun('/nonexistent-input', 'dashboard');
   const config = parseConfig(run.obj);
   const connection = await connectRedis(config, 'test');
@@ -31,10 +31,23 @@ test('dashboard serves bull-board for the run\'s queues: the page and its queues
     assert.equal(api.status, 200);
     const body = (await api.json()) as { queues: Array<{ name: string; counts: Record<string, number>; jobs: Array<{ id: string }> }> };
     const names = body.queues.map((q) => q.name).sort();
-    assert.deepEqual(names, ['test.annotate', 'test.catalog', 'test.control', 'test.embed', 'test.emit', 'test.export', 'test.index', 'test.manifest', 'test.mine']);
+    assert.deepEqual(names, [
+      'test.annotate',
+      'test.catalog',
+      'test.control',
+      'test.embed',
+      'test.emit',
+      'test.export',
+      'test.index',
+      'test.manifest',
+      'test.mine',
+    ]);
     const control = body.queues.find((q) => q.name === 'test.control')!;
     assert.equal(control.counts.waiting, 1);
-    assert.deepEqual(control.jobs.map((j) => j.id), ['start.dashboardtest']);
+    assert.deepEqual(
+      control.jobs.map((j) => j.id),
+      ['start.dashboardtest'],
+    );
   } finally {
     await stop([board]);
   }

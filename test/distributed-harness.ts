@@ -82,7 +82,9 @@ export function cli(args: string[], env: NodeJS.ProcessEnv = process.env): Proc 
   };
   child.stdout!.on('data', (d) => ((out += d), check()));
   child.stderr!.on('data', (d) => (err += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   void exited.then(({ code }) => code && console.error(`${args.join(' ')} exited ${code}:\n${out}\n${err}`));
   return {
     child,

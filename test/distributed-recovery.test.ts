@@ -75,7 +75,10 @@ test('a unit whose worker is killed -9 twice completes with runner.attempts 1: s
   // stalls counted as attempts (BullMQ's maxStalledCount at runner.attempts), the second death
   // would have failed the unit.
   assert.ok(ws.some((w) => /stalled embed\.[0-9a-f]{12}\.part-00000: its worker stopped renewing the lock/.test(w.out())));
-  assert.deepEqual((await readLedger(await resolvedContext(parseConfig(run.obj)))).filter((f) => f.reason.startsWith('unit_')), []);
+  assert.deepEqual(
+    (await readLedger(await resolvedContext(parseConfig(run.obj)))).filter((f) => f.reason.startsWith('unit_')),
+    [],
+  );
   await stop(ws);
 });
 
@@ -83,14 +86,20 @@ test('a unit that loses its worker more than runner.max_stalls times fails for g
   const run = newRun('maxstalls', { attempts: 3, max_stalls: 0 });
   const config = parseConfig(run.obj);
   const ws = await workers(run.file, 2);
-  const failure = runDistributed(config, { write: () => {}, pollMs: 200 }).then(() => undefined, (e: Error) => e);
+  const failure = runDistributed(config, { write: () => {}, pollMs: 200 }).then(
+    () => undefined,
+    (e: Error) => e,
+  );
   await killHolderOf(ws, run.file, 'embed.part-00001');
   const e = await failure;
   assert.ok(e instanceof RunFailedError, String(e));
   // BullMQ counts the failing of the stalled job as its one attempt; the three allowed were never tried.
   assert.match(e.message, /embed\.[0-9a-f]{12}\.part-00001 \(1 attempts, 1 stalls\): job stalled more than allowable limit/);
   const entries = (await readLedger(await resolvedContext(config))).filter((f) => f.reason.startsWith('unit_'));
-  assert.deepEqual(entries.map((f) => `${f.stage}/${f.unit} ${f.reason}`), ['embed/part-00001 unit_stalled']);
+  assert.deepEqual(
+    entries.map((f) => `${f.stage}/${f.unit} ${f.reason}`),
+    ['embed/part-00001 unit_stalled'],
+  );
   assert.match(entries[0].message, /stopped renewing the lock 1 times .*runner\.max_stalls \(0\)/);
   await stop(ws);
 });
@@ -108,7 +117,9 @@ test('a follower whose Redis lost the run says so and enqueues it again; the run
   await stop(ws);
 });
 
-test('a queue no worker serves: the hint names the kinds that serve it, status names the workers per queue; stage times from the units on a re-follow', { timeout: 300_000 }, async () => {
+test('a queue no worker serves: the hint names the kinds that serve it, status names the workers per queue; stage times from the units on a re-follow', {
+  timeout: 300_000,
+}, async () => {
   const run = newRun('unserved', {});
   const config = parseConfig(run.obj);
   const [cpu] = await workers(run.file, 1, 10, 'cpu');
@@ -125,7 +136,12 @@ test('a queue no worker serves: the hint names the kinds that serve it, status n
   await hinted;
   assert.ok(lines.includes(`no worker serves embed: start one (\`megapairs worker gpu --config ${run.file}\`; also served by: all, embed)`), lines.join('\n'));
   const status = await runStatus(config);
-  const row = (q: string) => status.split('\n').find((l) => l.startsWith(`${q} `))!.trim().split(/ +/);
+  const row = (q: string) =>
+    status
+      .split('\n')
+      .find((l) => l.startsWith(`${q} `))!
+      .trim()
+      .split(/ +/);
   assert.equal(row('embed').at(-1), '0');
   assert.equal(row('catalog').at(-1), '1');
   assert.match(status, new RegExp(`^ +mine +[\\w.-]+-${cpu.child.pid}$`, 'm'));
@@ -152,7 +168,9 @@ test('a queue no worker serves: the hint names the kinds that serve it, status n
   }
 });
 
-test('finished phases leave Redis: completed jobs trimmed, the summary kept; clean removes the run; run again plans nothing', { timeout: 300_000 }, async () => {
+test('finished phases leave Redis: completed jobs trimmed, the summary kept; clean removes the run; run again plans nothing', {
+  timeout: 300_000,
+}, async () => {
   const run = newRun('retention', {});
   const config = parseConfig(run.obj);
   const started: string[] = [];
@@ -163,7 +181,11 @@ test('finished phases leave Redis: completed jobs trimmed, the summary kept; cle
     const result = await following;
     assert.equal(run.jsonl(), reference);
     const keys = await redisKeys(`${run.prefix}:*`);
-    assert.deepEqual(keys.filter((k) => /:(catalog|manifest|embed|index|mine|annotate|emit|export)\.[\w.-]+$/.test(k)), [], 'no unit job is left');
+    assert.deepEqual(
+      keys.filter((k) => /:(catalog|manifest|embed|index|mine|annotate|emit|export)\.[\w.-]+$/.test(k)),
+      [],
+      'no unit job is left',
+    );
     const status = await runStatus(config);
     assert.match(status, /phases done/);
     assert.match(status, /^ +embed +3 units \(0 already complete\)  150 items/m);
@@ -178,9 +200,16 @@ test('finished phases leave Redis: completed jobs trimmed, the summary kept; cle
     // Enqueued again from nothing: every unit's artifact is complete, so no unit job is enqueued.
     started.length = 0;
     const again = await runDistributed(config, { write: () => {}, pollMs: 100 });
-    assert.deepEqual(started.filter((id) => !/^(start|after\.)/.test(id)), [], 'no unit ran');
+    assert.deepEqual(
+      started.filter((id) => !/^(start|after\.)/.test(id)),
+      [],
+      'no unit ran',
+    );
     for (const r of again.reports) assert.equal(r.skipped, r.units, r.stage);
-    assert.equal(again.reports.reduce((a, r) => a + r.units, 0), 20);
+    assert.equal(
+      again.reports.reduce((a, r) => a + r.units, 0),
+      20,
+    );
     assert.equal(again.summary.triples, result.summary.triples);
   } finally {
     await w.stop();

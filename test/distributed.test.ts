@@ -47,7 +47,9 @@ test('config: Redis URL, password and TLS; the password is never in what is prin
   assert.throws(() => queuesOfKind('tpu'), /unknown worker kind "tpu"/);
 });
 
-test('two workers started on their own finish a run: the same triples as the local runner; SIGTERM returns the unit in hand', { timeout: 180_000 }, async () => {
+test('two workers started on their own finish a run: the same triples as the local runner; SIGTERM returns the unit in hand', {
+  timeout: 180_000,
+}, async () => {
   const run = newRun('two');
   // No grace period: a stopping worker hands its unit back at once (unless it finished first).
   const ws = await workers(run.file, 2, 0);
@@ -60,12 +62,17 @@ test('two workers started on their own finish a run: the same triples as the loc
   assert.match(stopped.out(), new RegExp(`(done|returned) ${first.id.replaceAll('.', '\\.')}`));
   assert.match(stopped.out(), /stopped\n/);
   assert.equal((await follower.exited).code, 0);
-  assert.ok(ws.some((w) => w.out().includes(`done ${first.id}`)), `${first.id} was never completed`);
+  assert.ok(
+    ws.some((w) => w.out().includes(`done ${first.id}`)),
+    `${first.id} was never completed`,
+  );
   assert.match(follower.out(), /triples +\d+/);
   assert.equal(run.jsonl(), reference);
   // Between them, every unit ran once: 3 parts x (catalog, embed, mine, annotate, emit), 3 index shards,
   // 3 search units (one shard per space), 3 recall units, manifest, select, jsonl.
-  const done = ws.flatMap((w) => [...w.out().matchAll(/done ((?:catalog|manifest|embed|index|search|recall|mine|select|annotate|emit|jsonl)\.[\w.-]+)/g)].map((m) => m[1]));
+  const done = ws.flatMap((w) =>
+    [...w.out().matchAll(/done ((?:catalog|manifest|embed|index|search|recall|mine|select|annotate|emit|jsonl)\.[\w.-]+)/g)].map((m) => m[1]),
+  );
   assert.equal(done.length, 27, done.join(' '));
   assert.equal(new Set(done).size, 27, 'no unit ran twice');
   await stop(ws);
@@ -113,7 +120,10 @@ test('a run restarted after a crash recomputes nothing that was complete; re-enq
   for (const p of [...ws, follower]) p.child.kill('SIGKILL');
   await Promise.all([...ws, follower].map((p) => p.exited));
   const before = mtimes(run.root);
-  assert.ok([...before.keys()].some((k) => k.startsWith('work/embeddings/')), 'the crash came after embedding');
+  assert.ok(
+    [...before.keys()].some((k) => k.startsWith('work/embeddings/')),
+    'the crash came after embedding',
+  );
 
   ws = await workers(run.file, 2);
   follower = cli(['run', '--config', run.file]);
@@ -138,13 +148,19 @@ test('a run restarted after a crash recomputes nothing that was complete; re-enq
   const w = await startWorker(fresh, 'all', { concurrency: 1 });
   try {
     const result = await following;
-    assert.equal(result.reports.reduce((a, r) => a + r.units, 0), 27, 'every unit was enqueued again');
+    assert.equal(
+      result.reports.reduce((a, r) => a + r.units, 0),
+      27,
+      'every unit was enqueued again',
+    );
     for (const r of result.reports) assert.equal(r.skipped, r.units, `${r.stage} recomputed ${r.units - r.skipped} units`);
   } finally {
     await w.stop();
   }
   const final = mtimes(run.root);
-  for (const [file, t] of afterRestart) if (!file.endsWith('summary.json') && !file.endsWith('report.html') && !file.startsWith('work/runs/')) assert.equal(final.get(file), t, `${file} was rewritten`);
+  for (const [file, t] of afterRestart)
+    if (!file.endsWith('summary.json') && !file.endsWith('report.html') && !file.startsWith('work/runs/'))
+      assert.equal(final.get(file), t, `${file} was rewritten`);
   assert.equal(run.jsonl(), reference);
 });
 
@@ -166,7 +182,11 @@ test('a unit that keeps failing lands in the failed set and the ledger; retry-fa
     const ctx = createContext(config);
     await resolveRun(ctx);
     const unitFailures = (await readLedger(ctx)).filter((f) => f.reason === 'unit_failed');
-    assert.deepEqual(unitFailures.map((f) => `${f.stage}/${f.unit}`).sort(), ['index/caption-shard-00', 'index/visual_pattern-shard-00', 'index/visual_semantic-shard-00']);
+    assert.deepEqual(unitFailures.map((f) => `${f.stage}/${f.unit}`).sort(), [
+      'index/caption-shard-00',
+      'index/visual_pattern-shard-00',
+      'index/visual_semantic-shard-00',
+    ]);
     assert.match(await runStatus(config), /index +0 +0 +0 +3/);
 
     rmSync(path.join(run.root, 'work', 'index'));
@@ -180,7 +200,9 @@ test('a unit that keeps failing lands in the failed set and the ledger; retry-fa
   }
 });
 
-test('a worker whose config decides other artifacts refuses at start (exit 2, naming them); one on a symlinked mount serves the run', { timeout: 120_000 }, async () => {
+test('a worker whose config decides other artifacts refuses at start (exit 2, naming them); one on a symlinked mount serves the run', {
+  timeout: 120_000,
+}, async () => {
   const run = newRun('mismatch');
   const config = parseConfig(run.obj, { baseDir: run.root });
   const following = runDistributed(config, { write: () => {}, pollMs: 100 });
@@ -213,7 +235,9 @@ test('a worker whose config decides other artifacts refuses at start (exit 2, na
   assert.match(wrong.err(), /work: .* is not the run's work storage \(no marker at /);
 });
 
-test('a run restarted with a changed config and a new output computes only what changed and reports itself, not the old run', { timeout: 240_000 }, async () => {
+test('a run restarted with a changed config and a new output computes only what changed and reports itself, not the old run', {
+  timeout: 240_000,
+}, async () => {
   const run = newRun('changed');
   const old = await workers(run.file, 1);
   assert.equal((await cli(['run', '--config', run.file]).exited).code, 0);
@@ -224,7 +248,7 @@ test('a run restarted with a changed config and a new output computes only what 
   const follower = cli(['run', '--config', file]);
   // The worker started with the old config takes a job of the new run, hands it back and refuses.
   assert.equal((await old[0].exited).code, 2);
-  assert.match(old[0].err(), /\n  mine: mine\.k: 7 -> 20\n/, 'the run\'s value, then this worker\'s');
+  assert.match(old[0].err(), /\n  mine: mine\.k: 7 -> 20\n/, "the run's value, then this worker's");
   const ws = await workers(file, 1);
   assert.equal((await follower.exited).code, 0);
   const summary = JSON.parse(readFileSync(path.join(run.root, 'output-k7', 'summary.json'), 'utf8'));
@@ -232,6 +256,11 @@ test('a run restarted with a changed config and a new output computes only what 
   for (const s of ['catalog', 'manifest', 'embed', 'index']) assert.equal(summary.stages[s].status, 'reused', s);
   for (const s of ['search', 'recall', 'mine', 'select', 'annotate', 'emit', 'jsonl']) assert.equal(summary.stages[s].status, 'computed', s);
   assert.match(summary.stages.mine.reason, /mine\.k: 20 -> 7/);
-  assert.equal(summary.triples, readFileSync(path.join(run.root, 'output-k7', 'megapairs.jsonl'), 'utf8').split('\n').filter(Boolean).length);
+  assert.equal(
+    summary.triples,
+    readFileSync(path.join(run.root, 'output-k7', 'megapairs.jsonl'), 'utf8')
+      .split('\n')
+      .filter(Boolean).length,
+  );
   await stop(ws);
 });

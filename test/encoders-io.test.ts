@@ -54,7 +54,8 @@ const unit = (v: ArrayLike<number>) => {
   const n = Math.hypot(...Array.from(v));
   return Array.from(v, (x) => x / n);
 };
-const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) => Array.from(a).forEach((x, i) => assert.ok(Math.abs(x - b[i]) <= tol, `${what}[${i}]: ${x} vs ${b[i]}`));
+const close = (a: ArrayLike<number>, b: ArrayLike<number>, tol: number, what: string) =>
+  Array.from(a).forEach((x, i) => assert.ok(Math.abs(x - b[i]) <= tol, `${what}[${i}]: ${x} vs ${b[i]}`));
 
 /** Pixels [n, 3, S, S]: image r has value (r + 1) * 0.1 * (c + 1) + p / 1000 at pixel p of channel c. */
 function pixels(n: number): Float32Array {
@@ -85,7 +86,9 @@ describe('model I/O as exported', () => {
     assert.equal(dim, DIM);
     const w = weights(3, DIM);
     for (let r = 0; r < 3; r++) {
-      const means = [0, 1, 2].map((c) => Array.from({ length: IMAGE_SIZE * IMAGE_SIZE }, (_, i) => fromHalf(toHalf(px(p, r, c, i)))).reduce((a, b) => a + b) / (IMAGE_SIZE * IMAGE_SIZE));
+      const means = [0, 1, 2].map(
+        (c) => Array.from({ length: IMAGE_SIZE * IMAGE_SIZE }, (_, i) => fromHalf(toHalf(px(p, r, c, i)))).reduce((a, b) => a + b) / (IMAGE_SIZE * IMAGE_SIZE),
+      );
       const expected = unit(Array.from({ length: DIM }, (_, d) => means.reduce((s, m, c) => s + m * w[c * DIM + d], 0)));
       close(data.subarray(r * DIM, (r + 1) * DIM), expected, 2e-3, `image ${r}`);
     }
@@ -119,7 +122,9 @@ describe('model I/O as exported', () => {
       const m = await mean.encodeTexts(texts);
       for (const [r, s] of texts.entries()) {
         const { ids, mask } = tokenizer.encode(s, 16);
-        const real = Array.from(ids).filter((_, i) => mask[i] === 1n).map(Number);
+        const real = Array.from(ids)
+          .filter((_, i) => mask[i] === 1n)
+          .map(Number);
         close(m.data.subarray(r * DIM, (r + 1) * DIM), unit(row(real[0]).map((_, d) => real.reduce((a, id) => a + row(id)[d], 0))), 1e-5, `mean ${r}`);
       }
     }
@@ -144,11 +149,16 @@ describe('preflight names every mismatch', () => {
     assert.match(p['encoders.visual_pattern.pooling'].found, /gives hidden states float32 \[batch, 64, 4\]/);
     assert.match(p['encoders.visual_pattern.pooling'].expected, /pooling: cls/);
     assert.match(p['encoders.caption.attention_mask_name'].found, /no input "mask".*inputs: input_ids int64 \[batch, sequence\], attention_mask int64/);
-    assert.ok(problems.every((q) => q.key.startsWith('encoders.') && q.found && q.expected), JSON.stringify(problems, null, 1));
+    assert.ok(
+      problems.every((q) => q.key.startsWith('encoders.') && q.found && q.expected),
+      JSON.stringify(problems, null, 1),
+    );
   });
 
   test('pooling on an already pooled output, and a static size that differs', async () => {
-    const p = byKey(await checkEncoders(config({ visual_semantic: image(files.fp16, { pooling: 'cls' }), visual_pattern: image(files.hidden, { pooling: 'cls' }) }), tmp));
+    const p = byKey(
+      await checkEncoders(config({ visual_semantic: image(files.fp16, { pooling: 'cls' }), visual_pattern: image(files.hidden, { pooling: 'cls' }) }), tmp),
+    );
     assert.match(p['encoders.visual_semantic.pooling'].found, /already pooled: float16 \[batch, 4\]/);
     assert.deepEqual(Object.keys(p).sort(), ['encoders.visual_semantic.pooling']);
     const q = byKey(await checkEncoders(config({ visual_semantic: image(files.fp16, { size: 16 }) }), tmp));
@@ -156,7 +166,10 @@ describe('preflight names every mismatch', () => {
   });
 
   test('a config that fits passes, with one real batch through each model', async () => {
-    const problems = await checkEncoders(config({ visual_semantic: image(files.fp16), visual_pattern: image(files.hidden, { pooling: 'cls' }), caption: text(files.text32) }), tmp);
+    const problems = await checkEncoders(
+      config({ visual_semantic: image(files.fp16), visual_pattern: image(files.hidden, { pooling: 'cls' }), caption: text(files.text32) }),
+      tmp,
+    );
     assert.deepEqual(problems, []);
   });
 
@@ -200,6 +213,7 @@ describe('the embed stage with exported models', () => {
     }
     const caption = await readPartVectors(ctx, 'caption', 0);
     const t = await OnnxEncoder.open(r.caption, r.settings);
-    for (const i of [0, 4, rows.length - 1]) close(caption.data.subarray(i * DIM, (i + 1) * DIM), (await t.encodeTexts([rows[i].caption])).data, 1e-5, `caption row ${i}`);
+    for (const i of [0, 4, rows.length - 1])
+      close(caption.data.subarray(i * DIM, (i + 1) * DIM), (await t.encodeTexts([rows[i].caption])).data, 1e-5, `caption row ${i}`);
   });
 });

@@ -27,13 +27,28 @@ function clipBpe() {
     pre_tokenizer: {
       type: 'Sequence',
       pretokenizers: [
-        { type: 'Split', pattern: { Regex: "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+" }, behavior: 'Removed', invert: true },
+        {
+          type: 'Split',
+          pattern: { Regex: "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'d|[\\p{L}]+|[\\p{N}]|[^\\s\\p{L}\\p{N}]+" },
+          behavior: 'Removed',
+          invert: true,
+        },
         { type: 'ByteLevel', add_prefix_space: false, trim_offsets: true, use_regex: false },
       ],
     },
     post_processor: { type: 'RobertaProcessing', sep: ['<|endoftext|>', sot + 1], cls: ['<|startoftext|>', sot], trim_offsets: false, add_prefix_space: false },
     decoder: { type: 'ByteLevel', add_prefix_space: true, trim_offsets: true, use_regex: true },
-    model: { type: 'BPE', dropout: null, unk_token: '<|endoftext|>', continuing_subword_prefix: '', end_of_word_suffix: '</w>', fuse_unk: false, byte_fallback: false, vocab, merges },
+    model: {
+      type: 'BPE',
+      dropout: null,
+      unk_token: '<|endoftext|>',
+      continuing_subword_prefix: '',
+      end_of_word_suffix: '</w>',
+      fuse_unk: false,
+      byte_fallback: false,
+      vocab,
+      merges,
+    },
   };
 }
 
@@ -47,20 +62,40 @@ function bertWordPiece() {
     pre_tokenizer: { type: 'BertPreTokenizer' },
     post_processor: { type: 'BertProcessing', sep: ['[SEP]', 3], cls: ['[CLS]', 2] },
     decoder: { type: 'WordPiece', prefix: '##', cleanup: true },
-    model: { type: 'WordPiece', unk_token: '[UNK]', continuing_subword_prefix: '##', max_input_chars_per_word: 100, vocab: Object.fromEntries(words.map((w, i) => [w, i])) },
+    model: {
+      type: 'WordPiece',
+      unk_token: '[UNK]',
+      continuing_subword_prefix: '##',
+      max_input_chars_per_word: 100,
+      vocab: Object.fromEntries(words.map((w, i) => [w, i])),
+    },
   };
 }
 
 /** SentencePiece's layout (SigLIP, XLM-R): Metaspace "▁" pieces scored by log-probability, text then </s>. */
 function sentencePieceUnigram() {
-  const pieces: Array<[string, number]> = [['<pad>', 0], ['</s>', 0], ['<unk>', 0], ['▁red', -2], ['▁apple', -2.5], ['▁app', -3], ['le', -3], ['▁', -4]];
+  const pieces: Array<[string, number]> = [
+    ['<pad>', 0],
+    ['</s>', 0],
+    ['<unk>', 0],
+    ['▁red', -2],
+    ['▁apple', -2.5],
+    ['▁app', -3],
+    ['le', -3],
+    ['▁', -4],
+  ];
   for (const c of 'abcdefghijklmnopqrstuvwxyz') pieces.push([c, -6]);
   return {
     version: '1.0',
     added_tokens: [special('<pad>', 0), special('</s>', 1), special('<unk>', 2)],
     normalizer: { type: 'Sequence', normalizers: [{ type: 'Replace', pattern: { Regex: ' {2,}' }, content: ' ' }, { type: 'Lowercase' }] },
     pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
-    post_processor: { type: 'TemplateProcessing', single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }], pair: [], special_tokens: { '</s>': { id: '</s>', ids: [1], tokens: ['</s>'] } } },
+    post_processor: {
+      type: 'TemplateProcessing',
+      single: [{ Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '</s>', type_id: 0 } }],
+      pair: [],
+      special_tokens: { '</s>': { id: '</s>', ids: [1], tokens: ['</s>'] } },
+    },
     decoder: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'always', split: true },
     model: { type: 'Unigram', unk_id: 2, vocab: pieces, byte_fallback: false },
   };
@@ -79,9 +114,16 @@ const TEXTS = [
   'red '.repeat(40),
 ];
 
-const real = (e: { ids: BigInt64Array; mask: BigInt64Array }) => Array.from(e.ids).filter((_, i) => e.mask[i] === 1n).map(Number);
+const real = (e: { ids: BigInt64Array; mask: BigInt64Array }) =>
+  Array.from(e.ids)
+    .filter((_, i) => e.mask[i] === 1n)
+    .map(Number);
 
-for (const [kind, make] of [['BPE (CLIP)', clipBpe], ['WordPiece (BERT)', bertWordPiece], ['Unigram (SentencePiece)', sentencePieceUnigram]] as const) {
+for (const [kind, make] of [
+  ['BPE (CLIP)', clipBpe],
+  ['WordPiece (BERT)', bertWordPiece],
+  ['Unigram (SentencePiece)', sentencePieceUnigram],
+] as const) {
   test(`${kind}: ids as @huggingface/tokenizers gives them, truncated keeping the special tokens, padded`, () => {
     const json = make();
     const ours = Tokenizer.fromJSON(json, kind);
@@ -96,7 +138,10 @@ for (const [kind, make] of [['BPE (CLIP)', clipBpe], ['WordPiece (BERT)', bertWo
         assert.deepEqual(real(e), [...library.slice(0, L - 1), library.at(-1)], `${kind}: ${JSON.stringify(text)} truncated`);
       }
       const pads = Array.from(e.ids).filter((_, i) => e.mask[i] === 0n);
-      assert.ok(pads.every((p) => p === BigInt(ours.padId)), `${kind}: padding with ${ours.padId}`);
+      assert.ok(
+        pads.every((p) => p === BigInt(ours.padId)),
+        `${kind}: padding with ${ours.padId}`,
+      );
     }
   });
 }

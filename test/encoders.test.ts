@@ -110,7 +110,10 @@ describe('built-in caption model and tokenizer', () => {
     assert.deepEqual([...sessions.caption!.inputNames].sort(), ['attention_mask', 'input_ids']);
     const [v, empty] = await embedTexts(['grinning face: happy, smile', '']);
     assert.ok(Math.abs(Math.sqrt(dot(v, v)) - 1) < 1e-4);
-    assert.ok(empty.every((x) => x === 0), 'an empty caption gives the zero vector, not NaN');
+    assert.ok(
+      empty.every((x) => x === 0),
+      'an empty caption gives the zero vector, not NaN',
+    );
   });
 
   test('texts that share words are closer than unrelated ones', async () => {
@@ -134,7 +137,11 @@ describe('built-in caption model and tokenizer', () => {
     const eos = tokenizer.tokenToId('<|endoftext|>')!;
     const { ids, mask } = tokenizer.encode('Grinning face', 8);
     assert.equal(ids[0], BigInt(bos));
-    assert.equal(mask.reduce((a, b) => a + b, 0n), 4n, 'frequent words are single tokens: bos, grinning, face, eos');
+    assert.equal(
+      mask.reduce((a, b) => a + b, 0n),
+      4n,
+      'frequent words are single tokens: bos, grinning, face, eos',
+    );
     assert.equal(ids[3], BigInt(eos));
     // Any text encodes (byte level), and the model has a row for every id the tokenizer can make.
     const { ids: odd, mask: oddMask } = tokenizer.encode('Zürich 🚀 x²', 32);

@@ -94,9 +94,18 @@ test('--format hf: Parquet shards with Image structs and the datasets metadata, 
   assert.deepEqual(JSON.parse(String(kv.v)), { info: { features: HF_FEATURES } });
   // The card: YAML front matter with the same features, the split's size and its files.
   const card = readFileSync(path.join(to, 'README.md'), 'utf8');
-  const yaml = parse(card.split(/^---$/m)[1]) as { dataset_info: { features: Array<{ name: string; dtype?: string; sequence?: string }>; splits: Array<{ num_examples: number }> }; configs: unknown };
-  assert.deepEqual(yaml.dataset_info.features.map((f) => f.name), Object.keys(types));
-  assert.deepEqual(yaml.dataset_info.features.find((f) => f.name === 'hns'), { name: 'hns', sequence: 'image' });
+  const yaml = parse(card.split(/^---$/m)[1]) as {
+    dataset_info: { features: Array<{ name: string; dtype?: string; sequence?: string }>; splits: Array<{ num_examples: number }> };
+    configs: unknown;
+  };
+  assert.deepEqual(
+    yaml.dataset_info.features.map((f) => f.name),
+    Object.keys(types),
+  );
+  assert.deepEqual(
+    yaml.dataset_info.features.find((f) => f.name === 'hns'),
+    { name: 'hns', sequence: 'image' },
+  );
   assert.equal(yaml.dataset_info.splits[0].num_examples, triples.length);
   assert.deepEqual(yaml.configs, [{ config_name: 'default', data_files: [{ split: 'train', path: 'data/train-*' }] }]);
   // A rerun finds every shard complete.
@@ -162,6 +171,8 @@ test('an image that cannot be decoded is in the ledger, and its triples are left
     assert.equal(f.item, row.key);
     assert.match(f.where, new RegExp(`${row.tar}:.*@${row.offset}$`));
   }
-  const [{ n }] = await duckdb(`select count(*) n from '${path.join(to, 'data', '*.parquet')}' where list_contains([h.path for h in hns], '${row.image.replace(/\.[^.]*$/, '.jpg')}')`);
+  const [{ n }] = await duckdb(
+    `select count(*) n from '${path.join(to, 'data', '*.parquet')}' where list_contains([h.path for h in hns], '${row.image.replace(/\.[^.]*$/, '.jpg')}')`,
+  );
   assert.equal(Number(n), 0);
 });

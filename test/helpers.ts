@@ -92,7 +92,14 @@ export async function sliceSamples(shards: string[]): Promise<SliceSample[]> {
 }
 
 /** The tar members of samples: {key}.png and {key}.txt. */
-export const membersOf = (list: SliceSample[]) => list.flatMap((s) => [[`${s.key}.png`, s.png], [`${s.key}.txt`, s.txt]] as Array<[string, Buffer]>);
+export const membersOf = (list: SliceSample[]) =>
+  list.flatMap(
+    (s) =>
+      [
+        [`${s.key}.png`, s.png],
+        [`${s.key}.txt`, s.txt],
+      ] as Array<[string, Buffer]>,
+  );
 
 /** A tar of the members; its bytes and each member's header offset. */
 export async function tarOf(members: Array<[string, Buffer]>): Promise<{ bytes: Buffer; headers: Map<string, number> }> {
@@ -105,7 +112,11 @@ export async function tarOf(members: Array<[string, Buffer]>): Promise<{ bytes: 
 /** Runs the real CLI as a child process, as a user would; its exit code and output. */
 export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ code: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), ...args], {
+      cwd: repoRoot,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d) => (stdout += d));

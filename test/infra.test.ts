@@ -108,8 +108,14 @@ function checkPodBasics(m: Manifest) {
   assert.equal(flag('--config'), '/etc/megapairs/run.yaml', where);
   const configVolume = pod.volumes.find((v: any) => v.configMap)?.configMap.name;
   assert.equal(configVolume, 'megapairs-config', where);
-  assert.ok(c.volumeMounts.some((v: any) => v.mountPath === '/etc/megapairs'), where);
-  assert.ok(c.envFrom.some((e: any) => e.secretRef?.name === 'megapairs-keys'), `${where}: keys from the Secret`);
+  assert.ok(
+    c.volumeMounts.some((v: any) => v.mountPath === '/etc/megapairs'),
+    where,
+  );
+  assert.ok(
+    c.envFrom.some((e: any) => e.secretRef?.name === 'megapairs-keys'),
+    `${where}: keys from the Secret`,
+  );
   // The metrics port: one variable for the flag, the container port and the scrape annotation.
   const port = c.env.find((e: any) => e.name === 'MEGAPAIRS_METRICS_PORT')?.value;
   assert.equal(flag('--metrics-port'), '$(MEGAPAIRS_METRICS_PORT)', where);
@@ -121,7 +127,10 @@ function checkPodBasics(m: Manifest) {
 
 test('a Deployment per worker kind, each waiting out --grace before SIGKILL', () => {
   const kinds = byKind('Deployment').map((d) => container(d).c.args.slice(0, 2));
-  assert.deepEqual(kinds.map(([cmd]) => cmd), kinds.map(() => 'worker'));
+  assert.deepEqual(
+    kinds.map(([cmd]) => cmd),
+    kinds.map(() => 'worker'),
+  );
   assert.deepEqual(kinds.map(([, kind]) => kind).sort(), [...WORKER_KINDS].sort());
   for (const kind of WORKER_KINDS) {
     const d = workerOf(kind);
@@ -129,7 +138,10 @@ test('a Deployment per worker kind, each waiting out --grace before SIGKILL', ()
     const { pod, flag } = container(d);
     const grace = Number(flag('--grace'));
     assert.ok(grace > 0, `${kind}: --grace is set`);
-    assert.ok(pod.terminationGracePeriodSeconds >= grace + 10, `${kind}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} leaves no margin after --grace ${grace}`);
+    assert.ok(
+      pod.terminationGracePeriodSeconds >= grace + 10,
+      `${kind}: terminationGracePeriodSeconds ${pod.terminationGracePeriodSeconds} leaves no margin after --grace ${grace}`,
+    );
   }
 });
 
@@ -159,7 +171,12 @@ test("each kind's ScaledObject scales its Deployment on exactly the stages that 
     const { run, stages } = queried(trigger.metadata.query);
     assert.equal(run, runConfig.run.name, `${kind}: the query's run label is the config's run.name`);
     for (const s of stages) assert.ok(STAGE_NAMES.includes(s), `${kind}: "${s}" is not a stage of src/pipeline.ts`);
-    assert.deepEqual([...stages].sort(), queuesOfKind(kind).filter((q) => q !== CONTROL).sort());
+    assert.deepEqual(
+      [...stages].sort(),
+      queuesOfKind(kind)
+        .filter((q) => q !== CONTROL)
+        .sort(),
+    );
     // A kind that serves the control queue advances the run: it never scales to zero.
     if (queuesOfKind(kind).includes(CONTROL)) assert.ok(so.spec.minReplicaCount >= 1, `${kind} serves ${CONTROL}`);
   }
@@ -207,7 +224,10 @@ function dockerStages(file: string): Stage[] {
     .join('\n')
     .replace(/\\\n/g, ' ');
   const stages: Stage[] = [];
-  for (const line of text.split('\n').map((l) => l.trim()).filter(Boolean)) {
+  for (const line of text
+    .split('\n')
+    .map((l) => l.trim())
+    .filter(Boolean)) {
     const [, op, args] = /^(\w+)\s+(.*)$/.exec(line)!;
     if (op.toUpperCase() === 'FROM') {
       const [, from, name] = /^(\S+)(?:\s+AS\s+(\S+))?/i.exec(args)!;
@@ -217,7 +237,9 @@ function dockerStages(file: string): Stage[] {
   return stages;
 }
 const ops = (s: Stage, op: string) => s.instructions.filter((i) => i.op === op).map((i) => i.args);
-const dockerignore = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8').split('\n').filter((l) => l && !l.startsWith('#'));
+const dockerignore = readFileSync(path.join(repoRoot, '.dockerignore'), 'utf8')
+  .split('\n')
+  .filter((l) => l && !l.startsWith('#'));
 
 for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
   test(`infra/${file}: multi-stage build of dist/, production dependencies, non-root, tini, a health check`, () => {
@@ -232,7 +254,11 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
     const [distCopy] = ops(final, 'COPY').filter((a) => /\/app\/dist\s/.test(a));
     const build = stage(/--from=(\S+)/.exec(distCopy)![1]);
     const buildCopies = stageChain(build).flatMap((s) => ops(s, 'COPY'));
-    for (const dir of ['src', 'workers', 'tsconfig.build.json']) assert.ok(buildCopies.some((a) => a.split(/\s+/).includes(dir)), `the build stage copies ${dir}`);
+    for (const dir of ['src', 'workers', 'tsconfig.build.json'])
+      assert.ok(
+        buildCopies.some((a) => a.split(/\s+/).includes(dir)),
+        `the build stage copies ${dir}`,
+      );
     assert.match(runs(build), /npm run build/);
     // node_modules comes from a stage with production dependencies only.
     const [modulesCopy] = ops(final, 'COPY').filter((a) => /\/app\/node_modules\s/.test(a));
@@ -255,7 +281,10 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
     // Every file copied from the build context exists and is not excluded by .dockerignore.
     for (const s of stages) {
       for (const args of ops(s, 'COPY').filter((a) => !a.startsWith('--from='))) {
-        for (const src of args.split(/\s+/).filter((a) => !a.startsWith('--')).slice(0, -1)) {
+        for (const src of args
+          .split(/\s+/)
+          .filter((a) => !a.startsWith('--'))
+          .slice(0, -1)) {
           assert.ok(existsSync(path.join(repoRoot, src)), `${file}: COPY ${src}: no such file`);
           assert.ok(!dockerignore.includes(src), `${file}: COPY ${src} is excluded by .dockerignore`);
         }

@@ -37,16 +37,40 @@ test('a query searched in every shard and merged equals the unsharded search', a
       .sort((a, b) => b.similarity - a.similarity || a.id - b.id)
       .slice(0, k);
     const unsharded = one.search(q, k);
-    const sharded = mergeTopK(shards.map((s) => s.search(q, k)), k);
-    assert.deepEqual(sharded.map((n) => n.id), unsharded.map((n) => n.id));
-    assert.deepEqual(sharded.map((n) => n.id), exact.map((n) => n.id));
+    const sharded = mergeTopK(
+      shards.map((s) => s.search(q, k)),
+      k,
+    );
+    assert.deepEqual(
+      sharded.map((n) => n.id),
+      unsharded.map((n) => n.id),
+    );
+    assert.deepEqual(
+      sharded.map((n) => n.id),
+      exact.map((n) => n.id),
+    );
     sharded.forEach((n, i) => assert.ok(Math.abs(n.similarity - exact[i].similarity) < 1e-5));
   }
 });
 
 test('merge keeps the k best, ties broken by id', () => {
-  const merged = mergeTopK([[{ id: 5, similarity: 0.9 }, { id: 1, similarity: 0.5 }], [{ id: 2, similarity: 0.9 }, { id: 3, similarity: 0.7 }]], 3);
-  assert.deepEqual(merged.map((n) => n.id), [2, 5, 3]);
+  const merged = mergeTopK(
+    [
+      [
+        { id: 5, similarity: 0.9 },
+        { id: 1, similarity: 0.5 },
+      ],
+      [
+        { id: 2, similarity: 0.9 },
+        { id: 3, similarity: 0.7 },
+      ],
+    ],
+    3,
+  );
+  assert.deepEqual(
+    merged.map((n) => n.id),
+    [2, 5, 3],
+  );
 });
 
 test('exact top-k over streamed vectors equals a full sort; a released shard holds nothing and loads again', async () => {
@@ -60,11 +84,21 @@ test('exact top-k over streamed vectors equals a full sort; a released shard hol
       .map((v, id) => ({ id, similarity: v.reduce((s, x, j) => s + x * q[j], 0) }))
       .sort((a, b) => b.similarity - a.similarity || a.id - b.id)
       .slice(0, 7);
-    assert.deepEqual(exact.result(i).map((n) => n.id), sorted.map((n) => n.id));
+    assert.deepEqual(
+      exact.result(i).map((n) => n.id),
+      sorted.map((n) => n.id),
+    );
   });
 
   const storage = new LocalStorage(mkdtempSync(path.join(tmpdir(), 'knn-')));
-  await buildShard(storage, 's.hnsw', dim, vectors.map((vector, id) => ({ id, vector })), vectors.length, { m: 8, efConstruction: 50, seed: 1 });
+  await buildShard(
+    storage,
+    's.hnsw',
+    dim,
+    vectors.map((vector, id) => ({ id, vector })),
+    vectors.length,
+    { m: 8, efConstruction: 50, seed: 1 },
+  );
   const shard = await loadShard(storage, 's.hnsw', dim, vectors.length, 50);
   const before = shard.search(queries[0], 5);
   shard.release();

@@ -62,7 +62,12 @@ test('shard-major search then a merge per part gives the neighbours of searching
       for (let row = 0; row < v.rows; row++) {
         // The algorithm before shard-major mining: each query searched in every shard, then merged.
         const exhaustive = v.mask[row]
-          ? mergeTopK(shards.map((s) => s.search(rowOf(v, row), k + 1)), k + 1).filter((nb) => nb.id !== p.offset + row).slice(0, k)
+          ? mergeTopK(
+              shards.map((s) => s.search(rowOf(v, row), k + 1)),
+              k + 1,
+            )
+              .filter((nb) => nb.id !== p.offset + row)
+              .slice(0, k)
           : [];
         assert.deepEqual(merged[row], exhaustive, `${encoder} part ${p.number} row ${row}`);
       }
@@ -94,7 +99,10 @@ test('pairs: one row per (query, target), relation first by priority, no near-du
     assert.equal(p.hns[0], p.q_id, 'hns[0] is the query');
     assert.ok(p.hns.length <= hard_negatives);
     assert.ok(!p.hns.includes(p.t_id), 'the target is never a negative');
-    assert.equal(p.relation, relation_priority.find((e) => p.relations.includes(e)));
+    assert.equal(
+      p.relation,
+      relation_priority.find((e) => p.relations.includes(e)),
+    );
     assert.ok(Math.abs(sim(p.relation, p.q_id, p.t_id) - p.similarity) < 1e-5);
     assert.ok(p.similarity > band[0] && p.similarity < band[1]);
     // In the pair's space (whose band it is); the colour space gives some images 60 near-duplicates of 150.
@@ -118,13 +126,22 @@ test('the summary reports recall, similarity histograms, in-degree and the queri
     assert.ok(space.recall.at_k > 0.9 && space.recall.at_k <= 1);
     assert.ok(space.recall.in_band > 0.9 && space.recall.in_band <= 1);
     assert.equal(space.pairs, pairs.filter((p) => p.relation === e).length);
-    assert.equal(space.target_similarity.counts.reduce((a, b) => a + b, 0), space.pairs);
-    assert.equal(space.neighbour_similarity.counts.reduce((a, b) => a + b, 0), 150 * ctx.config.mine.k);
+    assert.equal(
+      space.target_similarity.counts.reduce((a, b) => a + b, 0),
+      space.pairs,
+    );
+    assert.equal(
+      space.neighbour_similarity.counts.reduce((a, b) => a + b, 0),
+      150 * ctx.config.mine.k,
+    );
     assert.equal(space.neighbour_similarity.edges.length, space.neighbour_similarity.counts.length + 1);
   }
   const withPair = new Set(pairs.map((p) => p.q_id)).size;
   assert.equal(s.mining!.queries_without_pair, 150 - withPair);
-  assert.equal(s.mining!.target_in_degree.counts.reduce((a, b) => a + b, 0), new Set(pairs.map((p) => p.t_id)).size);
+  assert.equal(
+    s.mining!.target_in_degree.counts.reduce((a, b) => a + b, 0),
+    new Set(pairs.map((p) => p.t_id)).size,
+  );
   assert.ok(s.mining!.near_duplicate_clusters >= 1, 'the openmoji slice has near-duplicates (skin tones)');
 });
 
@@ -143,12 +160,18 @@ test('a target cap and one direction per pair, from config', async () => {
 
 test('a shard that cannot fit index.memory_budget_mb is refused when search is planned, with the figure', async () => {
   const tight = { ...ctx, config: { ...ctx.config, index: { ...ctx.config.index, memory_budget_mb: 0.01 } } };
-  await assert.rejects(new SearchStage().plan(tight), /index\.memory_budget_mb: a search unit of visual_semantic shard 0 needs 0\.\d+ MiB .*over the budget of 0\.01 MiB/);
+  await assert.rejects(
+    new SearchStage().plan(tight),
+    /index\.memory_budget_mb: a search unit of visual_semantic shard 0 needs 0\.\d+ MiB .*over the budget of 0\.01 MiB/,
+  );
   // Blocks of query parts: one unit per (space, shard, block), each shard loaded once per unit.
   const blocks = { ...ctx, config: { ...ctx.config, mine: { ...ctx.config.mine, query_parts_per_unit: 2 } } };
   const units = await new SearchStage().plan(blocks);
   assert.equal(units.length, 3 * 4 * 2);
-  assert.deepEqual(units.slice(0, 2).map((u) => u.parts), [[0, 1], [2]]);
+  assert.deepEqual(
+    units.slice(0, 2).map((u) => u.parts),
+    [[0, 1], [2]],
+  );
 });
 
 /** ctx with its work storage wrapped, counting the catalog parts opened. */
@@ -168,14 +191,24 @@ test('image lookups read each catalog part once per unit, whatever the order of 
   const ids = Rng.for(1, 'lookup').sample([...direct.keys(), ...direct.keys()], 200);
   const { ctx: counted, reads } = countingCatalogReads(ctx);
   const found = await lookupImages(counted, ids);
-  assert.deepEqual([...found.keys()].sort((a, b) => a - b), [...new Set(ids)].sort((a, b) => a - b));
+  assert.deepEqual(
+    [...found.keys()].sort((a, b) => a - b),
+    [...new Set(ids)].sort((a, b) => a - b),
+  );
   for (const [id, row] of found) assert.deepEqual(row, direct.get(id));
-  assert.deepEqual(reads.sort(), [0, 1, 2].map((n) => ctx.layout.catalogPart(n)));
+  assert.deepEqual(
+    reads.sort(),
+    [0, 1, 2].map((n) => ctx.layout.catalogPart(n)),
+  );
 
   // An annotate unit, then an emit unit (the pairs' images are in every part): each part read once.
   for (const stage of [new AnnotateStage(), new EmitStage()]) {
     const unit = countingCatalogReads(ctx);
     await stage.run(unit.ctx, 1);
-    assert.deepEqual(unit.reads.sort(), [0, 1, 2].map((n) => ctx.layout.catalogPart(n)), stage.name);
+    assert.deepEqual(
+      unit.reads.sort(),
+      [0, 1, 2].map((n) => ctx.layout.catalogPart(n)),
+      stage.name,
+    );
   }
 });

@@ -29,6 +29,8 @@ test('numpy reads what we write', { skip: !hasNumpy && 'numpy not installed' }, 
   const dir = mkdtempSync(path.join(tmpdir(), 'npy-'));
   const file = path.join(dir, 'a.npy');
   writeFileSync(file, encodeNpy(new Float32Array([0.5, -1, 2, 3]), [2, 2]));
-  const out = execFileSync('python3', ['-c', `import numpy as n; a=n.load('${file}'); print(a.dtype, a.shape, a.sum())`]).toString().trim();
+  const out = execFileSync('python3', ['-c', `import numpy as n; a=n.load('${file}'); print(a.dtype, a.shape, a.sum())`])
+    .toString()
+    .trim();
   assert.equal(out, 'float32 (2, 2) 4.5');
 });

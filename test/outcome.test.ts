@@ -13,7 +13,15 @@ const summaryOf = (root: string) => JSON.parse(readFileSync(path.join(root, 'out
 async function corpusWithOneBadImage(): Promise<string> {
   const dir = path.join(tempDir('outcome-corpus'), 'corpus');
   await cp(await sampleSlice(), dir, { recursive: true });
-  await writeFile(path.join(dir, '00009.tar'), (await tarOf([['900000001.png', Buffer.from('not an image')], ['900000001.txt', Buffer.from('a caption')]])).bytes);
+  await writeFile(
+    path.join(dir, '00009.tar'),
+    (
+      await tarOf([
+        ['900000001.png', Buffer.from('not an image')],
+        ['900000001.txt', Buffer.from('a caption')],
+      ])
+    ).bytes,
+  );
   return dir;
 }
 

@@ -64,8 +64,13 @@ test('preprocessing matches PIL + torchvision on every fixture (mean and max abs
       max = Math.max(max, d);
       s += d;
     });
-    report.push(`${c.reference} ${c.image} ${c.interpolation} ${c.resize}/${c.size} ${c.crop}: mean ${(s / out.length).toExponential(2)} max ${max.toExponential(2)}`);
-    assert.ok(max <= MAX_ABS && s / out.length <= MEAN_ABS, `${c.image} (${c.reference}, ${c.interpolation}, resize ${c.resize}, size ${c.size}): mean abs ${s / out.length}, max abs ${max}`);
+    report.push(
+      `${c.reference} ${c.image} ${c.interpolation} ${c.resize}/${c.size} ${c.crop}: mean ${(s / out.length).toExponential(2)} max ${max.toExponential(2)}`,
+    );
+    assert.ok(
+      max <= MAX_ABS && s / out.length <= MEAN_ABS,
+      `${c.image} (${c.reference}, ${c.interpolation}, resize ${c.resize}, size ${c.size}): mean abs ${s / out.length}, max abs ${max}`,
+    );
     worst = Math.max(worst, max);
     sum += s;
     count += out.length;

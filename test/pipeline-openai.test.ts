@@ -104,7 +104,9 @@ function openaiConfig(root: string, input: string, url: string, openai: Record<s
 }
 
 function runCli(configFile: string): { child: ChildProcess; done: Promise<number>; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'run', '--config', configFile], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'run', '--config', configFile], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const done = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : 0))));
@@ -153,7 +155,10 @@ test('kill -9 mid-annotate, rerun: no request answered before the kill is sent a
     const ctx = createContext(parseConfig(openaiConfig(root, input, url)));
     await resolveRun(ctx);
     assert.equal((await summarize(ctx, [])).triples, cleanTriples);
-    assert.deepEqual((await readLedger(ctx)).filter((f) => f.stage === 'annotate'), []);
+    assert.deepEqual(
+      (await readLedger(ctx)).filter((f) => f.stage === 'annotate'),
+      [],
+    );
   } finally {
     await slow.stop();
   }
@@ -176,7 +181,10 @@ test('endpoint down for a while, then up: the run waits, completes, and no pair 
     await run;
     const summary = await summarize(ctx, []);
     const pairs = Object.values(summary.pairs).reduce((a, b) => a + b, 0);
-    assert.deepEqual((await readLedger(ctx)).filter((f) => f.stage === 'annotate'), []);
+    assert.deepEqual(
+      (await readLedger(ctx)).filter((f) => f.stage === 'annotate'),
+      [],
+    );
     assert.equal(summary.triples, pairs);
     assert.ok(flaky.requests.length > whileDown, 'resumed once the endpoint answered');
   } finally {
@@ -191,7 +199,10 @@ test('endpoint down past down_after_s: the unit fails and no pair is ledgered', 
   const input = await sampleSlice();
   const root = tempDir('openai-gone');
   const ctx = createContext(parseConfig(openaiConfig(root, input, url, { down_after_s: 1, retry_every_s: 0.2 })));
-  await assert.rejects(runLocal(ctx, { progress: new ProgressReporter(process.stderr, true) }), /annotate part-\d+ failed: describe endpoint .* unreachable since .*ECONNREFUSED.*down_after_s/);
+  await assert.rejects(
+    runLocal(ctx, { progress: new ProgressReporter(process.stderr, true) }),
+    /annotate part-\d+ failed: describe endpoint .* unreachable since .*ECONNREFUSED.*down_after_s/,
+  );
   // The units are named as failed (retryable); no pair is.
   const entries = (await readLedger(ctx)).filter((f) => f.stage === 'annotate');
   assert.ok(entries.length > 0 && entries.every((f) => f.reason === 'unit_failed' && f.retryable), JSON.stringify(entries));
@@ -207,7 +218,10 @@ test('a storm of 429s with Retry-After: the whole endpoint pauses, and no pair i
     await runLocal(ctx, { progress: new ProgressReporter(process.stderr, true) });
     const summary = await summarize(ctx, []);
     const pairs = Object.values(summary.pairs).reduce((a, b) => a + b, 0);
-    assert.deepEqual((await readLedger(ctx)).filter((f) => f.stage === 'annotate'), []);
+    assert.deepEqual(
+      (await readLedger(ctx)).filter((f) => f.stage === 'annotate'),
+      [],
+    );
     assert.equal(summary.triples, pairs);
     const limited = storm.requests.filter((r) => r.fault === 'rate_limited');
     assert.ok(limited.length > 5, `${limited.length} 429s`);

@@ -25,9 +25,7 @@ before(async () => {
 
 test('the demo slice becomes triples that DuckDB reads, list columns included', async () => {
   const triples = path.join(reference.root, 'output', 'triples', '*.parquet');
-  const types = Object.fromEntries(
-    (await duckdb(`describe select * from '${triples}'`)).map((r) => [r.column_name, r.column_type]),
-  );
+  const types = Object.fromEntries((await duckdb(`describe select * from '${triples}'`)).map((r) => [r.column_name, r.column_type]));
   assert.equal(types.q_text, 'VARCHAR[]');
   assert.equal(types.hns, 'VARCHAR[]');
   assert.equal(types.q_img, 'VARCHAR');
@@ -90,7 +88,10 @@ test('kill -9 mid-run, rerun: the same triples as an uninterrupted run', async (
   // Kill once the run is inside the embed stage: some units complete, others not.
   // (Embeddings sit under their provenance key: work/embeddings/<key>/mask/.)
   const embeddings = path.join(root, 'work', 'embeddings');
-  const masks = () => (existsSync(embeddings) ? readdirSync(embeddings).flatMap((key) => (existsSync(path.join(embeddings, key, 'mask')) ? readdirSync(path.join(embeddings, key, 'mask')) : [])) : []);
+  const masks = () =>
+    existsSync(embeddings)
+      ? readdirSync(embeddings).flatMap((key) => (existsSync(path.join(embeddings, key, 'mask')) ? readdirSync(path.join(embeddings, key, 'mask')) : []))
+      : [];
   const deadline = Date.now() + 120_000;
   while (!masks().some((f) => f.endsWith('.npy'))) {
     assert.ok(Date.now() < deadline, 'the run never reached the embed stage');

@@ -29,7 +29,10 @@ before(async () => {
 });
 
 function megapairsPlan(...args: string[]): { plan: ReturnType<typeof planRun>; measured: Measured } {
-  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'plan', '--json', ...args], { cwd: repoRoot, encoding: 'utf8' });
+  const r = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'plan', '--json', ...args], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -69,9 +72,21 @@ test('measured on the slice: the corpus listing, real encoder rates and the vect
     const planned = plan.artifacts.find((a) => a.name === name)!.bytes;
     assert.ok(planned < actual * factor && planned > actual / factor, `${name}: planned ${planned} bytes, wrote ${actual}`);
   };
-  within('catalog', [0, 1, 2].reduce((s, n) => s + size(ctx.layout.catalogPart(n)), 0), 2);
-  within('pairs', [0, 1, 2].reduce((s, n) => s + size(ctx.layout.pairsPart(n)), 0), 2);
-  within('triples', [0, 1, 2].reduce((s, n) => s + statSync(path.join(root, 'output', ctx.layout.triplesPart(n))).size, 0), 2);
+  within(
+    'catalog',
+    [0, 1, 2].reduce((s, n) => s + size(ctx.layout.catalogPart(n)), 0),
+    2,
+  );
+  within(
+    'pairs',
+    [0, 1, 2].reduce((s, n) => s + size(ctx.layout.pairsPart(n)), 0),
+    2,
+  );
+  within(
+    'triples',
+    [0, 1, 2].reduce((s, n) => s + statSync(path.join(root, 'output', ctx.layout.triplesPart(n))).size, 0),
+    2,
+  );
 });
 
 test('figures scale linearly with the images; index memory per shard stays bounded', () => {
@@ -84,7 +99,10 @@ test('figures scale linearly with the images; index memory per shard stays bound
   assert.equal(b.annotation.pairs, 2 * a.annotation.pairs);
   assert.equal(b.index.shards, 20);
   assert.equal(a.index.shards, 10);
-  assert.deepEqual(b.index.perShard, a.index.perShard.map((s) => ({ ...s, shards: 20 })));
+  assert.deepEqual(
+    b.index.perShard,
+    a.index.perShard.map((s) => ({ ...s, shards: 20 })),
+  );
   for (const e of ENCODER_NAMES) assert.equal(b.index.perShard[0].memoryBytes[e], shardBytes(1_000_000, measured.encoders[e].dim, config.index.m));
 });
 
@@ -131,7 +149,8 @@ test('megapairs plan answers for the corpus listing and for --images 20000000', 
 });
 
 test('bad options and a stats file without its count get messages that name them', async () => {
-  const bad = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'plan', ...args], { cwd: repoRoot, encoding: 'utf8' });
+  const bad = (args: string[]) =>
+    spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'plan', ...args], { cwd: repoRoot, encoding: 'utf8' });
   const images = bad(['--config', configFile, '--images', 'lots']);
   assert.equal(images.status, 2);
   assert.match(images.stderr, /--images must be a positive number, not "lots"/);

@@ -47,7 +47,14 @@ test('every kind of storage and file problem, each naming its key, all at once',
   };
   const problems = await problemsFor(obj);
   const byKey = new Map(problems.map((p) => [p.key, p]));
-  assert.deepEqual([...byKey.keys()].sort(), ['encoders.caption.tokenizer', 'encoders.visual_pattern.model', 'encoders.visual_semantic.model', 'input.path', 'output', 'work']);
+  assert.deepEqual([...byKey.keys()].sort(), [
+    'encoders.caption.tokenizer',
+    'encoders.visual_pattern.model',
+    'encoders.visual_semantic.model',
+    'input.path',
+    'output',
+    'work',
+  ]);
   assert.match(byKey.get('input.path')!.found, /no NNNNN\.tar shards \(1 other object\)/);
   assert.match(byKey.get('work')!.found, /write of .*a-file\/work\/\.megapairs-preflight-.* failed: .*ENOTDIR/);
   assert.match(byKey.get('output')!.found, /s3:\/\/no-such-bucket\/out\/.*NoSuchBucket|bucket/i);
@@ -68,7 +75,10 @@ test('the CLI: a missing ONNX model exits 2 before catalog, naming the key; --no
   const file = writeConfigFile(root, obj);
   const r = await runCli(['run', '--config', file]);
   assert.equal(r.code, 2, r.stderr);
-  assert.match(r.stderr, /preflight found 1 problem \(nothing was run\):\n {2}encoders\.visual_semantic\.model: found .*eva-visual\.onnx: .*ENOENT.*; expected a readable ONNX model file/);
+  assert.match(
+    r.stderr,
+    /preflight found 1 problem \(nothing was run\):\n {2}encoders\.visual_semantic\.model: found .*eva-visual\.onnx: .*ENOENT.*; expected a readable ONNX model file/,
+  );
   assert.equal(existsSync(path.join(root, 'work', 'catalog')), false, 'catalog never ran');
 
   // Without preflight, the model's content digest (part of the embeddings' key) is taken first.

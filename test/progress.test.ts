@@ -9,9 +9,15 @@ import { formatBar } from '../src/runner/progress.ts';
 import { demoConfigObject, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
 test('a bar shows units, items, rate and ETA', () => {
-  assert.equal(formatBar({ stage: 'embed', units: 4, done: 1, items: 50, seconds: 10 }, 8), '[embed   ] ##------ 1/4 units  50 items  5.0 items/s  ETA 0:30  0:10');
+  assert.equal(
+    formatBar({ stage: 'embed', units: 4, done: 1, items: 50, seconds: 10 }, 8),
+    '[embed   ] ##------ 1/4 units  50 items  5.0 items/s  ETA 0:30  0:10',
+  );
   assert.equal(formatBar({ stage: 'mine', units: 2, done: 2, items: 0, seconds: 3725, active: 0 }, 4), '[mine    ] #### 2/2 units  0 items  1:02:05');
-  assert.equal(formatBar({ stage: 'catalog', units: 3, done: 0, items: 0, seconds: 0, active: 2, failed: 1 }, 3), '[catalog ] --- 0/3 units  0 items  2 active  1 failed  0:00');
+  assert.equal(
+    formatBar({ stage: 'catalog', units: 3, done: 0, items: 0, seconds: 0, active: 2, failed: 1 }, 3),
+    '[catalog ] --- 0/3 units  0 items  2 active  1 failed  0:00',
+  );
 });
 
 test('the local runner on a pseudo-terminal draws a live bar per stage; in a log, plain lines', { timeout: 300_000 }, async (t) => {
@@ -25,7 +31,11 @@ test('the local runner on a pseudo-terminal draws a live bar per stage; in a log
   assert.match(tty.stdout, /\r\x1b\[2K\[embed   \] #*-* \d\/3 units  \d+ items/);
   assert.match(tty.stdout, /\[catalog \] #{20} 3\/3 units  150 items  [\d.]+ items\/s  0:\d\d/);
   // Not a terminal: no escape codes, a finished line per stage.
-  const log = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'run', '--config', file], { cwd: repoRoot, env, encoding: 'utf8' });
+  const log = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'run', '--config', file], {
+    cwd: repoRoot,
+    env,
+    encoding: 'utf8',
+  });
   assert.equal(log.status, 0, log.stderr);
   assert.doesNotMatch(log.stderr, /\x1b/);
   assert.match(log.stderr, /^\[embed   \] 3\/3 units  0 items  \(3 already complete\)/m);
@@ -37,11 +47,28 @@ test('the distributed follower on a terminal: bars for the stages under way, red
   const p = new QueueProgress(() => assert.fail('no plain lines on a terminal'), tty);
   const now = 100_000;
   const tally = (done: number, items: number) => ({ done, skipped: 0, items, failed: 0, first: now - 20_000, last: now });
-  p.update([{ short: 'mine', counts: { completed: 1, active: 1, wait: 2 }, tally: tally(1, 80) }, { short: 'annotate', counts: { wait: 4 } }], new Map(), now);
-  assert.equal(screen, '[mine    ] #####--------------- 1/4 units  80 items  4.0 items/s  1 active  ETA 1:00  0:20\n[annotate] -------------------- 0/4 units  0 items  0:00\n');
+  p.update(
+    [
+      { short: 'mine', counts: { completed: 1, active: 1, wait: 2 }, tally: tally(1, 80) },
+      { short: 'annotate', counts: { wait: 4 } },
+    ],
+    new Map(),
+    now,
+  );
+  assert.equal(
+    screen,
+    '[mine    ] #####--------------- 1/4 units  80 items  4.0 items/s  1 active  ETA 1:00  0:20\n[annotate] -------------------- 0/4 units  0 items  0:00\n',
+  );
   screen = '';
   const report = { stage: 'mine', units: 4, skipped: 0, items: 300, failed: 0, seconds: 31.25 };
-  p.update([{ short: 'mine', counts: { completed: 4 }, tally: tally(4, 300) }, { short: 'annotate', counts: { wait: 3, active: 1 } }], new Map([['mine', report]]), now);
+  p.update(
+    [
+      { short: 'mine', counts: { completed: 4 }, tally: tally(4, 300) },
+      { short: 'annotate', counts: { wait: 3, active: 1 } },
+    ],
+    new Map([['mine', report]]),
+    now,
+  );
   // The two bars erased, the finished line written, the bar still under way drawn again.
   assert.equal(screen, '\x1b[2A\r\x1b[J[mine    ] 4/4 units  300 items  31.3s\n[annotate] -------------------- 0/4 units  0 items  1 active  0:00\n');
   screen = '';

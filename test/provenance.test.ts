@@ -42,7 +42,9 @@ const statuses = (reports: Map<string, StageReport>) => Object.fromEntries([...r
 const ALL = ['catalog', 'manifest', 'embed', 'index', 'search', 'recall', 'mine', 'select', 'annotate', 'emit', 'jsonl'];
 const expect = (reused: string[]) => Object.fromEntries(ALL.map((s) => [s, reused.includes(s) ? 'reused' : 'computed']));
 
-test('mine.band changed: mine and what follows recompute, catalog, embed and index are reused; every triple is in the new band', { timeout: 240_000 }, async () => {
+test('mine.band changed: mine and what follows recompute, catalog, embed and index are reused; every triple is in the new band', {
+  timeout: 240_000,
+}, async () => {
   const root = tempDir('prov-band');
   const base = demoConfigObject(input, root);
   const first = await run(base);
@@ -78,7 +80,7 @@ test('mine.band changed: mine and what follows recompute, catalog, embed and ind
   const back = await run(base);
   assert.deepEqual(statuses(back), expect(ALL.filter((s) => s !== 'emit' && s !== 'jsonl')));
   const rowsBack = await duckdb(`select count(*)::int as n from '${path.join(root, 'output', 'triples', '*.parquet')}'`);
-  assert.equal(rowsBack[0].n, first.get('emit')!.items, 'the output is the first config\'s again');
+  assert.equal(rowsBack[0].n, first.get('emit')!.items, "the output is the first config's again");
 });
 
 test('input.caption changed: everything from the catalog on recomputes, with the new captions', { timeout: 240_000 }, async () => {

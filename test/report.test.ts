@@ -27,7 +27,10 @@ let browser: Browser | undefined;
 before(async () => {
   const root = tempDir('report');
   const configFile = writeConfigFile(root, demoConfigObject(await sampleSlice(), root));
-  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'run', '--config', configFile], { cwd: repoRoot, encoding: 'utf8' });
+  const run = spawnSync(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src', 'cli', 'main.ts'), 'run', '--config', configFile], {
+    cwd: repoRoot,
+    encoding: 'utf8',
+  });
   assert.equal(run.status, 0, run.stderr);
   ctx = createContext(loadConfig(configFile));
   await resolveRun(ctx);
@@ -47,7 +50,9 @@ function histogramOf(values: number[], lo: number, hi: number, bins: number): Hi
 
 /** summary.json with every optional section the other stages add; the mining figures come from the run's pairs. */
 async function fullSummary(): Promise<ReportSummary> {
-  const pairs = (await Promise.all([0, 1, 2].map((n) => readParquet<{ relation: string; similarity: number; t_id: unknown }>(ctx.work, ctx.layout.pairsPart(n))))).flat();
+  const pairs = (
+    await Promise.all([0, 1, 2].map((n) => readParquet<{ relation: string; similarity: number; t_id: unknown }>(ctx.work, ctx.layout.pairsPart(n))))
+  ).flat();
   const spaces = Object.fromEntries(
     Object.keys(summary.pairs).map((space) => {
       const sims = pairs.filter((p) => p.relation === space).map((p) => p.similarity);
@@ -68,11 +73,20 @@ async function fullSummary(): Promise<ReportSummary> {
   const degrees = [...inDegree.values()];
   return {
     ...summary,
-    stages: Object.fromEntries(Object.entries(summary.seconds).map(([stage, s]) => [stage, { key: `${stage}-0123abcd`, status: 'computed', reason: 'no artifact yet', units: 3, items: 150, failed: 0, seconds: s }])),
+    stages: Object.fromEntries(
+      Object.entries(summary.seconds).map(([stage, s]) => [
+        stage,
+        { key: `${stage}-0123abcd`, status: 'computed', reason: 'no artifact yet', units: 3, items: 150, failed: 0, seconds: s },
+      ]),
+    ),
     outcome: { exit_code: 0, complete: true, failure_share: { catalog: 0, embed: 0.0067 }, message: 'all units complete' },
     mining: {
       spaces,
-      target_in_degree: { ...histogramOf(degrees, 1, Math.max(...degrees) + 1, Math.max(...degrees)), max: Math.max(...degrees), mean: pairs.length / degrees.length },
+      target_in_degree: {
+        ...histogramOf(degrees, 1, Math.max(...degrees) + 1, Math.max(...degrees)),
+        max: Math.max(...degrees),
+        mean: pairs.length / degrees.length,
+      },
       queries_without_pair: 12,
       duplicate_pairs_merged: 3,
       near_duplicate_clusters: 2,
@@ -80,7 +94,10 @@ async function fullSummary(): Promise<ReportSummary> {
     },
     annotation: {
       endpoints: { describe: { requests: 120, cached: 4, errors: { timeout: 1 } }, instruct: { requests: 118, cached: 4, errors: {} } },
-      tokens: { 'OpenGVLab/InternVL2-26B': { prompt: 190_000, completion: 12_000 }, 'meta-llama/Meta-Llama-3-8B-Instruct': { prompt: 150_000, completion: 9_000 } },
+      tokens: {
+        'OpenGVLab/InternVL2-26B': { prompt: 190_000, completion: 12_000 },
+        'meta-llama/Meta-Llama-3-8B-Instruct': { prompt: 150_000, completion: 9_000 },
+      },
       cost_usd: 0.42,
     },
     failures: { ...summary.failures, 'embed/undecodable_image': 1, 'annotate/malformed_description': 2 },
@@ -127,17 +144,27 @@ test('the report with every summary section renders in Chromium: charts, thumbna
   const { page, errors, requests, screenshot } = await open(file, 'report-full.png');
   assert.deepEqual(errors, [], 'no console errors');
   assert.deepEqual(requests, [], 'no requests beyond the page itself');
-  const charts = await page.$$eval('svg.chart', (els) => els.map((e) => ({ name: e.getAttribute('data-chart'), bars: e.querySelectorAll('rect.bar').length, w: e.getBoundingClientRect().width })));
+  const charts = await page.$$eval('svg.chart', (els) =>
+    els.map((e) => ({ name: e.getAttribute('data-chart'), bars: e.querySelectorAll('rect.bar').length, w: e.getBoundingClientRect().width })),
+  );
   const names = charts.map((c) => c.name);
   for (const space of Object.keys(summary.pairs)) {
     assert.ok(names.includes(`neighbour-similarity-${space}`), `neighbour histogram of ${space}`);
     assert.ok(names.includes(`target-similarity-${space}`), `target histogram of ${space}`);
   }
   for (const n of ['pairs', 'stage-seconds', 'failures', 'target-in-degree']) assert.ok(names.includes(n), `chart ${n}`);
-  assert.ok(charts.every((c) => c.bars > 0 && c.w > 100), 'every chart is drawn');
-  const thumbs = await page.$$eval('img.thumb', (els) => els.map((e) => ({ role: e.getAttribute('data-role'), w: (e as HTMLImageElement).naturalWidth, done: (e as HTMLImageElement).complete })));
+  assert.ok(
+    charts.every((c) => c.bars > 0 && c.w > 100),
+    'every chart is drawn',
+  );
+  const thumbs = await page.$$eval('img.thumb', (els) =>
+    els.map((e) => ({ role: e.getAttribute('data-role'), w: (e as HTMLImageElement).naturalWidth, done: (e as HTMLImageElement).complete })),
+  );
   assert.ok(thumbs.length >= 9);
-  assert.ok(thumbs.every((t) => t.done && t.w > 0), 'every thumbnail decodes');
+  assert.ok(
+    thumbs.every((t) => t.done && t.w > 0),
+    'every thumbnail decodes',
+  );
   assert.deepEqual(new Set(thumbs.map((t) => t.role)), new Set(['query', 'target', 'negative']));
   const relations = await page.$$eval('article.triple', (els) => [...new Set(els.map((e) => e.getAttribute('data-relation')))].sort());
   assert.deepEqual(relations, Object.keys(summary.pairs).sort(), 'the gallery shows every relation');

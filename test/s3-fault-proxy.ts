@@ -85,7 +85,8 @@ export class FaultProxy {
     if (rule?.fault === 'slowdown' || rule?.fault === 'internal-error') {
       req.resume();
       req.on('end', () => {
-        const [status, code, msg] = rule.fault === 'slowdown' ? [503, 'SlowDown', 'Please reduce your request rate.'] : [500, 'InternalError', 'We encountered an internal error.'];
+        const [status, code, msg] =
+          rule.fault === 'slowdown' ? [503, 'SlowDown', 'Please reduce your request rate.'] : [500, 'InternalError', 'We encountered an internal error.'];
         const body = req.method === 'HEAD' ? '' : errorXml(code, msg);
         res.writeHead(status, { 'content-type': 'application/xml', 'content-length': Buffer.byteLength(body) });
         res.end(body);

@@ -43,7 +43,6 @@ after(async () => {
 const s3 = () => ({ endpoint: server.endpoint, force_path_style: true, retry_base_ms: 1, retry_max_ms: 20, socket_timeout_ms: 60_000 });
 const bucket = (prefix: string): Storage => openStorage(`s3://ingest/${prefix}`, { s3: s3() });
 
-
 interface MetaRow {
   key: string;
   status: string;
@@ -56,7 +55,9 @@ const sql = (v: string | null) => (v === null ? 'NULL' : `'${v.replace(/'/g, "''
 /** img2dataset's metadata parquet, written by DuckDB with the given compression. */
 async function metadataParquet(rows: MetaRow[], compression: 'zstd' | 'snappy'): Promise<Buffer> {
   const file = path.join(tempDir('meta'), 'meta.parquet');
-  const values = rows.map((r) => `(${sql(`https://example.com/${r.key}.png`)}, ${sql(r.caption)}, ${sql(r.re_caption)}, ${sql(r.key)}, ${sql(r.status)}, ${sql(r.error_message)})`);
+  const values = rows.map(
+    (r) => `(${sql(`https://example.com/${r.key}.png`)}, ${sql(r.caption)}, ${sql(r.re_caption)}, ${sql(r.key)}, ${sql(r.status)}, ${sql(r.error_message)})`,
+  );
   await duckdb(
     `COPY (SELECT url::VARCHAR AS url, caption::VARCHAR AS caption, re_caption::VARCHAR AS re_caption, "key"::VARCHAR AS "key", status::VARCHAR AS status, error_message::VARCHAR AS error_message
        FROM (VALUES ${values.join(', ')}) t(url, caption, re_caption, "key", status, error_message))
@@ -76,7 +77,10 @@ test('metadata from DuckDB (dictionary pages, ZSTD and SNAPPY) gives captions; f
   const b = samples.slice(20, 40);
   const c = samples.slice(40, 45);
   await input.write('00000.tar', (await tarOf(membersOf(a))).bytes);
-  await input.write('00000.parquet', await metadataParquet([...downloaded(a.slice(0, 10)), ...failed(['900000001', '900000002']), ...downloaded(a.slice(10))], 'zstd'));
+  await input.write(
+    '00000.parquet',
+    await metadataParquet([...downloaded(a.slice(0, 10)), ...failed(['900000001', '900000002']), ...downloaded(a.slice(10))], 'zstd'),
+  );
   await input.write('00001.tar', (await tarOf(membersOf(b))).bytes);
   await input.write('00001.parquet', await metadataParquet([...downloaded(b), ...failed(['900000003'], 'failed_to_resize')], 'snappy'));
   await input.write('00002.tar', (await tarOf(membersOf(c))).bytes); // no metadata at all
@@ -85,10 +89,17 @@ test('metadata from DuckDB (dictionary pages, ZSTD and SNAPPY) gives captions; f
   const meta = parquetMetadata(new Uint8Array(await input.read('00000.parquet')).buffer);
   const chunk = meta.row_groups[0].columns.find((col) => col.meta_data?.path_in_schema[0] === 'status')!.meta_data!;
   assert.equal(chunk.codec, 'ZSTD');
-  assert.ok(chunk.encodings.some((e) => /DICTIONARY/.test(e)), `dictionary pages (${chunk.encodings})`);
+  assert.ok(
+    chunk.encodings.some((e) => /DICTIONARY/.test(e)),
+    `dictionary pages (${chunk.encodings})`,
+  );
 
   const root = tempDir('ingest-meta');
-  const config = demoConfig('s3://ingest/recap', root, { input: { path: 's3://ingest/recap', caption: { source: 'parquet', column: 're_caption' } }, s3: s3(), work: 's3://ingest/run1/work' });
+  const config = demoConfig('s3://ingest/recap', root, {
+    input: { path: 's3://ingest/recap', caption: { source: 'parquet', column: 're_caption' } },
+    s3: s3(),
+    work: 's3://ingest/run1/work',
+  });
   const ctx = createContext(config);
   await runLocal(ctx, { progress: quiet });
 
@@ -99,7 +110,11 @@ test('metadata from DuckDB (dictionary pages, ZSTD and SNAPPY) gives captions; f
 
   const ledger = await readLedger(ctx);
   const byItem = new Map(ledger.map((f) => [f.item, f]));
-  for (const [key, reason, shard] of [['900000001', 'img2dataset_failed_to_download', '00000'], ['900000002', 'img2dataset_failed_to_download', '00000'], ['900000003', 'img2dataset_failed_to_resize', '00001']]) {
+  for (const [key, reason, shard] of [
+    ['900000001', 'img2dataset_failed_to_download', '00000'],
+    ['900000002', 'img2dataset_failed_to_download', '00000'],
+    ['900000003', 'img2dataset_failed_to_resize', '00001'],
+  ]) {
     const f = byItem.get(key);
     assert.ok(f, `${key} in the ledger`);
     assert.equal(f.reason, reason);
@@ -131,7 +146,10 @@ test('input faults end in the ledger with shard and key; the rest of the shard g
   const good2 = await metadataParquet(downloaded(s2), 'zstd');
   await input.write('00002.parquet', good2.subarray(0, Math.floor(good2.length / 2)));
   // 00003: one sample has no image member; the tar object goes missing after cataloguing.
-  await input.write('00003.tar', (await tarOf([...membersOf(s3s), ['700000001.txt', Buffer.from('a caption and no image')], ['700000001.json', Buffer.from('{}')]])).bytes);
+  await input.write(
+    '00003.tar',
+    (await tarOf([...membersOf(s3s), ['700000001.txt', Buffer.from('a caption and no image')], ['700000001.json', Buffer.from('{}')]])).bytes,
+  );
 
   const root = tempDir('ingest-faults');
   const ctx = createContext(demoConfig('s3://ingest/faulty', root, { input: { path: 's3://ingest/faulty' }, s3: s3() }));
@@ -140,7 +158,10 @@ test('input faults end in the ledger with shard and key; the rest of the shard g
   await runLocal(ctx, { progress: quiet, stages: stages.slice(0, 2), resolved }); // catalog, manifest
   await s3Client(s3()).send(new DeleteObjectCommand({ Bucket: 'ingest', Key: 'faulty/00003.tar' }));
   // The tar went missing after cataloguing: the store's fault, not the images': embed fails the unit.
-  await assert.rejects(runLocal(ctx, { progress: quiet, stages: stages.slice(2, 3), resolved }), /embed part-00003 failed: s3:\/\/ingest\/faulty\/00003\.tar: image \d+ .*not found/);
+  await assert.rejects(
+    runLocal(ctx, { progress: quiet, stages: stages.slice(2, 3), resolved }),
+    /embed part-00003 failed: s3:\/\/ingest\/faulty\/00003\.tar: image \d+ .*not found/,
+  );
   const ledger = await readLedger(ctx);
   const find = (item: string) => ledger.find((f) => f.item === item);
 
@@ -159,7 +180,10 @@ test('input faults end in the ledger with shard and key; the rest of the shard g
     assert.ok(f, `${s.key} of the cut shard is catalogued or in the ledger`);
     assert.match(f.where, /s3:\/\/ingest\/faulty\/00001\.tar/);
   }
-  assert.ok(ledger.some((f) => f.reason === 'missing_from_tar' && s1.some((s) => s.key === f.item)), 'samples after the cut are named');
+  assert.ok(
+    ledger.some((f) => f.reason === 'missing_from_tar' && s1.some((s) => s.key === f.item)),
+    'samples after the cut are named',
+  );
 
   assert.equal(find('00002.parquet')?.reason, 'corrupt_metadata');
   assert.match(find('00002.parquet')!.where, /s3:\/\/ingest\/faulty\/00002\.parquet/);
@@ -183,7 +207,9 @@ test('a store that stays down past the retries fails the unit, and a rerun compl
   try {
     proxy.inject({ fault: 'slowdown', times: 1000, match: (r) => r.method === 'GET' && r.url.includes('.tar') });
     const root = tempDir('ingest-down');
-    const ctx = createContext(demoConfig('s3://ingest/down', root, { input: { path: 's3://ingest/down' }, s3: { ...s3(), endpoint: proxy.endpoint, max_attempts: 3 } }));
+    const ctx = createContext(
+      demoConfig('s3://ingest/down', root, { input: { path: 's3://ingest/down' }, s3: { ...s3(), endpoint: proxy.endpoint, max_attempts: 3 } }),
+    );
     const catalog = pipelineStages().slice(0, 1);
     await assert.rejects(runLocal(ctx, { progress: quiet, stages: catalog }), /catalog part-00000 failed: .*00000\.tar.*gave up after 3 attempts/);
     assert.equal(await ctx.work.exists(ctx.layout.catalogPart(0)), false, 'no catalog part claims the shard is done');

@@ -68,7 +68,10 @@ test('input, work and output on S3, under faults: the same triples as on local d
   const run = await runCli(configFile, env);
   assert.equal(run.code, 0, run.stderr);
   for (const fault of faults) assert.ok(proxy.faults(fault).length > 0, `the run met ${fault} faults`);
-  assert.ok(proxy.log.some((r) => r.range), 'images were fetched with ranged reads');
+  assert.ok(
+    proxy.log.some((r) => r.range),
+    'images were fetched with ranged reads',
+  );
   t.diagnostic(`${proxy.log.length} requests, faults: ${faults.map((f) => `${f} ${proxy.faults(f).length}`).join(', ')}`);
 
   const output = directStorage(server, 's3://runs/r1/output');
@@ -85,7 +88,15 @@ test('input, work and output on S3, under faults: the same triples as on local d
   const s3ctx = createContext(loadConfig(configFile, { ...process.env, ...env }));
   await resolveRun(s3ctx);
   const l = s3ctx.layout;
-  for (const expected of [l.catalogManifest(), l.catalogPart(2), l.embeddingPart('caption', 1), l.embeddingMask(0), l.indexShard('visual_pattern', 0), l.pairsPart(0), l.annotationsPart(2)]) {
+  for (const expected of [
+    l.catalogManifest(),
+    l.catalogPart(2),
+    l.embeddingPart('caption', 1),
+    l.embeddingMask(0),
+    l.indexShard('visual_pattern', 0),
+    l.pairsPart(0),
+    l.annotationsPart(2),
+  ]) {
     assert.ok(keys.includes(expected), `${expected} on S3`);
   }
 

@@ -78,7 +78,10 @@ test('more than 1,000 keys: the listing pages through them and listShards finds 
   assert.ok(proxy.log.filter((r) => r.url.includes('list-type=2')).length >= 2, 'listed in more than one page');
   const found = await listShards(s);
   assert.equal(found.length, shards);
-  assert.deepEqual(found.map((f) => f.number), Array.from({ length: shards }, (_, i) => i));
+  assert.deepEqual(
+    found.map((f) => f.number),
+    Array.from({ length: shards }, (_, i) => i),
+  );
 });
 
 test('ranged reads fetch only the bytes asked for', async () => {
@@ -88,7 +91,10 @@ test('ranged reads fetch only the bytes asked for', async () => {
   proxy.clear();
   assert.deepEqual(await s.readRange('blob', 123_456, 1000), data.subarray(123_456, 124_456));
   assert.deepEqual(await s.readRange('blob', 0, 1), data.subarray(0, 1));
-  assert.deepEqual(gets().map((r) => r.range), ['bytes=123456-124455', 'bytes=0-0']);
+  assert.deepEqual(
+    gets().map((r) => r.range),
+    ['bytes=123456-124455', 'bytes=0-0'],
+  );
   await assert.rejects(s.readRange('blob', 299_990, 100), /short read|InvalidRange|not satisfiable/);
 });
 
@@ -107,12 +113,21 @@ test('files over one part go up as a multipart upload; smaller ones as one PUT',
   const parts = proxy.log.filter((r) => r.method === 'PUT' && r.url.includes('partNumber='));
   assert.equal(parts.filter((r) => !r.fault).length, 3, 'three parts of at most 5 MiB');
   assert.equal(proxy.faults('slowdown').length, 1);
-  assert.ok(proxy.log.some((r) => r.method === 'POST' && r.url.includes('uploads')), 'CreateMultipartUpload');
-  assert.ok(proxy.log.some((r) => r.method === 'POST' && r.url.includes('uploadId=')), 'CompleteMultipartUpload');
+  assert.ok(
+    proxy.log.some((r) => r.method === 'POST' && r.url.includes('uploads')),
+    'CreateMultipartUpload',
+  );
+  assert.ok(
+    proxy.log.some((r) => r.method === 'POST' && r.url.includes('uploadId=')),
+    'CompleteMultipartUpload',
+  );
   assert.ok((await s.read('big.bin')).equals(big));
   proxy.clear();
   await s.writeFromFile('small.bin', path.join(dir, 'small'));
-  assert.deepEqual(proxy.log.map((r) => r.method), ['PUT']);
+  assert.deepEqual(
+    proxy.log.map((r) => r.method),
+    ['PUT'],
+  );
   assert.ok((await s.read('small.bin')).equals(big.subarray(0, 1000)));
 });
 
@@ -129,7 +144,10 @@ test('localPath downloads an object once, and again only when it changes', async
   proxy.clear();
   const again = storage({}, prefix);
   assert.equal(await again.localPath('index/shard-00.hnsw'), p1);
-  assert.deepEqual(proxy.log.map((r) => r.method), ['HEAD']);
+  assert.deepEqual(
+    proxy.log.map((r) => r.method),
+    ['HEAD'],
+  );
   // A replaced object is a new version: downloaded, never confused with the old copy.
   const replacement = randomBytes(40_000);
   await again.write('index/shard-00.hnsw', replacement);

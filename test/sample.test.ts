@@ -81,10 +81,7 @@ test('tar members: png/txt/json per key, ranged reads give the member, PNGs deco
     for (let i = 0; i < count; i++) {
       const key = `0000${shard}${String(i).padStart(4, '0')}`;
       const [png, txt, json] = entries.slice(i * 3, i * 3 + 3);
-      assert.deepEqual(
-        [png.name, txt.name, json.name],
-        [`${key}.png`, `${key}.txt`, `${key}.json`],
-      );
+      assert.deepEqual([png.name, txt.name, json.name], [`${key}.png`, `${key}.txt`, `${key}.json`]);
       for (const entry of [png, txt, json]) assert.deepEqual(await rangedRead(tarFile, entry.dataOffset, entry.size), entry.data);
 
       const image = await sharp(await rangedRead(tarFile, png.dataOffset, png.size)).metadata();

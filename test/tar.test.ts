@@ -156,7 +156,9 @@ test('pax paths, GNU headers and non-regular entries', async () => {
   const dir = await mkdtemp(path.join(tmpdir(), 'megapairs-tar-'));
   try {
     await writeFile(path.join(dir, 'pax.tar'), tar);
-    const names = execFileSync('tar', ['-tf', path.join(dir, 'pax.tar')], { encoding: 'utf8' }).trim().split('\n');
+    const names = execFileSync('tar', ['-tf', path.join(dir, 'pax.tar')], { encoding: 'utf8' })
+      .trim()
+      .split('\n');
     assert.deepEqual(names, ['somedir/', 'link', paxPath, 'gnu-magic.txt']);
   } finally {
     await rm(dir, { recursive: true, force: true });

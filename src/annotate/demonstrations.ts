@@ -64,11 +64,7 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images show the Manhattan skyline across the river with the Empire State Building near the centre. However, the Source Image was taken at midday under a pale blue sky, whereas the Target Image was taken at night, with thousands of lit windows reflecting on the dark water.',
-    instructions: [
-      'Show it at night with lit windows reflecting on the water.',
-      'This view after dark.',
-      'What if it were photographed at night?',
-    ],
+    instructions: ['Show it at night with lit windows reflecting on the water.', 'This view after dark.', 'What if it were photographed at night?'],
   },
   {
     description:
@@ -128,20 +124,12 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images show a simple chair with four straight legs and a slatted back, photographed against a white wall. However, the Source Image is made of light oak wood, whereas the Target Image is made of glossy red plastic moulded in one piece.',
-    instructions: [
-      'Make it out of glossy red plastic.',
-      'The same design in moulded red plastic.',
-      'What if this were plastic instead of wood?',
-    ],
+    instructions: ['Make it out of glossy red plastic.', 'The same design in moulded red plastic.', 'What if this were plastic instead of wood?'],
   },
   {
     description:
       'Both images show a narrow street in an old European town lined with pastel houses, with a church tower at the end. However, the Source Image is dry and sunny with long shadows, whereas the Target Image is rainy, with wet, reflective cobbles and people walking under umbrellas.',
-    instructions: [
-      'Make it a rainy day with people under umbrellas.',
-      'This street in the rain, the cobbles shining wet.',
-      'Show it during a downpour.',
-    ],
+    instructions: ['Make it a rainy day with people under umbrellas.', 'This street in the rain, the cobbles shining wet.', 'Show it during a downpour.'],
   },
   {
     description:
@@ -183,11 +171,7 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images show a couple dancing the tango in an empty ballroom with tall arched windows. However, the Source Image is in warm full colour, whereas the Target Image is a grainy black-and-white photograph with strong contrast.',
-    instructions: [
-      'Make it black and white and grainy.',
-      'This as a high-contrast monochrome photo.',
-      'Drain all the colour from it.',
-    ],
+    instructions: ['Make it black and white and grainy.', 'This as a high-contrast monochrome photo.', 'Drain all the colour from it.'],
   },
   {
     description:
@@ -228,11 +212,7 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images are presentation slides of quarterly sales figures with a blue title bar and the same four product categories. However, the Source Image uses a vertical bar chart, whereas the Target Image presents the figures as a pie chart with percentage labels.',
-    instructions: [
-      'Show the numbers as a pie chart with percentages.',
-      'The same data, drawn as a pie chart.',
-      'Turn it into a pie chart instead of bars.',
-    ],
+    instructions: ['Show the numbers as a pie chart with percentages.', 'The same data, drawn as a pie chart.', 'Turn it into a pie chart instead of bars.'],
   },
   {
     description:
@@ -255,11 +235,7 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images show rolling green hills with a winding river and a small village of red-roofed houses. However, the Source Image is a realistic aerial photograph, whereas the Target Image is a pixel-art illustration with a limited palette of greens and blues.',
-    instructions: [
-      'Make it pixel art with a limited palette.',
-      'This landscape as a retro video game scene.',
-      'Render it in an 8-bit pixel style.',
-    ],
+    instructions: ['Make it pixel art with a limited palette.', 'This landscape as a retro video game scene.', 'Render it in an 8-bit pixel style.'],
   },
   {
     description:
@@ -309,11 +285,7 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       "Both images show tall shelves against a white-painted brick wall with potted plants on the top shelf. However, the Source Image's shelves are packed with books, whereas the Target Image's shelves are almost empty, holding only a few plants and a framed photo.",
-    instructions: [
-      'Clear it out, leaving only a few plants and a photo.',
-      'The same, but nearly empty.',
-      'Remove all the books from these.',
-    ],
+    instructions: ['Clear it out, leaving only a few plants and a photo.', 'The same, but nearly empty.', 'Remove all the books from these.'],
   },
   {
     description:
@@ -327,20 +299,12 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images show a two-storey house with a gabled roof and a front porch, seen from the street. However, the Source Image is a colour photograph of the finished house, whereas the Target Image is a blue architectural blueprint drawn in white lines with dimensions marked.',
-    instructions: [
-      'Show it as a blueprint with measurements.',
-      'The architectural plan of this.',
-      'A white-on-blue technical drawing of it.',
-    ],
+    instructions: ['Show it as a blueprint with measurements.', 'The architectural plan of this.', 'A white-on-blue technical drawing of it.'],
   },
   {
     description:
       'Both images show African elephants walking across a dry savanna at sunset. However, the Source Image shows a single adult elephant, whereas the Target Image shows a herd of seven, including two calves following their mothers.',
-    instructions: [
-      'A whole herd of them, with calves.',
-      'Many more of these, including young ones.',
-      'Turn the lone one into a family group of seven.',
-    ],
+    instructions: ['A whole herd of them, with calves.', 'Many more of these, including young ones.', 'Turn the lone one into a family group of seven.'],
   },
   {
     description:
@@ -354,20 +318,12 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images show a pair of white running shoes with a grey stripe on a plain background. However, the Source Image shows them new and spotless from the side, whereas the Target Image shows them muddy and worn, seen from above with the laces untied.',
-    instructions: [
-      'Make them muddy and worn, with the laces undone.',
-      'A top-down view of these after a trail run.',
-      'The same pair, dirty and well used.',
-    ],
+    instructions: ['Make them muddy and worn, with the laces undone.', 'A top-down view of these after a trail run.', 'The same pair, dirty and well used.'],
   },
   {
     description:
       'Both images are maps of a coastal city with a river running through its centre into a harbour. However, the Source Image is a street map with road names printed in black, whereas the Target Image is a satellite view showing real rooftops, parks and boats in the harbour.',
-    instructions: [
-      'Show it as a satellite image.',
-      'The aerial photo version of this.',
-      'Swap the drawn map for a real view from above.',
-    ],
+    instructions: ['Show it as a satellite image.', 'The aerial photo version of this.', 'Swap the drawn map for a real view from above.'],
   },
   {
     description:
@@ -390,11 +346,7 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images are abstract compositions of overlapping circles and lines on a cream background. However, the Source Image uses only thin black outlines, whereas the Target Image fills the circles with bright red, blue and yellow, in the style of a Bauhaus poster.',
-    instructions: [
-      'Fill them with bright red, blue and yellow.',
-      'A Bauhaus-style colour version of this.',
-      'The same shapes, but in solid primary colours.',
-    ],
+    instructions: ['Fill them with bright red, blue and yellow.', 'A Bauhaus-style colour version of this.', 'The same shapes, but in solid primary colours.'],
   },
   {
     description:
@@ -408,20 +360,12 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images show a single hand against a plain light-blue background. However, the Source Image shows the hand giving a thumbs-up, whereas the Target Image shows it making a peace sign with two fingers raised.',
-    instructions: [
-      'Make it a peace sign.',
-      'The same, but holding up two fingers in a V.',
-      'Change the gesture to a peace sign instead of a thumbs-up.',
-    ],
+    instructions: ['Make it a peace sign.', 'The same, but holding up two fingers in a V.', 'Change the gesture to a peace sign instead of a thumbs-up.'],
   },
   {
     description:
       'Both images are emoji of a waving hand drawn in the same flat style with a thin dark outline. However, the Source Image uses the default yellow colour, whereas the Target Image has a dark brown skin tone and small motion lines beside the fingers.',
-    instructions: [
-      'Give it a dark brown skin tone.',
-      'This one with a darker skin tone and motion lines.',
-      'The same, but in a dark brown tone.',
-    ],
+    instructions: ['Give it a dark brown skin tone.', 'This one with a darker skin tone and motion lines.', 'The same, but in a dark brown tone.'],
   },
   {
     description:
@@ -435,11 +379,7 @@ export const DEMONSTRATIONS: readonly Demonstration[] = [
   {
     description:
       'Both images show a large indoor market hall under a high arched glass roof. However, the Source Image is crowded with shoppers at fruit and vegetable stalls, whereas the Target Image is empty and dim after closing, with shutters pulled down and chairs stacked on tables.',
-    instructions: [
-      'Show it empty after closing time.',
-      'The same place at night with the shutters down.',
-      'Remove the people and close all the stalls.',
-    ],
+    instructions: ['Show it empty after closing time.', 'The same place at night with the shutters down.', 'Remove the people and close all the stalls.'],
   },
   {
     description:

@@ -266,7 +266,9 @@ export class Endpoint {
     const down = this.down;
     this.down = undefined;
     this.failureStreak = 0;
-    this.opts.log?.(`${this.settings.step} endpoint ${this.settings.base_url} answering again after ${((Date.now() - down.since) / 1000).toFixed(0)} s; resuming`);
+    this.opts.log?.(
+      `${this.settings.step} endpoint ${this.settings.base_url} answering again after ${((Date.now() - down.since) / 1000).toFixed(0)} s; resuming`,
+    );
   }
 
   private open(now: number, cause: string): void {

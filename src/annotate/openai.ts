@@ -235,7 +235,10 @@ export class OpenAIAnnotator implements Annotator {
           continue;
         }
         if (!err.retryable || attempt === attempts) {
-          throw new AnnotationError('http_error', `pair ${pair.pairId}: ${step} request to model "${model}" failed on attempt ${attempt} of ${attempts}: ${err.message}`);
+          throw new AnnotationError(
+            'http_error',
+            `pair ${pair.pairId}: ${step} request to model "${model}" failed on attempt ${attempt} of ${attempts}: ${err.message}`,
+          );
         }
         await sleep(this.backoffMs(attempt));
         continue;
@@ -303,7 +306,9 @@ export class OpenAIAnnotator implements Annotator {
           // Wrong key or model: every request would fail alike, so the unit fails, not the pair.
           const s = this.settings[step];
           const hint =
-            status === 404 ? `does ${s.base_url} serve model "${s.model}"? (${s.keys.model})` : `check the key in the environment variable ${s.api_key_env} (${s.keys.api_key_env})`;
+            status === 404
+              ? `does ${s.base_url} serve model "${s.model}"? (${s.keys.model})`
+              : `check the key in the environment variable ${s.api_key_env} (${s.keys.api_key_env})`;
           throw new Error(`${step} endpoint ${s.base_url}: ${detail} (${hint})`);
         }
         throw new RequestRefused(status, status === 408 || status === 409, detail);
@@ -368,7 +373,13 @@ export class OpenAIAnnotator implements Annotator {
     });
   }
 
-  private async sendOnce(step: Step, body: Body, signal: AbortSignal, onSent: (lease: Lease) => void, counts: AnnotationTally['endpoints'][string]): Promise<SendResult> {
+  private async sendOnce(
+    step: Step,
+    body: Body,
+    signal: AbortSignal,
+    onSent: (lease: Lease) => void,
+    counts: AnnotationTally['endpoints'][string],
+  ): Promise<SendResult> {
     const lease = await this.#endpoints[step].acquire();
     if (signal.aborted) {
       lease.finish({ kind: 'aborted' });
@@ -462,7 +473,8 @@ function classifyRequestError(err: unknown, cfg: OpenAIAnnotatorConfig, s: Endpo
     return { outcome: { kind: 'client_error' }, detail, status };
   }
   // A 200 whose body is not JSON: the server's fault, retried like a 5xx.
-  if (err instanceof SyntaxError) return { outcome: { kind: 'server_error', cause: 'reply body is not JSON' }, detail: `reply body is not JSON (${err.message})` };
+  if (err instanceof SyntaxError)
+    return { outcome: { kind: 'server_error', cause: 'reply body is not JSON' }, detail: `reply body is not JSON (${err.message})` };
   // Not a request failure: a bug. Rethrown by the caller as a unit failure.
   throw err;
 }

@@ -50,7 +50,9 @@ export class AnnotateProgress {
       const s = e.stats;
       const requests = s.requests - prev.stats.requests;
       const tokens = s.prompt_tokens + s.completion_tokens - prev.stats.prompt_tokens - prev.stats.completion_tokens;
-      const errors = Object.entries(s.errors).map(([k, v]) => [k, v - (prev.stats.errors[k] ?? 0)] as const).filter(([, v]) => v > 0);
+      const errors = Object.entries(s.errors)
+        .map(([k, v]) => [k, v - (prev.stats.errors[k] ?? 0)] as const)
+        .filter(([, v]) => v > 0);
       const errorCount = errors.reduce((a, [, v]) => a + v, 0);
       if (!requests && !errorCount && !(s.cached - prev.stats.cached) && !e.inFlight) continue;
       const share = requests ? `${((100 * errorCount) / requests).toFixed(1)}%` : '-';

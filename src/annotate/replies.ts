@@ -57,7 +57,10 @@ export function parseDescription(reply: string, rules?: DescriptionRules): Parse
       source < 0 ? 'no "Source Image"' : '',
       target < 0 ? 'no "Target Image"' : target < source ? '"Target Image" before "Source Image"' : '',
     ].filter(Boolean);
-    return fail('description_off_template', `not in the "Both images ... However, the Source Image ..., whereas the Target Image ..." form (${missing.join(', ')})`);
+    return fail(
+      'description_off_template',
+      `not in the "Both images ... However, the Source Image ..., whereas the Target Image ..." form (${missing.join(', ')})`,
+    );
   }
   if (rules) {
     const count = words(text).length;

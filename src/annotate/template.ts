@@ -12,30 +12,31 @@ const TEMPLATE_VERSION = 'template-v2';
 
 /** Words that carry no content of their own. */
 const STOPWORDS = new Set(
-  ('a an the and or but nor of in on at to for from by with without into onto over under above below near ' +
+  (
+    'a an the and or but nor of in on at to for from by with without into onto over under above below near ' +
     'is are was were be been being has have had do does did it its this that these those there here ' +
     'image images photo photograph picture pic shows showing depicts depicting features featuring ' +
-    'which who whom whose what while as than then so such very also just some any each other another')
-    .split(' '),
+    'which who whom whose what while as than then so such very also just some any each other another'
+  ).split(' '),
 );
 /** Words that end a noun phrase's head: "face | with smiling eyes". */
-const PHRASE_BREAKS = new Set(
-  'with without on in at of by for from under over near behind beside next and or while holding wearing that which'.split(' '),
-);
+const PHRASE_BREAKS = new Set('with without on in at of by for from under over near behind beside next and or while holding wearing that which'.split(' '));
 const ARTICLES = new Set('a an the this that these those some'.split(' '));
 const COUNTS = new Set('two three four five six seven eight nine ten eleven twelve many several'.split(' '));
 const DETERMINERS = new Set([...ARTICLES, ...COUNTS, 'one']);
 /** Common describing words that no ending gives away (colours, sizes, ages ...). */
 const DESCRIPTIVE = new Set(
-  ('red orange yellow green blue purple pink brown black white grey gray gold silver dark light bright pale ' +
+  (
+    'red orange yellow green blue purple pink brown black white grey gray gold silver dark light bright pale ' +
     'big small large tiny little huge tall short long wide narrow old new young round square flat thin thick ' +
     'hot cold warm cool wet dry sad glad calm wild cute open closed empty full clean dirty happy angry ' +
-    'sunny cloudy rainy snowy funny shiny fluffy pretty ugly busy quiet noisy heavy tidy messy')
-    .split(' '),
+    'sunny cloudy rainy snowy funny shiny fluffy pretty ugly busy quiet noisy heavy tidy messy'
+  ).split(' '),
 );
 const IRREGULAR_PLURALS = new Set('people children men women mice geese teeth feet sheep fish deer'.split(' '));
 /** Preambles of sentence captions ("The image shows ..."), dropped from the subject phrase. */
-const PREAMBLE = /^(?:(?:the|this|an?)\s+)?(?:image|photo(?:graph)?|picture|illustration|drawing|painting|emoji|icon)\s+(?:shows|depicts|features|of|is of)\s+/i;
+const PREAMBLE =
+  /^(?:(?:the|this|an?)\s+)?(?:image|photo(?:graph)?|picture|illustration|drawing|painting|emoji|icon)\s+(?:shows|depicts|features|of|is of)\s+/i;
 const MAX_SUBJECT_WORDS = 12;
 const MAX_LISTED = 5;
 /** Per relation: description leads that name the shared words ({}), and the lead when there are none. */
@@ -180,8 +181,14 @@ function instruct(
     ...(gained.length ? [`Make ${it} look ${gained[0]}.`] : []),
     ...(lost.length ? [`Make ${it} look less ${lost[0]}.`] : []),
     // Words of the target's caption alone, quoted: a quoted word reads whatever its kind.
-    ...targetOnly.filter((w) => /\p{L}{2}/u.test(w)).slice(0, 2).map((w) => `Like ${thisOne}, but described as “${w}”.`),
-    ...sourceOnly.filter((w) => /\p{L}{2}/u.test(w)).slice(0, 2).map((w) => `Like ${thisOne}, but not “${w}”.`),
+    ...targetOnly
+      .filter((w) => /\p{L}{2}/u.test(w))
+      .slice(0, 2)
+      .map((w) => `Like ${thisOne}, but described as “${w}”.`),
+    ...sourceOnly
+      .filter((w) => /\p{L}{2}/u.test(w))
+      .slice(0, 2)
+      .map((w) => `Like ${thisOne}, but not “${w}”.`),
     `The same kind of picture as ${thisOne}.`,
     `Another picture much like ${thisOne}.`,
     `Something close to ${thisOne}.`,
@@ -239,7 +246,10 @@ function maskedSubject(subject: string, sourceStems: Set<string>): string | unde
 function captionParts(caption: string): CaptionParts {
   const text = caption.replace(/\s+/g, ' ').trim();
   const first = text.split(/[;\n]|[.!?](?:\s|$)/)[0] ?? '';
-  let subject = first.replace(PREAMBLE, '').replace(/[,:\s]+$/, '').trim();
+  let subject = first
+    .replace(PREAMBLE, '')
+    .replace(/[,:\s]+$/, '')
+    .trim();
   const words = subject.split(' ').filter(Boolean);
   if (words.length > MAX_SUBJECT_WORDS) subject = words.slice(0, MAX_SUBJECT_WORDS).join(' ');
   // A capital that only starts the caption is not the name's ("Beaming face"); an acronym keeps its own.

@@ -37,7 +37,11 @@ export function decodeNpy(buf: Buffer, where = 'npy'): NpyArray {
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (/'fortran_order':\s*True/.test(header)) throw new Error(`${where}: fortran-ordered arrays are not supported`);
   if (!(descr === '<f4' || descr === '<i4' || descr === '|u1') || shapeText === undefined) throw new Error(`${where}: unsupported npy header ${header.trim()}`);
-  const shape = shapeText.split(',').map((s) => s.trim()).filter(Boolean).map(Number);
+  const shape = shapeText
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+    .map(Number);
   const count = shape.reduce((a, b) => a * b, 1);
   const offset = start + headerLen;
   // Copy so the typed array is aligned whatever the Buffer's pool offset is.

@@ -23,7 +23,8 @@ const OPTIONS = {
 function metricsPortOf(value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
   const port = Number(value);
-  if (!(value !== '' && Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--metrics-port must be a port number (0-65535; 0 picks a free one), not "${value}"`);
+  if (!(value !== '' && Number.isInteger(port) && port >= 0 && port < 65536))
+    throw new UsageError(`--metrics-port must be a port number (0-65535; 0 picks a free one), not "${value}"`);
   return port;
 }
 
@@ -67,7 +68,9 @@ export async function workerCommand(args: string[]): Promise<void> {
   const metricsPort = metricsPortOf(values['metrics-port']);
   const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metricsPort });
   const served = w.metricsPort === undefined ? '' : `; metrics on http://0.0.0.0:${w.metricsPort}/metrics`;
-  log(`ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${served}`);
+  log(
+    `ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${served}`,
+  );
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);
     process.once('SIGINT', resolve);
@@ -109,7 +112,8 @@ export async function cleanCommand(args: string[]): Promise<void> {
 export async function dashboardCommand(args: string[]): Promise<void> {
   const { config, values } = configOf(args);
   const port = Number(values.port);
-  if (!(values.port !== '' && Number.isInteger(port) && port >= 0 && port < 65536)) throw new UsageError(`--port must be a port number (0-65535; 0 picks a free one), not "${values.port}"`);
+  if (!(values.port !== '' && Number.isInteger(port) && port >= 0 && port < 65536))
+    throw new UsageError(`--port must be a port number (0-65535; 0 picks a free one), not "${values.port}"`);
   const { serveDashboard } = await import('../runner/distributed/dashboard.ts');
   const board = await serveDashboard(config, port);
   process.stdout.write(`dashboard of run ${config.run.name} at http://0.0.0.0:${board.port}/ (queues under prefix ${config.redis.prefix})\n`);

@@ -59,7 +59,8 @@ export async function exportCommand(args: string[]): Promise<void> {
   if (format !== 'jsonl') return exportShardsCommand(ctx, dest, format as ShardFormat, image, started);
   const report = await exportDataset(ctx, dest, {
     ...image,
-    onPart: (done, parts, t) => process.stderr.write(`[export  ] ${done}/${parts} parts  ${t.written} written, ${t.skipped} already there, ${t.failed} failed\n`),
+    onPart: (done, parts, t) =>
+      process.stderr.write(`[export  ] ${done}/${parts} parts  ${t.written} written, ${t.skipped} already there, ${t.failed} failed\n`),
   });
   const { images, triples } = report;
   process.stdout.write(
@@ -69,7 +70,13 @@ export async function exportCommand(args: string[]): Promise<void> {
   );
 }
 
-async function exportShardsCommand(ctx: StageContext, dest: Storage, format: ShardFormat, image: Omit<ExportOptions, 'onPart'>, started: number): Promise<void> {
+async function exportShardsCommand(
+  ctx: StageContext,
+  dest: Storage,
+  format: ShardFormat,
+  image: Omit<ExportOptions, 'onPart'>,
+  started: number,
+): Promise<void> {
   const r = await exportShards(ctx, dest, format, {
     ...image,
     maxPixels: ctx.config.input.max_pixels,

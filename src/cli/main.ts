@@ -76,16 +76,28 @@ async function runLocalPipeline(config: Config, checks: boolean): Promise<number
     failure = err;
   }
   const summary = await summarize(ctx, reports);
-  if (failure && summary.outcome.exit_code !== 1) summary.outcome = { ...summary.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
+  if (failure && summary.outcome.exit_code !== 1)
+    summary.outcome = { ...summary.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
   await ctx.output.write(outputLayout.summary(), JSON.stringify(summary, null, 1));
   await writeRunReport(ctx, summary);
   process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
-  if (failure) process.stderr.write(`megapairs run: ${failure.message}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`);
+  if (failure)
+    process.stderr.write(`megapairs run: ${failure.message}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`);
   return summary.outcome.exit_code;
 }
 
 async function run(args: string[]): Promise<number> {
-  const { values } = parseArgs({ args, options: { config: { type: 'string', short: 'c' }, runner: { type: 'string' }, quiet: { type: 'boolean' }, 'no-preflight': { type: 'boolean' }, 'dry-run': { type: 'boolean' }, 'metrics-port': { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: {
+      config: { type: 'string', short: 'c' },
+      runner: { type: 'string' },
+      quiet: { type: 'boolean' },
+      'no-preflight': { type: 'boolean' },
+      'dry-run': { type: 'boolean' },
+      'metrics-port': { type: 'string' },
+    },
+  });
   if (!values.config) throw new UsageError('run needs --config <file>');
   const config = loadConfig(values.config);
   if (values['dry-run']) {
@@ -138,7 +150,10 @@ async function gc(args: string[]): Promise<void> {
 }
 
 async function sample(args: string[]): Promise<void> {
-  const { values } = parseArgs({ args, options: { out: { type: 'string', default: 'data/sample' }, limit: { type: 'string' }, 'shard-size': { type: 'string' } } });
+  const { values } = parseArgs({
+    args,
+    options: { out: { type: 'string', default: 'data/sample' }, limit: { type: 'string' }, 'shard-size': { type: 'string' } },
+  });
   const started = Date.now();
   // Demo-only (and the openmoji package is a dev dependency): loaded by this command alone.
   const { buildSampleCorpus } = await import('../sample/openmoji.ts');

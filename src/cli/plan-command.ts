@@ -34,7 +34,10 @@ function tokensOption(name: string, v: string | undefined): Tokens | undefined {
 /** Pairs per image from a finished run of this config (its summary.json), when there is one. */
 async function previousPairsPerImage(ctx: StageContext): Promise<number | undefined> {
   if (!(await ctx.output.exists(outputLayout.summary()))) return undefined;
-  const s = JSON.parse((await ctx.output.read(outputLayout.summary())).toString('utf8')) as { images?: { catalogued?: number }; pairs?: Record<string, number> };
+  const s = JSON.parse((await ctx.output.read(outputLayout.summary())).toString('utf8')) as {
+    images?: { catalogued?: number };
+    pairs?: Record<string, number>;
+  };
   const images = s.images?.catalogued;
   if (!images || !s.pairs) return undefined;
   return Object.values(s.pairs).reduce((a, b) => a + b, 0) / images;

@@ -9,7 +9,9 @@ export type EncoderName = (typeof ENCODER_NAMES)[number];
 const pooling = z
   .enum(['none', 'cls', 'mean', 'eot'])
   .default('none')
-  .describe('none: the output is already [N, D]; cls: token 0; mean: average over the attention mask (images: all tokens); eot: the position of the highest token id, as CLIP');
+  .describe(
+    'none: the output is already [N, D]; cls: token 0; mean: average over the attention mask (images: all tokens); eot: the position of the highest token id, as CLIP',
+  );
 
 const imageEncoder = z
   .strictObject({
@@ -158,7 +160,10 @@ const s3Settings = z.strictObject({
 export const configSchema = z.strictObject({
   run: z
     .strictObject({
-      name: z.string().regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-"').default('megapairs'),
+      name: z
+        .string()
+        .regex(/^[A-Za-z0-9._-]+$/, 'letters, digits, ".", "_" and "-"')
+        .default('megapairs'),
       seed: z.number().int().default(42),
       /** A complete run exits 0 only when no stage sent more than this share of its items to the ledger (else 3). */
       max_failure_share: z.number().min(0).max(1).default(0.05),
@@ -229,7 +234,10 @@ export const configSchema = z.strictObject({
       /** A pair found in several spaces is kept once; its `relation` is the first of its spaces in this order. */
       relation_priority: z
         .array(z.enum(ENCODER_NAMES))
-        .refine((a) => a.length === ENCODER_NAMES.length && new Set(a).size === a.length, `relation_priority must list each of ${ENCODER_NAMES.join(', ')} once`)
+        .refine(
+          (a) => a.length === ENCODER_NAMES.length && new Set(a).size === a.length,
+          `relation_priority must list each of ${ENCODER_NAMES.join(', ')} once`,
+        )
         .default([...ENCODER_NAMES]),
       /** The most pairs one image may be the target of (hubs); pairs over the cap are dropped in query order. 0: no cap. */
       max_pairs_per_target: z.number().int().min(0).default(8),
@@ -275,7 +283,10 @@ export const configSchema = z.strictObject({
       password_env: z.string().default('REDIS_PASSWORD'),
       tls: z.boolean().default(false),
       /** Key prefix of the run's queues (use a hash tag such as "{megapairs}" on Redis Cluster). */
-      prefix: z.string().regex(/^[^:\s]+$/, 'no ":" or spaces').default('megapairs'),
+      prefix: z
+        .string()
+        .regex(/^[^:\s]+$/, 'no ":" or spaces')
+        .default('megapairs'),
     })
     .prefault({}),
 });

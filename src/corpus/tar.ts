@@ -121,7 +121,10 @@ function numeric(block: Buffer, start: number, length: number): number {
     for (let i = 1; i < length; i++) value = value * 256 + field[i];
     return value;
   }
-  const text = field.toString('latin1').replace(/[\0 ]+$/g, '').replace(/^[\0 ]+/, '');
+  const text = field
+    .toString('latin1')
+    .replace(/[\0 ]+$/g, '')
+    .replace(/^[\0 ]+/, '');
   return text === '' ? 0 : parseInt(text, 8);
 }
 
@@ -203,7 +206,11 @@ export async function* readTarEntries(source: AsyncIterable<Buffer> | Readable, 
         const data = await input.read(size);
         if (data.length < size) {
           const what = isFile ? `member ${JSON.stringify(longName ?? pax.get('path') ?? header.name)}` : `${header.type} header`;
-          throw new TarError(where, dataOffset + data.length, `stream ends inside ${what} (${data.length} of ${size} data bytes from offset ${dataOffset}; truncated tar)`);
+          throw new TarError(
+            where,
+            dataOffset + data.length,
+            `stream ends inside ${what} (${data.length} of ${size} data bytes from offset ${dataOffset}; truncated tar)`,
+          );
         }
         if (header.type === 'L') {
           longName = cString(data, 0, data.length);

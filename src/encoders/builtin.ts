@@ -57,7 +57,15 @@ const IMAGE_PREPROCESS: ImagePreprocess = {
 export const BUILTIN_IMAGE_PREPROCESS: Record<'shape' | 'colour', ImagePreprocess> = { shape: IMAGE_PREPROCESS, colour: IMAGE_PREPROCESS };
 
 /** The same settings as encoder config keys, for a config that points at a copy of a built-in model file. */
-export const BUILTIN_IMAGE_CONFIG = { size: IMAGE_SIZE, resize: IMAGE_SIZE, crop: 'center', interpolation: 'lanczos3', mean: [0, 0, 0], std: [1, 1, 1], alpha: 'flatten' } as const;
+export const BUILTIN_IMAGE_CONFIG = {
+  size: IMAGE_SIZE,
+  resize: IMAGE_SIZE,
+  crop: 'center',
+  interpolation: 'lanczos3',
+  mean: [0, 0, 0],
+  std: [1, 1, 1],
+  alpha: 'flatten',
+} as const;
 
 // ---- generation ---------------------------------------------------------------------------------
 
@@ -81,7 +89,12 @@ export async function ensureBuiltinModels(dir: string): Promise<BuiltinModels> {
   // LocalStorage writes whole files (temp then rename): a reader never sees half a model.
   const store = new LocalStorage(path.resolve(dir));
   const v = `v${BUILTIN_MODELS_VERSION}`;
-  const names = { shape: `builtin-${v}-shape.onnx`, colour: `builtin-${v}-colour.onnx`, caption: `builtin-${v}-caption.onnx`, tokenizer: `builtin-${v}-caption-tokenizer.json` };
+  const names = {
+    shape: `builtin-${v}-shape.onnx`,
+    colour: `builtin-${v}-colour.onnx`,
+    caption: `builtin-${v}-caption.onnx`,
+    tokenizer: `builtin-${v}-caption-tokenizer.json`,
+  };
   for (const name of ['shape', 'colour'] as const) {
     if (!(await store.exists(names[name]))) await store.write(names[name], Buffer.from((await buildBuiltinModel(name)).model));
   }

@@ -52,7 +52,10 @@ export class OnnxEncoder<S extends ImageEncoderSpec | TextEncoderSpec = ImageEnc
       throw new Error(`encoders.${spec.name}.model: ${err.message}`);
     });
     const { io, problems } = checkModelIO(spec, session);
-    if (!io) throw new Error(`encoders.${spec.name}: the model does not fit the config:\n${problems.map((p) => `  ${p.key}: ${p.found}; expected ${p.expected}`).join('\n')}`);
+    if (!io)
+      throw new Error(
+        `encoders.${spec.name}: the model does not fit the config:\n${problems.map((p) => `  ${p.key}: ${p.found}; expected ${p.expected}`).join('\n')}`,
+      );
     return new OnnxEncoder(spec, session, io);
   }
 
@@ -66,11 +69,13 @@ export class OnnxEncoder<S extends ImageEncoderSpec | TextEncoderSpec = ImageEnc
     }
     const dims = result.dims.map(Number);
     const where = `encoders.${this.spec.name}: output "${output.name}" of ${this.spec.model}`;
-    if (dims.length !== output.rank || dims[0] !== n) throw new Error(`${where} is [${dims.join(', ')}] for a batch of ${n}, expected [${n}, ${output.rank === 3 ? 'T, ' : ''}D]`);
+    if (dims.length !== output.rank || dims[0] !== n)
+      throw new Error(`${where} is [${dims.join(', ')}] for a batch of ${n}, expected [${n}, ${output.rank === 3 ? 'T, ' : ''}D]`);
     let data = result.type === 'float16' ? fromHalfArray(result.data as Uint16Array) : new Float32Array(result.data as Float32Array);
     if (output.rank === 3) {
       const maxLength = this.spec.kind === 'text' ? this.spec.maxLength : undefined;
-      if (maxLength !== undefined && dims[1] !== maxLength) throw new Error(`${where} has ${dims[1]} positions, expected one per token (max_length ${maxLength}) for pooling ${this.spec.pooling}`);
+      if (maxLength !== undefined && dims[1] !== maxLength)
+        throw new Error(`${where} has ${dims[1]} positions, expected one per token (max_length ${maxLength}) for pooling ${this.spec.pooling}`);
       data = pool(data, dims, this.spec.pooling as 'cls' | 'mean' | 'eot', tokens);
     }
     const dim = dims[dims.length - 1];
@@ -82,7 +87,8 @@ export class OnnxEncoder<S extends ImageEncoderSpec | TextEncoderSpec = ImageEnc
     const { size } = this.spec;
     const { input } = this.io;
     const values = pixels.subarray(0, n * 3 * size * size);
-    const tensor = input.type === 'float16' ? new ort.Tensor('float16', toHalfArray(values), [n, 3, size, size]) : new ort.Tensor('float32', values, [n, 3, size, size]);
+    const tensor =
+      input.type === 'float16' ? new ort.Tensor('float16', toHalfArray(values), [n, 3, size, size]) : new ort.Tensor('float32', values, [n, 3, size, size]);
     return this.run({ [input.name]: tensor }, n);
   }
 
@@ -90,7 +96,8 @@ export class OnnxEncoder<S extends ImageEncoderSpec | TextEncoderSpec = ImageEnc
     const tokenizer = await loadTokenizer(this.spec.tokenizer, this.spec.padToken);
     const { ids, mask } = tokenizer.encodeBatch(texts, this.spec.maxLength);
     const dims = [texts.length, this.spec.maxLength];
-    const int = (v: BigInt64Array, type: 'int64' | 'int32') => (type === 'int64' ? new ort.Tensor('int64', v, dims) : new ort.Tensor('int32', Int32Array.from(v, Number), dims));
+    const int = (v: BigInt64Array, type: 'int64' | 'int32') =>
+      type === 'int64' ? new ort.Tensor('int64', v, dims) : new ort.Tensor('int32', Int32Array.from(v, Number), dims);
     const feeds: Record<string, ort.Tensor> = { [this.io.input.name]: int(ids, this.io.input.type as 'int64' | 'int32') };
     if (this.io.mask) feeds[this.io.mask.name] = int(mask, this.io.mask.type);
     return this.run(feeds, texts.length, { ids, mask });

@@ -176,7 +176,7 @@ function rawData(t: TensorValue): Uint8Array {
 function tensorProto(t: TensorValue): ProtoWriter {
   const expected = t.dims.reduce((a, b) => a * b, 1);
   if (expected !== t.data.length) throw new Error(`tensor ${t.name}: dims [${t.dims}] need ${expected} values, got ${t.data.length}`);
-  if ((t.type === 'float32') !== (t.data instanceof Float32Array)) throw new Error(`tensor ${t.name}: data does not match type ${t.type}`);
+  if ((t.type === 'float32') !== t.data instanceof Float32Array) throw new Error(`tensor ${t.name}: data does not match type ${t.type}`);
   const w = new ProtoWriter();
   if (t.dims.length) w.packedVarints(1, t.dims); // dims
   w.varint(2, DATA_TYPE[t.type]); // data_type

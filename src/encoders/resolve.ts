@@ -50,7 +50,12 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
   const builtin = async (name: string, where: string): Promise<string> => {
     builtins ??= await (await import('./builtin.ts')).ensureBuiltinModels(path.join(cacheDir, 'models'));
     // hasOwn, not `in`: "builtin:toString" must not find Object.prototype's.
-    if (!Object.hasOwn(builtins, name)) throw new Error(`${where}: unknown built-in "builtin:${name}" (built-ins: ${Object.keys(builtins).map((k) => `builtin:${k}`).join(', ')})`);
+    if (!Object.hasOwn(builtins, name))
+      throw new Error(
+        `${where}: unknown built-in "builtin:${name}" (built-ins: ${Object.keys(builtins)
+          .map((k) => `builtin:${k}`)
+          .join(', ')})`,
+      );
     return builtins[name as keyof BuiltinModels];
   };
 

@@ -28,7 +28,10 @@ export function parseExecutionProviders(names: readonly string[], where: string)
   return names.map((raw) => {
     const m = /^([a-z0-9_-]+)(?::(\d+))?$/i.exec(raw.trim());
     const name = m?.[1].toLowerCase();
-    if (!m || !known.includes(name!)) throw new Error(`${where}: unknown execution provider "${raw}" (onnxruntime-node ${ort.env.versions.common} knows: ${known.join(', ')}; a device as cuda:1)`);
+    if (!m || !known.includes(name!))
+      throw new Error(
+        `${where}: unknown execution provider "${raw}" (onnxruntime-node ${ort.env.versions.common} knows: ${known.join(', ')}; a device as cuda:1)`,
+      );
     return m[2] !== undefined ? { name: name!, deviceId: Number(m[2]) } : name!;
   });
 }

@@ -55,7 +55,8 @@ export async function exportShards(
     } else {
       const ledger = formatLedger(format, part.number);
       const batches = tripleBatches(ctx, part.number, opts, ledger);
-      const rows = format === 'hf' ? await writeHfShard(dest, key, batches, opts.batch, ctx.cacheDir) : await writeWebdatasetShard(dest, key, batches, ctx.cacheDir);
+      const rows =
+        format === 'hf' ? await writeHfShard(dest, key, batches, opts.batch, ctx.cacheDir) : await writeWebdatasetShard(dest, key, batches, ctx.cacheDir);
       await ledger.save(ctx);
       report.written++;
       report.triples += rows;

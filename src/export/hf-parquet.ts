@@ -41,7 +41,13 @@ export const HF_FEATURES = {
 const cell = (img: ExportedImage) => ({ bytes: img.jpeg, path: img.path });
 
 /** Writes the shard from batches of triples, `rowGroup` rows per row group; returns its row count. */
-export async function writeHfShard(dest: Storage, key: string, batches: AsyncIterable<TripleWithImages[]>, rowGroup: number, tmpRoot?: string): Promise<number> {
+export async function writeHfShard(
+  dest: Storage,
+  key: string,
+  batches: AsyncIterable<TripleWithImages[]>,
+  rowGroup: number,
+  tmpRoot?: string,
+): Promise<number> {
   return storeViaLocalFile(
     dest,
     key,

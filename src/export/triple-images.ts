@@ -46,14 +46,17 @@ class ItemFault extends Error {}
 /** Yields the part's triples in batches; `ledger` collects the images that could not be exported. */
 export async function* tripleBatches(ctx: StageContext, n: number, opts: TripleImageOptions, ledger: UnitLedger): AsyncGenerator<TripleWithImages[]> {
   // By query: a query's triples (one per relation) come together, so its image is made once.
-  const triples = (await readParquet<TripleRow>(ctx.output, ctx.layout.triplesPart(n), triplesSchema)).sort((a, b) => a.q_id - b.q_id || (a.pair_id < b.pair_id ? -1 : 1));
+  const triples = (await readParquet<TripleRow>(ctx.output, ctx.layout.triplesPart(n), triplesSchema)).sort(
+    (a, b) => a.q_id - b.q_id || (a.pair_id < b.pair_id ? -1 : 1),
+  );
   const hnsIds = new Map((await readParquet<PairRow>(ctx.work, ctx.layout.pairsPart(n), pairsSchema)).map((p) => [p.pair_id, p.hns]));
   const cache = new LruCache<ExportedImage>(CACHED_IMAGES);
   const failed = new Set<number>();
   for (let start = 0; start < triples.length; start += opts.batch) {
     const batch = triples.slice(start, start + opts.batch).map((t) => {
       const hns = hnsIds.get(t.pair_id);
-      if (!hns) throw new Error(`${ctx.work.uri(ctx.layout.pairsPart(n))}: no pair ${t.pair_id} for the triple in ${ctx.output.uri(ctx.layout.triplesPart(n))}`);
+      if (!hns)
+        throw new Error(`${ctx.work.uri(ctx.layout.pairsPart(n))}: no pair ${t.pair_id} for the triple in ${ctx.output.uri(ctx.layout.triplesPart(n))}`);
       return { t, ids: [t.q_id, t.t_id, ...hns] };
     });
     const ids = [...new Set(batch.flatMap((b) => b.ids))].filter((id) => !failed.has(id));
@@ -77,7 +80,10 @@ export async function* tripleBatches(ctx: StageContext, n: number, opts: TripleI
       }
     });
     const out: TripleWithImages[] = [];
-    for (const { t, ids: [q, target, ...hns] } of batch) {
+    for (const {
+      t,
+      ids: [q, target, ...hns],
+    } of batch) {
       if ([q, target, ...hns].some((id) => !images.has(id))) continue;
       out.push({ triple: t, query: images.get(q)!, target: images.get(target)!, hns: hns.map((id) => images.get(id)!) });
     }

@@ -69,7 +69,14 @@ export class LoadedShard {
 }
 
 /** Loads a shard; `onRead` is told the bytes of the file read (for the metrics). */
-export async function loadShard(storage: Storage, key: string, dim: number, count: number, efSearch: number, onRead?: (bytes: number) => void): Promise<LoadedShard> {
+export async function loadShard(
+  storage: Storage,
+  key: string,
+  dim: number,
+  count: number,
+  efSearch: number,
+  onRead?: (bytes: number) => void,
+): Promise<LoadedShard> {
   const index = new HierarchicalNSW('ip', dim);
   if (count > 0) {
     const file = await storage.localPath(key);

@@ -7,13 +7,28 @@ import { AggregatorRegistry, Counter, Gauge, Histogram, Registry, type MetricObj
 export const registry = new Registry();
 
 /** Units finished per stage, by outcome: `done` (ran), `skipped` (its artifact was complete), `failed` (an attempt failed). */
-export const unitsTotal = new Counter({ name: 'megapairs_units_total', help: 'Units finished, per stage and outcome (done, skipped, failed).', labelNames: ['stage', 'outcome'], registers: [registry] });
+export const unitsTotal = new Counter({
+  name: 'megapairs_units_total',
+  help: 'Units finished, per stage and outcome (done, skipped, failed).',
+  labelNames: ['stage', 'outcome'],
+  registers: [registry],
+});
 
 /** Items carried through per stage (rate() of it is items/s). */
-export const itemsTotal = new Counter({ name: 'megapairs_items_total', help: 'Items processed per stage; rate() is items per second.', labelNames: ['stage'], registers: [registry] });
+export const itemsTotal = new Counter({
+  name: 'megapairs_items_total',
+  help: 'Items processed per stage; rate() is items per second.',
+  labelNames: ['stage'],
+  registers: [registry],
+});
 
 /** Items a stage wrote to the failures ledger. */
-export const itemFailuresTotal = new Counter({ name: 'megapairs_item_failures_total', help: 'Items written to the failures ledger, per stage.', labelNames: ['stage'], registers: [registry] });
+export const itemFailuresTotal = new Counter({
+  name: 'megapairs_item_failures_total',
+  help: 'Items written to the failures ledger, per stage.',
+  labelNames: ['stage'],
+  registers: [registry],
+});
 
 export const unitSeconds = new Histogram({
   name: 'megapairs_unit_seconds',
@@ -24,18 +39,53 @@ export const unitSeconds = new Histogram({
 });
 
 /** The metric KEDA scales workers on: waiting + delayed + prioritized jobs of a stage's queue. */
-export const queueBacklog = new Gauge({ name: 'megapairs_queue_backlog', help: 'Jobs waiting to run (waiting + delayed + prioritized), per run and stage.', labelNames: ['run', 'stage'], registers: [registry] });
+export const queueBacklog = new Gauge({
+  name: 'megapairs_queue_backlog',
+  help: 'Jobs waiting to run (waiting + delayed + prioritized), per run and stage.',
+  labelNames: ['run', 'stage'],
+  registers: [registry],
+});
 
 /** Every state's job count, per queue. */
-export const queueJobs = new Gauge({ name: 'megapairs_queue_jobs', help: 'Jobs per run, stage and state.', labelNames: ['run', 'stage', 'state'], registers: [registry] });
+export const queueJobs = new Gauge({
+  name: 'megapairs_queue_jobs',
+  help: 'Jobs per run, stage and state.',
+  labelNames: ['run', 'stage', 'state'],
+  registers: [registry],
+});
 
-export const indexShardLoads = new Counter({ name: 'megapairs_index_shard_loads_total', help: 'Index shards loaded into memory, per space.', labelNames: ['space'], registers: [registry] });
-export const indexShardBytesRead = new Counter({ name: 'megapairs_index_shard_bytes_read_total', help: 'Bytes of index shard files read, per space.', labelNames: ['space'], registers: [registry] });
+export const indexShardLoads = new Counter({
+  name: 'megapairs_index_shard_loads_total',
+  help: 'Index shards loaded into memory, per space.',
+  labelNames: ['space'],
+  registers: [registry],
+});
+export const indexShardBytesRead = new Counter({
+  name: 'megapairs_index_shard_bytes_read_total',
+  help: 'Bytes of index shard files read, per space.',
+  labelNames: ['space'],
+  registers: [registry],
+});
 
 /** Requests sent to an annotation endpoint (`endpoint` is the config's name for it, e.g. mllm or llm). */
-export const annotationRequests = new Counter({ name: 'megapairs_annotation_requests_total', help: 'Requests sent to an annotation endpoint.', labelNames: ['endpoint'], registers: [registry] });
-export const annotationTokens = new Counter({ name: 'megapairs_annotation_tokens_total', help: 'Tokens billed by an annotation endpoint, by kind (prompt, completion).', labelNames: ['endpoint', 'kind'], registers: [registry] });
-export const annotationErrors = new Counter({ name: 'megapairs_annotation_errors_total', help: 'Failed annotation requests, per endpoint and kind of error.', labelNames: ['endpoint', 'kind'], registers: [registry] });
+export const annotationRequests = new Counter({
+  name: 'megapairs_annotation_requests_total',
+  help: 'Requests sent to an annotation endpoint.',
+  labelNames: ['endpoint'],
+  registers: [registry],
+});
+export const annotationTokens = new Counter({
+  name: 'megapairs_annotation_tokens_total',
+  help: 'Tokens billed by an annotation endpoint, by kind (prompt, completion).',
+  labelNames: ['endpoint', 'kind'],
+  registers: [registry],
+});
+export const annotationErrors = new Counter({
+  name: 'megapairs_annotation_errors_total',
+  help: 'Failed annotation requests, per endpoint and kind of error.',
+  labelNames: ['endpoint', 'kind'],
+  registers: [registry],
+});
 
 export type MetricsSnapshot = MetricObjectWithValues<MetricValue<string>>[];
 

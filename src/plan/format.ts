@@ -24,15 +24,22 @@ export function formatPlan(p: Plan): string {
     );
   lines.push('', `index: ${p.index.shards} shard(s) per encoder of up to ${int(p.index.shardSize)} images`);
   for (const s of p.index.perShard)
-    lines.push(`  ${s.shards} x ${int(s.images)} images, loaded: ${Object.entries(s.memoryBytes).map(([e, b]) => `${e} ${formatBytes(b)}`).join(', ')}`);
+    lines.push(
+      `  ${s.shards} x ${int(s.images)} images, loaded: ${Object.entries(s.memoryBytes)
+        .map(([e, b]) => `${e} ${formatBytes(b)}`)
+        .join(', ')}`,
+    );
   lines.push(`  index.memory_budget_mb keeps ${formatBytes(p.index.budgetBytes)} of shards loaded per mining thread`);
   const a = p.annotation;
   lines.push('', `annotation (${a.annotator}): ${int(a.pairs)} pairs (${a.pairsSource})`);
   if (a.annotator !== 'openai') lines.push('  no model requests: the template annotator writes from the captions');
   else {
     lines.push(`  requests: describe ${int(a.requests.describe)}, instruct ${int(a.requests.instruct)}`);
-    for (const [model, t] of Object.entries(a.tokens)) lines.push(`  ${model}: ${int(t.prompt)} prompt + ${int(t.completion)} completion tokens (${a.tokensSource})`);
-    lines.push(a.costUsd !== undefined ? `  cost: $${a.costUsd.toFixed(2)}` : `  cost: not priced (set annotate.openai.price for ${a.unpricedModels.join(', ')})`);
+    for (const [model, t] of Object.entries(a.tokens))
+      lines.push(`  ${model}: ${int(t.prompt)} prompt + ${int(t.completion)} completion tokens (${a.tokensSource})`);
+    lines.push(
+      a.costUsd !== undefined ? `  cost: $${a.costUsd.toFixed(2)}` : `  cost: not priced (set annotate.openai.price for ${a.unpricedModels.join(', ')})`,
+    );
   }
   return lines.join('\n') + '\n';
 }

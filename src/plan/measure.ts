@@ -74,7 +74,11 @@ export async function countCorpus(ctx: StageContext, countShards = 4): Promise<C
   let images = 0;
   for (const s of counted) for await (const sample of readSamples(ctx.input, s.tar)) if (sample.image) images++;
   if (counted.length === shards.length) return { images, shards: shards.length, how: `counted in all ${shards.length} shards` };
-  return { images: Math.round((images / counted.length) * shards.length), shards: shards.length, how: `counted in ${counted.length} of ${shards.length} shards, scaled` };
+  return {
+    images: Math.round((images / counted.length) * shards.length),
+    shards: shards.length,
+    how: `counted in ${counted.length} of ${shards.length} shards, scaled`,
+  };
 }
 
 /** A corpus sample with an image, its caption (the tar's .txt member) and its shard. */
@@ -142,7 +146,9 @@ export async function measure(ctx: StageContext, n: number, given: Partial<Recor
     perSecond: given.caption ?? (await rate(texts, caption.batchSize, (chunk) => textEncoder.encodeTexts(chunk))),
     source: given.caption ? 'given' : 'measured',
   };
-  const jpegs = await Promise.all(bytes.slice(0, 16).map((b) => trainingJpeg(b, { size: 512, fit: 'contain', quality: 90, maxPixels: config.input.max_pixels })));
+  const jpegs = await Promise.all(
+    bytes.slice(0, 16).map((b) => trainingJpeg(b, { size: 512, fit: 'contain', quality: 90, maxPixels: config.input.max_pixels })),
+  );
   return {
     corpus,
     sample: {
@@ -177,19 +183,60 @@ async function rowBytes(config: Config, samples: CorpusSample[], images: number,
   const instructions = () => Array.from({ length: minInstructions(config) + 1 }, () => `Find ${text(8)}.`);
   const k = config.mine.hard_negatives;
   const n = samples.length;
-  const catalog: CatalogRow[] = samples.map((s, i) => ({ row: i, key: s.key, image: name(i), tar: s.tar, offset: s.image.offset, length: s.image.length, format: s.image.ext, caption: s.caption, width: 512, height: 512 }));
+  const catalog: CatalogRow[] = samples.map((s, i) => ({
+    row: i,
+    key: s.key,
+    image: name(i),
+    tar: s.tar,
+    offset: s.image.offset,
+    length: s.image.length,
+    format: s.image.ext,
+    caption: s.caption,
+    width: 512,
+    height: 512,
+  }));
   const [lo, hi] = config.mine.band;
   const pairs = Array.from({ length: n }, (_, i) => {
     const [q, t] = [id(), id()];
     const relation = ENCODER_NAMES[i % ENCODER_NAMES.length];
-    return { pair_id: `${q}-${relation}-${t}`, q_id: q, t_id: t, relation, similarity: lo + rng.next() * (hi - lo), rank: rng.int(0, config.mine.k - 1), hns: [q, ...Array.from({ length: k - 1 }, id)] };
+    return {
+      pair_id: `${q}-${relation}-${t}`,
+      q_id: q,
+      t_id: t,
+      relation,
+      similarity: lo + rng.next() * (hi - lo),
+      rank: rng.int(0, config.mine.k - 1),
+      hns: [q, ...Array.from({ length: k - 1 }, id)],
+    };
   });
-  const annotations = pairs.map((p) => ({ pair_id: p.pair_id, description: description(), instructions: instructions(), annotator: config.annotate.annotator, model: 'model', prompt_version: PROMPT_VERSION, prompt_tokens: rng.int(800, 1600), completion_tokens: rng.int(80, 200) }));
+  const annotations = pairs.map((p) => ({
+    pair_id: p.pair_id,
+    description: description(),
+    instructions: instructions(),
+    annotator: config.annotate.annotator,
+    model: 'model',
+    prompt_version: PROMPT_VERSION,
+    prompt_tokens: rng.int(800, 1600),
+    completion_tokens: rng.int(80, 200),
+  }));
   const triples = pairs.map((p, i) => {
     const [q, t] = [pick(), pick()];
     return {
-      q_img: name(q), q_text: annotations[i].instructions, t_img: name(t), hns: [name(q), ...Array.from({ length: k - 1 }, () => name())], relation: p.relation, similarity: p.similarity,
-      description: annotations[i].description, annotator: config.annotate.annotator, model: 'model', prompt_version: PROMPT_VERSION, pair_id: p.pair_id, q_id: p.q_id, t_id: p.t_id, q_caption: samples[q].caption, t_caption: samples[t].caption,
+      q_img: name(q),
+      q_text: annotations[i].instructions,
+      t_img: name(t),
+      hns: [name(q), ...Array.from({ length: k - 1 }, () => name())],
+      relation: p.relation,
+      similarity: p.similarity,
+      description: annotations[i].description,
+      annotator: config.annotate.annotator,
+      model: 'model',
+      prompt_version: PROMPT_VERSION,
+      pair_id: p.pair_id,
+      q_id: p.q_id,
+      t_id: p.t_id,
+      q_caption: samples[q].caption,
+      t_caption: samples[t].caption,
     };
   });
   const jsonl = mean(triples.map((t) => Buffer.byteLength(JSON.stringify({ q_img: t.q_img, q_text: t.q_text, t_img: t.t_img, hns: t.hns }) + '\n')));
@@ -220,7 +267,10 @@ export const wordNum = (config: Config): [number, number] => annotatorSettings(c
 export const minInstructions = (config: Config) => annotatorSettings(config).min_instructions ?? 3;
 
 /** Tokens per request, estimated from the prompts themselves (4 characters a token) and the images' tokens. */
-export function estimateTokens(config: Config, imageTokens: number): { describe: { prompt: number; completion: number }; instruct: { prompt: number; completion: number } } {
+export function estimateTokens(
+  config: Config,
+  imageTokens: number,
+): { describe: { prompt: number; completion: number }; instruct: { prompt: number; completion: number } } {
   const words = mean(wordNum(config));
   const tokens = (s: string) => Math.ceil(s.length / 4);
   const description = 'word '.repeat(Math.round(words));

@@ -74,8 +74,12 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
   const shards = Math.max(1, Math.ceil(n / shardSize));
   const full = Math.floor(n / shardSize);
   const rest = n - full * shardSize;
-  const memory = (count: number) => Object.fromEntries(ENCODER_NAMES.map((e) => [e, shardBytes(count, m.encoders[e].dim, config.index.m)])) as Record<EncoderName, number>;
-  const perShard = [...(full ? [{ shards: full, images: shardSize, memoryBytes: memory(shardSize) }] : []), ...(rest ? [{ shards: 1, images: rest, memoryBytes: memory(rest) }] : [])];
+  const memory = (count: number) =>
+    Object.fromEntries(ENCODER_NAMES.map((e) => [e, shardBytes(count, m.encoders[e].dim, config.index.m)])) as Record<EncoderName, number>;
+  const perShard = [
+    ...(full ? [{ shards: full, images: shardSize, memoryBytes: memory(shardSize) }] : []),
+    ...(rest ? [{ shards: 1, images: rest, memoryBytes: memory(rest) }] : []),
+  ];
 
   const a = annotatorSettings(config);
   const openai = config.annotate.annotator === 'openai';
@@ -106,10 +110,26 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
     totalBytes: { work: total('work'), output: total('output') },
     embedding: ENCODER_NAMES.map((e) => {
       const r = m.encoders[e];
-      return { encoder: e, dim: r.dim, perSecond: r.perSecond, source: r.source, hours: n / r.perSecond / 3600, preprocessCpuHours: r.preprocessPerSecond ? n / r.preprocessPerSecond / 3600 : undefined };
+      return {
+        encoder: e,
+        dim: r.dim,
+        perSecond: r.perSecond,
+        source: r.source,
+        hours: n / r.perSecond / 3600,
+        preprocessCpuHours: r.preprocessPerSecond ? n / r.preprocessPerSecond / 3600 : undefined,
+      };
     }),
     providers: m.providers,
     index: { shards, shardSize, perShard, budgetBytes: config.index.memory_budget_mb * 1024 * 1024 },
-    annotation: { annotator: config.annotate.annotator, pairs, pairsSource: inputs.pairsPerImage.source, requests, tokens, tokensSource: inputs.tokens.source, costUsd, unpricedModels: openai ? unpricedModels : [] },
+    annotation: {
+      annotator: config.annotate.annotator,
+      pairs,
+      pairsSource: inputs.pairsPerImage.source,
+      requests,
+      tokens,
+      tokensSource: inputs.tokens.source,
+      costUsd,
+      unpricedModels: openai ? unpricedModels : [],
+    },
   };
 }

@@ -45,7 +45,11 @@ async function listModels(s: EndpointSettings, env: NodeJS.ProcessEnv): Promise<
   }
   const text = await res.text();
   if (res.status === 401 || res.status === 403) {
-    return { key: s.keys.api_key_env, found: `HTTP ${res.status} from ${url} with the key in $${s.api_key_env}${env[s.api_key_env] ? '' : ' (unset)'}: ${excerpt(text)}`, expected: 'a key the server accepts' };
+    return {
+      key: s.keys.api_key_env,
+      found: `HTTP ${res.status} from ${url} with the key in $${s.api_key_env}${env[s.api_key_env] ? '' : ' (unset)'}: ${excerpt(text)}`,
+      expected: 'a key the server accepts',
+    };
   }
   if (!res.ok) return { key: s.keys.base_url, found: `HTTP ${res.status} from ${url}: ${excerpt(text)}`, expected };
   try {

@@ -16,7 +16,9 @@ async function testImage(): Promise<Buffer> {
   const h = 64;
   const px = Buffer.alloc(w * h * 3);
   for (let i = 0; i < w * h; i++) px.set([(i * 7) % 256, (i >> 3) % 256, (i * 13) % 256], i * 3);
-  return sharp(px, { raw: { width: w, height: h, channels: 3 } }).jpeg().toBuffer();
+  return sharp(px, { raw: { width: w, height: h, channels: 3 } })
+    .jpeg()
+    .toBuffer();
 }
 
 export async function checkEncoders(config: Config, cacheDir: string): Promise<PreflightProblem[]> {
@@ -36,7 +38,11 @@ export async function checkEncoders(config: Config, cacheDir: string): Promise<P
     try {
       session = await loadSession(spec.model, resolved.settings);
     } catch (err) {
-      problems.push({ key: `${key}.model`, found: (err as Error).message, expected: `an ONNX model that loads with execution providers from ${providersSource(config)}` });
+      problems.push({
+        key: `${key}.model`,
+        found: (err as Error).message,
+        expected: `an ONNX model that loads with execution providers from ${providersSource(config)}`,
+      });
       continue;
     }
     const io = checkModelIO(spec, session);
@@ -61,9 +67,14 @@ export async function checkEncoders(config: Config, cacheDir: string): Promise<P
               for (let i = 0; i < batch; i++) writeChw(rgb, s, pixels, i);
               return (encoder as OnnxEncoder<ImageEncoderSpec>).encodeImages(pixels, batch);
             })();
-      if (!data.every(Number.isFinite)) problems.push({ key: `${key}.model`, found: `a test batch gave non-finite values (dim ${dim})`, expected: 'finite embeddings' });
+      if (!data.every(Number.isFinite))
+        problems.push({ key: `${key}.model`, found: `a test batch gave non-finite values (dim ${dim})`, expected: 'finite embeddings' });
     } catch (err) {
-      problems.push({ key: `${key}.model`, found: `a test batch failed: ${(err as Error).message}`, expected: 'a model that runs a batch of the configured shape' });
+      problems.push({
+        key: `${key}.model`,
+        found: `a test batch failed: ${(err as Error).message}`,
+        expected: 'a model that runs a batch of the configured shape',
+      });
     }
   }
   return problems;

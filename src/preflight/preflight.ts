@@ -41,7 +41,11 @@ export function formatProblems(problems: PreflightProblem[]): string {
 /** Every problem the checks find; a check that itself throws is reported as a problem, never lost. */
 export async function preflightProblems(ctx: StageContext, checks: PreflightCheck[] = PREFLIGHT_CHECKS): Promise<PreflightProblem[]> {
   const found = await Promise.all(
-    checks.map((check) => check(ctx).catch((err: Error): PreflightProblem[] => [{ key: '(preflight)', found: `${check.name || 'a check'} failed: ${describeError(err)}`, expected: 'the check to run' }])),
+    checks.map((check) =>
+      check(ctx).catch((err: Error): PreflightProblem[] => [
+        { key: '(preflight)', found: `${check.name || 'a check'} failed: ${describeError(err)}`, expected: 'the check to run' },
+      ]),
+    ),
   );
   return found.flat();
 }

@@ -34,12 +34,25 @@ export async function checkWritable(key: string, storage: Storage): Promise<Pref
     await storage.write(probe, body);
     step = 'read back';
     const back = (await storage.read(probe)).toString('utf8');
-    if (back !== body) return [{ key, found: `${storage.uri(probe)}: read back ${back.length} bytes that differ from the ${body.length} written`, expected: 'what was written reads back the same' }];
+    if (back !== body)
+      return [
+        {
+          key,
+          found: `${storage.uri(probe)}: read back ${back.length} bytes that differ from the ${body.length} written`,
+          expected: 'what was written reads back the same',
+        },
+      ];
     step = 'delete';
     await storage.delete(probe);
     return [];
   } catch (err) {
-    return [{ key, found: `${step} of ${storage.uri(probe)} failed: ${describeError(err)}`, expected: 'a folder or s3:// prefix this process can write, read and delete in' }];
+    return [
+      {
+        key,
+        found: `${step} of ${storage.uri(probe)} failed: ${describeError(err)}`,
+        expected: 'a folder or s3:// prefix this process can write, read and delete in',
+      },
+    ];
   }
 }
 
@@ -77,11 +90,6 @@ export async function checkModelFiles(config: Config): Promise<PreflightProblem[
 }
 
 export async function checkStorage(ctx: StageContext): Promise<PreflightProblem[]> {
-  const found = await Promise.all([
-    checkInput(ctx.input),
-    checkWritable('work', ctx.work),
-    checkWritable('output', ctx.output),
-    checkModelFiles(ctx.config),
-  ]);
+  const found = await Promise.all([checkInput(ctx.input), checkWritable('work', ctx.work), checkWritable('output', ctx.output), checkModelFiles(ctx.config)]);
   return found.flat();
 }

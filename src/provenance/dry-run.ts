@@ -31,7 +31,13 @@ export async function dryRunPlan(ctx: StageContext): Promise<{ key: string; stag
     let done = 0;
     for (const u of units) if (await stage.isDone(ctx, u)) done++;
     const status = stageStatus(units.length, done);
-    out.push({ stage: stage.name, key: now.key, compute: units.length - done, units: units.length, reason: stageReason(status, previous, now, units.length, done) });
+    out.push({
+      stage: stage.name,
+      key: now.key,
+      compute: units.length - done,
+      units: units.length,
+      reason: stageReason(status, previous, now, units.length, done),
+    });
     if (done < units.length) upstreamComputes = true;
   }
   return { key: run.key, stages: out };
@@ -40,7 +46,14 @@ export async function dryRunPlan(ctx: StageContext): Promise<{ key: string; stag
 export function formatDryRun(plan: { key: string; stages: PlannedStage[] }, runName: string): string {
   const lines = [`run ${runName}, key ${plan.key} (dry run: no work done)`];
   for (const s of plan.stages) {
-    const what = s.units === undefined ? 'compute' : s.compute === 0 ? 'reuse' : s.compute === s.units ? `compute ${s.units} units` : `compute ${s.compute} of ${s.units} units`;
+    const what =
+      s.units === undefined
+        ? 'compute'
+        : s.compute === 0
+          ? 'reuse'
+          : s.compute === s.units
+            ? `compute ${s.units} units`
+            : `compute ${s.compute} of ${s.units} units`;
     lines.push(`  ${s.stage.padEnd(9)} ${s.key}  ${what.padEnd(22)} ${s.reason}`);
   }
   return lines.join('\n') + '\n';

@@ -17,7 +17,10 @@ export async function resolveRun(ctx: StageContext, opts: { record?: boolean; st
   const stages = opts.stages ?? pipelineStages();
   const provenance = await resolveProvenance(ctx, stages);
   ctx.keys = keysOf(provenance);
-  const key = runKey(ctx.keys, stages.map((s) => s.name));
+  const key = runKey(
+    ctx.keys,
+    stages.map((s) => s.name),
+  );
   const previous = await readRunRecord(ctx);
   if (opts.record) await writeRunRecord(ctx, { run: ctx.config.run.name, key, startedAt: new Date().toISOString(), stages: provenance });
   return { key, provenance, previous };

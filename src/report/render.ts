@@ -32,7 +32,11 @@ function counts(s: ReportSummary): string {
     ['failures', s.failures ? sum(Object.values(s.failures)) : undefined],
   ];
   const tiles = cells.map(([label, v]) => `<div class="tile"><div class="n">${num(v)}</div><div>${esc(label)}</div></div>`).join('');
-  const emb = s.embeddings ? `<p>embeddings: ${Object.entries(s.embeddings).map(([k, v]) => `${esc(k)} ${num(v)}`).join(', ')}</p>` : '';
+  const emb = s.embeddings
+    ? `<p>embeddings: ${Object.entries(s.embeddings)
+        .map(([k, v]) => `${esc(k)} ${num(v)}`)
+        .join(', ')}</p>`
+    : '';
   const outcome = s.outcome
     ? `<p class="outcome ${s.outcome.complete ? 'ok' : 'bad'}">exit ${s.outcome.exit_code}: ${s.outcome.complete ? 'complete' : 'incomplete'}${s.outcome.message ? ` — ${esc(s.outcome.message)}` : ''}</p>`
     : '';
@@ -54,10 +58,18 @@ function stages(s: ReportSummary): string {
     ]);
     body =
       table(['stage', 'status', 'units', 'items', 'failed', 'seconds', 'items/s', 'why'], rows, 'stages') +
-      barsSvg('stage-seconds', Object.entries(s.stages).map(([k, v]) => [k, v.seconds ?? 0]), 'wall time per stage (s)');
+      barsSvg(
+        'stage-seconds',
+        Object.entries(s.stages).map(([k, v]) => [k, v.seconds ?? 0]),
+        'wall time per stage (s)',
+      );
   } else if (s.seconds && Object.keys(s.seconds).length) {
     body =
-      table(['stage', 'seconds'], Object.entries(s.seconds).map(([k, v]) => [k, v.toFixed(2)]), 'stages') +
+      table(
+        ['stage', 'seconds'],
+        Object.entries(s.seconds).map(([k, v]) => [k, v.toFixed(2)]),
+        'stages',
+      ) +
       barsSvg('stage-seconds', Object.entries(s.seconds), 'wall time per stage (s)') +
       '<p class="missing">items and throughput per stage: not measured in this run</p>';
   } else body = NOT_MEASURED;
@@ -75,11 +87,21 @@ function failures(s: ReportSummary): string {
         const [stage, ...reason] = k.split('/');
         return [stage, reason.join('/'), v];
       });
-    body = table(['stage', 'reason', 'items'], rows, 'failures') + barsSvg('failures', rows.map((r) => [`${r[0]}/${r[1]}`, r[2] as number]), 'failures by stage and reason');
+    body =
+      table(['stage', 'reason', 'items'], rows, 'failures') +
+      barsSvg(
+        'failures',
+        rows.map((r) => [`${r[0]}/${r[1]}`, r[2] as number]),
+        'failures by stage and reason',
+      );
   }
   const share = s.outcome?.failure_share;
   if (share && Object.keys(share).length)
-    body += table(['stage', 'share of its items failed'], Object.entries(share).map(([k, v]) => [k, `${(v * 100).toFixed(2)}%`]), 'failure-share');
+    body += table(
+      ['stage', 'share of its items failed'],
+      Object.entries(share).map(([k, v]) => [k, `${(v * 100).toFixed(2)}%`]),
+      'failure-share',
+    );
   return `<section id="failures"><h2>Failures by stage and reason</h2>${body}</section>`;
 }
 
@@ -116,7 +138,8 @@ function mining(s: ReportSummary, band: [number, number]): string {
   const deg = s.mining?.target_in_degree;
   body += '<h3>Target in-degree</h3>';
   body += deg
-    ? `<p>how many pairs share one target: max ${num(deg.max)}, mean ${deg.mean.toFixed(2)}</p>` + histogramSvg('target-in-degree', deg, { title: 'pairs per target image' })
+    ? `<p>how many pairs share one target: max ${num(deg.max)}, mean ${deg.mean.toFixed(2)}</p>` +
+      histogramSvg('target-in-degree', deg, { title: 'pairs per target image' })
     : NOT_MEASURED;
   const extra: Array<[string, number | undefined]> = [
     ['queries without a pair', s.mining?.queries_without_pair],
@@ -137,7 +160,8 @@ function annotation(s: ReportSummary): string {
     rows.push(['total', sum(all.map((t) => t.prompt)), sum(all.map((t) => t.completion)), sum(all.map((t) => t.prompt + t.completion))]);
     body += table(['model', 'prompt tokens', 'completion tokens', 'total'], rows, 'tokens');
   } else body += '<p class="missing">token totals: not measured in this run</p>';
-  body += a?.cost_usd !== undefined ? `<p class="cost">cost: $${a.cost_usd.toFixed(2)}</p>` : '<p class="missing">cost: not measured in this run (no prices set)</p>';
+  body +=
+    a?.cost_usd !== undefined ? `<p class="cost">cost: $${a.cost_usd.toFixed(2)}</p>` : '<p class="missing">cost: not measured in this run (no prices set)</p>';
   if (a?.endpoints && Object.keys(a.endpoints).length) {
     body += table(
       ['endpoint', 'requests', 'from cache', 'errors'],
@@ -145,7 +169,9 @@ function annotation(s: ReportSummary): string {
         name,
         e.requests,
         e.cached,
-        Object.entries(e.errors).map(([k, v]) => `${k} ${v}`).join(', ') || 'none',
+        Object.entries(e.errors)
+          .map(([k, v]) => `${k} ${v}`)
+          .join(', ') || 'none',
       ]),
       'endpoints',
     );

@@ -67,7 +67,13 @@ export class UnitError extends Error {
   }
 }
 
-export async function runStage(ctx: StageContext, stage: Stage<any>, concurrency: number, progress: ProgressReporter, threads?: LocalThreads): Promise<StageReport> {
+export async function runStage(
+  ctx: StageContext,
+  stage: Stage<any>,
+  concurrency: number,
+  progress: ProgressReporter,
+  threads?: LocalThreads,
+): Promise<StageReport> {
   const p: StageProgress = { stage: stage.name, units: 0, done: 0, skipped: 0, items: 0, failed: 0, startedAt: Date.now() };
   const units = await stage.plan(ctx);
   p.units = units.length;
@@ -99,7 +105,10 @@ export async function runStage(ctx: StageContext, stage: Stage<any>, concurrency
 }
 
 /** Runs every stage under the run's keys (resolved here unless `resolved` is given) and says per stage what it reused. */
-export async function runLocal(ctx: StageContext, opts: { progress?: ProgressReporter; stages?: Stage<any>[]; resolved?: ResolvedRun } = {}): Promise<StageReport[]> {
+export async function runLocal(
+  ctx: StageContext,
+  opts: { progress?: ProgressReporter; stages?: Stage<any>[]; resolved?: ResolvedRun } = {},
+): Promise<StageReport[]> {
   const progress = opts.progress ?? new ProgressReporter();
   const stages = opts.stages ?? pipelineStages();
   const run = opts.resolved ?? (await resolveRun(ctx, { record: true }));

@@ -37,7 +37,9 @@ export function decideOutcome(f: OutcomeFacts): RunOutcome {
   const complete = f.artifactsComplete && unitFailures.length === 0;
   if (!complete) {
     const named = unitFailures.map((x) => `${x.stage} ${x.unit}`).join(', ');
-    const message = named ? `incomplete: unit(s) failed: ${named}; fix the cause and rerun (or megapairs retry-failed)` : 'incomplete: not every unit has its artifact; rerun to resume';
+    const message = named
+      ? `incomplete: unit(s) failed: ${named}; fix the cause and rerun (or megapairs retry-failed)`
+      : 'incomplete: not every unit has its artifact; rerun to resume';
     return { exit_code: 1, complete, failure_share, message };
   }
   const retryable = f.failures.filter((x) => x.retryable).length;
@@ -45,7 +47,12 @@ export function decideOutcome(f: OutcomeFacts): RunOutcome {
   const over = Object.entries(failure_share).filter(([, share]) => share > f.maxFailureShare);
   if (over.length) {
     const list = over.map(([stage, share]) => `${stage} ${(share * 100).toFixed(1)}%`).join(', ');
-    return { exit_code: 3, complete, failure_share, message: `complete, but over run.max_failure_share (${f.maxFailureShare}) of items failed at: ${list} (see the ledger)${hint}` };
+    return {
+      exit_code: 3,
+      complete,
+      failure_share,
+      message: `complete, but over run.max_failure_share (${f.maxFailureShare}) of items failed at: ${list} (see the ledger)${hint}`,
+    };
   }
   if (f.triples === 0) return { exit_code: 3, complete, failure_share, message: `complete, but no triples were made${hint}` };
   return { exit_code: 0, complete, failure_share, message: `complete: ${f.triples} triples${hint}` };

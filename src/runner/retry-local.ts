@@ -12,19 +12,31 @@ import type { Storage } from '../storage/storage.ts';
 /** Where a unit's completion marker is: the artifact its stage's isDone looks for. */
 function doneMarkers(ctx: StageContext, stage: string, unit: any): Array<[Storage, string]> {
   switch (stage) {
-    case 'catalog': return [[ctx.work, ctx.layout.catalogPart(unit.number)]];
-    case 'manifest': return [[ctx.work, ctx.layout.catalogManifest()]];
-    case 'embed': return [[ctx.work, ctx.layout.embeddingMask(unit)]];
-    case 'index': return [[ctx.work, ctx.layout.indexShardMeta(unit.encoder, unit.shard)]];
-    case 'search': return (unit.parts as number[]).map((n): [Storage, string] => [ctx.work, ctx.layout.searchDistances(unit.encoder, unit.shard, n)]);
-    case 'recall': return [[ctx.work, ctx.layout.recall(unit)]];
-    case 'mine': return [[ctx.work, ctx.layout.candidatesStats(unit)]];
-    case 'select': return [[ctx.work, ctx.layout.miningStats()]];
-    case 'annotate': return [[ctx.work, ctx.layout.annotationsPart(unit)]];
-    case 'emit': return [[ctx.output, ctx.layout.emittedMarker(unit)]];
-    case 'jsonl': return [[ctx.output, ctx.layout.exportedMarker()]];
+    case 'catalog':
+      return [[ctx.work, ctx.layout.catalogPart(unit.number)]];
+    case 'manifest':
+      return [[ctx.work, ctx.layout.catalogManifest()]];
+    case 'embed':
+      return [[ctx.work, ctx.layout.embeddingMask(unit)]];
+    case 'index':
+      return [[ctx.work, ctx.layout.indexShardMeta(unit.encoder, unit.shard)]];
+    case 'search':
+      return (unit.parts as number[]).map((n): [Storage, string] => [ctx.work, ctx.layout.searchDistances(unit.encoder, unit.shard, n)]);
+    case 'recall':
+      return [[ctx.work, ctx.layout.recall(unit)]];
+    case 'mine':
+      return [[ctx.work, ctx.layout.candidatesStats(unit)]];
+    case 'select':
+      return [[ctx.work, ctx.layout.miningStats()]];
+    case 'annotate':
+      return [[ctx.work, ctx.layout.annotationsPart(unit)]];
+    case 'emit':
+      return [[ctx.output, ctx.layout.emittedMarker(unit)]];
+    case 'jsonl':
+      return [[ctx.output, ctx.layout.exportedMarker()]];
     // A stage added to the pipeline must say here what marks its unit done, or retry would leave it stale.
-    default: throw new Error(`retry-failed: no completion marker known for stage "${stage}" (src/runner/retry-local.ts)`);
+    default:
+      throw new Error(`retry-failed: no completion marker known for stage "${stage}" (src/runner/retry-local.ts)`);
   }
 }
 

@@ -45,7 +45,8 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
   let complete = manifest.parts.length > 0 && (await ctx.output.exists(layout.megapairsJsonl()));
   for (const { number } of manifest.parts) {
     if (await ctx.work.exists(layout.embeddingMask(number))) for (const b of decodeNpy(await ctx.work.read(layout.embeddingMask(number))).data) embedded += b;
-    if (await ctx.work.exists(layout.pairsPart(number))) for (const p of await readParquet<{ relation: string }>(ctx.work, layout.pairsPart(number))) pairs[p.relation]++;
+    if (await ctx.work.exists(layout.pairsPart(number)))
+      for (const p of await readParquet<{ relation: string }>(ctx.work, layout.pairsPart(number))) pairs[p.relation]++;
     if (await ctx.output.exists(layout.triplesPart(number))) triples += await parquetRowCount(ctx.output, layout.triplesPart(number));
     else complete = false;
   }
@@ -67,10 +68,16 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     failures,
     seconds: Object.fromEntries(reports.map((r) => [r.stage, Math.round(r.seconds * 100) / 100])),
     stages: Object.fromEntries(
-      reports.map((r) => [r.stage, { key: r.key, status: r.status, reason: r.reason, units: r.units, items: r.items, failed: r.failed, seconds: Math.round(r.seconds * 100) / 100 }]),
+      reports.map((r) => [
+        r.stage,
+        { key: r.key, status: r.status, reason: r.reason, units: r.units, items: r.items, failed: r.failed, seconds: Math.round(r.seconds * 100) / 100 },
+      ]),
     ),
     outcome,
-    annotation: await annotationSummary(ctx, manifest.parts.map((p) => p.number)),
+    annotation: await annotationSummary(
+      ctx,
+      manifest.parts.map((p) => p.number),
+    ),
     mining: await readMiningSummary(ctx),
   };
 }
@@ -78,7 +85,9 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
 /** The summary's recall and selection lines. */
 function miningLines(m: MiningSummary): string[] {
   return [
-    `recall      ${Object.entries(m.spaces).map(([k, v]) => `${k} ${v.recall.in_band.toFixed(3)} in-band, ${v.recall.at_k.toFixed(3)} @${v.recall.k}`).join('; ')} (${Object.values(m.spaces)[0]?.recall.queries ?? 0} queries)`,
+    `recall      ${Object.entries(m.spaces)
+      .map(([k, v]) => `${k} ${v.recall.in_band.toFixed(3)} in-band, ${v.recall.at_k.toFixed(3)} @${v.recall.k}`)
+      .join('; ')} (${Object.values(m.spaces)[0]?.recall.queries ?? 0} queries)`,
     `selection   ${m.queries_without_pair} queries without a pair, ${m.duplicate_pairs_merged} pairs found in two spaces merged, target in-degree max ${m.target_in_degree.max}, ${m.near_duplicate_clusters} near-duplicate clusters`,
   ];
 }
@@ -86,12 +95,24 @@ function miningLines(m: MiningSummary): string[] {
 export function formatSummary(s: RunSummary): string {
   const lines = [
     `images      ${s.images.catalogued} catalogued, ${s.images.refused} refused at catalog`,
-    `embeddings  ${Object.entries(s.embeddings).map(([k, v]) => `${k} ${v}`).join(', ')}`,
-    `pairs       ${Object.entries(s.pairs).map(([k, v]) => `${k} ${v}`).join(', ')} (total ${Object.values(s.pairs).reduce((a, b) => a + b, 0)})`,
+    `embeddings  ${Object.entries(s.embeddings)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')}`,
+    `pairs       ${Object.entries(s.pairs)
+      .map(([k, v]) => `${k} ${v}`)
+      .join(', ')} (total ${Object.values(s.pairs).reduce((a, b) => a + b, 0)})`,
     ...(s.mining ? miningLines(s.mining) : []),
     `triples     ${s.triples}`,
-    `failures    ${Object.keys(s.failures).length ? Object.entries(s.failures).map(([k, v]) => `${k} ${v}`).join(', ') : 'none'}`,
-    `wall time   ${Object.entries(s.seconds).map(([k, v]) => `${k} ${v}s`).join(', ')}`,
+    `failures    ${
+      Object.keys(s.failures).length
+        ? Object.entries(s.failures)
+            .map(([k, v]) => `${k} ${v}`)
+            .join(', ')
+        : 'none'
+    }`,
+    `wall time   ${Object.entries(s.seconds)
+      .map(([k, v]) => `${k} ${v}s`)
+      .join(', ')}`,
     ...Object.entries(s.stages)
       .filter(([, v]) => v.status)
       .map(([stage, v], i) => `${i ? '' : 'stages'.padEnd(12)}${i ? ' '.repeat(12) : ''}${stage.padEnd(9)} ${v.status!.padEnd(13)} ${v.reason}`),

@@ -200,9 +200,7 @@ const splitTags = (tags: string) =>
  */
 export function describeEmoji(record: Pick<OpenmojiRecord, 'annotation' | 'group' | 'subgroups' | 'tags' | 'openmoji_tags'>): string {
   const annotation = record.annotation.trim();
-  const tags = [...new Set([...splitTags(record.tags), ...splitTags(record.openmoji_tags)])].filter(
-    (t) => t.toLowerCase() !== annotation.toLowerCase(),
-  );
+  const tags = [...new Set([...splitTags(record.tags), ...splitTags(record.openmoji_tags)])].filter((t) => t.toLowerCase() !== annotation.toLowerCase());
   const group = record.group ? groupLabel(record.group) : '';
   const subgroup = record.subgroups ? groupLabel(record.subgroups) : '';
   const where = group && subgroup ? `${group} (${subgroup})` : group || subgroup;

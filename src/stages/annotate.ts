@@ -31,7 +31,22 @@ export class AnnotateStage extends PartStage {
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { annotator, openai } = ctx.config.annotate;
     if (!openai || annotator !== 'openai') return { 'annotate.annotator': annotator, 'run.seed': ctx.config.run.seed };
-    const { base_url, api_key_env, mllm, llm, describe, instruct, concurrency, requests_per_s, tokens_per_min, timeout_ms, down_after_s, retry_every_s, price, ...prompts } = openai;
+    const {
+      base_url,
+      api_key_env,
+      mllm,
+      llm,
+      describe,
+      instruct,
+      concurrency,
+      requests_per_s,
+      tokens_per_min,
+      timeout_ms,
+      down_after_s,
+      retry_every_s,
+      price,
+      ...prompts
+    } = openai;
     const models = Object.fromEntries(STEPS.map((step) => [`annotate.openai.${step}.model`, endpointSettings(openai, step).model]));
     return { 'annotate.annotator': annotator, ...models, 'annotate.openai': prompts, 'run.seed': ctx.config.run.seed };
   }
@@ -43,7 +58,10 @@ export class AnnotateStage extends PartStage {
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const ledger = new UnitLedger(this.name, this.unitId(n));
     const pairs = await readParquet<PairRow>(ctx.work, ctx.layout.pairsPart(n), pairsSchema);
-    const images = await lookupImages(ctx, pairs.flatMap((p) => [p.q_id, p.t_id]));
+    const images = await lookupImages(
+      ctx,
+      pairs.flatMap((p) => [p.q_id, p.t_id]),
+    );
     // One annotator per context: its HTTP clients serve every unit; the endpoints' limits are process-wide.
     const annotator = await memoize(ctx, 'annotator', async () =>
       createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work), shared: await sharedLimits(ctx) }),

@@ -80,7 +80,12 @@ export class CatalogStage implements Stage<ShardRef> {
   async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
     const shards = await this.plan(ctx);
     const { caption, max_pixels, max_shards } = ctx.config.input;
-    return { 'input.caption': caption, 'input.max_pixels': max_pixels, 'input.max_shards': max_shards, corpus: { shards: shards.length, digest: digest(shards.map((s) => s.tar)) } };
+    return {
+      'input.caption': caption,
+      'input.max_pixels': max_pixels,
+      'input.max_shards': max_shards,
+      corpus: { shards: shards.length, digest: digest(shards.map((s) => s.tar)) },
+    };
   }
 
   async plan(ctx: StageContext): Promise<ShardRef[]> {
@@ -155,7 +160,8 @@ export class CatalogStage implements Stage<ShardRef> {
     // Samples the metadata lists as downloaded but the tar lacks (a truncated shard): name each.
     if (shardMeta) {
       for (const key of shardMeta.downloaded) {
-        if (!seen.has(key)) ledger.add(key, ctx.input.uri(shard.tar), 'missing_from_tar', 'listed in the shard metadata but not in the tar', { retryable: truncated });
+        if (!seen.has(key))
+          ledger.add(key, ctx.input.uri(shard.tar), 'missing_from_tar', 'listed in the shard metadata but not in the tar', { retryable: truncated });
       }
     }
     await ledger.save(ctx);

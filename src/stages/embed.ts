@@ -94,7 +94,11 @@ export class EmbedStage extends PartStage {
         }
         const specs = images.map((e) => e.spec);
         // A copy per image: a view into a larger read buffer would send the whole buffer to a thread.
-        const done = await Promise.all(bytes.map((b) => (b instanceof Error ? { error: b.message } : preprocessInPool({ bytes: new Uint8Array(b), specs, maxPixels: ctx.config.input.max_pixels }, threads))));
+        const done = await Promise.all(
+          bytes.map((b) =>
+            b instanceof Error ? { error: b.message } : preprocessInPool({ bytes: new Uint8Array(b), specs, maxPixels: ctx.config.input.max_pixels }, threads),
+          ),
+        );
         batch.forEach((r, i) => {
           const d = done[i];
           if (!('error' in d)) return;
@@ -134,7 +138,9 @@ export class EmbedStage extends PartStage {
     }
     const text = caption as OnnxEncoder<TextEncoderSpec>;
     for (let start = 0; start < rows.length; start += text.spec.batchSize) {
-      tables.get('caption')!.put(start, await text.encodeTexts(rows.slice(start, start + text.spec.batchSize).map((r) => r.caption)), `encoders.caption (${text.spec.model})`);
+      tables
+        .get('caption')!
+        .put(start, await text.encodeTexts(rows.slice(start, start + text.spec.batchSize).map((r) => r.caption)), `encoders.caption (${text.spec.model})`);
     }
 
     mask.forEach((ok, row) => {

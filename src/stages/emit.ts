@@ -21,11 +21,12 @@ export class EmitStage extends PartStage {
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const pairs = await readParquet<PairRow>(ctx.work, ctx.layout.pairsPart(n), pairsSchema);
-    const annotations = new Map(
-      (await readParquet<AnnotationRow>(ctx.work, ctx.layout.annotationsPart(n), annotationsSchema)).map((a) => [a.pair_id, a]),
-    );
+    const annotations = new Map((await readParquet<AnnotationRow>(ctx.work, ctx.layout.annotationsPart(n), annotationsSchema)).map((a) => [a.pair_id, a]));
     const annotated = pairs.filter((p) => annotations.has(p.pair_id));
-    const images = await lookupImages(ctx, annotated.flatMap((p) => [p.q_id, p.t_id, ...p.hns]));
+    const images = await lookupImages(
+      ctx,
+      annotated.flatMap((p) => [p.q_id, p.t_id, ...p.hns]),
+    );
     const triples: TripleRow[] = annotated.map((p) => {
       const a = annotations.get(p.pair_id)!;
       const q = images.get(p.q_id)!;

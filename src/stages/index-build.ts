@@ -29,8 +29,10 @@ export function shardCount(manifest: CatalogManifest, shardSize: number): number
 
 /** A complete shard's metadata, read once per context (mining asks for it in every unit). */
 export function readShardMeta(ctx: StageContext, u: IndexUnit): Promise<ShardMeta> {
-  return memoize(ctx, `shard-meta:${u.encoder}:${u.shard}`, async () =>
-    JSON.parse((await ctx.work.read(ctx.layout.indexShardMeta(u.encoder, u.shard))).toString('utf8')) as ShardMeta,
+  return memoize(
+    ctx,
+    `shard-meta:${u.encoder}:${u.shard}`,
+    async () => JSON.parse((await ctx.work.read(ctx.layout.indexShardMeta(u.encoder, u.shard))).toString('utf8')) as ShardMeta,
   );
 }
 

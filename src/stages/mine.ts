@@ -117,7 +117,16 @@ export class MineStage extends PartStage {
             ...relation_priority.filter((e) => e !== relation).flatMap((e) => neighbours.get(e)![row].map((nb) => nb.id)),
           ]),
         ].filter((id) => id !== tId);
-        pairs.push({ pair_id: `${qId}-${relation}-${tId}`, q_id: qId, t_id: tId, relation, relations, similarity: list[rank].similarity, rank, hns: [qId, ...negatives] });
+        pairs.push({
+          pair_id: `${qId}-${relation}-${tId}`,
+          q_id: qId,
+          t_id: tId,
+          relation,
+          relations,
+          similarity: list[rank].similarity,
+          rank,
+          hns: [qId, ...negatives],
+        });
       }
     }
     await writeParquet(ctx.work, ctx.layout.candidatesPart(n), pairsSchema, pairs);

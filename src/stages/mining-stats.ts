@@ -49,7 +49,10 @@ export interface RecallStats {
 
 /** summary.json's `mining` section (the contract in COMMON.md), plus what the selection dropped. */
 export interface MiningSummary {
-  spaces: Record<string, { neighbour_similarity: Histogram; target_similarity: Histogram; pairs: number; near_duplicate_clusters: number; recall: RecallStats }>;
+  spaces: Record<
+    string,
+    { neighbour_similarity: Histogram; target_similarity: Histogram; pairs: number; near_duplicate_clusters: number; recall: RecallStats }
+  >;
   target_in_degree: Histogram & { max: number; mean: number };
   queries_without_pair: number;
   duplicate_pairs_merged: number;

@@ -18,7 +18,13 @@ export class RecallStage implements Stage<EncoderName> {
   readonly after = ['manifest', 'embed', 'index'];
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { k, band, recall_queries } = ctx.config.mine;
-    return { 'mine.k': k, 'mine.band': band, 'mine.recall_queries': recall_queries, 'index.ef_search': ctx.config.index.ef_search, 'run.seed': ctx.config.run.seed };
+    return {
+      'mine.k': k,
+      'mine.band': band,
+      'mine.recall_queries': recall_queries,
+      'index.ef_search': ctx.config.index.ef_search,
+      'run.seed': ctx.config.run.seed,
+    };
   }
   readonly threaded = true;
 
@@ -49,7 +55,7 @@ export class RecallStage implements Stage<EncoderName> {
     for (const [n, partIds] of byPart) {
       const v = await readPartVectors(ctx, encoder, n);
       const offset = manifest.parts.find((p) => p.number === n)!.offset;
-      for (const id of partIds) if (v.mask[id - offset]) (ids.push(id), vectors.push(rowOf(v, id - offset).slice()));
+      for (const id of partIds) if (v.mask[id - offset]) ids.push(id), vectors.push(rowOf(v, id - offset).slice());
     }
 
     const lists: Neighbour[][][] = ids.map(() => []);
@@ -73,8 +79,16 @@ export class RecallStage implements Stage<EncoderName> {
     let foundInBand = 0;
     let inBand = 0;
     ids.forEach((id, i) => {
-      const index = new Set(mergeTopK(lists[i], k + 1).filter((nb) => nb.id !== id).slice(0, k).map((nb) => nb.id));
-      for (const nb of exact.result(i).filter((nb) => nb.id !== id).slice(0, k)) {
+      const index = new Set(
+        mergeTopK(lists[i], k + 1)
+          .filter((nb) => nb.id !== id)
+          .slice(0, k)
+          .map((nb) => nb.id),
+      );
+      for (const nb of exact
+        .result(i)
+        .filter((nb) => nb.id !== id)
+        .slice(0, k)) {
         wanted++;
         if (index.has(nb.id)) found++;
         if (nb.similarity > band[0] && nb.similarity < band[1]) {
@@ -83,7 +97,13 @@ export class RecallStage implements Stage<EncoderName> {
         }
       }
     });
-    const stats: RecallStats = { k, queries: ids.length, at_k: wanted ? found / wanted : 1, in_band: inBand ? foundInBand / inBand : 1, in_band_neighbours: inBand };
+    const stats: RecallStats = {
+      k,
+      queries: ids.length,
+      at_k: wanted ? found / wanted : 1,
+      in_band: inBand ? foundInBand / inBand : 1,
+      in_band_neighbours: inBand,
+    };
     await ctx.work.write(ctx.layout.recall(encoder), JSON.stringify(stats, null, 1));
     return { items: ids.length, failed: 0 };
   }

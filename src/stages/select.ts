@@ -36,7 +36,7 @@ function inDegreeHistogram(inDegree: Uint32Array): MiningSummary['target_in_degr
   let max = 0;
   let sum = 0;
   let targets = 0;
-  for (const d of inDegree) if (d > 0) (max = Math.max(max, d), (sum += d), targets++);
+  for (const d of inDegree) if (d > 0) (max = Math.max(max, d)), (sum += d), targets++;
   const top = Math.min(max, 50); // one bin per in-degree; the last also holds the rare higher ones
   const h: Histogram = { edges: Array.from({ length: top + 1 }, (_, i) => i + 1), counts: new Array(top).fill(0) };
   for (const d of inDegree) if (d > 0) h.counts[Math.min(d, top) - 1]++;
@@ -129,7 +129,12 @@ export class SelectStage implements Stage<'select'> {
       spaces: Object.fromEntries(
         ENCODER_NAMES.map((e) => [
           e,
-          { neighbour_similarity: neighbourSimilarity[e], target_similarity: targetSimilarity[e], pairs: pairsPerSpace[e], near_duplicate_clusters: clusters.get(e)!.count() },
+          {
+            neighbour_similarity: neighbourSimilarity[e],
+            target_similarity: targetSimilarity[e],
+            pairs: pairsPerSpace[e],
+            near_duplicate_clusters: clusters.get(e)!.count(),
+          },
         ]),
       ),
       target_in_degree: inDegreeHistogram(inDegree),

@@ -10,7 +10,11 @@ import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { writeAtomically } from './local.ts';
 
-const sizeOf = (file: string) => stat(file).then((s) => s.size, () => undefined);
+const sizeOf = (file: string) =>
+  stat(file).then(
+    (s) => s.size,
+    () => undefined,
+  );
 
 export class DownloadCache {
   constructor(private readonly dir: string) {}
@@ -21,7 +25,10 @@ export class DownloadCache {
    */
   async file(name: string, version: string, size: number | undefined, open: () => Readable): Promise<string> {
     const tag = createHash('sha256').update(version).digest('hex').slice(0, 16);
-    const safe = name.split('/').filter((p) => p && p !== '.' && p !== '..').join(path.sep);
+    const safe = name
+      .split('/')
+      .filter((p) => p && p !== '.' && p !== '..')
+      .join(path.sep);
     const file = path.join(this.dir, `${safe}.v-${tag}`);
     const cached = await sizeOf(file);
     if (cached !== undefined && (size === undefined || cached === size)) return file;

@@ -112,7 +112,11 @@ export class S3Storage implements Storage {
   async write(key: string, data: Buffer | string): Promise<void> {
     this.local.delete(key);
     const body = typeof data === 'string' ? Buffer.from(data) : data;
-    await this.call('write', key, () => this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.length, ContentType: contentType(key) })));
+    await this.call('write', key, () =>
+      this.client.send(
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.length, ContentType: contentType(key) }),
+      ),
+    );
   }
 
   async writeFromFile(key: string, localPath: string): Promise<void> {
@@ -120,7 +124,12 @@ export class S3Storage implements Storage {
     const { size } = await stat(localPath);
     if (size <= this.partSize) return this.write(key, await readFile(localPath));
     try {
-      await uploadMultipart(this.ref(key), localPath, size, { partSize: this.partSize, concurrency: this.uploadConcurrency, retry: this.retry, contentType: contentType(key) });
+      await uploadMultipart(this.ref(key), localPath, size, {
+        partSize: this.partSize,
+        concurrency: this.uploadConcurrency,
+        retry: this.retry,
+        contentType: contentType(key),
+      });
     } catch (err) {
       throw storageError(err, this.uri(key));
     }

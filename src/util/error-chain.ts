@@ -43,7 +43,7 @@ export function describeError(err: unknown): string {
     if (e === undefined || e === null || seen.has(e) || depth > 8) return;
     seen.add(e);
     if (!(e instanceof Error)) {
-      const text = typeof e === 'string' ? e : excerpt(e) ?? String(e);
+      const text = typeof e === 'string' ? e : (excerpt(e) ?? String(e));
       if (!parts.some((p) => p.includes(text))) parts.push(text);
       return;
     }

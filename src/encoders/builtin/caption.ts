@@ -20,7 +20,9 @@ export async function openmojiCaptions(): Promise<string[]> {
     file = require.resolve('openmoji/data/openmoji.json');
   } catch {
     // A production install (npm ci --omit=dev) has no openmoji: the built-ins are for the demo.
-    throw new Error('the builtin:caption encoder is trained on the openmoji package, a dev dependency that is not installed (npm install openmoji, or point encoders.caption at a real model)');
+    throw new Error(
+      'the builtin:caption encoder is trained on the openmoji package, a dev dependency that is not installed (npm install openmoji, or point encoders.caption at a real model)',
+    );
   }
   const data = JSON.parse(await readFile(file, 'utf8')) as Array<{ annotation: string; tags?: string }>;
   return data.map(openmojiCaption);
@@ -35,7 +37,15 @@ const CLIP_SPLIT = "<\\|startoftext\\|>|<\\|endoftext\\|>|'s|'t|'re|'ve|'m|'ll|'
 function clipTokenizerJson(vocab: Record<string, number>, merges: string[]): Record<string, unknown> {
   const startId = vocab[START];
   const endId = vocab[END];
-  const special = (id: number, content: string, normalized: boolean) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized, special: true });
+  const special = (id: number, content: string, normalized: boolean) => ({
+    id,
+    content,
+    single_word: false,
+    lstrip: false,
+    rstrip: false,
+    normalized,
+    special: true,
+  });
   return {
     version: '1.0',
     truncation: null,

@@ -85,5 +85,11 @@ export function colourModel(o: ColourOptions = COLOUR): ModelSpec {
   }
   const descriptor = blocks.length > 1 ? g.op('Concat', blocks, { axis: attr.int(1) }) : blocks[0];
   l2Normalize(g, centre(g, descriptor, o.centring), 'embedding');
-  return builtinModel('colour', g, [PIXEL_VALUES], dim, 'megapairs built-in colour descriptor: chroma-weighted soft colour histograms on spatial grids and colour moments, centred, L2-normalised.');
+  return builtinModel(
+    'colour',
+    g,
+    [PIXEL_VALUES],
+    dim,
+    'megapairs built-in colour descriptor: chroma-weighted soft colour histograms on spatial grids and colour moments, centred, L2-normalised.',
+  );
 }

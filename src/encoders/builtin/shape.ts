@@ -52,5 +52,11 @@ export function shapeModel(o: ShapeOptions = SHAPE): ModelSpec {
   const histogram = levels.length > 1 ? g.op('Concat', levels, { axis: attr.int(1) }) : levels[0];
   l2Normalize(g, centre(g, hellinger(g, histogram, o.power), o.centring), 'embedding');
   const dim = o.orientations * o.grids.reduce((n, c) => n + c * c, 0);
-  return builtinModel('shape', g, [PIXEL_VALUES], dim, 'megapairs built-in shape descriptor: oriented luminance-gradient energy on a spatial grid, Hellinger, centred, L2-normalised.');
+  return builtinModel(
+    'shape',
+    g,
+    [PIXEL_VALUES],
+    dim,
+    'megapairs built-in shape descriptor: oriented luminance-gradient energy on a spatial grid, Hellinger, centred, L2-normalised.',
+  );
 }

@@ -105,9 +105,13 @@ class QueueEvents {
     const queues = this.rq.all();
     const moved = new Set<string>();
     for (;;) {
-      const reply = (await this.rq.connection.xread('COUNT', 1000, 'STREAMS', ...queues.map((q) => q.queue.keys.events), ...queues.map((q) => this.seen.get(q.short) ?? '0'))) as
-        | Array<[string, Array<[string, string[]]>]>
-        | null;
+      const reply = (await this.rq.connection.xread(
+        'COUNT',
+        1000,
+        'STREAMS',
+        ...queues.map((q) => q.queue.keys.events),
+        ...queues.map((q) => this.seen.get(q.short) ?? '0'),
+      )) as Array<[string, Array<[string, string[]]>]> | null;
       if (!reply) return moved;
       let full = false;
       for (const [stream, entries] of reply) {
@@ -133,7 +137,14 @@ async function startRun(config: Config): Promise<PublishedRun> {
   const ctx = createContext(config);
   const resolved = await resolveRun(ctx, { record: true });
   const storage = { work: await ensureStorageId(ctx.work), output: await ensureStorageId(ctx.output) };
-  return { run: config.run.name, key: resolved.key, stages: resolved.provenance, storage, previous: resolved.previous?.stages, publishedAt: new Date().toISOString() };
+  return {
+    run: config.run.name,
+    key: resolved.key,
+    stages: resolved.provenance,
+    storage,
+    previous: resolved.previous?.stages,
+    publishedAt: new Date().toISOString(),
+  };
 }
 
 export async function runDistributed(config: Config, opts: FollowOptions = {}): Promise<RunResult> {
@@ -147,7 +158,14 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
   rq.run = { key: run.key, keys: keysOf(run.stages) };
   const FINAL = finalJobId(run.key);
   const startKey = rq.queue(CONTROL).toKey(barrierJobId(START, run.key));
-  const metrics = opts.metricsPort === undefined ? undefined : await serveRunMetrics(opts.metricsPort, rq, rq.all().map((q) => q.short));
+  const metrics =
+    opts.metricsPort === undefined
+      ? undefined
+      : await serveRunMetrics(
+          opts.metricsPort,
+          rq,
+          rq.all().map((q) => q.short),
+        );
   if (metrics) opts.onMetrics?.(metrics.port);
   try {
     await publishRun(connection, config, run);
@@ -179,9 +197,16 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
         reports = await savedReports(rq);
         changed = new Set(counts.keys());
       }
-      for (const row of await queueCounts(rq, rq.all().filter((q) => changed.has(q.short)))) counts.set(row.short, row);
+      for (const row of await queueCounts(
+        rq,
+        rq.all().filter((q) => changed.has(q.short)),
+      ))
+        counts.set(row.short, row);
       const rows = [...counts.values()];
-      progress.update(rows.map((r) => ({ ...r, tally: tallies.get(r.short) })), reports);
+      progress.update(
+        rows.map((r) => ({ ...r, tally: tallies.get(r.short) })),
+        reports,
+      );
       if (complete) {
         progress.end();
         return (await rq.queue(CONTROL).getJob(FINAL))!.returnvalue as RunResult;
@@ -220,7 +245,15 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
         // once per quiet spell (15 s), as each ask is a CLIENT LIST.
         quietSince = Date.now();
         const unserved: string[] = [];
-        for (const r of rows) if (pending(r.counts) > 0 && (await rq.queue(r.short).getWorkersCount().catch(() => 1)) === 0) unserved.push(r.short);
+        for (const r of rows)
+          if (
+            pending(r.counts) > 0 &&
+            (await rq
+              .queue(r.short)
+              .getWorkersCount()
+              .catch(() => 1)) === 0
+          )
+            unserved.push(r.short);
         if (unserved.length && unserved.join() !== warnedFor) {
           warnedFor = unserved.join();
           for (const q of unserved) {

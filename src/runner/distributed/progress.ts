@@ -59,7 +59,9 @@ export class QueueProgress {
       if (r) {
         this.complete.add(short);
         const skipped = r.skipped ? `  (${r.skipped} already complete)` : '';
-        this.say(`[${short.padEnd(8)}] ${r.units}/${r.units} units  ${r.items} items${r.failed ? `  ${r.failed} to ledger` : ''}${skipped}  ${r.seconds.toFixed(1)}s`);
+        this.say(
+          `[${short.padEnd(8)}] ${r.units}/${r.units} units  ${r.items} items${r.failed ? `  ${r.failed} to ledger` : ''}${skipped}  ${r.seconds.toFixed(1)}s`,
+        );
         continue;
       }
       const units = total(c);

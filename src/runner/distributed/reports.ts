@@ -46,7 +46,8 @@ async function jobsIn(rq: RunQueues, stage: string, state: 'completed' | 'active
 export async function stageTally(rq: RunQueues, stage: string, active = false): Promise<StageTally> {
   const t = emptyTally();
   for (const job of await jobsIn(rq, stage, 'completed')) addUnit(t, job.returnvalue as UnitJobResult | null, job.processedOn, job.finishedOn);
-  if (active) for (const job of await jobsIn(rq, stage, 'active')) if (job.processedOn) t.first = t.first ? Math.min(t.first, job.processedOn) : job.processedOn;
+  if (active)
+    for (const job of await jobsIn(rq, stage, 'active')) if (job.processedOn) t.first = t.first ? Math.min(t.first, job.processedOn) : job.processedOn;
   return t;
 }
 

@@ -48,23 +48,38 @@ export async function readPublishedRun(connection: Redis, config: Config): Promi
 export async function disagreements(config: Config, run: PublishedRun): Promise<string[]> {
   const ctx = createContext(config);
   const problems: string[] = [];
-  for (const [name, storage] of [['work', ctx.work], ['output', ctx.output]] as const) {
+  for (const [name, storage] of [
+    ['work', ctx.work],
+    ['output', ctx.output],
+  ] as const) {
     const id = await readStorageId(storage);
     if (id !== run.storage[name]) {
-      problems.push(`${name}: ${storage.root} is not the run's ${name} storage (${id ? `its marker ${storageMarker(storage)} holds another id` : `no marker at ${storageMarker(storage)}`})`);
+      problems.push(
+        `${name}: ${storage.root} is not the run's ${name} storage (${id ? `its marker ${storageMarker(storage)} holds another id` : `no marker at ${storageMarker(storage)}`})`,
+      );
     }
   }
   const own = await resolveProvenance(ctx, pipelineStages());
   for (const [stage, p] of Object.entries(own)) {
     const theirs = run.stages[stage];
     if (!theirs) problems.push(`${stage}: the run has no such stage`);
-    else if (theirs.key !== p.key) problems.push(...changesSince(theirs, p).filter((c) => !c.endsWith(' changed')).map((c) => `${stage}: ${c}`));
+    else if (theirs.key !== p.key)
+      problems.push(
+        ...changesSince(theirs, p)
+          .filter((c) => !c.endsWith(' changed'))
+          .map((c) => `${stage}: ${c}`),
+      );
   }
   return [...new Set(problems)];
 }
 
 /** The published run this worker may serve: waits for one to be published, refuses one it disagrees with. */
-export async function acceptRun(connection: Redis, config: Config, log: (line: string) => void, pollMs = 1000): Promise<{ key: string; keys: StageKeys; published: PublishedRun }> {
+export async function acceptRun(
+  connection: Redis,
+  config: Config,
+  log: (line: string) => void,
+  pollMs = 1000,
+): Promise<{ key: string; keys: StageKeys; published: PublishedRun }> {
   let run = await readPublishedRun(connection, config);
   if (!run) log(`waiting for \`megapairs run\` to start run ${config.run.name}`);
   while (!run) {

@@ -30,10 +30,13 @@ export function runStatus(config: Config): Promise<string> {
     const finalState = published ? await rq.queue(CONTROL).getJobState(finalJobId(published.key)) : 'unknown';
     const failed = rows.reduce((a, r) => a + (r.counts.failed ?? 0), 0);
     const state =
-      finalState === 'completed' ? 'complete'
-      : rows.every((r) => total(r.counts) === 0) ? 'not enqueued (megapairs run --config <file>)'
-      : failed ? `${failed} unit(s) failed (megapairs retry-failed --config <file>)`
-      : 'running';
+      finalState === 'completed'
+        ? 'complete'
+        : rows.every((r) => total(r.counts) === 0)
+          ? 'not enqueued (megapairs run --config <file>)'
+          : failed
+            ? `${failed} unit(s) failed (megapairs retry-failed --config <file>)`
+            : 'running';
     const cols = ['waiting', 'active', 'completed', 'failed', 'delayed', 'blocked', 'workers'];
     const workers = new Map(await Promise.all(rq.all().map(async ({ short, queue }) => [short, await queue.getWorkers()] as const)));
     const lines = [
@@ -54,7 +57,8 @@ export function runStatus(config: Config): Promise<string> {
     const reports = await savedReports(rq);
     if (reports.size) {
       lines.push('phases done (their completed jobs summed and trimmed):');
-      for (const r of reports.values()) lines.push(`  ${r.stage.padEnd(9)}${r.units} units (${r.skipped} already complete)  ${r.items} items  ${r.seconds.toFixed(1)}s`);
+      for (const r of reports.values())
+        lines.push(`  ${r.stage.padEnd(9)}${r.units} units (${r.skipped} already complete)  ${r.items} items  ${r.seconds.toFixed(1)}s`);
     }
     if (failed) lines.push('failed units:', await describeFailed(rq));
     return lines.join('\n');
@@ -69,7 +73,9 @@ export function cleanRunKeys(config: Config, force = false): Promise<number> {
   return withQueues(config, async (rq) => {
     const active = (await queueCounts(rq)).filter((r) => r.counts.active);
     if (active.length && !force) {
-      throw new Error(`run ${config.run.name} has units running (${active.map((r) => `${r.short} ${r.counts.active}`).join(', ')}): stop its workers first, or pass --force`);
+      throw new Error(
+        `run ${config.run.name} has units running (${active.map((r) => `${r.short} ${r.counts.active}`).join(', ')}): stop its workers first, or pass --force`,
+      );
     }
     return cleanRun(rq);
   });

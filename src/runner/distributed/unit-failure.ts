@@ -13,7 +13,14 @@ export type UnitFailureReason = 'unit_failed' | 'unit_stalled' | 'unit_refused';
 /** The unit's own ledger file is failures/<stage>/<unit>.jsonl; this one is <unit>.unit.jsonl. */
 const unitLedger = (stage: string, unitId: string) => new UnitLedger(stage, `${unitId}.unit`);
 
-export async function recordUnitFailure(ctx: StageContext, stage: string, unitId: string, where: string, reason: UnitFailureReason, message: string): Promise<void> {
+export async function recordUnitFailure(
+  ctx: StageContext,
+  stage: string,
+  unitId: string,
+  where: string,
+  reason: UnitFailureReason,
+  message: string,
+): Promise<void> {
   const ledger = unitLedger(stage, unitId);
   // Pushed whole rather than add()ed: the entry names the unit, not its ledger file.
   // Retryable: each of these may pass on another try (the worker's death, a fixed config).

@@ -169,7 +169,6 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     return w;
   });
 
-
   let stopping: Promise<void> | undefined;
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
