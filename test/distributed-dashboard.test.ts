@@ -1,5 +1,6 @@
 // `megapairs dashboard` as a user starts it: bull-board over a real Redis, its page and its API
 // listing the run's queues, with the run's start barrier in the control queue.
+import { STAGE_NAMES } from '../src/runner/distributed/queues.ts';
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
@@ -31,17 +32,7 @@ test("dashboard serves bull-board for the run's queues: the page and its queues 
     assert.equal(api.status, 200);
     const body = (await api.json()) as { queues: Array<{ name: string; counts: Record<string, number>; jobs: Array<{ id: string }> }> };
     const names = body.queues.map((q) => q.name).sort();
-    assert.deepEqual(names, [
-      'test.annotate',
-      'test.catalog',
-      'test.control',
-      'test.embed',
-      'test.emit',
-      'test.export',
-      'test.index',
-      'test.manifest',
-      'test.mine',
-    ]);
+    assert.deepEqual(names, [...STAGE_NAMES, 'control'].map((s) => `test.${s}`).sort());
     const control = body.queues.find((q) => q.name === 'test.control')!;
     assert.equal(control.counts.waiting, 1);
     assert.deepEqual(

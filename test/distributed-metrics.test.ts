@@ -25,9 +25,10 @@ function value(text: string, sample: string): number | undefined {
 
 test('a worker and the follower serve Prometheus metrics during a run: units, items, latency, queue backlog, shard loads', { timeout: 300_000 }, async () => {
   const run = newRun(input, 'metrics');
+  // The follower publishes the run; the worker serves it once published.
+  const follower = cli(['run', '--config', run.file, '--metrics-port', '0']);
   const worker = cli(['worker', 'all', '--config', run.file, '--metrics-port', '0']);
   const workerPort = Number((await worker.waitFor(/metrics on http:\/\/0\.0\.0\.0:(\d+)\/metrics/))[1]);
-  const follower = cli(['run', '--config', run.file, '--metrics-port', '0']);
   try {
     // While embedding: the follower's endpoint has every stage's backlog (the KEDA metric).
     await firstTo([worker], /start embed\.[0-9a-f]{12}\.part-00001\n/);
@@ -35,7 +36,7 @@ test('a worker and the follower serve Prometheus metrics during a run: units, it
     const during = await scrape(runPort);
     assert.match(during.type, /^text\/plain; version=0\.0\.4/);
     assert.match(during.text, /# TYPE megapairs_queue_backlog gauge/);
-    for (const stage of ['catalog', 'embed', 'index', 'mine', 'annotate', 'emit', 'export']) {
+    for (const stage of ['catalog', 'embed', 'index', 'search', 'mine', 'select', 'annotate', 'emit', 'jsonl']) {
       assert.notEqual(value(during.text, `megapairs_queue_backlog{run="test",stage="${stage}"}`), undefined, stage);
     }
     assert.notEqual(value(during.text, 'megapairs_queue_jobs{run="test",stage="embed",state="active"}'), undefined);

@@ -98,3 +98,11 @@ export async function exposition(others: MetricsSnapshot[] = []): Promise<{ cont
   const sum = AggregatorRegistry.aggregate([await snapshot(), ...others]);
   return { contentType: sum.contentType, text: await sum.metrics() };
 }
+
+/** An index shard load's bytes, counted per space (search and recall units load shards). */
+export function countShardRead(space: string): (bytes: number) => void {
+  return (bytes) => {
+    indexShardLoads.inc({ space });
+    indexShardBytesRead.inc({ space }, bytes);
+  };
+}

@@ -3,6 +3,7 @@
 // embedded vector of the space); recall@K is the share of the exact K nearest the index found,
 // overall and among those inside the band (the neighbours that can become targets). Each shard
 // and each embeddings part is read once.
+import { countShardRead } from '../metrics/registry.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { ExactTopK } from '../knn/exact.ts';
 import { loadShard, mergeTopK, type Neighbour } from '../knn/hnsw-shard.ts';
@@ -61,7 +62,7 @@ export class RecallStage implements Stage<EncoderName> {
     const lists: Neighbour[][][] = ids.map(() => []);
     for (let s = 0; s < shardCount(manifest, ctx.config.index.shard_size); s++) {
       const meta = await readShardMeta(ctx, { encoder, shard: s });
-      const shard = await loadShard(ctx.work, ctx.layout.indexShard(encoder, s), meta.dim, meta.count, ctx.config.index.ef_search);
+      const shard = await loadShard(ctx.work, ctx.layout.indexShard(encoder, s), meta.dim, meta.count, ctx.config.index.ef_search, countShardRead(encoder));
       try {
         vectors.forEach((q, i) => lists[i].push(shard.search(q, k + 1)));
       } finally {

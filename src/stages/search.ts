@@ -3,6 +3,7 @@
 // partial top-(k+1) list; the mine stage merges a part's lists from every shard. So every shard is
 // read once per unit, not once per query part, and a unit holds one shard and one query part:
 // memory is checked against index.memory_budget_mb when the stage is planned.
+import { countShardRead } from '../metrics/registry.ts';
 import { partName } from '../artifacts/layout.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
@@ -95,7 +96,14 @@ export class SearchStage implements Stage<SearchUnit> {
     const width = ctx.config.mine.k + 1; // the query finds itself first; mine drops it
     const high = ctx.config.mine.band[1];
     const manifest = await manifestOf(ctx);
-    const shard = await loadShard(ctx.work, ctx.layout.indexShard(u.encoder, u.shard), meta.dim, meta.count, ctx.config.index.ef_search);
+    const shard = await loadShard(
+      ctx.work,
+      ctx.layout.indexShard(u.encoder, u.shard),
+      meta.dim,
+      meta.count,
+      ctx.config.index.ef_search,
+      countShardRead(u.encoder),
+    );
     let searched = 0;
     try {
       for (const n of u.parts) {
