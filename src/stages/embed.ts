@@ -14,10 +14,11 @@ import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { readImageBatch } from '../corpus/image-bytes.ts';
 import { BatchQueue } from '../encoders/batch-queue.ts';
 import { decodeThreads, preprocessInPool } from '../encoders/decode-pool.ts';
-import { writeChw } from '../encoders/image-preprocess.ts';
+import { preprocessRgb, writeChw } from '../encoders/image-preprocess.ts';
 import { OnnxEncoder } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
+import { withOwnError } from '../util/sharp-message.ts';
 import { PartStage } from './part-stage.ts';
 import { memoize, type StageContext, type UnitResult } from './stage.ts';
 
@@ -99,12 +100,18 @@ export class EmbedStage extends PartStage {
             b instanceof Error ? { error: b.message } : preprocessInPool({ bytes: new Uint8Array(b), specs, maxPixels: ctx.config.input.max_pixels }, threads),
           ),
         );
-        batch.forEach((r, i) => {
+        for (const [i, r] of batch.entries()) {
           const d = done[i];
-          if (!('error' in d)) return;
+          if (!('error' in d)) continue;
           mask[start + i] = 0;
-          ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, 'undecodable_image', d.error);
-        });
+          // libvips keeps one error buffer per process, so a decode that failed beside others may
+          // carry their message or none: decode it again alone for its own words.
+          const own = await withOwnError(() => preprocessRgb(new Uint8Array(bytes[i] as Buffer), specs[0], ctx.config.input.max_pixels)).then(
+            () => d.error,
+            (err: Error) => err.message,
+          );
+          ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, 'undecodable_image', own);
+        }
         await queue.put({ start, pixels: done.map((d) => ('pixels' in d ? d.pixels : undefined)) });
       }
       queue.close();
