@@ -130,7 +130,8 @@ test('a queue no worker serves: the hint names the kinds that serve it, status n
     pollMs: 200,
     quietMs: 1000,
     configFile: run.file,
-    write: (l) => (lines.push(l), l.startsWith('no worker serves') && onHint()),
+    // (The cpu worker waits for the run to be published first, so control may be unserved a moment.)
+    write: (l) => (lines.push(l), l.startsWith('no worker serves embed') && onHint()),
   });
   following.catch(() => onHint()); // a failure shows in the assertions below
   await hinted;

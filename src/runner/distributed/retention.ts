@@ -7,6 +7,7 @@
 // one holds the summary. `megapairs clean` removes every key of a run.
 import type { StageReport } from '../local.ts';
 import { CONTROL, STAGE_NAMES, type RunQueues } from './queues.ts';
+import { publishedRunKey } from './run-identity.ts';
 import { reportOf, stageTally } from './reports.ts';
 
 /** Units a barrier's phase planned per stage, and how many of them were complete already (not enqueued). */
@@ -58,7 +59,7 @@ async function* runKeys(rq: RunQueues): AsyncGenerator<string[]> {
 
 /** Removes every key of a run; returns how many. */
 export async function cleanRun(rq: RunQueues): Promise<number> {
-  let removed = 0;
+  let removed = await rq.connection.unlink(publishedRunKey(rq.config));
   for await (const keys of runKeys(rq)) removed += await rq.connection.unlink(...keys);
   return removed;
 }

@@ -30,14 +30,15 @@ export class RunMismatchError extends Error {
   }
 }
 
-const recordKey = (config: Config) => `${config.redis.prefix}:${config.run.name}:published-run`;
+/** The Redis key holding the published run of this config's name. */
+export const publishedRunKey = (config: Config) => `${config.redis.prefix}:${config.run.name}:published-run`;
 
 export async function publishRun(connection: Redis, config: Config, run: PublishedRun): Promise<void> {
-  await connection.set(recordKey(config), JSON.stringify(run));
+  await connection.set(publishedRunKey(config), JSON.stringify(run));
 }
 
 export async function readPublishedRun(connection: Redis, config: Config): Promise<PublishedRun | undefined> {
-  const text = await connection.get(recordKey(config));
+  const text = await connection.get(publishedRunKey(config));
   return text ? (JSON.parse(text) as PublishedRun) : undefined;
 }
 
