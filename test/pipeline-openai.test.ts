@@ -114,7 +114,8 @@ function runCli(configFile: string): { child: ChildProcess; done: Promise<number
 }
 
 test('kill -9 mid-annotate, rerun: no request answered before the kill is sent again', { timeout: 240_000 }, async () => {
-  const slow = new FakeServer({ latencyMs: 40, slots: 8 });
+  // It lists the models the config names: the CLI's preflight asks GET /models.
+  const slow = new FakeServer({ latencyMs: 40, slots: 8, models: ['internvl2-26b', 'llama-3-8b'] });
   const url = await slow.start();
   try {
     const input = await sampleSlice();
