@@ -42,21 +42,7 @@ export interface BuiltinModels {
  * transparency), lanczos3, pixels scaled to [0, 1] and left at that (mean 0, std 1). Both use the
  * same settings, so the embed stage decodes each image once for the two of them.
  */
-const IMAGE_PREPROCESS: ImagePreprocess = {
-  size: IMAGE_SIZE,
-  resize: IMAGE_SIZE,
-  crop: 'center',
-  interpolation: 'lanczos3',
-  mean: [0, 0, 0],
-  std: [1, 1, 1],
-  alpha: 'flatten',
-  background: [255, 255, 255], // encoders.*.background still chooses it
-  icc: 'ignore',
-  exifOrientation: 'ignore',
-};
-export const BUILTIN_IMAGE_PREPROCESS: Record<'shape' | 'colour', ImagePreprocess> = { shape: IMAGE_PREPROCESS, colour: IMAGE_PREPROCESS };
-
-/** The same settings as encoder config keys, for a config that points at a copy of a built-in model file. */
+/** The settings as encoder config keys, for a config that points at a copy of a built-in model file. */
 export const BUILTIN_IMAGE_CONFIG = {
   size: IMAGE_SIZE,
   resize: IMAGE_SIZE,
@@ -66,6 +52,15 @@ export const BUILTIN_IMAGE_CONFIG = {
   std: [1, 1, 1],
   alpha: 'flatten',
 } as const;
+const IMAGE_PREPROCESS: ImagePreprocess = {
+  ...BUILTIN_IMAGE_CONFIG,
+  mean: [...BUILTIN_IMAGE_CONFIG.mean],
+  std: [...BUILTIN_IMAGE_CONFIG.std],
+  background: [255, 255, 255], // encoders.*.background still chooses it
+  icc: 'ignore',
+  exifOrientation: 'ignore',
+};
+export const BUILTIN_IMAGE_PREPROCESS: Record<'shape' | 'colour', ImagePreprocess> = { shape: IMAGE_PREPROCESS, colour: IMAGE_PREPROCESS };
 
 // ---- generation ---------------------------------------------------------------------------------
 

@@ -3,7 +3,7 @@
 //   images/<shard>/<key>.jpg   every image the triples use, size x size JPEG
 // Images first, part by part (bounded memory, resumable), then the JSONL, so a JSONL at the
 // destination means its images are there.
-import { resolveRun } from '../provenance/resolve-run.ts';
+import { ensureKeys } from '../provenance/resolve-run.ts';
 import { readManifest } from '../stages/manifest.ts';
 import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -26,7 +26,7 @@ export interface ExportReport {
 }
 
 export async function exportDataset(ctx: StageContext, dest: Storage, opts: ExportOptions): Promise<ExportReport> {
-  if (!ctx.keys) await resolveRun(ctx); // the product of this config's keys, never an older one's
+  await ensureKeys(ctx); // the product of this config's keys, never an older one's
   const manifest = await readManifest(ctx);
   const wanted = await referencedImages(ctx, manifest);
   const images = { referenced: 0, written: 0, skipped: 0, failed: 0 };

@@ -4,7 +4,7 @@
 //   webdataset:  megapairs-NNNNNN.tar
 // A shard already at the destination is complete (stored whole) and skipped, so an interrupted
 // export resumes. The card is written last, so a card at the destination means its shards are there.
-import { resolveRun } from '../provenance/resolve-run.ts';
+import { ensureKeys } from '../provenance/resolve-run.ts';
 import { parquetRowCount } from '../artifacts/parquet.ts';
 import { readManifest } from '../stages/manifest.ts';
 import type { StageContext } from '../stages/stage.ts';
@@ -38,7 +38,7 @@ export async function exportShards(
   format: ShardFormat,
   opts: TripleImageOptions & { onShard?: (done: number, shards: number, report: ShardExportReport) => void },
 ): Promise<ShardExportReport> {
-  if (!ctx.keys) await resolveRun(ctx); // the product of this config's keys, never an older one's
+  await ensureKeys(ctx); // the product of this config's keys, never an older one's
   const manifest = await readManifest(ctx);
   const parts: Array<{ number: number; triples: number }> = [];
   for (const { number } of manifest.parts) {

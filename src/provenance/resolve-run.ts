@@ -25,3 +25,8 @@ export async function resolveRun(ctx: StageContext, opts: { record?: boolean; st
   if (opts.record) await writeRunRecord(ctx, { run: ctx.config.run.name, key, startedAt: new Date().toISOString(), stages: provenance });
   return { key, provenance, previous };
 }
+
+/** Sets the context's keys from its config unless a runner set them: reading a config's product means reading its keys' artifacts. */
+export async function ensureKeys(ctx: StageContext): Promise<void> {
+  if (!ctx.keys) await resolveRun(ctx);
+}

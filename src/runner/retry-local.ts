@@ -4,7 +4,7 @@
 // are forgotten, with everything derived from them, so the rerun makes them again. Each rerun unit
 // rewrites its own ledger file, so entries that pass are cleared.
 import { readLedger } from '../ledger/ledger.ts';
-import { resolveRun } from '../provenance/resolve-run.ts';
+import { ensureKeys } from '../provenance/resolve-run.ts';
 import { pipelineStages } from '../pipeline.ts';
 import type { Stage, StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
@@ -55,7 +55,7 @@ export interface RetryPlan {
  * units mix every part (index shards), all its units and all of every stage after it.
  */
 export async function prepareRetry(ctx: StageContext): Promise<RetryPlan> {
-  if (!ctx.keys) await resolveRun(ctx); // the units of this config's keys
+  await ensureKeys(ctx); // the units of this config's keys
   const ledger = await readLedger(ctx);
   const named = new Map<string, Set<string>>();
   const toRedo = new Map<string, Set<string>>(); // stage -> unit ids whose artifacts must go

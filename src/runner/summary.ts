@@ -1,6 +1,6 @@
 // The end-of-run summary, computed from the artifacts themselves (not from what this process
 // happened to run), so a resumed run reports the whole run.
-import { resolveRun } from '../provenance/resolve-run.ts';
+import { ensureKeys } from '../provenance/resolve-run.ts';
 import { outputLayout } from '../artifacts/layout.ts';
 import { decodeNpy } from '../artifacts/npy.ts';
 import { parquetRowCount, readParquet } from '../artifacts/parquet.ts';
@@ -32,7 +32,7 @@ export interface RunSummary {
 }
 
 export async function summarize(ctx: StageContext, reports: StageReport[]): Promise<RunSummary> {
-  if (!ctx.keys) await resolveRun(ctx); // the summary of this config's artifacts
+  await ensureKeys(ctx); // the summary of this config's artifacts
   // A run that stopped early has only some artifacts: count what is on disk, and say it is incomplete.
   const layout = ctx.layout;
   const manifest = (await ctx.work.exists(layout.catalogManifest())) ? await readManifest(ctx) : { total: 0, parts: [] };

@@ -1,14 +1,14 @@
 // Unit-level entries in the failures ledger: a unit that failed for good is named there (stage,
 // unit, why), beside the item-level entries the stages write. Every way a unit can fail for good
 // has its reason: `unit_failed` (its last attempt threw), `unit_stalled` (its worker died more than
-// runner.max_stalls times), `unit_refused` (a worker with another config refused it). The entry
+// runner.max_stalls times). The entry
 // has its own file, so the unit's own ledger is untouched, and it is blanked when the unit later
 // succeeds (after `megapairs retry-failed`), so the ledger always tells the run's current state.
 import type { Job } from 'bullmq';
 import { UnitLedger } from '../../ledger/ledger.ts';
 import type { StageContext } from '../../stages/stage.ts';
 
-export type UnitFailureReason = 'unit_failed' | 'unit_stalled' | 'unit_refused';
+export type UnitFailureReason = 'unit_failed' | 'unit_stalled';
 
 /** The unit's own ledger file is failures/<stage>/<unit>.jsonl; this one is <unit>.unit.jsonl. */
 const unitLedger = (stage: string, unitId: string) => new UnitLedger(stage, `${unitId}.unit`);
