@@ -235,6 +235,24 @@ test('a worker whose config decides other artifacts refuses at start (exit 2, na
   assert.match(wrong.err(), /work: .* is not the run's work storage \(no marker at /);
 });
 
+test('a follower whose run is restarted under a changed config says it was superseded and exits non-zero', { timeout: 120_000 }, async () => {
+  const run = newRun('superseded');
+  const following = async (p: Proc) => {
+    while (!p.err().includes('following it')) await new Promise((r) => setTimeout(r, 100));
+  };
+  // No workers: the first run cannot finish before the second takes its name.
+  const first = cli(['run', '--config', run.file]);
+  await following(first);
+  const file = path.join(run.root, 'k7.yaml');
+  writeFileSync(file, stringify({ ...run.obj, mine: { ...(run.obj.mine as object), k: 7 } }));
+  const second = cli(['run', '--config', file]);
+  await following(second);
+  assert.equal((await first.exited).code, 1);
+  assert.match(first.err(), /run \S+ \(key \w+\) was superseded: another `megapairs run` started it with a changed config \(key \w+\)/);
+  second.child.kill('SIGTERM');
+  await second.exited;
+});
+
 test('a run restarted with a changed config and a new output computes only what changed and reports itself, not the old run', {
   timeout: 240_000,
 }, async () => {

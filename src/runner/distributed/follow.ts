@@ -11,7 +11,7 @@ import { ensureStorageId } from '../../provenance/storage-identity.ts';
 import { resolveRun } from '../../provenance/resolve-run.ts';
 import { keysOf } from '../../provenance/stage-keys.ts';
 import { enqueueRun, finalJobId, START, type RunResult } from './phases.ts';
-import { publishRun, type PublishedRun } from './run-identity.ts';
+import { publishRun, readPublishedRun, type PublishedRun } from './run-identity.ts';
 import { serveRunMetrics } from './queue-metrics.ts';
 import { COUNT_TYPES, pending, QueueProgress, type QueueCounts } from './progress.ts';
 import { barrierJobId, CONTROL, RunQueues, type UnitJobResult } from './queues.ts';
@@ -189,6 +189,16 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
     let stuckPolls = 0;
     let warnedFor = '';
     for (;;) {
+      // Another `run` of this name with a changed config took over: this run's jobs are no longer
+      // served, so it would never finish (and must not be enqueued again below).
+      const published = await readPublishedRun(connection, config);
+      if (published && published.key !== run.key) {
+        progress.end();
+        throw new RunFailedError(
+          `run ${config.run.name} (key ${run.key}) was superseded: another \`megapairs run\` started it with a changed config (key ${published.key}), ` +
+            `and workers serve only that one. Follow it with its own config, or run \`megapairs run --config ${cfg}\` again to make this config current.`,
+        );
+      }
       // The final barrier's state before the counts, so the last progress lines show every stage complete.
       const complete = changed.has(CONTROL) && (await rq.queue(CONTROL).getJobState(FINAL)) === 'completed';
       // A barrier ran: a phase may be done, its jobs and event streams trimmed before this process
