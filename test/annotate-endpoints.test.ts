@@ -109,7 +109,7 @@ describe('endpoints', () => {
     const server = new FakeServer({ latencyMs: 20 });
     await withServer(server, async (url) => {
       const a = new OpenAIAnnotator(openai({ base_url: url, concurrency: 4, timeout_ms: 60_000 }), {}, quiet);
-      await annotateAll(a, 20); // the endpoints learn their latency: a straggler is one past 1 s
+      await annotateAll(a, 20); // the endpoints learn their latency: a straggler is one past 0.5 s
       let hung = 0;
       let closedUnanswered = 0;
       const sometimesHang: Handler = (_req, res, body) => {

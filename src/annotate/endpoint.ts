@@ -66,6 +66,7 @@ const FAILURE_STREAK_OPENS = 5;
 const PAUSE_BASE_MS = 500;
 const PAUSE_MAX_MS = 30_000;
 const LATENCY_SAMPLES = 256;
+const STRAGGLER_MIN_MS = 500;
 const RECENT_OUTCOMES = 50;
 
 export class Endpoint {
@@ -86,6 +87,8 @@ export class Endpoint {
   private timer?: NodeJS.Timeout;
   private readonly latencies: number[] = [];
   private latencyNext = 0;
+  private stragglerAt?: number;
+  private samplesSinceStraggler = 0;
   private sharedWaiting = false;
 
   constructor(
@@ -114,13 +117,20 @@ export class Endpoint {
   }
 
   /**
-   * How long a request may run before it counts as a straggler and a copy is sent: five times the
-   * median latency seen (at least 1 s), at most `timeoutMs`; 10 s until enough replies are seen.
+   * How long a request may run before it counts as a straggler and a copy is sent: twice the 95th
+   * percentile of the latencies seen (at least 0.5 s), at most `timeoutMs`; 10 s until enough
+   * replies are seen. Tied to the tail, not the median, so a server whose replies vary in length
+   * gets few copies, while a hung request holds its slot little longer than the slowest replies.
    */
   stragglerAfterMs(timeoutMs: number): number {
     if (this.latencies.length < 16) return Math.min(timeoutMs, 10_000);
-    const sorted = [...this.latencies].sort((a, b) => a - b);
-    return Math.min(timeoutMs, Math.max(1000, 5 * sorted[sorted.length >> 1]));
+    // The percentile is sorted out again after every 16 new samples, not for every request.
+    if (this.stragglerAt === undefined || this.samplesSinceStraggler >= 16) {
+      const sorted = [...this.latencies].sort((a, b) => a - b);
+      this.stragglerAt = Math.max(STRAGGLER_MIN_MS, 2 * sorted[Math.floor(sorted.length * 0.95)]);
+      this.samplesSinceStraggler = 0;
+    }
+    return Math.min(timeoutMs, this.stragglerAt);
   }
 
   private pump(): void {
@@ -220,6 +230,7 @@ export class Endpoint {
         this.remember(false);
         this.latencies[this.latencyNext] = outcome.latencyMs;
         this.latencyNext = (this.latencyNext + 1) % LATENCY_SAMPLES;
+        this.samplesSinceStraggler++;
         if (this.settings.tokens_per_min) {
           this.refillTokens(now, this.settings.tokens_per_min);
           this.tokenBalance -= outcome.tokens;

@@ -330,7 +330,9 @@ export class OpenAIAnnotator implements Annotator {
   private hedged(step: Step, body: Body, counts: AnnotationTally['endpoints'][string]): Promise<SendResult> {
     const endpoint = this.#endpoints[step];
     return new Promise<SendResult>((resolve, reject) => {
-      const controllers: AbortController[] = [];
+      // The copies still running: only they are aborted once one answers (an abort costs an
+      // AbortError each, and most requests have no copy).
+      const controllers = new Set<AbortController>();
       let running = 0;
       let settled = false;
       let timer: NodeJS.Timeout | undefined;
@@ -346,7 +348,7 @@ export class OpenAIAnnotator implements Annotator {
       const start = (copy: boolean) => {
         running++;
         const controller = new AbortController();
-        controllers.push(controller);
+        controllers.add(controller);
         const onSent = (lease: Lease) => {
           if (copy) return;
           timer = setTimeout(() => {
@@ -360,11 +362,13 @@ export class OpenAIAnnotator implements Annotator {
         this.sendOnce(step, body, controller.signal, onSent, counts).then(
           (r) => {
             running--;
+            controllers.delete(controller);
             if (r.completion || running === 0) settle(r.completion ? r : (lastFailure = r));
             else lastFailure = r; // the other copy may still answer
           },
           (err: Error) => {
             running--;
+            controllers.delete(controller);
             if (running === 0) settle(lastFailure ?? err);
           },
         );

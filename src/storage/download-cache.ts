@@ -4,7 +4,7 @@
 // old one. Downloads are atomic writes (temp file, then rename): a killed download leaves no bad copy.
 import { createHash } from 'node:crypto';
 import { createWriteStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
+import { mkdir, stat } from 'node:fs/promises';
 import path from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -32,6 +32,7 @@ export class DownloadCache {
     const file = path.join(this.dir, `${safe}.v-${tag}`);
     const cached = await sizeOf(file);
     if (cached !== undefined && (size === undefined || cached === size)) return file;
+    await mkdir(path.dirname(file), { recursive: true }); // before the download starts, not on its failure
     await writeAtomically(file, async (tmp) => {
       await pipeline(open(), createWriteStream(tmp));
       const got = await sizeOf(tmp);

@@ -17,11 +17,16 @@ const TEMP_NAME = /\.tmp-\d+-\d+-\d+$/;
  * (s3 localPath copies) both go through it.
  */
 export async function writeAtomically(target: string, fill: (tmp: string) => Promise<void>): Promise<void> {
-  await mkdir(path.dirname(target), { recursive: true });
   // pid, thread and counter: unique even for two threads of one process writing the same file.
   const tmp = `${target}.tmp-${process.pid}-${threadId}-${++tempCounter}`;
   try {
-    await fill(tmp);
+    // The folder is made only when the write finds it missing: most writes go to one that exists
+    // (the request cache writes hundreds a second), and a mkdir each costs a syscall round trip.
+    await fill(tmp).catch(async (err: NodeJS.ErrnoException) => {
+      if (err.code !== 'ENOENT') throw err;
+      await mkdir(path.dirname(target), { recursive: true });
+      await fill(tmp);
+    });
     await rename(tmp, target);
   } catch (err) {
     await rm(tmp, { force: true });
