@@ -19,8 +19,8 @@ import { pipelineStages } from '../src/pipeline.ts';
 import { createContext } from '../src/runner/context.ts';
 import { LocalThreads, runStage } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { IndexStage, readShardMeta } from '../src/stages/index-build.ts';
-import { manifestOf, type CatalogManifest } from '../src/stages/manifest.ts';
+import { IndexStage } from '../src/stages/index-build.ts';
+import type { CatalogManifest } from '../src/stages/manifest.ts';
 import { MineStage } from '../src/stages/mine.ts';
 import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { RecallStage } from '../src/stages/recall.ts';
@@ -149,8 +149,8 @@ async function benchSize(n: number) {
     const t = await timed(() => search.run({ ...ctx, work: storage }, u));
     clearInterval(timer);
     peak = Math.max(peak, rss());
-    const meta = await readShardMeta(ctx, u);
-    const largest = Math.max(...(await manifestOf(ctx)).parts.map((p) => p.rows));
+    const meta = await ctx.shared.shardMeta(u);
+    const largest = Math.max(...(await ctx.shared.manifest()).parts.map((p) => p.rows));
     perUnit.push({
       unit: search.unitId(u),
       seconds: t.seconds,
@@ -178,7 +178,7 @@ async function benchSize(n: number) {
   const bruteForceSeconds = (bf.seconds / sample) * n * ENCODER_NAMES.length;
 
   // Releasing a shard: load one shard 3 times, with and without release().
-  const meta = await readShardMeta(ctx, { encoder: ENCODER_NAMES[0], shard: 0 });
+  const meta = await ctx.shared.shardMeta({ encoder: ENCODER_NAMES[0], shard: 0 });
   const growth = async (release: boolean) => {
     const start = rss();
     const held = [];

@@ -11,8 +11,7 @@ import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { readPartVectors, rowOf } from '../src/stages/embeddings.ts';
-import { readShardMeta, shardCount } from '../src/stages/index-build.ts';
-import { manifestOf } from '../src/stages/manifest.ts';
+import { shardCount } from '../src/stages/index-build.ts';
 import { partNeighbours } from '../src/stages/mine.ts';
 import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { SearchStage } from '../src/stages/search.ts';
@@ -42,18 +41,18 @@ before(async () => {
 
 async function allPairs(c: StageContext): Promise<PairRow[]> {
   const out: PairRow[] = [];
-  for (const p of (await manifestOf(c)).parts) out.push(...(await readParquet<PairRow>(c.work, c.layout.pairsPart(p.number), pairsSchema)));
+  for (const p of (await c.shared.manifest()).parts) out.push(...(await readParquet<PairRow>(c.work, c.layout.pairsPart(p.number), pairsSchema)));
   return out;
 }
 
 test('shard-major search then a merge per part gives the neighbours of searching every shard per query', async () => {
-  const manifest = await manifestOf(ctx);
+  const manifest = await ctx.shared.manifest();
   const { k } = ctx.config.mine;
   assert.equal(shardCount(manifest, 40), 4);
   for (const encoder of ENCODER_NAMES) {
     const shards: LoadedShard[] = [];
     for (let s = 0; s < 4; s++) {
-      const meta = await readShardMeta(ctx, { encoder, shard: s });
+      const meta = await ctx.shared.shardMeta({ encoder, shard: s });
       shards.push(await loadShard(ctx.work, ctx.layout.indexShard(encoder, s), meta.dim, meta.count, ctx.config.index.ef_search));
     }
     for (const p of manifest.parts) {
@@ -78,7 +77,7 @@ test('shard-major search then a merge per part gives the neighbours of searching
 
 test('pairs: one row per (query, target), relation first by priority, no near-duplicate or target among the negatives', async () => {
   const { band, hard_negatives, relation_priority, max_pairs_per_target } = ctx.config.mine;
-  const manifest = await manifestOf(ctx);
+  const manifest = await ctx.shared.manifest();
   const vectors = new Map<EncoderName, Float32Array[]>();
   for (const e of ENCODER_NAMES) {
     const all: Float32Array[] = [];
@@ -185,7 +184,7 @@ function countingCatalogReads(c: StageContext): { ctx: StageContext; reads: stri
 
 test('image lookups read each catalog part once per unit, whatever the order of the ids', async () => {
   const direct = new Map<number, CatalogRow>();
-  for (const p of (await manifestOf(ctx)).parts) {
+  for (const p of (await ctx.shared.manifest()).parts) {
     (await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(p.number), catalogSchema)).forEach((r, i) => direct.set(p.offset + i, r));
   }
   const ids = Rng.for(1, 'lookup').sample([...direct.keys(), ...direct.keys()], 200);

@@ -3,8 +3,10 @@
 // start time the request rate allows (requests/s). One script decides atomically, on Redis's clock.
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
+import type { Config } from '../config/schema.ts';
 import type { SharedSlots } from './endpoint.ts';
 import type { EndpointSettings } from './endpoint-settings.ts';
+import type { OpenAIAnnotatorOptions } from './openai.ts';
 
 // KEYS: leases, next start. ARGV: concurrency (0: none), ms between starts (0: none), lease ms, lease id.
 // Returns -1 when every slot is taken, else the ms to wait before starting (the rate's reservation).
@@ -48,6 +50,16 @@ export function sharedSlots(redis: Redis, prefix: string, s: EndpointSettings, l
       }
     },
   };
+}
+
+/** Distributed runs: the endpoints' limits held in the run's Redis, shared by every worker and thread. */
+export async function sharedLimits(config: Config): Promise<OpenAIAnnotatorOptions['shared']> {
+  const openai = config.annotate.openai;
+  if (config.runner.kind !== 'distributed' || config.annotate.annotator !== 'openai' || !openai) return undefined;
+  // Loaded only here: a local run never needs ioredis.
+  const { connectRedis } = await import('../runner/distributed/connection.ts');
+  const redis = await connectRedis(config, 'megapairs-annotate-limits');
+  return (s) => sharedSlots(redis, config.redis.prefix, s, openai.timeout_ms + 10_000);
 }
 
 function sleep(ms: number): Promise<void> {

@@ -97,7 +97,7 @@ export function mergeTopK(lists: Neighbour[][], k: number): Neighbour[] {
 
 /**
  * Bytes hnswlib holds for `count` points of `dim` floats with M links per node (level 0 has 2M):
- * the cost of a loaded shard in the cache that keeps shards within index.memory_budget_mb.
+ * what a loaded shard costs, checked against index.memory_budget_mb when search is planned.
  */
 export function shardBytes(count: number, dim: number, m: number): number {
   const level0 = dim * 4 + (2 * m + 1) * 4 + 8; // vector, links and their count, label

@@ -5,7 +5,6 @@ import { readParquet } from '../artifacts/parquet.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { lookupImages } from '../stages/catalog-lookup.ts';
 import { triplesSchema, type TripleRow } from '../artifacts/tables.ts';
-import { manifestOf } from '../stages/manifest.ts';
 import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { thumbnailDataUri } from './thumbnail.ts';
@@ -38,7 +37,7 @@ export interface GalleryOptions {
 }
 
 export async function galleryTriples(ctx: StageContext, opts: GalleryOptions): Promise<GalleryTriple[]> {
-  const manifest = await manifestOf(ctx);
+  const manifest = await ctx.shared.manifest();
   const picked: Array<{ triple: TripleRow; negativeId?: number }> = [];
   const perRelation = new Map<string, number>();
   for (const { number } of manifest.parts.slice(0, opts.maxParts)) {

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { keyedLayout, type Layout } from '../artifacts/layout.ts';
 import type { Config } from '../config/schema.ts';
 import type { StageKeys } from '../provenance/stage-keys.ts';
+import { SharedResources } from '../stages/shared-resources.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { isUrl } from '../storage/location.ts';
 import { openStorage } from '../storage/open.ts';
@@ -19,19 +20,28 @@ function cacheDirFor(config: Config): string {
 export function createContext(config: Config, keys?: StageKeys): StageContext {
   const cacheDir = cacheDirFor(config);
   const storage = { s3: config.s3, cacheDir };
-  let layout: Layout | undefined;
+  // The layout and the shared resources of the current keys, made again together when they change.
+  let current: { keys: StageKeys; layout: Layout; shared: SharedResources } | undefined;
+  const currentOf = (ctx: StageContext) => {
+    if (!ctx.keys) throw new Error('artifact keys are not resolved yet: resolve the run first');
+    if (current?.keys !== ctx.keys) {
+      const layout = keyedLayout(ctx.keys);
+      current = { keys: ctx.keys, layout, shared: new SharedResources(ctx, layout) };
+    }
+    return current;
+  };
   return {
     config,
     input: openStorage(config.input.path, storage),
     work: openStorage(config.work, storage),
     output: openStorage(config.output, storage),
     cacheDir,
-    memo: new Map(),
     keys,
     get layout(): Layout {
-      if (!this.keys) throw new Error('artifact keys are not resolved yet: resolve the run first');
-      if (layout?.keys !== this.keys) layout = keyedLayout(this.keys);
-      return layout;
+      return currentOf(this).layout;
+    },
+    get shared(): SharedResources {
+      return currentOf(this).shared;
     },
   };
 }

@@ -7,19 +7,14 @@ import { endpointSettings, STEPS } from '../annotate/endpoint-settings.ts';
 import { readParquet, writeParquet } from '../artifacts/parquet.ts';
 import { annotationsSchema, pairsSchema, type AnnotationRow, type CatalogRow, type PairRow } from '../artifacts/tables.ts';
 import { AnnotationError, newTally, type PairImage } from '../annotate/annotator.ts';
-import { createAnnotator } from '../annotate/create.ts';
 import { pairsInFlight } from '../annotate/endpoint-settings.ts';
-import { AnnotateProgress } from '../annotate/progress.ts';
-import { RequestCache } from '../annotate/request-cache.ts';
-import { sharedSlots } from '../annotate/shared-slots.ts';
-import type { OpenAIAnnotatorOptions } from '../annotate/openai.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { mapPool } from '../util/pool.ts';
 import { Rng } from '../util/rng.ts';
 import { lookupImages } from './catalog-lookup.ts';
 import { PartStage } from './part-stage.ts';
-import { memoize, type StageContext, type UnitResult } from './stage.ts';
+import type { StageContext, UnitResult } from './stage.ts';
 
 export class AnnotateStage extends PartStage {
   readonly name = 'annotate';
@@ -62,13 +57,10 @@ export class AnnotateStage extends PartStage {
       ctx,
       pairs.flatMap((p) => [p.q_id, p.t_id]),
     );
-    // One annotator per context: its HTTP clients serve every unit; the endpoints' limits are process-wide.
-    const annotator = await memoize(ctx, 'annotator', async () =>
-      createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work), shared: await sharedLimits(ctx) }),
-    );
+    const annotator = await ctx.shared.annotator();
     const image = (row: CatalogRow): PairImage => ({ key: row.image, caption: row.caption, bytes: () => readImageBytes(ctx.input, row) });
     const tally = newTally();
-    const progress = await memoize(ctx, 'annotate-progress', async () => new AnnotateProgress());
+    const progress = ctx.shared.annotateProgress();
 
     let environmentFault: Error | undefined;
     progress.unitStarted(pairs.length);
@@ -107,14 +99,4 @@ export class AnnotateStage extends PartStage {
 function pairsInFlightOf(ctx: StageContext): number {
   const openai = ctx.config.annotate.openai;
   return ctx.config.annotate.annotator === 'openai' && openai ? pairsInFlight(openai) : 1;
-}
-
-/** Distributed runs: the endpoints' limits held in the run's Redis, shared by every worker and thread. */
-async function sharedLimits(ctx: StageContext): Promise<OpenAIAnnotatorOptions['shared']> {
-  const openai = ctx.config.annotate.openai;
-  if (ctx.config.runner.kind !== 'distributed' || ctx.config.annotate.annotator !== 'openai' || !openai) return undefined;
-  // Loaded only here: a local run never needs ioredis.
-  const { connectRedis } = await import('../runner/distributed/connection.ts');
-  const redis = await connectRedis(ctx.config, 'megapairs-annotate-limits');
-  return (s) => sharedSlots(redis, ctx.config.redis.prefix, s, openai.timeout_ms + 10_000);
 }

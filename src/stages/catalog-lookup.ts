@@ -4,11 +4,11 @@
 // the order of the ids.
 import { readParquet } from '../artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
-import { locate, manifestOf } from './manifest.ts';
+import { locate } from './manifest.ts';
 import type { StageContext } from './stage.ts';
 
 export async function lookupImages(ctx: StageContext, ids: Iterable<number>): Promise<Map<number, CatalogRow>> {
-  const manifest = await manifestOf(ctx);
+  const manifest = await ctx.shared.manifest();
   const byPart = new Map<number, Array<{ id: number; row: number }>>();
   for (const id of new Set(ids)) {
     const { number, row } = locate(manifest, id);

@@ -15,12 +15,12 @@ import { readImageBatch } from '../corpus/image-bytes.ts';
 import { BatchQueue } from '../encoders/batch-queue.ts';
 import { decodeThreads, preprocessInPool } from '../encoders/decode-pool.ts';
 import { preprocessRgb, writeChw } from '../encoders/image-preprocess.ts';
-import { OnnxEncoder } from '../encoders/onnx-encoder.ts';
-import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from '../encoders/resolve.ts';
+import type { OnnxEncoder } from '../encoders/onnx-encoder.ts';
+import type { ImageEncoderSpec, TextEncoderSpec } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { withOwnError } from '../util/sharp-message.ts';
 import { PartStage } from './part-stage.ts';
-import { memoize, type StageContext, type UnitResult } from './stage.ts';
+import type { StageContext, UnitResult } from './stage.ts';
 
 /** Rows read and decoded together: per row, one RGB buffer per image encoder, or undefined if it failed. */
 interface ReadyChunk {
@@ -70,13 +70,7 @@ export class EmbedStage extends PartStage {
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const ledger = new UnitLedger(this.name, this.unitId(n));
     const rows = await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(n), catalogSchema);
-    const { images, caption } = await memoize(ctx, 'encoders', async () => {
-      const r = await resolveEncoders(ctx.config, ctx.cacheDir);
-      return {
-        images: await Promise.all(r.images.map((s) => OnnxEncoder.open(s, r.settings))),
-        caption: await OnnxEncoder.open(r.caption, r.settings),
-      };
-    });
+    const { images, caption } = await ctx.shared.encoders();
     const tables = new Map<EncoderName, VectorTable>([...images, caption].map((e) => [e.spec.name, new VectorTable(rows.length)]));
     const mask = new Uint8Array(rows.length).fill(1);
     const { decode_threads, prefetch_batches } = ctx.config.encoders;

@@ -3,14 +3,15 @@
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { buildShard } from '../knn/hnsw-shard.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
-import { manifestOf, type CatalogManifest } from './manifest.ts';
-import { memoize, type Stage, type StageContext, type UnitResult } from './stage.ts';
+import type { CatalogManifest } from './manifest.ts';
+import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export interface IndexUnit {
   encoder: EncoderName;
   shard: number;
 }
 
+/** A shard's metadata, written last (it marks the unit complete); read through ctx.shared.shardMeta(). */
 export interface ShardMeta {
   encoder: EncoderName;
   shard: number;
@@ -27,15 +28,6 @@ export function shardCount(manifest: CatalogManifest, shardSize: number): number
   return Math.max(1, Math.ceil(manifest.total / shardSize));
 }
 
-/** A complete shard's metadata, read once per context (mining asks for it in every unit). */
-export function readShardMeta(ctx: StageContext, u: IndexUnit): Promise<ShardMeta> {
-  return memoize(
-    ctx,
-    `shard-meta:${u.encoder}:${u.shard}`,
-    async () => JSON.parse((await ctx.work.read(ctx.layout.indexShardMeta(u.encoder, u.shard))).toString('utf8')) as ShardMeta,
-  );
-}
-
 export class IndexStage implements Stage<IndexUnit> {
   readonly name = 'index';
   readonly after = ['manifest', 'embed'];
@@ -46,7 +38,7 @@ export class IndexStage implements Stage<IndexUnit> {
   readonly threaded = true;
 
   async plan(ctx: StageContext): Promise<IndexUnit[]> {
-    const shards = shardCount(await manifestOf(ctx), ctx.config.index.shard_size);
+    const shards = shardCount(await ctx.shared.manifest(), ctx.config.index.shard_size);
     return ENCODER_NAMES.flatMap((encoder) => Array.from({ length: shards }, (_, shard) => ({ encoder, shard })));
   }
   unitId(u: IndexUnit): string {
@@ -57,7 +49,7 @@ export class IndexStage implements Stage<IndexUnit> {
   }
 
   async run(ctx: StageContext, u: IndexUnit): Promise<UnitResult> {
-    const manifest = await manifestOf(ctx);
+    const manifest = await ctx.shared.manifest();
     const size = ctx.config.index.shard_size;
     const first = u.shard * size;
     const end = Math.min(first + size, manifest.total);

@@ -2,7 +2,6 @@
 // one local file and stored whole. One unit.
 import { readMarker } from '../artifacts/marker.ts';
 import { storeViaLocalFile, writeChunks } from '../storage/staged-file.ts';
-import { manifestOf } from './manifest.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export class JsonlStage implements Stage<'jsonl'> {
@@ -25,7 +24,7 @@ export class JsonlStage implements Stage<'jsonl'> {
   async run(ctx: StageContext): Promise<UnitResult> {
     let lines = 0;
     const parts = async function* () {
-      for (const { number } of (await manifestOf(ctx)).parts) {
+      for (const { number } of (await ctx.shared.manifest()).parts) {
         // A part is bounded by the chunk size, so it is read whole; the file grows on disk.
         const part = await ctx.output.read(ctx.layout.triplesJsonlPart(number));
         for (const byte of part) if (byte === 0x0a) lines++;
@@ -34,7 +33,7 @@ export class JsonlStage implements Stage<'jsonl'> {
     };
     await storeViaLocalFile(ctx.output, ctx.layout.megapairsJsonl(), (file) => writeChunks(file, parts()), ctx.cacheDir);
     // Parts an earlier config emitted that this run has not (fewer shards): not this run's product.
-    const numbers = (await manifestOf(ctx)).parts.map((p) => p.number);
+    const numbers = (await ctx.shared.manifest()).parts.map((p) => p.number);
     const current = new Set(numbers.flatMap((n) => [ctx.layout.triplesPart(n), ctx.layout.triplesJsonlPart(n), ctx.layout.emittedMarker(n)]));
     for (const folder of ['triples/', '_megapairs/triples/'])
       for await (const key of ctx.output.list(folder)) if (!current.has(key)) await ctx.output.delete(key);

@@ -2,20 +2,16 @@
 // makes global image ids (part offset + row) that the indexes use as labels. One unit.
 import { parquetRowCount } from '../artifacts/parquet.ts';
 import { CatalogStage } from './catalog.ts';
-import { memoize, type Stage, type StageContext, type UnitResult } from './stage.ts';
+import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export interface CatalogManifest {
   total: number;
   parts: Array<{ number: number; rows: number; offset: number }>;
 }
 
-export async function readManifest(ctx: StageContext): Promise<CatalogManifest> {
+/** Reads the manifest; the stages after it use ctx.shared.manifest(), read once per context and keys. */
+export async function readManifest(ctx: Pick<StageContext, 'work' | 'layout'>): Promise<CatalogManifest> {
   return JSON.parse((await ctx.work.read(ctx.layout.catalogManifest())).toString('utf8')) as CatalogManifest;
-}
-
-/** The manifest, read once per context: the stages after it consult it for every unit. */
-export function manifestOf(ctx: StageContext): Promise<CatalogManifest> {
-  return memoize(ctx, 'manifest', () => readManifest(ctx));
 }
 
 /** The part and row of a global image id. */

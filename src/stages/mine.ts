@@ -13,7 +13,6 @@ import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { mergeTopK, type Neighbour } from '../knn/hnsw-shard.ts';
 import { Rng } from '../util/rng.ts';
 import { shardCount } from './index-build.ts';
-import { manifestOf } from './manifest.ts';
 import { addToHistogram, similarityHistogram, type PartMiningStats } from './mining-stats.ts';
 import { PartStage } from './part-stage.ts';
 import type { StageContext, UnitResult } from './stage.ts';
@@ -34,7 +33,7 @@ async function readPartial(ctx: StageContext, encoder: EncoderName, shard: numbe
 
 /** Each row's k nearest neighbours in the space, across every shard, the query itself left out. */
 export async function partNeighbours(ctx: StageContext, encoder: EncoderName, n: number): Promise<Neighbour[][]> {
-  const manifest = await manifestOf(ctx);
+  const manifest = await ctx.shared.manifest();
   const { offset, rows } = manifest.parts.find((p) => p.number === n)!;
   const lists: Neighbour[][][] = Array.from({ length: rows }, () => []);
   for (let shard = 0; shard < shardCount(manifest, ctx.config.index.shard_size); shard++) {
@@ -63,7 +62,7 @@ export class MineStage extends PartStage {
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const { band, targets_per_space, relation_priority } = ctx.config.mine;
     const [low, high] = band;
-    const manifest = await manifestOf(ctx);
+    const manifest = await ctx.shared.manifest();
     const { offset, rows } = manifest.parts.find((p) => p.number === n)!;
     const stats: PartMiningStats = {
       queries: 0,

@@ -1,7 +1,6 @@
 // The base of the stages whose unit is one catalog part (embed, mine, annotate, emit): the units
 // are the manifest's parts, named like the part files.
 import { partName } from '../artifacts/layout.ts';
-import { manifestOf } from './manifest.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export abstract class PartStage implements Stage<number> {
@@ -10,7 +9,7 @@ export abstract class PartStage implements Stage<number> {
   abstract decidedBy(ctx: StageContext): Record<string, unknown> | Promise<Record<string, unknown>>;
 
   async plan(ctx: StageContext): Promise<number[]> {
-    return (await manifestOf(ctx)).parts.map((p) => p.number);
+    return (await ctx.shared.manifest()).parts.map((p) => p.number);
   }
   unitId(n: number): string {
     return partName(n);

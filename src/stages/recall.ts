@@ -9,8 +9,8 @@ import { ExactTopK } from '../knn/exact.ts';
 import { loadShard, mergeTopK, type Neighbour } from '../knn/hnsw-shard.ts';
 import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
-import { readShardMeta, shardCount } from './index-build.ts';
-import { locate, manifestOf } from './manifest.ts';
+import { shardCount } from './index-build.ts';
+import { locate } from './manifest.ts';
 import type { RecallStats } from './mining-stats.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
@@ -41,7 +41,7 @@ export class RecallStage implements Stage<EncoderName> {
 
   async run(ctx: StageContext, encoder: EncoderName): Promise<UnitResult> {
     const { k, band, recall_queries } = ctx.config.mine;
-    const manifest = await manifestOf(ctx);
+    const manifest = await ctx.shared.manifest();
     // The sample: distinct ids drawn (seeded) from the catalog; those not embedded are left out.
     const rng = Rng.for(ctx.config.run.seed, 'recall', encoder);
     const drawn = new Set<number>();
@@ -61,7 +61,7 @@ export class RecallStage implements Stage<EncoderName> {
 
     const lists: Neighbour[][][] = ids.map(() => []);
     for (let s = 0; s < shardCount(manifest, ctx.config.index.shard_size); s++) {
-      const meta = await readShardMeta(ctx, { encoder, shard: s });
+      const meta = await ctx.shared.shardMeta({ encoder, shard: s });
       const shard = await loadShard(ctx.work, ctx.layout.indexShard(encoder, s), meta.dim, meta.count, ctx.config.index.ef_search, countShardRead(encoder));
       try {
         vectors.forEach((q, i) => lists[i].push(shard.search(q, k + 1)));

@@ -9,8 +9,8 @@ import { encodeNpy } from '../artifacts/npy.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { loadShard, shardBytes, type LoadedShard } from '../knn/hnsw-shard.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
-import { readShardMeta, shardCount, type ShardMeta } from './index-build.ts';
-import { manifestOf, type CatalogManifest } from './manifest.ts';
+import { shardCount, type ShardMeta } from './index-build.ts';
+import type { CatalogManifest } from './manifest.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export interface SearchUnit {
@@ -61,13 +61,13 @@ export class SearchStage implements Stage<SearchUnit> {
   readonly threaded = true;
 
   async plan(ctx: StageContext): Promise<SearchUnit[]> {
-    const manifest = await manifestOf(ctx);
+    const manifest = await ctx.shared.manifest();
     const { memory_budget_mb, shard_size } = ctx.config.index;
     const largestPart = Math.max(0, ...manifest.parts.map((p) => p.rows));
     const units: SearchUnit[] = [];
     for (const encoder of ENCODER_NAMES) {
       for (let shard = 0; shard < shardCount(manifest, shard_size); shard++) {
-        const meta = await readShardMeta(ctx, { encoder, shard });
+        const meta = await ctx.shared.shardMeta({ encoder, shard });
         const need = searchUnitBytes(meta, largestPart, meta.dim, ctx.config.mine.k);
         if (need > memory_budget_mb * MiB) {
           throw new Error(
@@ -92,10 +92,10 @@ export class SearchStage implements Stage<SearchUnit> {
   }
 
   async run(ctx: StageContext, u: SearchUnit): Promise<UnitResult> {
-    const meta = await readShardMeta(ctx, u);
+    const meta = await ctx.shared.shardMeta(u);
     const width = ctx.config.mine.k + 1; // the query finds itself first; mine drops it
     const high = ctx.config.mine.band[1];
-    const manifest = await manifestOf(ctx);
+    const manifest = await ctx.shared.manifest();
     const shard = await loadShard(
       ctx.work,
       ctx.layout.indexShard(u.encoder, u.shard),

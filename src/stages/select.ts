@@ -7,7 +7,6 @@
 import { readParquet, writeParquet } from '../artifacts/parquet.ts';
 import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
-import { manifestOf } from './manifest.ts';
 import { addHistograms, addToHistogram, similarityHistogram, type Histogram, type MiningSummary, type PartMiningStats } from './mining-stats.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
@@ -62,7 +61,7 @@ export class SelectStage implements Stage<'select'> {
 
   async run(ctx: StageContext): Promise<UnitResult> {
     const { hard_negatives, max_pairs_per_target, symmetric } = ctx.config.mine;
-    const manifest = await manifestOf(ctx);
+    const manifest = await ctx.shared.manifest();
     const total = manifest.total;
     const edge = (a: number, b: number) => (a < b ? a * total + b : b * total + a);
 

@@ -6,6 +6,7 @@ import type { Layout } from '../artifacts/layout.ts';
 import type { Config } from '../config/schema.ts';
 import type { StageKeys } from '../provenance/stage-keys.ts';
 import type { Storage } from '../storage/storage.ts';
+import type { SharedResources } from './shared-resources.ts';
 
 export interface StageContext {
   config: Config;
@@ -14,26 +15,15 @@ export interface StageContext {
   output: Storage;
   /** A local folder for caches (downloaded index shards, built-in models). */
   cacheDir: string;
-  /**
-   * Loaded read-only artifacts (index shards, catalog parts) shared by the units a process runs.
-   * Complete artifacts never change, so an entry stays valid for the life of the context.
-   */
-  memo: Map<string, Promise<unknown>>;
   /** Every stage's provenance key; set once per run (resolveRun), before any unit runs. */
   keys?: StageKeys;
   /** Artifact paths under the current keys (throws until the keys are set). */
   readonly layout: Layout;
-}
-
-/** The memoised value for `key`, loading it once; a failed load is forgotten so it can be retried. */
-export function memoize<T>(ctx: StageContext, key: string, load: () => Promise<T>): Promise<T> {
-  let p = ctx.memo.get(key) as Promise<T> | undefined;
-  if (!p) {
-    p = load();
-    ctx.memo.set(key, p);
-    p.catch(() => ctx.memo.delete(key));
-  }
-  return p;
+  /**
+   * What the units of a process share, loaded once under the current keys (the manifest, shard
+   * metadata, the encoders, the annotator); rebuilt with `layout` when the keys change.
+   */
+  readonly shared: SharedResources;
 }
 
 export interface UnitResult {

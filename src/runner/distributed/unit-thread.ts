@@ -21,7 +21,7 @@ export interface UnitTask {
 }
 
 const { config } = workerData as { config: Config };
-// One context per run key: what it caches (the manifest, index shards) belongs to those keys.
+// One context per run key: what it shares between units (ctx.shared) belongs to those keys.
 let ctx = createContext(config);
 let ctxKeys = '';
 const stages = stagesByName();

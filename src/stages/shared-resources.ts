@@ -1,0 +1,63 @@
+// What the units of one process share, as `ctx.shared`: each member is loaded on first use and
+// kept, and a failed load is forgotten so a later unit loads it again. A set of resources belongs
+// to one set of artifact keys: the context builds a new one with its layout when its keys change,
+// so nothing loaded under other keys is served. Every member's source is named here.
+// Its own module, not stage.ts: it imports stage modules (manifest.ts), which import stage.ts.
+import type { Layout } from '../artifacts/layout.ts';
+import type { Annotator } from '../annotate/annotator.ts';
+import { createAnnotator } from '../annotate/create.ts';
+import { AnnotateProgress } from '../annotate/progress.ts';
+import { RequestCache } from '../annotate/request-cache.ts';
+import { sharedLimits } from '../annotate/shared-slots.ts';
+import type { EncoderName } from '../config/schema.ts';
+import { openEncoders, type Encoders } from '../encoders/onnx-encoder.ts';
+import { Lazy, LazyMap } from '../util/lazy.ts';
+import type { ShardMeta } from './index-build.ts';
+import { readManifest, type CatalogManifest } from './manifest.ts';
+import type { StageContext } from './stage.ts';
+
+export class SharedResources {
+  private readonly manifestFile: Lazy<Promise<CatalogManifest>>;
+  private readonly shardMetas: LazyMap<{ encoder: EncoderName; shard: number }, Promise<ShardMeta>>;
+  private readonly sessions: Lazy<Promise<Encoders>>;
+  private readonly annotatorOf: Lazy<Promise<Annotator>>;
+  private readonly progress = new Lazy(() => new AnnotateProgress());
+
+  /** `layout` is the keys' own: a load still in flight when the context's keys change reads the old keys' artifacts, never the new. */
+  constructor(ctx: StageContext, layout: Layout) {
+    this.manifestFile = new Lazy(() => readManifest({ work: ctx.work, layout }));
+    this.shardMetas = new LazyMap(
+      async ({ encoder, shard }) => JSON.parse((await ctx.work.read(layout.indexShardMeta(encoder, shard))).toString('utf8')) as ShardMeta,
+      ({ encoder, shard }) => `${encoder}:${shard}`,
+    );
+    this.sessions = new Lazy(() => openEncoders(ctx.config, ctx.cacheDir));
+    this.annotatorOf = new Lazy(async () =>
+      createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work), shared: await sharedLimits(ctx.config) }),
+    );
+  }
+
+  /** The catalog manifest (manifest.ts): every stage after it consults it in every unit. */
+  manifest(): Promise<CatalogManifest> {
+    return this.manifestFile.get();
+  }
+
+  /** A complete index shard's metadata (index-build.ts writes it): search, recall and mining ask for it in every unit. */
+  shardMeta(u: { encoder: EncoderName; shard: number }): Promise<ShardMeta> {
+    return this.shardMetas.get(u);
+  }
+
+  /** The three encoders' ONNX sessions, opened once: embed runs every unit through them. */
+  encoders(): Promise<Encoders> {
+    return this.sessions.get();
+  }
+
+  /** The configured annotator: its HTTP clients serve every unit; the endpoints' limits are process-wide (or run-wide, in Redis, for distributed runs). */
+  annotator(): Promise<Annotator> {
+    return this.annotatorOf.get();
+  }
+
+  /** The progress line of the annotate units this process runs. */
+  annotateProgress(): AnnotateProgress {
+    return this.progress.get();
+  }
+}
