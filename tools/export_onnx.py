@@ -23,6 +23,7 @@ Needs torch and onnx (Debian: python3-torch, python3-onnx).
 """
 import argparse
 import inspect
+import os
 import sys
 
 import torch
@@ -216,6 +217,7 @@ def main(argv=None):
     extra = {}
     if 'dynamo' in inspect.signature(torch.onnx.export).parameters:
         extra['dynamo'] = False  # torch >= 2.9 defaults to the dynamo exporter, which needs onnxscript
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     with torch.no_grad():
         torch.onnx.export(model, (example,), a.out, input_names=[inp], output_names=[out], opset_version=a.opset, dynamic_axes={inp: {0: 'batch'}, out: {0: 'batch'}}, do_constant_folding=True, **extra)
     if a.fp16:
