@@ -19,7 +19,7 @@ import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 import { readPartVectors } from '../src/stages/embeddings.ts';
 import { demoConfig, sampleSlice } from './helpers.ts';
 import { ensureBuiltinModels, type BuiltinModels } from '../src/encoders/builtin.ts';
-import { fromHalf, toHalf } from '../src/encoders/float16.ts';
+import { fromHalf, toHalf } from '../src/util/float16.ts';
 import { loadTokenizer, OnnxEncoder } from '../src/encoders/onnx-encoder.ts';
 import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from '../src/encoders/resolve.ts';
 import { parseExecutionProviders } from '../src/encoders/sessions.ts';
