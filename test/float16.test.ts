@@ -8,6 +8,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { test } from 'node:test';
 import { floatBitsOfHalfBits, fromHalf, fromHalfArray, halfBitsOfFloatBits, toHalf, toHalfArray } from '../src/util/float16.ts';
+import { hasNumpy } from './helpers.ts';
 
 const f32 = new Float32Array(1);
 const u32 = new Uint32Array(f32.buffer);
@@ -98,15 +99,6 @@ test('known values', () => {
   assert.equal(fromHalf(0xfbff), -65504);
   assert.ok(Object.is(fromHalf(0x8000), -0));
 });
-
-const hasNumpy = (() => {
-  try {
-    execFileSync('python3', ['-c', 'import numpy']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 test("numpy's astype(float16) agrees on random and special float32 values", { skip: !hasNumpy && 'numpy not installed' }, () => {
   const dir = mkdtempSync(path.join(tmpdir(), 'megapairs-f16-'));

@@ -6,15 +6,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { decodeNpy, encodeNpy, floatData } from '../src/artifacts/npy.ts';
 import { toHalfArray } from '../src/util/float16.ts';
-
-const hasNumpy = (() => {
-  try {
-    execFileSync('python3', ['-c', 'import numpy']);
-    return true;
-  } catch {
-    return false;
-  }
-})();
+import { hasNumpy } from './helpers.ts';
 
 test('npy round-trips float32 matrices and uint8 masks', () => {
   const m = new Float32Array([1, 2, 3, 4, 5, 6]);
