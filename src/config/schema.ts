@@ -207,6 +207,15 @@ export const configSchema = z.strictObject({
       prefetch_batches: z.number().int().min(1).max(64).default(2),
     })
     .prefault({}),
+  embed: z
+    .strictObject({
+      /**
+       * Element type of the stored vectors. float16 ('<f2') halves the embeddings' storage and the
+       * bytes the index, search and recall stages read; they read it back as float32.
+       */
+      dtype: z.enum(['float32', 'float16']).default('float32'),
+    })
+    .prefault({}),
   index: z
     .strictObject({
       /** Images per HNSW index shard; a query is searched in every shard and the results merged. */
