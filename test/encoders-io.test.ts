@@ -19,10 +19,10 @@ import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 import { readPartVectors } from '../src/stages/embeddings.ts';
 import { demoConfig, sampleSlice } from './helpers.ts';
 import { ensureBuiltinModels, type BuiltinModels } from '../src/encoders/builtin.ts';
-import { fromHalf, toHalf } from '../src/encoders/float16.ts';
+import { fromHalf, toHalf } from '../src/util/float16.ts';
 import { loadTokenizer, OnnxEncoder } from '../src/encoders/onnx-encoder.ts';
 import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from '../src/encoders/resolve.ts';
-import { parseExecutionProviders } from '../src/encoders/sessions.ts';
+import { parseExecutionProviders, sessionSettings } from '../src/encoders/sessions.ts';
 import { checkEncoders } from '../src/preflight/encoders.ts';
 import { DIM, fp16ImageModel, hiddenStateImageModel, hiddenStateTextModel, IMAGE_SIZE, weights } from './encoder-models.ts';
 
@@ -179,6 +179,29 @@ describe('preflight names every mismatch', () => {
     assert.equal(problems.length, 1);
     assert.equal(problems[0].key, 'encoders.execution_providers');
     assert.match(problems[0].found, /unknown execution provider "cdua".*knows: cpu, webgpu, cuda/);
+  });
+
+  test('the process device (--gpu, MEGAPAIRS_GPU): device-indexed providers get it; named twice, or for providers without one, it is refused', () => {
+    const cuda = config({ execution_providers: ['cuda', 'cpu'] });
+    const providers = (c: typeof cuda, env: NodeJS.ProcessEnv = {}) => sessionSettings(c, env).executionProviders;
+    assert.deepEqual(providers(cuda), ['cuda', 'cpu']);
+    assert.deepEqual(providers({ ...cuda, gpu: 3 }), [{ name: 'cuda', deviceId: 3 }, 'cpu']);
+    assert.deepEqual(providers(cuda, { MEGAPAIRS_GPU: '2' }), [{ name: 'cuda', deviceId: 2 }, 'cpu']);
+    assert.deepEqual(sessionSettings({ ...cuda, gpu: 3 }, { MEGAPAIRS_GPU: '2' }).device, { id: 3, from: '--gpu 3' }, 'the flag wins');
+    assert.deepEqual(providers(config({}), { MEGAPAIRS_EXECUTION_PROVIDERS: 'tensorrt,cuda,cpu', MEGAPAIRS_GPU: '1' }), [
+      { name: 'tensorrt', deviceId: 1 },
+      { name: 'cuda', deviceId: 1 },
+      'cpu',
+    ]);
+    assert.throws(
+      () => providers({ ...config({ execution_providers: ['cuda:1', 'cpu'] }), gpu: 3 }),
+      /encoders\.execution_providers names the device "cuda:1" and --gpu 3 names device 3: give the device in one place/,
+    );
+    assert.throws(
+      () => providers(config({}), { MEGAPAIRS_GPU: '1' }),
+      /MEGAPAIRS_GPU=1 names a device, but none of the execution providers \[cpu\] from MEGAPAIRS_EXECUTION_PROVIDERS takes one/,
+    );
+    assert.throws(() => providers(cuda, { MEGAPAIRS_GPU: 'first' }), /MEGAPAIRS_GPU must be a device number \(0, 1, \.\.\.\), not "first"/);
   });
 });
 

@@ -1,6 +1,6 @@
 // Shared by the pipeline tests: a small sample corpus, configs pointing at temp folders, and a
 // DuckDB connection for reading outputs back with an independent reader.
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -12,6 +12,16 @@ import { readTarEntries, TarWriter } from '../src/corpus/tar.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
 
 export const repoRoot = path.join(import.meta.dirname, '..');
+
+/** Whether python3 with numpy is here, for the tests that check numpy reads what we write. */
+export const hasNumpy = (() => {
+  try {
+    execFileSync('python3', ['-c', 'import numpy'], { stdio: 'ignore' });
+    return true;
+  } catch {
+    return false;
+  }
+})();
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), `megapairs-${prefix}-`));

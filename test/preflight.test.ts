@@ -88,6 +88,39 @@ test('the CLI: a missing ONNX model exits 2 before catalog, naming the key; --no
   assert.equal(existsSync(path.join(root, 'work', 'catalog')), false, 'catalog never ran');
 });
 
+test('--gpu N: a worker whose provider cannot load there exits 2 at start (before Redis), naming the provider, the flag and the reason; so does run', async () => {
+  const root = tempDir('pf-gpu');
+  // No Redis listens on port 1: the worker must fail on its models before it connects.
+  const obj = { ...demoConfigObject(await sampleSlice(), root), encoders: { execution_providers: ['cuda', 'cpu'] }, redis: { url: 'redis://127.0.0.1:1' } };
+  const file = writeConfigFile(root, obj);
+  // On a CPU-only machine the CUDA provider does not load; on a GPU machine device 3 is unlikely.
+  const failed =
+    /encoders\.visual_semantic\.model: found cannot load ONNX model .* with execution providers \[cuda:3, cpu\] \(device 3 from (--gpu 3|MEGAPAIRS_GPU=3)\): \S.*; expected an ONNX model that loads with execution providers from encoders\.execution_providers on device 3/;
+  const [worker, fromEnv, run] = await Promise.all([
+    runCli(['worker', 'gpu', '--config', file, '--gpu', '3']),
+    runCli(['worker', 'all', '--config', file], { MEGAPAIRS_GPU: '3' }),
+    runCli(['run', '--config', file, '--gpu', '3']),
+  ]);
+  assert.equal(worker.code, 2, worker.stderr);
+  assert.match(worker.stderr, failed);
+  assert.match(worker.stderr, /\(device 3 from --gpu 3\)/);
+  assert.doesNotMatch(worker.stdout, /ready|waiting/);
+  assert.equal(fromEnv.code, 2, fromEnv.stderr);
+  assert.match(fromEnv.stderr, /\(device 3 from MEGAPAIRS_GPU=3\)/);
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(run.stderr, /preflight found 3 problems \(nothing was run\)/);
+  assert.match(run.stderr, failed);
+  assert.equal(existsSync(path.join(root, 'work', 'catalog')), false, 'catalog never ran');
+
+  // A device in the config and on the command line: a usage error naming both.
+  const twice = writeConfigFile(root, { ...obj, encoders: { execution_providers: ['cuda:1', 'cpu'] } });
+  const [both, bad] = await Promise.all([runCli(['worker', 'gpu', '--config', twice, '--gpu', '3']), runCli(['run', '--config', file, '--gpu', 'x'])]);
+  assert.equal(both.code, 2, both.stderr);
+  assert.match(both.stderr, /encoders\.execution_providers names the device "cuda:1" and --gpu 3 names device 3/);
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /--gpu must be a device number \(0, 1, \.\.\.\), not "x"/);
+});
+
 test('distributed: preflight runs before anything is enqueued', async () => {
   const root = tempDir('pf-dist');
   const prefix = `mptest-preflight-${process.pid}-${Date.now()}`;

@@ -3,14 +3,17 @@
 // config recomputes nothing; --dry-run says so without doing work; gc removes other keys.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
+import { decodeNpy } from '../src/artifacts/npy.ts';
 import { parseConfig } from '../src/config/load.ts';
+import { ENCODER_NAMES } from '../src/config/schema.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal, type StageReport } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/runner/summary.ts';
+import { toHalfArray } from '../src/util/float16.ts';
 import { demoConfigObject, duckdb, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);
@@ -81,6 +84,52 @@ test('mine.band changed: mine and what follows recompute, catalog, embed and ind
   assert.deepEqual(statuses(back), expect(ALL.filter((s) => s !== 'emit' && s !== 'jsonl')));
   const rowsBack = await duckdb(`select count(*)::int as n from '${path.join(root, 'output', 'triples', '*.parquet')}'`);
   assert.equal(rowsBack[0].n, first.get('emit')!.items, "the output is the first config's again");
+});
+
+test("embed.dtype float16: embed and what follows recompute; the vectors are stored '<f2', the run completes, DuckDB reads its triples", {
+  timeout: 240_000,
+}, async (t) => {
+  const root = tempDir('prov-f16');
+  const base = demoConfigObject(input, root);
+  const ctx32 = createContext(parseConfig(base));
+  const summary32 = await summarize(ctx32, await runLocal(ctx32, { progress: quiet }));
+  const half = { ...base, embed: { dtype: 'float16' } };
+  const ctx16 = createContext(parseConfig(half));
+  const reports = await runLocal(ctx16, { progress: quiet });
+  const changed = new Map(reports.map((r) => [r.stage, r]));
+  assert.deepEqual(statuses(changed), expect(['catalog', 'manifest']));
+  assert.match(changed.get('embed')!.reason!, /embed\.dtype: \(unset\) -> "float16"/);
+  assert.match(changed.get('index')!.reason!, /embed changed/);
+
+  for (const e of ENCODER_NAMES) {
+    for (const n of [0, 1, 2]) {
+      const f32 = readFileSync(path.join(root, 'work', ctx32.layout.embeddingPart(e, n)));
+      const f16 = readFileSync(path.join(root, 'work', ctx16.layout.embeddingPart(e, n)));
+      const header = f16.subarray(10, f16.readUInt16LE(8) + 10).toString('latin1');
+      assert.match(header, /'descr': '<f2'/, `${e} part ${n}`);
+      const [a, b] = [decodeNpy(f32), decodeNpy(f16)];
+      assert.deepEqual(b.shape, a.shape);
+      assert.equal(f32.length - f16.length, 2 * a.data.length, `${e} part ${n}: half the data bytes`);
+      // The same vectors, rounded once: float16 is the float32 run's vectors to nearest even.
+      assert.deepEqual(b.data, toHalfArray(a.data as Float32Array), `${e} part ${n}`);
+    }
+  }
+
+  const summary16 = await summarize(ctx16, reports);
+  assert.equal(summary16.outcome.exit_code, 0, summary16.outcome.message);
+  const rows = await duckdb(`select q_img, t_img, hns, relation, similarity from '${path.join(root, 'output', 'triples', '*.parquet')}'`);
+  assert.ok(rows.length > 0);
+  assert.equal(summary16.triples, rows.length);
+  for (const r of rows) assert.ok(Number(r.similarity) > 0.8 && Number(r.similarity) < 0.96);
+  // Recall per space (index against exact search over the same stored vectors), both dtypes.
+  for (const e of ENCODER_NAMES) {
+    const [r32, r16] = [summary32.mining!.spaces[e].recall, summary16.mining!.spaces[e].recall];
+    t.diagnostic(
+      `${e}: recall@${r32.k} float32 ${r32.at_k.toFixed(4)} (in band ${r32.in_band.toFixed(4)}), float16 ${r16.at_k.toFixed(4)} (in band ${r16.in_band.toFixed(4)})`,
+    );
+    assert.ok(r16.at_k >= r32.at_k - 0.02, `${e}: recall ${r16.at_k} with float16, ${r32.at_k} with float32`);
+  }
+  t.diagnostic(`triples: float32 ${summary32.triples}, float16 ${summary16.triples}`);
 });
 
 test('input.caption changed: everything from the catalog on recomputes, with the new captions', { timeout: 240_000 }, async () => {

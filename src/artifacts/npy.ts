@@ -1,9 +1,14 @@
-// NumPy .npy (format 1.0) for embedding matrices, so `numpy.load` reads them as is.
+// NumPy .npy (format 1.0) for embedding matrices, so `numpy.load` reads them as is. Float16
+// matrices ('<f2', `embed.dtype: float16`) travel as their bits in a Uint16Array (Node 20 has no
+// Float16Array; this project stores no other 16-bit type) and are read back as float32.
+import { fromHalfArray } from '../util/float16.ts';
+
 const MAGIC = Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 0x01, 0x00]);
 
-type Dtype = '<f4' | '<i4' | '|u1';
-type Typed = Float32Array | Int32Array | Uint8Array;
-const SIZE: Record<Dtype, number> = { '<f4': 4, '<i4': 4, '|u1': 1 };
+type Dtype = '<f4' | '<f2' | '<i4' | '|u1';
+/** Uint16Array: float16 bits. */
+type Typed = Float32Array | Uint16Array | Int32Array | Uint8Array;
+const SIZE: Record<Dtype, number> = { '<f4': 4, '<f2': 2, '<i4': 4, '|u1': 1 };
 
 export interface NpyArray {
   dtype: Dtype;
@@ -12,7 +17,7 @@ export interface NpyArray {
 }
 
 export function encodeNpy(data: Typed, shape: number[]): Buffer {
-  const dtype: Dtype = data instanceof Float32Array ? '<f4' : data instanceof Int32Array ? '<i4' : '|u1';
+  const dtype: Dtype = data instanceof Float32Array ? '<f4' : data instanceof Uint16Array ? '<f2' : data instanceof Int32Array ? '<i4' : '|u1';
   const count = shape.reduce((a, b) => a * b, 1);
   if (count !== data.length) throw new Error(`npy: shape [${shape}] does not hold ${data.length} values`);
   const shapeText = shape.length === 1 ? `(${shape[0]},)` : `(${shape.join(', ')})`;
@@ -36,7 +41,8 @@ export function decodeNpy(buf: Buffer, where = 'npy'): NpyArray {
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (/'fortran_order':\s*True/.test(header)) throw new Error(`${where}: fortran-ordered arrays are not supported`);
-  if (!(descr === '<f4' || descr === '<i4' || descr === '|u1') || shapeText === undefined) throw new Error(`${where}: unsupported npy header ${header.trim()}`);
+  if (!(descr !== undefined && descr in SIZE) || shapeText === undefined) throw new Error(`${where}: unsupported npy header ${header.trim()}`);
+  const dtype = descr as Dtype;
   const shape = shapeText
     .split(',')
     .map((s) => s.trim())
@@ -45,8 +51,22 @@ export function decodeNpy(buf: Buffer, where = 'npy'): NpyArray {
   const count = shape.reduce((a, b) => a * b, 1);
   const offset = start + headerLen;
   // Copy so the typed array is aligned whatever the Buffer's pool offset is.
-  const bytes = new Uint8Array(buf.subarray(offset, offset + count * SIZE[descr]));
-  if (bytes.length !== count * SIZE[descr]) throw new Error(`${where}: truncated (${bytes.length} of ${count * SIZE[descr]} data bytes)`);
-  const data = descr === '<f4' ? new Float32Array(bytes.buffer, 0, count) : descr === '<i4' ? new Int32Array(bytes.buffer, 0, count) : bytes;
-  return { dtype: descr, shape, data };
+  const bytes = new Uint8Array(buf.subarray(offset, offset + count * SIZE[dtype]));
+  if (bytes.length !== count * SIZE[dtype]) throw new Error(`${where}: truncated (${bytes.length} of ${count * SIZE[dtype]} data bytes)`);
+  const data =
+    dtype === '<f4'
+      ? new Float32Array(bytes.buffer, 0, count)
+      : dtype === '<f2'
+        ? new Uint16Array(bytes.buffer, 0, count)
+        : dtype === '<i4'
+          ? new Int32Array(bytes.buffer, 0, count)
+          : bytes;
+  return { dtype, shape, data };
+}
+
+/** A float matrix's values as float32, whether stored as '<f4' or '<f2' (converted). */
+export function floatData(a: NpyArray, where = 'npy'): Float32Array {
+  if (a.dtype === '<f4') return a.data as Float32Array;
+  if (a.dtype === '<f2') return fromHalfArray(a.data as Uint16Array);
+  throw new Error(`${where}: expected float32 or float16 values, found ${a.dtype}`);
 }

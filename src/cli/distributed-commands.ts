@@ -8,7 +8,9 @@ import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createContext } from '../runner/context.ts';
 import { runReport } from '../runner/summary.ts';
-import { preflight } from '../preflight/preflight.ts';
+import { checkEmbedding, preflight } from '../preflight/preflight.ts';
+import { providerName, releaseSessions, sessionSettings } from '../encoders/sessions.ts';
+import { applyGpuOption } from './gpu-option.ts';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -16,6 +18,7 @@ const OPTIONS = {
   grace: { type: 'string', default: '25' },
   run: { type: 'string' },
   'metrics-port': { type: 'string' },
+  gpu: { type: 'string' },
   force: { type: 'boolean' },
   port: { type: 'string', default: '3000' },
 } as const;
@@ -53,7 +56,11 @@ export async function runDistributedCommand(config: Config, configFile: string, 
   return result.summary.outcome?.exit_code ?? 0;
 }
 
-/** `worker <kind> --config <file> [--concurrency N] [--grace S]`: serve until SIGTERM / SIGINT. */
+/**
+ * `worker <kind> --config <file> [--gpu N] [--concurrency N] [--grace S]`: serve until SIGTERM / SIGINT.
+ * A worker that embeds first loads its models on its execution providers (and device), as
+ * `run`'s preflight does, so one that cannot run them exits 2 at start, not on its first unit.
+ */
 export async function workerCommand(args: string[]): Promise<void> {
   const { config, values, positionals } = configOf(args);
   const kind = positionals[0];
@@ -62,14 +69,28 @@ export async function workerCommand(args: string[]): Promise<void> {
   if (concurrency !== undefined && !(Number.isInteger(concurrency) && concurrency > 0)) throw new UsageError('--concurrency must be a positive integer');
   const grace = Number(values.grace);
   if (!(grace >= 0)) throw new UsageError(`--grace must be a number of seconds, not "${values.grace}"`);
-  const [{ startWorker }, { describeRedis }] = await Promise.all([import('../runner/distributed/worker.ts'), import('../runner/distributed/connection.ts')]);
+  const [{ startWorker }, { describeRedis }, { queuesOfKind }] = await Promise.all([
+    import('../runner/distributed/worker.ts'),
+    import('../runner/distributed/connection.ts'),
+    import('../runner/distributed/kinds.ts'),
+  ]);
+  const embeds = queuesOfKind(kind).includes('embed');
+  // A worker that never loads a model ignores the device (one environment may serve every kind).
+  applyGpuOption(config, values.gpu, embeds);
   const tag = `[worker ${kind} ${process.pid}]`;
   const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
+  let providers = '';
+  if (embeds) {
+    await preflight(createContext(config), [checkEmbedding]);
+    // The unit threads load their own sessions: this thread's were only for the check.
+    await releaseSessions();
+    providers = `; encoders on ${sessionSettings(config).executionProviders.map(providerName).join(', ')}`;
+  }
   const metricsPort = metricsPortOf(values['metrics-port']);
   const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metricsPort });
   const served = w.metricsPort === undefined ? '' : `; metrics on http://0.0.0.0:${w.metricsPort}/metrics`;
   log(
-    `ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${served}`,
+    `ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${providers}${served}`,
   );
   const signalled = new Promise<void>((resolve) => {
     process.once('SIGTERM', resolve);

@@ -20,25 +20,31 @@ import type { Config } from '../config/schema.ts';
 import { cleanCommand, dashboardCommand, retryFailedCommand, runDistributedCommand, statusCommand, workerCommand } from './distributed-commands.ts';
 import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { PLAN_USAGE, planCommand } from './plan-command.ts';
+import { applyGpuOption } from './gpu-option.ts';
 import { UsageError } from './usage-error.ts';
 import { runReport, summarize } from '../runner/summary.ts';
 import { writeRunReport } from '../report/write-report.ts';
 
 // Each command's usage, for `megapairs <command> --help` and, all together, for `megapairs`.
 const HELP: Record<string, string> = {
-  run: `run --config <file> [--runner local|distributed] [--no-preflight] [--quiet] [--dry-run] [--metrics-port P]
+  run: `run --config <file> [--runner local|distributed] [--gpu N] [--no-preflight] [--quiet] [--dry-run] [--metrics-port P]
                                          run the pipeline; reruns reuse every artifact whose key
                                          (what decides it) is unchanged and resume the rest
                                          (distributed: enqueue on Redis and follow to the end);
                                          --dry-run: say per stage what would be reused and why;
+                                         --gpu N: cuda in encoders.execution_providers is cuda:N
+                                         (also $MEGAPAIRS_GPU);
                                          preflight checks storage, models and the annotator first
                                          exit 0 complete, 3 complete but over run.max_failure_share
                                          or no triples, 1 a unit failed, 2 bad config or preflight`,
   gc: `gc --config <file> [--config <file>...] [--dry-run]
                                          remove work artifacts no given config refers to`,
-  worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--concurrency N] [--grace S] [--metrics-port P]
+  worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--gpu N] [--concurrency N] [--grace S] [--metrics-port P]
                                          serve the distributed run's queues until SIGTERM
-                                         (--metrics-port: Prometheus text at :P/metrics)`,
+                                         (--gpu N: this worker's device, cuda -> cuda:N, also
+                                         $MEGAPAIRS_GPU; a worker that embeds loads its models
+                                         first and exits 2 if they do not load there;
+                                         --metrics-port: Prometheus text at :P/metrics)`,
   clean: `clean --config <file> [--run NAME] [--force]
                                          remove a distributed run's Redis keys (not its artifacts)`,
   dashboard: `dashboard --config <file> [--port 3000]
@@ -96,10 +102,12 @@ async function run(args: string[]): Promise<number> {
       'no-preflight': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       'metrics-port': { type: 'string' },
+      gpu: { type: 'string' },
     },
   });
   if (!values.config) throw new UsageError('run needs --config <file>');
   const config = loadConfig(values.config);
+  applyGpuOption(config, values.gpu);
   if (values['dry-run']) {
     process.stdout.write(formatDryRun(await dryRunPlan(createContext(config)), config.run.name));
     return 0;

@@ -195,7 +195,7 @@ export const configSchema = z.strictObject({
       visual_semantic: imageEncoder.prefault({ model: 'builtin:shape' }),
       visual_pattern: imageEncoder.prefault({ model: 'builtin:colour' }),
       caption: textEncoder.prefault({ model: 'builtin:caption', tokenizer: 'builtin:caption' }),
-      /** onnxruntime execution providers, most preferred first, e.g. [cuda, cpu] or ["cuda:1", cpu] (default: $MEGAPAIRS_EXECUTION_PROVIDERS, else [cpu]). Each must load, or the run fails at start. */
+      /** onnxruntime execution providers, most preferred first, e.g. [cuda, cpu] or ["cuda:1", cpu] (default: $MEGAPAIRS_EXECUTION_PROVIDERS, else [cpu]); a plain cuda runs on the process's --gpu N ($MEGAPAIRS_GPU). Each must load, or the run fails at start. */
       execution_providers: z.array(z.string().min(1)).min(1).optional(),
       /** onnxruntime threads per session for one operator (0: onnxruntime's default, all cores). */
       intra_op_threads: z.number().int().min(0).max(256).default(0),
@@ -205,6 +205,15 @@ export const configSchema = z.strictObject({
       decode_threads: z.number().int().min(0).max(64).default(0),
       /** Ready batches queued ahead of inference per encoder (bounds memory). */
       prefetch_batches: z.number().int().min(1).max(64).default(2),
+    })
+    .prefault({}),
+  embed: z
+    .strictObject({
+      /**
+       * Element type of the stored vectors. float16 ('<f2') halves the embeddings' storage and the
+       * bytes the index, search and recall stages read; they read it back as float32.
+       */
+      dtype: z.enum(['float32', 'float16']).default('float32'),
     })
     .prefault({}),
   index: z
@@ -291,7 +300,13 @@ export const configSchema = z.strictObject({
     .prefault({}),
 });
 
-export type Config = z.infer<typeof configSchema>;
+export type Config = z.infer<typeof configSchema> & {
+  /**
+   * Not a config key: the process's `--gpu N`, set by the CLI, the device of the device-indexed
+   * execution provider (`cuda` becomes `cuda:N`); unset, $MEGAPAIRS_GPU gives it (encoders/sessions.ts).
+   */
+  gpu?: number;
+};
 export type ImageEncoderConfig = z.infer<typeof imageEncoder>;
 export type TextEncoderConfig = z.infer<typeof textEncoder>;
 export type S3Settings = z.infer<typeof s3Settings>;

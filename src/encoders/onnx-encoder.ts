@@ -3,7 +3,7 @@
 // out, converted here), hidden-state outputs are pooled as configured, and a model that does not
 // fit the config fails before its first batch with every mismatch named (model-io.ts).
 import ort from 'onnxruntime-node';
-import { fromHalfArray, toHalfArray } from './float16.ts';
+import { fromHalfArray, toHalfArray } from '../util/float16.ts';
 import { checkModelIO, pool, type ModelIO } from './model-io.ts';
 import type { Config } from '../config/schema.ts';
 import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from './resolve.ts';

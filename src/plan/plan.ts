@@ -58,7 +58,9 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
   const pairs = n * inputs.pairsPerImage.value;
   const artifacts: Artifact[] = [
     { name: 'catalog', where: 'work', bytes: n * m.rowBytes.catalog },
-    ...ENCODER_NAMES.map((e): Artifact => ({ name: `embeddings/${e}`, where: 'work', bytes: n * m.encoders[e].dim * 4 })),
+    ...ENCODER_NAMES.map(
+      (e): Artifact => ({ name: `embeddings/${e}`, where: 'work', bytes: n * m.encoders[e].dim * (config.embed.dtype === 'float16' ? 2 : 4) }),
+    ),
     { name: 'embeddings/mask', where: 'work', bytes: n },
     ...ENCODER_NAMES.map((e): Artifact => ({ name: `index/${e}`, where: 'work', bytes: shardBytes(n, m.encoders[e].dim, config.index.m) })),
     { name: 'pairs', where: 'work', bytes: pairs * m.rowBytes.pairs },

@@ -41,7 +41,7 @@ export async function checkEncoders(config: Config, cacheDir: string): Promise<P
       problems.push({
         key: `${key}.model`,
         found: (err as Error).message,
-        expected: `an ONNX model that loads with execution providers from ${providersSource(config)}`,
+        expected: `an ONNX model that loads with execution providers from ${providersSource(config)}${resolved.settings.device ? ` on device ${resolved.settings.device.id} (${resolved.settings.device.from})` : ''}`,
       });
       continue;
     }

@@ -20,6 +20,12 @@ async function checkModels(ctx: StageContext): Promise<PreflightProblem[]> {
   return checkEncoders(ctx.config, ctx.cacheDir);
 }
 
+/** What a worker that embeds checks at start: the model files, then the models on this process's execution providers. */
+export const checkEmbedding: PreflightCheck = async (ctx) => {
+  const files = await checkModelFiles(ctx.config);
+  return files.length ? files : checkEncoders(ctx.config, ctx.cacheDir);
+};
+
 /** The annotator's endpoints answer and serve the named models. */
 const checkEndpoints: PreflightCheck = (ctx) => checkAnnotator(ctx.config);
 

@@ -6,6 +6,7 @@
 // and the batches, not the part. Bytes that cannot be read as the catalog recorded them (the tar
 // gone, cut or replaced on shared storage, an S3 short body, an outage) are the environment's
 // fault, not the image's: the unit fails and a rerun reads them again once storage is whole.
+// Vectors are kept as float32 while the part is embedded and written as `embed.dtype` says.
 import { modelIdentity } from '../provenance/file-digest.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
@@ -18,6 +19,7 @@ import { preprocessRgb, writeChw } from '../encoders/image-preprocess.ts';
 import type { OnnxEncoder } from '../encoders/onnx-encoder.ts';
 import type { ImageEncoderSpec, TextEncoderSpec } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
+import { toHalfArray } from '../util/float16.ts';
 import { withOwnError } from '../util/sharp-message.ts';
 import { PartStage } from './part-stage.ts';
 import type { StageContext, UnitResult } from './stage.ts';
@@ -50,9 +52,14 @@ export class EmbedStage extends PartStage {
   readonly name = 'embed';
   readonly after = ['catalog'];
 
-  /** Each encoder's settings, with its model and tokenizer by content digest; batch sizes only pace the work. */
+  /**
+   * Each encoder's settings, with its model and tokenizer by content digest; batch sizes only pace
+   * the work. `embed.dtype` only when it is not the default, so float32 runs keep the keys they
+   * had before the setting existed.
+   */
   async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
-    const out: Record<string, unknown> = {};
+    const { dtype } = ctx.config.embed;
+    const out: Record<string, unknown> = dtype === 'float32' ? {} : { 'embed.dtype': dtype };
     for (const name of ENCODER_NAMES) {
       const e = ctx.config.encoders[name];
       const { batch_size: _pace, ...settings } = e as typeof e & { tokenizer?: string };
@@ -147,8 +154,10 @@ export class EmbedStage extends PartStage {
     mask.forEach((ok, row) => {
       if (!ok) for (const t of tables.values()) t.clear(row);
     });
+    const half = ctx.config.embed.dtype === 'float16';
     for (const [name, t] of tables) {
-      await ctx.work.write(ctx.layout.embeddingPart(name, n), encodeNpy(t.data ?? new Float32Array(0), [rows.length, t.dim]));
+      const data = t.data ?? new Float32Array(0);
+      await ctx.work.write(ctx.layout.embeddingPart(name, n), encodeNpy(half ? toHalfArray(data) : data, [rows.length, t.dim]));
     }
     await ledger.save(ctx);
     await ctx.work.write(ctx.layout.embeddingMask(n), encodeNpy(mask, [rows.length]));

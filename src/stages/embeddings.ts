@@ -1,5 +1,7 @@
 // Reading a catalog part's embeddings back: one encoder's [rows, dim] matrix and the part's mask.
-import { decodeNpy } from '../artifacts/npy.ts';
+// Every stage that reads vectors (index, search, recall) reads them here, as float32 whatever
+// `embed.dtype` stored them as.
+import { decodeNpy, floatData } from '../artifacts/npy.ts';
 import type { EncoderName } from '../config/schema.ts';
 import type { StageContext } from './stage.ts';
 
@@ -16,7 +18,7 @@ export async function readPartVectors(ctx: StageContext, encoder: EncoderName, n
   const [vec, mask] = await Promise.all([work.read(vecKey), work.read(maskKey)]);
   const v = decodeNpy(vec, work.uri(vecKey));
   const m = decodeNpy(mask, work.uri(maskKey));
-  return { rows: v.shape[0], dim: v.shape[1] ?? 0, data: v.data as Float32Array, mask: m.data as Uint8Array };
+  return { rows: v.shape[0], dim: v.shape[1] ?? 0, data: floatData(v, work.uri(vecKey)), mask: m.data as Uint8Array };
 }
 
 export const rowOf = (p: PartVectors, row: number) => p.data.subarray(row * p.dim, (row + 1) * p.dim);
