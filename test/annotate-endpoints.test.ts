@@ -4,19 +4,21 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { AnnotationError, newTally, type PairToAnnotate } from '../src/annotate/annotator.ts';
 import { imageEncodes } from '../src/annotate/image-url.ts';
+import { endpointSettings } from '../src/annotate/endpoint-settings.ts';
 import { OpenAIAnnotator } from '../src/annotate/openai.ts';
 import { checkAnnotator } from '../src/preflight/annotator.ts';
 import { RequestCache } from '../src/annotate/request-cache.ts';
+import { sharedSlots } from '../src/annotate/shared-slots.ts';
 import { configSchema, type OpenAIAnnotatorConfig } from '../src/config/schema.ts';
 import { LocalStorage } from '../src/storage/local.ts';
 import { mapPool } from '../src/util/pool.ts';
 import { Rng } from '../src/util/rng.ts';
-import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, isDescribe, refusal, reply, status400, type Handler } from './chat-server.ts';
+import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, good, isDescribe, refusal, reply, status400, USAGE, type Handler } from './chat-server.ts';
 import { repoRoot, tempDir } from './helpers.ts';
 
 function openai(extra: Record<string, unknown>): OpenAIAnnotatorConfig {
@@ -305,24 +307,58 @@ describe('preflight of the annotator', () => {
   });
 });
 
-describe('limits across processes', () => {
-  it('two processes sharing one endpoint stay within its concurrency and requests/s together (Redis)', { timeout: 120_000 }, async () => {
-    const server = new FakeServer({ latencyMs: 50 });
-    const prefix = `megapairs-test-limits-${process.pid}-${Date.now()}`;
-    await withServer(server, async (url) => {
-      const run = (first: number) =>
-        new Promise<number>((resolve) => {
-          const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'test/annotate-limit-process.ts'), url, prefix, String(first), '25'], {
-            stdio: ['ignore', 'inherit', 'inherit'],
-          });
-          child.on('exit', (code) => resolve(code ?? -1));
-        });
-      assert.deepEqual(await Promise.all([run(0), run(1000)]), [0, 0]);
-    });
-    const redis = new Redis({ host: '127.0.0.1', port: 6379 });
+/**
+ * A process of test/annotate-limit-process.ts, killed when the test ends: `go` starts it once
+ * `ready` (with `wait`), `exit` is its code.
+ */
+function limitProcess(t: TestContext, url: string, prefix: string, first: number, count: number, opts: { extra?: object; key?: string; wait?: boolean } = {}) {
+  const args = [
+    '--import',
+    'tsx',
+    path.join(repoRoot, 'test/annotate-limit-process.ts'),
+    url,
+    prefix,
+    String(first),
+    String(count),
+    JSON.stringify(opts.extra ?? {}),
+  ];
+  const child = spawn(process.execPath, args, {
+    stdio: [opts.wait ? 'pipe' : 'ignore', opts.wait ? 'pipe' : 'inherit', 'inherit'],
+    env: { ...process.env, OPENAI_API_KEY: opts.key ?? 'EMPTY', LIMIT_TEST_WAIT: opts.wait ? '1' : '' },
+  });
+  t.after(() => void child.kill());
+  const exit = new Promise<number>((resolve) => child.on('exit', (code) => resolve(code ?? -1)));
+  const ready = opts.wait
+    ? new Promise<void>((resolve) => child.stdout!.on('data', (d: Buffer) => d.toString().includes('ready') && resolve()))
+    : Promise.resolve();
+  return { ready, exit, go: () => child.stdin?.end('go\n') };
+}
+
+/** A connection to the test Redis, whose keys under `prefix` go when the test ends. */
+function testRedis(t: TestContext, prefix: string): Redis {
+  const redis = new Redis({ host: '127.0.0.1', port: 6379 });
+  t.after(async () => {
     const keys = await redis.keys(`${prefix}:*`);
     if (keys.length) await redis.del(...keys);
     redis.disconnect();
+  });
+  return redis;
+}
+
+/** Every key a run left under `prefix` expires on its own. */
+async function assertKeysExpire(redis: Redis, prefix: string): Promise<void> {
+  for (const k of await redis.keys(`${prefix}:*`)) assert.ok((await redis.pttl(k)) > 0, `${k} never expires`);
+}
+
+describe('limits across processes', () => {
+  it('two processes sharing one endpoint stay within its concurrency and requests/s together (Redis)', { timeout: 120_000 }, async (t) => {
+    const server = new FakeServer({ latencyMs: 50 });
+    const prefix = `megapairs-test-limits-${process.pid}-${Date.now()}`;
+    await withServer(server, async (url) => {
+      const run = (first: number) => limitProcess(t, url, prefix, first, 25).exit;
+      assert.deepEqual(await Promise.all([run(0), run(1000)]), [0, 0]);
+    });
+    await assertKeysExpire(testRedis(t, prefix), prefix);
     assert.equal(server.requests.length, 100);
     // Both processes would open 3 each; together they never hold more than 3 per model.
     assert.ok(server.maxBusyByModel.m <= 3 && server.maxBusyByModel.l <= 3, JSON.stringify(server.maxBusyByModel));
@@ -330,5 +366,86 @@ describe('limits across processes', () => {
     const starts = server.requests.filter((r) => r.body.model === 'l').map((r) => r.at);
     const busiest = Math.max(...starts.map((t) => starts.filter((s) => s >= t && s < t + 2000).length));
     assert.ok(busiest <= 22, `${busiest} instruct requests within 2 s at 10/s across both processes`);
+  });
+
+  it('two processes sharing one endpoint stay within its tokens_per_min together (Redis)', { timeout: 120_000 }, async (t) => {
+    const server = new FakeServer({ latencyMs: 20 });
+    const prefix = `megapairs-test-tokens-${process.pid}-${Date.now()}`;
+    // 5 requests' worth a second (each reply reports USAGE), on describe only: well under what the
+    // two processes send unlimited, so without the shared budget the bound below breaks at once.
+    const tpm = 300 * USAGE.total_tokens;
+    const extra = { concurrency: 3, describe: { tokens_per_min: tpm }, instruct: {} };
+    const redis = testRedis(t, prefix);
+    let t0 = 0;
+    await withServer(server, async (url) => {
+      const procs = [limitProcess(t, url, prefix, 0, 15, { extra, wait: true }), limitProcess(t, url, prefix, 1000, 15, { extra, wait: true })];
+      await Promise.all(procs.map((p) => p.ready));
+      // The shared bucket starts spent, so from t0 on only its refill can be sent: the bound below
+      // then holds from the first request (a full bucket's minute of burst would take a minute to see).
+      const settings = endpointSettings(openai({ base_url: url, describe: { tokens_per_min: tpm } }), 'describe');
+      t0 = Date.now();
+      const slot = await sharedSlots(redis, prefix, settings, 30_000).acquire();
+      await slot.charge(tpm);
+      slot.release();
+      for (const p of procs) p.go();
+      assert.deepEqual(await Promise.all(procs.map((p) => p.exit)), [0, 0]);
+    });
+    await assertKeysExpire(redis, prefix);
+    const sent = server.requests.filter((r) => r.body.model === 'm').map((r) => r.at);
+    assert.equal(sent.length, 30);
+    // A request starts only while the shared balance is positive and is charged when it answers, so
+    // by any time t the tokens sent are at most the refill since t0, plus the requests in flight
+    // uncharged (at most the shared concurrency); one request per process more to spare.
+    const slack = (3 + 2) * USAGE.total_tokens;
+    for (const [i, at] of sent.entries()) {
+      const tokens = (i + 1) * USAGE.total_tokens;
+      const budget = ((at - t0) * tpm) / 60_000 + slack;
+      assert.ok(tokens <= budget, `${tokens} tokens sent ${at - t0} ms after the bucket was spent; the budget is ${Math.floor(budget)}`);
+    }
+  });
+
+  it("a 429 storm seen by one process pauses the other's requests for its Retry-After (Redis)", { timeout: 120_000 }, async (t) => {
+    const server = new FakeServer({ latencyMs: 10 });
+    const prefix = `megapairs-test-pause-${process.pid}-${Date.now()}`;
+    // The "storm" process's first 10 describe requests get 429s: quick ones until its endpoint has
+    // seen enough replies to call it a storm, then a Retry-After of 3 s, which pauses the endpoint.
+    let limited = 0;
+    server.plan([], (req, res, body) => {
+      if (!isDescribe(body) || req.headers.authorization !== 'Bearer storm' || limited >= 10) return good(req, res, body);
+      limited++;
+      res.writeHead(429, { 'content-type': 'application/json', 'retry-after-ms': limited < 10 ? '20' : '3000' });
+      res.end(JSON.stringify({ error: { message: 'rate limit exceeded', type: 'rate_limit_error' } }));
+    });
+    const redis = testRedis(t, prefix);
+    let pausedUntil = 0;
+    await withServer(server, async (url) => {
+      const calm = limitProcess(t, url, prefix, 1000, 5, { key: 'calm', wait: true });
+      await calm.ready;
+      const storm = limitProcess(t, url, prefix, 0, 2, { key: 'storm' });
+      // Once the pause is in Redis, the calm process starts: none of its requests may go before it ends.
+      for (const deadline = Date.now() + 30_000; ; ) {
+        assert.ok(Date.now() < deadline, 'no pause of the describe endpoint in Redis');
+        const [key] = await redis.keys(`${prefix}:annotate:describe:*:pause`);
+        const now = Date.now();
+        const left = key ? await redis.pttl(key) : 0;
+        if (left > 1000) {
+          pausedUntil = now + left;
+          break;
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+      calm.go();
+      assert.deepEqual(await Promise.all([storm.exit, calm.exit]), [0, 0]);
+    });
+    await assertKeysExpire(redis, prefix);
+    const calmDescribes = server.requests.filter((r) => isDescribe(r.body) && r.headers.authorization === 'Bearer calm').map((r) => r.at);
+    assert.equal(calmDescribes.length, 5);
+    // 50 ms for the clocks' rounding: the pause itself is kept on Redis's.
+    const early = calmDescribes.filter((at) => at < pausedUntil - 50);
+    assert.deepEqual(
+      early.map((at) => at - pausedUntil),
+      [],
+      'calm requests sent before the pause ended (ms before its end)',
+    );
   });
 });

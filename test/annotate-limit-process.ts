@@ -1,5 +1,8 @@
-// A process of the two-process limit test (annotate-endpoints.test.ts): annotates pairs against
-// the server at argv[2] with limits shared through Redis under the key prefix argv[3].
+// A process of the two-process limit tests (annotate-endpoints.test.ts): annotates pairs against
+// the server at argv[2] with limits shared through Redis under the key prefix argv[3]; argv[6],
+// when given, is JSON merged into annotate.openai. With LIMIT_TEST_WAIT=1 it prints "ready" once
+// connected and waits for a line on stdin before sending, so a test can start it at a set moment.
+import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { OpenAIAnnotator } from '../src/annotate/openai.ts';
@@ -9,18 +12,26 @@ import { mapPool } from '../src/util/pool.ts';
 import { Rng } from '../src/util/rng.ts';
 
 const [url, prefix, first, count] = [process.argv[2], process.argv[3], Number(process.argv[4]), Number(process.argv[5])];
+const extra = JSON.parse(process.argv[6] ?? '{}');
 const cfg = configSchema.parse({
   input: { path: 'x' },
   work: 'w',
   output: 'o',
-  annotate: { annotator: 'openai', openai: { base_url: url, mllm: 'm', llm: 'l', concurrency: 3, instruct: { requests_per_s: 10 } } },
+  annotate: { annotator: 'openai', openai: { base_url: url, mllm: 'm', llm: 'l', concurrency: 3, instruct: { requests_per_s: 10 }, ...extra } },
 }).annotate.openai!;
 const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
-const a = new OpenAIAnnotator(cfg, {}, { log: () => {}, shared: (s) => sharedSlots(redis, prefix, s, 30_000) });
+// The environment's OPENAI_API_KEY: a test tells the processes apart at the server by it.
+const a = new OpenAIAnnotator(cfg, process.env, { log: () => {}, shared: (s) => sharedSlots(redis, prefix, s, 30_000) });
 const png = (k: number) =>
   sharp({ create: { width: 16, height: 16, channels: 3, background: { r: (k * 53) % 256, g: (k * 101) % 256, b: (k * 197) % 256 } } })
     .png()
     .toBuffer();
+if (process.env.LIMIT_TEST_WAIT === '1') {
+  await redis.ping();
+  process.stdout.write('ready\n');
+  await once(process.stdin, 'data');
+  process.stdin.destroy(); // else it keeps the process alive
+}
 await mapPool(
   Array.from({ length: count }, (_, i) => first + i),
   16,

@@ -27,6 +27,9 @@ export function isDescribe(body: any): boolean {
   return Array.isArray(body?.messages?.[0]?.content);
 }
 
+/** The usage every good reply reports: 110 tokens a request. */
+export const USAGE = { prompt_tokens: 100, completion_tokens: 10, total_tokens: 110 };
+
 export function reply(res: http.ServerResponse, body: any, content: string, finishReason = 'stop'): void {
   res.writeHead(200, { 'content-type': 'application/json' });
   res.end(
@@ -36,7 +39,7 @@ export function reply(res: http.ServerResponse, body: any, content: string, fini
       created: 0,
       model: body.model,
       choices: [{ index: 0, message: { role: 'assistant', content }, finish_reason: finishReason }],
-      usage: { prompt_tokens: 100, completion_tokens: 10, total_tokens: 110 },
+      usage: USAGE,
     }),
   );
 }

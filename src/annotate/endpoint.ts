@@ -3,7 +3,8 @@
 // endpoint on a 429 or Retry-After, and opens a circuit when the endpoint stops answering. While
 // the circuit is open, requests wait and one probe goes every `retry_every_s`; past
 // `down_after_s` the waiting requests fail with EndpointDownError, a fault of the environment
-// that fails the unit (to be retried), never the pairs.
+// that fails the unit (to be retried), never the pairs. In a distributed run the limits and a 429
+// storm's pause are also shared with the other processes (SharedSlots, held in Redis).
 import type { EndpointSettings } from './endpoint-settings.ts';
 
 /** How one request ended, as the endpoint needs to know it. */
@@ -30,14 +31,26 @@ export interface EndpointOptions {
   /** Where the circuit's lines go ("... unreachable since ...", "... answering again"). */
   log?: (line: string) => void;
   /**
-   * Slots shared with other processes and threads (distributed runs): resolves, within the
-   * endpoint's concurrency and requests/s across all of them, with the function that frees it.
+   * The endpoint's limits shared with other processes and threads (distributed runs). This class
+   * still decides every start; a start also waits for a shared slot.
    */
   shared?: SharedSlots;
 }
 
 export interface SharedSlots {
-  acquire(): Promise<() => void>;
+  /** Resolves with a slot once the shared concurrency, requests/s, tokens/min and pause allow. */
+  acquire(): Promise<SharedSlot>;
+  /**
+   * No process starts a request for `ms` (a 429 storm seen here). A duration, not a time: the
+   * processes' clocks need not agree.
+   */
+  pause(ms: number): void;
+}
+
+export interface SharedSlot {
+  release(): void;
+  /** Counts a reply's tokens against the shared budget; also after release (a straggler's reply is paid for too). */
+  charge(tokens: number): Promise<void>;
 }
 
 export interface Lease {
@@ -189,10 +202,10 @@ export class Endpoint {
     if (this.sharedWaiting) return;
     this.sharedWaiting = true;
     this.opts.shared!.acquire().then(
-      (freeShared) => {
+      (slot) => {
         this.sharedWaiting = false;
-        if (this.queue.length && !this.down) this.grant(Date.now(), freeShared);
-        else freeShared();
+        if (this.queue.length && !this.down) this.grant(Date.now(), slot);
+        else slot.release();
         this.pump();
       },
       (err: Error) => {
@@ -202,7 +215,7 @@ export class Endpoint {
     );
   }
 
-  private grant(now: number, freeShared?: () => void): void {
+  private grant(now: number, shared?: SharedSlot): void {
     const waiter = this.queue.shift()!;
     this.active++;
     this.stats.requests++;
@@ -213,13 +226,13 @@ export class Endpoint {
       if (!held) return;
       held = false;
       this.active--;
-      freeShared?.();
+      shared?.release();
       this.pump();
     };
-    waiter.resolve({ release, finish: (outcome) => (this.record(outcome), release()) });
+    waiter.resolve({ release, finish: (outcome) => (this.record(outcome, shared), release()) });
   }
 
-  private record(outcome: Outcome): void {
+  private record(outcome: Outcome, shared?: SharedSlot): void {
     const now = Date.now();
     if (outcome.kind !== 'ok' && outcome.kind !== 'aborted') this.stats.errors[outcome.kind] = (this.stats.errors[outcome.kind] ?? 0) + 1;
     switch (outcome.kind) {
@@ -234,6 +247,7 @@ export class Endpoint {
         if (this.settings.tokens_per_min) {
           this.refillTokens(now, this.settings.tokens_per_min);
           this.tokenBalance -= outcome.tokens;
+          void shared?.charge(outcome.tokens); // before the slot is freed: see sharedSlots
         }
         return this.answered();
       case 'client_error':
@@ -256,7 +270,8 @@ export class Endpoint {
   /**
    * A 429 slows the whole endpoint: 10% less concurrency each (grown back by one per success), and
    * in a storm (over a fifth of the last outcomes) no request starts until its Retry-After (else
-   * 0.5 s, doubling) has passed. The request itself always waits its Retry-After before retrying.
+   * 0.5 s, doubling) has passed, in every process sharing the endpoint. The request itself always
+   * waits its Retry-After before retrying.
    */
   private slowDown(now: number, retryAfterMs: number | undefined): void {
     this.limit = Math.max(1, this.limit * 0.9);
@@ -264,7 +279,10 @@ export class Endpoint {
     const pause = retryAfterMs ?? Math.min(PAUSE_MAX_MS, PAUSE_BASE_MS * 2 ** this.rateLimitedInARow);
     this.rateLimitedInARow++;
     const limited = this.recent.filter(Boolean).length;
-    if (limited * 5 > this.recent.length && this.recent.length >= 10) this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+    if (limited * 5 > this.recent.length && this.recent.length >= 10) {
+      this.pausedUntil = Math.max(this.pausedUntil, now + pause);
+      this.opts.shared?.pause(pause);
+    }
   }
 
   private remember(rateLimited: boolean): void {
