@@ -201,6 +201,8 @@ export const configSchema = z.strictObject({
       intra_op_threads: z.number().int().min(0).max(256).default(0),
       /** onnxruntime threads per session across operators (0: onnxruntime's default). */
       inter_op_threads: z.number().int().min(0).max(256).default(0),
+      /** onnxruntime's threads spin-wait for work between operators: a little faster alone, but they hold cores that decoding needs (default off). */
+      spin_wait: z.boolean().default(false),
       /** Images decoded and preprocessed at once (worker threads; 0: one per core, at most 8). */
       decode_threads: z.number().int().min(0).max(64).default(0),
       /** Ready batches queued ahead of inference per encoder (bounds memory). */

@@ -25,6 +25,8 @@ export interface SessionSettings {
   executionProviders: ExecutionProvider[];
   intraOpThreads: number;
   interOpThreads: number;
+  /** Whether onnxruntime's threads spin-wait for work (encoders.spin_wait). */
+  spinWait: boolean;
   /** Set when the device came from the process (--gpu, $MEGAPAIRS_GPU), to name it in errors. */
   device?: Device;
 }
@@ -97,6 +99,7 @@ export function sessionSettings(config: Config, env: NodeJS.ProcessEnv = process
     executionProviders: withDevice(parseExecutionProviders(names, where), device, where),
     intraOpThreads: config.encoders.intra_op_threads || share,
     interOpThreads: config.encoders.inter_op_threads,
+    spinWait: config.encoders.spin_wait,
     ...(device && { device }),
   };
 }
@@ -114,6 +117,9 @@ export function loadSession(model: string, settings: SessionSettings): Promise<o
       graphOptimizationLevel: 'all',
       intraOpNumThreads: settings.intraOpThreads,
       interOpNumThreads: settings.interOpThreads,
+      // Spinning threads keep a core busy between operators and batches: faster for a session
+      // alone, but they take the cores the decode threads need (measured in bench/embed.ts).
+      extra: { session: { intra_op: { allow_spinning: settings.spinWait ? '1' : '0' }, inter_op: { allow_spinning: settings.spinWait ? '1' : '0' } } },
     }).catch((err: Error) => {
       sessions.delete(key);
       const list = settings.executionProviders.map(providerName).join(', ');

@@ -17,12 +17,21 @@ import { BatchQueue } from '../encoders/batch-queue.ts';
 import { decodeThreads, preprocessInPool } from '../encoders/decode-pool.ts';
 import { preprocessRgb, writeChw } from '../encoders/image-preprocess.ts';
 import type { OnnxEncoder } from '../encoders/onnx-encoder.ts';
+import type { PreprocessResult } from '../encoders/preprocess-images.ts';
 import type { ImageEncoderSpec, TextEncoderSpec } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { toHalfArray } from '../util/float16.ts';
 import { withOwnError } from '../util/sharp-message.ts';
 import { PartStage } from './part-stage.ts';
 import type { StageContext, UnitResult } from './stage.ts';
+
+/** Rows read and handed to the decode threads: their bytes, and their decoding under way. */
+interface ReadChunk {
+  start: number;
+  batch: CatalogRow[];
+  bytes: Array<Buffer | Error>;
+  decoded: Promise<Array<PreprocessResult | { error: string }>>;
+}
 
 /** Rows read and decoded together: per row, one RGB buffer per image encoder, or undefined if it failed. */
 interface ReadyChunk {
@@ -85,22 +94,33 @@ export class EmbedStage extends PartStage {
     const chunkSize = Math.max(...images.map((e) => e.spec.batchSize));
     const queue = new BatchQueue<ReadyChunk>(prefetch_batches);
 
+    const specs = images.map((e) => e.spec);
+    /** Reads a chunk and hands its images to the decode threads; resolves once they are read, not decoded. */
+    const startChunk = async (start: number): Promise<ReadChunk> => {
+      const batch = rows.slice(start, start + chunkSize);
+      const bytes = await readImageBatch(ctx.input, batch); // one ranged read per run of consecutive members
+      const unread = bytes.findIndex((b) => b instanceof Error);
+      if (unread >= 0) {
+        const r = batch[unread];
+        throw new Error(`${ctx.input.uri(r.tar)}: image ${r.key} (${r.length} bytes at ${r.offset}, as catalogued) cannot be read`, { cause: bytes[unread] });
+      }
+      // A copy per image: a view into a larger read buffer would send the whole buffer to a thread.
+      const decoded = Promise.all(
+        bytes.map((b) =>
+          b instanceof Error ? { error: b.message } : preprocessInPool({ bytes: new Uint8Array(b), specs, maxPixels: ctx.config.input.max_pixels }, threads),
+        ),
+      );
+      return { start, batch, bytes, decoded };
+    };
     const produce = async () => {
-      for (let start = 0; start < rows.length; start += chunkSize) {
-        const batch = rows.slice(start, start + chunkSize);
-        const bytes = await readImageBatch(ctx.input, batch); // one ranged read per run of consecutive members
-        const unread = bytes.findIndex((b) => b instanceof Error);
-        if (unread >= 0) {
-          const r = batch[unread];
-          throw new Error(`${ctx.input.uri(r.tar)}: image ${r.key} (${r.length} bytes at ${r.offset}, as catalogued) cannot be read`, { cause: bytes[unread] });
-        }
-        const specs = images.map((e) => e.spec);
-        // A copy per image: a view into a larger read buffer would send the whole buffer to a thread.
-        const done = await Promise.all(
-          bytes.map((b) =>
-            b instanceof Error ? { error: b.message } : preprocessInPool({ bytes: new Uint8Array(b), specs, maxPixels: ctx.config.input.max_pixels }, threads),
-          ),
-        );
+      // One chunk ahead: the next chunk is read and queued on the decode threads before this one's
+      // last images finish, so the threads never wait for a read or for a chunk's slowest image.
+      let next: Promise<ReadChunk> | undefined = startChunk(0);
+      while (next) {
+        const { start, batch, bytes, decoded }: ReadChunk = await next;
+        next = start + chunkSize < rows.length ? startChunk(start + chunkSize) : undefined;
+        next?.catch(() => {}); // its failure is thrown when it is awaited, in order
+        const done = await decoded;
         for (const [i, r] of batch.entries()) {
           const d = done[i];
           if (!('error' in d)) continue;
