@@ -107,9 +107,15 @@ async function bench(label: string, encoders: Record<string, unknown>, limit: nu
   await rm(work, { recursive: true, force: true });
 }
 
-await bench('(a) built-in models', {}, Number(values.limit));
+// Each setup with onnxruntime's threads spin-waiting and not (encoders.spin_wait), side by side.
+for (const spin_wait of [false, true]) await bench(`(a) built-in models, spin_wait ${spin_wait}`, { spin_wait }, Number(values.limit));
 if (existsSync(vit)) {
-  await bench('(b) ViT-B/16 random-weight export', { visual_semantic: { model: vit, preset: 'clip', batch_size: 16 } }, Number(values['vit-limit']));
+  for (const spin_wait of [false, true])
+    await bench(
+      `(b) ViT-B/16 random-weight export, spin_wait ${spin_wait}`,
+      { spin_wait, visual_semantic: { model: vit, preset: 'clip', batch_size: 16 } },
+      Number(values['vit-limit']),
+    );
 } else {
   console.log(`(b) skipped: no ${vit}; make it with /usr/bin/python3 tools/export_onnx.py eva-clip-image --random --out ${path.relative(root, vit)}`);
 }
