@@ -41,7 +41,7 @@ export function decodeNpy(buf: Buffer, where = 'npy'): NpyArray {
   const descr = /'descr':\s*'([^']+)'/.exec(header)?.[1];
   const shapeText = /'shape':\s*\(([^)]*)\)/.exec(header)?.[1];
   if (/'fortran_order':\s*True/.test(header)) throw new Error(`${where}: fortran-ordered arrays are not supported`);
-  if (!(descr !== undefined && descr in SIZE) || shapeText === undefined) throw new Error(`${where}: unsupported npy header ${header.trim()}`);
+  if (descr === undefined || !Object.hasOwn(SIZE, descr) || shapeText === undefined) throw new Error(`${where}: unsupported npy header ${header.trim()}`);
   const dtype = descr as Dtype;
   const shape = shapeText
     .split(',')
