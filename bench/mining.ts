@@ -3,8 +3,11 @@
 // shards: the real index, search, recall, mine and select stages, timed; recall from the recall
 // stage; per search unit the shard loads, bytes read and peak RSS; exact brute force timed on a
 // sample of queries and scaled to the corpus (a full brute force of 200k x 200k is hours here); and
-// what releasing an evicted shard saves. Usage:
-//   node --import tsx bench/mining.ts [--sizes 50000,200000] [--dim 512] [--shards 4] [--concurrency 2]
+// what releasing an evicted shard saves; and one shard's queries searched in catalog order against
+// locality order, side by side. The corpus is stored in shuffled order, as a real catalog is (its
+// order has nothing to do with the embedding space); --order clustered stores each cluster's
+// members together, which flatters shards that fit in the CPU caches. Usage:
+//   node --import tsx bench/mining.ts [--sizes 50000,200000] [--dim 512] [--shards 4] [--concurrency 2] [--order shuffled|clustered]
 import { stat } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -19,6 +22,7 @@ import { pipelineStages } from '../src/pipeline.ts';
 import { createContext } from '../src/runner/context.ts';
 import { LocalThreads, runStage } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
+import { readPartVectors } from '../src/stages/embeddings.ts';
 import { IndexStage } from '../src/stages/index-build.ts';
 import type { CatalogManifest } from '../src/stages/manifest.ts';
 import { MineStage } from '../src/stages/mine.ts';
@@ -26,9 +30,10 @@ import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { RecallStage } from '../src/stages/recall.ts';
 import { SearchStage, searchUnitBytes, type SearchUnit } from '../src/stages/search.ts';
 import { SelectStage } from '../src/stages/select.ts';
+import { clusteredVectors } from './clustered-vectors.ts';
+import { timeSearchOrders } from './search-order.ts';
 import type { StageContext } from '../src/stages/stage.ts';
 import type { Storage } from '../src/storage/storage.ts';
-import { Rng } from '../src/util/rng.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,32 +43,13 @@ const { values } = parseArgs({
     part: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '2' },
     'exact-sample': { type: 'string', default: '100' },
+    order: { type: 'string', default: 'shuffled' },
   },
 });
 const dim = Number(values.dim);
 const PART = Number(values.part);
 const MiB = 1024 * 1024;
 const quiet = new ProgressReporter(process.stderr, true);
-
-/** Clusters of 2-80 points around random centres; the per-cluster spread sets the neighbours' similarity (about 1 / (1 + s)). */
-function clusteredVectors(n: number, seed: number): Float32Array {
-  const rng = new Rng(seed);
-  const out = new Float32Array(n * dim);
-  const centre = new Float32Array(dim);
-  let i = 0;
-  while (i < n) {
-    for (let d = 0; d < dim; d++) centre[d] = rng.normal() / Math.sqrt(dim);
-    const size = Math.min(n - i, rng.int(2, 80));
-    const sigma = Math.sqrt(rng.next() * 0.2 + 0.06) / Math.sqrt(dim); // neighbours' similarity ~0.79-0.94
-    for (let j = 0; j < size; j++, i++) {
-      const v = out.subarray(i * dim, (i + 1) * dim);
-      let norm = 0;
-      for (let d = 0; d < dim; d++) norm += (v[d] = centre[d] + sigma * rng.normal()) ** 2;
-      for (let d = 0; d < dim; d++) v[d] /= Math.sqrt(norm);
-    }
-  }
-  return out;
-}
 
 /** A Storage that counts reads and bytes (whole reads and local files opened, e.g. index shards). */
 function counting(inner: Storage) {
@@ -100,7 +86,7 @@ async function corpus(n: number): Promise<{ ctx: StageContext; root: string; vec
   const ctx = createContext(config, Object.fromEntries(pipelineStages().map((s) => [s.name, 'bench'])));
   const manifest: CatalogManifest = { total: n, parts: [] };
   for (let p = 0; p * PART < n; p++) manifest.parts.push({ number: p, rows: Math.min(PART, n - p * PART), offset: p * PART });
-  const vectors = ENCODER_NAMES.map((_, s) => clusteredVectors(n, 100 + s));
+  const vectors = ENCODER_NAMES.map((_, s) => clusteredVectors(n, dim, 100 + s, values.order === 'clustered' ? 'clustered' : 'shuffled'));
   for (const p of manifest.parts) {
     for (const [s, e] of ENCODER_NAMES.entries()) {
       await ctx.work.write(ctx.layout.embeddingPart(e, p.number), encodeNpy(vectors[s].slice(p.offset * dim, (p.offset + p.rows) * dim), [p.rows, dim]));
@@ -112,6 +98,23 @@ async function corpus(n: number): Promise<{ ctx: StageContext; root: string; vec
 }
 
 const rss = () => process.memoryUsage.rss() / MiB;
+
+/** ms per query for part 0's queries in shard 0 of the first space, in catalog order and in locality order. */
+async function searchOrderAB(ctx: StageContext): Promise<{ catalog: number; locality: number }> {
+  const encoder = ENCODER_NAMES[0];
+  const meta = await ctx.shared.shardMeta({ encoder, shard: 0 });
+  const shard = await loadShard(ctx.work, ctx.layout.indexShard(encoder, 0), meta.dim, meta.count, ctx.config.index.ef_search);
+  const queries = await readPartVectors(ctx, encoder, 0);
+  const ms = timeSearchOrders(
+    shard,
+    queries.data,
+    queries.dim,
+    Array.from({ length: queries.rows }, (_, row) => row),
+    ctx.config.mine.k + 1,
+  );
+  shard.release();
+  return ms;
+}
 
 async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: number }> {
   const t = performance.now();
@@ -163,6 +166,7 @@ async function benchSize(n: number) {
     });
   }
   const searchSeconds = (performance.now() - searchStart) / 1000;
+  const searchOrder = await searchOrderAB(ctx);
   const mine = await timed(() => runStage(ctx, new MineStage(), ctx.config.runner.concurrency, quiet));
   const select = await timed(() => runStage(ctx, new SelectStage(), 1, quiet));
   const recall = await timed(() => runStage(ctx, new RecallStage(), ctx.config.runner.concurrency, quiet));
@@ -210,6 +214,8 @@ async function benchSize(n: number) {
     released,
     kept,
     shardMiB: perUnit[0].shardMiB,
+    searchOrder,
+    shardSize: meta.count,
   };
 }
 
@@ -218,7 +224,9 @@ for (const n of values.sizes!.split(',').map(Number)) {
   const r = await benchSize(n);
   results.push(r);
   const mining = r.searchSeconds + r.mine + r.select;
-  console.log(`\n== ${n} vectors x ${ENCODER_NAMES.length} spaces, ${dim}-d, ${values.shards} shards per space, parts of ${PART}, node ${process.version}`);
+  console.log(
+    `\n== ${n} vectors x ${ENCODER_NAMES.length} spaces, ${dim}-d, ${values.shards} shards per space, parts of ${PART}, stored ${values.order}, node ${process.version}`,
+  );
   console.log(
     `index build: ${r.serialIndex.toFixed(1)}s one unit at a time, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads (${(r.serialIndex / r.index).toFixed(2)}x); mining: search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`,
   );
@@ -244,6 +252,9 @@ for (const n of values.sizes!.split(',').map(Number)) {
       `  ${u.unit.padEnd(52)} ${u.seconds.toFixed(1).padStart(7)} ${String(u.shardLoads).padStart(12)} ${u.shardMiB.toFixed(1).padStart(10)} ${u.readMiB.toFixed(1).padStart(9)} ${u.peakRssMiB.toFixed(0).padStart(16)} ${u.estimateMiB.toFixed(1).padStart(18)} ${String(u.budgetMiB).padStart(11)}`,
     );
   }
+  console.log(
+    `  one ${r.shardSize}-vector shard, ${PART} queries: ${r.searchOrder.catalog.toFixed(3)} ms per query in catalog order, ${r.searchOrder.locality.toFixed(3)} in locality order (${(r.searchOrder.catalog / r.searchOrder.locality).toFixed(2)}x)`,
+  );
   console.log(
     `  loading a ${r.shardMiB.toFixed(0)} MiB shard 3 times: RSS +${r.kept.toFixed(0)} MiB when kept, +${r.released.toFixed(0)} MiB when released after each load`,
   );

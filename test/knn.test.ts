@@ -5,6 +5,7 @@ import path from 'node:path';
 import { test } from 'node:test';
 import { ExactTopK } from '../src/knn/exact.ts';
 import { buildShard, loadShard, mergeTopK } from '../src/knn/hnsw-shard.ts';
+import { localityOrder } from '../src/knn/locality-order.ts';
 import { LocalStorage } from '../src/storage/local.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -105,4 +106,26 @@ test('exact top-k over streamed vectors equals a full sort; a released shard hol
   assert.equal(shard.count, 0);
   assert.deepEqual(shard.search(queries[0], 5), []);
   assert.deepEqual((await loadShard(storage, 's.hnsw', dim, vectors.length, 50)).search(queries[0], 5), before);
+});
+
+test('locality order: a permutation of the rows given, with members of one cluster next to each other', () => {
+  // 30 clusters of 40 points in 64-d, stored in shuffled order; rows 1 and 7 are left out.
+  const dim = 64;
+  const rng = new Rng(5);
+  const centres = randomUnitVectors(30, dim, 6);
+  const points = Array.from({ length: 1200 }, (_, i) => ({ cluster: i % 30, r: rng.next() })).sort((a, b) => a.r - b.r);
+  const data = new Float32Array(points.length * dim);
+  points.forEach((p, row) => centres[p.cluster].forEach((x, d) => (data[row * dim + d] = x + 0.03 * rng.normal())));
+  const rows = points.map((_, row) => row).filter((row) => row !== 1 && row !== 7);
+
+  const order = localityOrder(data, dim, rows, 9);
+  assert.deepEqual(
+    [...order].sort((a, b) => a - b),
+    rows,
+  );
+  const sameCluster = (o: ArrayLike<number>) =>
+    Array.from({ length: o.length - 1 }, (_, i) => points[o[i]].cluster === points[o[i + 1]].cluster).filter(Boolean).length / (o.length - 1);
+  assert.ok(sameCluster(rows) < 0.1, `catalog order: ${sameCluster(rows)}`);
+  assert.ok(sameCluster(order) > 0.7, `locality order: ${sameCluster(order)} of neighbours in one cluster`);
+  assert.deepEqual(localityOrder(data, dim, rows, 9), order, 'the same seed gives the same order');
 });

@@ -36,6 +36,9 @@ export async function buildShard(
 }
 
 export class LoadedShard {
+  /** The query as hnswlib-node takes it (a plain array), reused: Array.from of 512 floats costs more than a small shard's search. */
+  private readonly query: number[] = [];
+
   constructor(
     private readonly index: Index,
     private size: number,
@@ -49,7 +52,9 @@ export class LoadedShard {
   knn(vector: Float32Array | number[], k: number): { neighbors: number[]; distances: number[] } {
     const n = Math.min(k, this.size);
     if (n <= 0) return { neighbors: [], distances: [] };
-    return this.index.searchKnn(Array.from(vector), n);
+    this.query.length = vector.length;
+    for (let i = 0; i < vector.length; i++) this.query[i] = vector[i];
+    return this.index.searchKnn(this.query, n);
   }
 
   search(vector: Float32Array | number[], k: number): Neighbour[] {
