@@ -7,7 +7,7 @@
 // locality order, side by side. The corpus is stored in shuffled order, as a real catalog is (its
 // order has nothing to do with the embedding space); --order clustered stores each cluster's
 // members together, which flatters shards that fit in the CPU caches. Usage:
-//   node --import tsx bench/mining.ts [--sizes 50000,200000] [--dim 512] [--shards 4] [--concurrency 2] [--order shuffled|clustered]
+//   node --import tsx bench/mining.ts [--sizes 50000,200000] [--dim 512] [--shards 4] [--concurrency 2] [--order shuffled|clustered] [--no-serial-index]
 import { stat } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -44,6 +44,7 @@ const { values } = parseArgs({
     concurrency: { type: 'string', default: '2' },
     'exact-sample': { type: 'string', default: '100' },
     order: { type: 'string', default: 'shuffled' },
+    'no-serial-index': { type: 'boolean', default: false },
   },
 });
 const dim = Number(values.dim);
@@ -125,7 +126,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
 async function benchSize(n: number) {
   const { ctx, root, vectors } = await corpus(n);
   // The index built twice side by side: one unit at a time in-process, then in unit threads.
-  const serial = await timed(() => runStage(ctx, new IndexStage(), 1, quiet));
+  const serial = values['no-serial-index'] ? { seconds: Number.NaN } : await timed(() => runStage(ctx, new IndexStage(), 1, quiet));
   await rm(path.join(root, 'work', 'index'), { recursive: true, force: true });
   const threads = new LocalThreads(ctx.config, ctx.config.runner.concurrency);
   const index = await timed(() => runStage(ctx, new IndexStage(), ctx.config.runner.concurrency, quiet, threads));
