@@ -23,6 +23,7 @@ export function clusteredVectors(n: number, dim: number, seed: number, order: 's
   if (order === 'clustered') return out;
   const shuffled = new Float32Array(n * dim);
   const ids = Array.from({ length: n }, (_, id) => id);
+  // Fisher-Yates by hand: Rng.sample splices, which is quadratic at 200k.
   for (let j = n - 1; j > 0; j--) {
     const k = rng.int(0, j);
     [ids[j], ids[k]] = [ids[k], ids[j]];

@@ -47,6 +47,8 @@ const { values } = parseArgs({
     'no-serial-index': { type: 'boolean', default: false },
   },
 });
+if (values.order !== 'shuffled' && values.order !== 'clustered') throw new Error(`--order: ${values.order} is neither shuffled nor clustered`);
+const order: 'shuffled' | 'clustered' = values.order;
 const dim = Number(values.dim);
 const PART = Number(values.part);
 const MiB = 1024 * 1024;
@@ -87,7 +89,7 @@ async function corpus(n: number): Promise<{ ctx: StageContext; root: string; vec
   const ctx = createContext(config, Object.fromEntries(pipelineStages().map((s) => [s.name, 'bench'])));
   const manifest: CatalogManifest = { total: n, parts: [] };
   for (let p = 0; p * PART < n; p++) manifest.parts.push({ number: p, rows: Math.min(PART, n - p * PART), offset: p * PART });
-  const vectors = ENCODER_NAMES.map((_, s) => clusteredVectors(n, dim, 100 + s, values.order === 'clustered' ? 'clustered' : 'shuffled'));
+  const vectors = ENCODER_NAMES.map((_, s) => clusteredVectors(n, dim, 100 + s, order));
   for (const p of manifest.parts) {
     for (const [s, e] of ENCODER_NAMES.entries()) {
       await ctx.work.write(ctx.layout.embeddingPart(e, p.number), encodeNpy(vectors[s].slice(p.offset * dim, (p.offset + p.rows) * dim), [p.rows, dim]));
@@ -229,7 +231,7 @@ for (const n of values.sizes!.split(',').map(Number)) {
     `\n== ${n} vectors x ${ENCODER_NAMES.length} spaces, ${dim}-d, ${values.shards} shards per space, parts of ${PART}, stored ${values.order}, node ${process.version}`,
   );
   console.log(
-    `index build: ${r.serialIndex.toFixed(1)}s one unit at a time, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads (${(r.serialIndex / r.index).toFixed(2)}x); mining: search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`,
+    `index build: ${values['no-serial-index'] ? 'one unit at a time skipped' : `${r.serialIndex.toFixed(1)}s one unit at a time`}, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads${values['no-serial-index'] ? '' : ` (${(r.serialIndex / r.index).toFixed(2)}x)`}; mining: search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`,
   );
   console.log(
     `exact brute force: ${(r.bfPerQuery * 1000).toFixed(2)} ms per query per space (measured on ${values['exact-sample']}), so ${r.bruteForceSeconds.toFixed(0)}s for all -> mining is ${(r.bruteForceSeconds / mining).toFixed(1)}x faster`,

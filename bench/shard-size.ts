@@ -1,13 +1,14 @@
 // What one query costs in one HNSW shard as the shard grows: the figure behind sizing shards (a
 // query is searched in every shard, so mining time is queries x shards x this). For each size, one
-// shard of clustered 512-d vectors stored shuffled is built with the defaults (m 16, ef_construction
-// 200, ef_search 128); 10k of its own vectors are searched for K+1 = 21 neighbours, in catalog order
-// and in locality order (knn/locality-order.ts), alternated twice. Usage:
+// shard of clustered 512-d vectors stored shuffled is built with the config's defaults (index.m,
+// ef_construction, ef_search); 10k of its own vectors are searched for K+1 neighbours (mine.k), in
+// catalog order and in locality order (knn/locality-order.ts), alternated twice. Usage:
 //   node --import tsx bench/shard-size.ts [--sizes 12500,50000,200000] [--dim 512] [--queries 10000]
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
+import { parseConfig } from '../src/config/load.ts';
 import { buildShard, loadShard } from '../src/knn/hnsw-shard.ts';
 import { timeSearchOrders } from './search-order.ts';
 import { LocalStorage } from '../src/storage/local.ts';
@@ -23,20 +24,22 @@ const { values } = parseArgs({
 const dim = Number(values.dim);
 const root = await mkdtemp(path.join(tmpdir(), 'megapairs-bench-shard-size-'));
 const storage = new LocalStorage(root);
+const defaults = parseConfig({ input: { path: root }, work: root, output: root });
+const { m, ef_construction, ef_search } = defaults.index;
 const rows: Array<{ n: number; build: number; catalog: number; locality: number }> = [];
 for (const n of values.sizes!.split(',').map(Number)) {
   const vectors = clusteredVectors(n, dim, 7, 'shuffled');
   const t0 = performance.now();
   const points = Array.from({ length: n }, (_, id) => ({ id, vector: vectors.subarray(id * dim, (id + 1) * dim) }));
-  await buildShard(storage, `${n}.hnsw`, dim, points, n, { m: 16, efConstruction: 200, seed: 1 });
+  await buildShard(storage, `${n}.hnsw`, dim, points, n, { m, efConstruction: ef_construction, seed: 1 });
   const build = (performance.now() - t0) / 1000;
-  const shard = await loadShard(storage, `${n}.hnsw`, dim, n, 128);
+  const shard = await loadShard(storage, `${n}.hnsw`, dim, n, ef_search);
   const ms = timeSearchOrders(
     shard,
     vectors,
     dim,
     Array.from({ length: Math.min(n, Number(values.queries)) }, (_, id) => id),
-    21,
+    defaults.mine.k + 1,
   );
   shard.release();
   rows.push({ n, build, ...ms });
