@@ -166,12 +166,12 @@ for (const n of values.sizes!.split(',').map(Number)) {
   const growth = (setup: Setup) => (ms[setup] / first.ms[setup]).toFixed(2);
   console.log(
     `${String(n).padStart(8)} vectors: ${work}ms per query: ${ms['small pages'].toFixed(3)} small pages, ${ms['huge pages'].toFixed(3)} huge pages (${(ms['small pages'] / ms['huge pages']).toFixed(2)}x), ` +
-      `${ms['native build'].toFixed(3)} native build with huge pages (${(ms['huge pages'] / ms['native build']).toFixed(2)}x more); huge pages held ${setups.map(([s]) => `${hugeMiB[s].toFixed(0)}`).join(' / ')} MiB${differ}`,
+      `${nativeAddon ? `${ms['native build'].toFixed(3)} native build with huge pages (${(ms['huge pages'] / ms['native build']).toFixed(2)}x more)` : 'no native build'}; huge pages held ${setups.map(([s]) => `${hugeMiB[s].toFixed(0)}`).join(' / ')} MiB${differ}`,
   );
   if (rows.length > 1) {
     const more = distances && first.distances ? `distance computations ${(distances / first.distances).toFixed(2)}x, ` : '';
     console.log(
-      `          against ${first.n}: ${more}ms per query ${growth('small pages')}x / ${growth('huge pages')}x / ${growth('native build')}x (log ratio ${(Math.log(n) / Math.log(first.n)).toFixed(2)})`,
+      `          against ${first.n}: ${more}ms per query ${growth('small pages')}x / ${growth('huge pages')}x${nativeAddon ? ` / ${growth('native build')}x` : ''} (small pages / huge pages / native build; log ratio ${(Math.log(n) / Math.log(first.n)).toFixed(2)})`,
     );
   }
   await rm(dir, { recursive: true, force: true });
