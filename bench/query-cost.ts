@@ -39,6 +39,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '2' },
     child: { type: 'string' }, // a shard's folder: search it, print one JSON line
     addon: { type: 'string' }, // the child's hnswlib-node (default: the installed one)
+    found: { type: 'string' }, // where the child writes the neighbour lists it found (to compare builds)
   },
 });
 const dim = Number(values.dim);
@@ -66,7 +67,7 @@ if (values.child) {
   const found: number[][] = [];
   for (let q = 0; q < count; q++) found.push(shard.knn(row(q), k).neighbors);
   const ms = (performance.now() - t) / count;
-  writeFileSync(path.join(dir, `found-${values.addon ? 'native' : 'portable'}.json`), JSON.stringify(found));
+  if (values.found) writeFileSync(values.found, JSON.stringify(found));
   const huge = /AnonHugePages:\s+(\d+) kB/.exec(readFileSync('/proc/self/smaps_rollup', 'utf8'));
   console.log(JSON.stringify({ ms, hugeMiB: huge ? Number(huge[1]) / 1024 : 0 }));
   process.exit(0);
@@ -128,14 +129,15 @@ for (const n of values.sizes!.split(',').map(Number)) {
     ['huge pages', HUGE_PAGES, undefined],
     ...(nativeAddon ? [['native build', HUGE_PAGES, nativeAddon] as [Setup, string, string]] : []),
   ];
-  const ms = { 'small pages': 0, 'huge pages': 0, 'native build': Number.NaN };
+  const ms: Record<Setup, number> = { 'small pages': 0, 'huge pages': 0, 'native build': 0 };
+  const foundBy = (setup: Setup) => path.join(dir, `found-${setup.replace(' ', '-')}.json`);
   const hugeMiB: Record<string, number> = {};
   for (let rep = 0; rep < Number(values.reps); rep++) {
     for (const [setup, tunables, addon] of setups) {
       const args = [...process.execArgv, import.meta.filename, '--child', dir, '--dim', String(dim), ...(addon ? ['--addon', addon] : [])];
+      if (rep === 0 && setup !== 'small pages') args.push('--found', foundBy(setup)); // the builds compared, both with huge pages
       const out = execFileSync(process.execPath, args, { env: { ...process.env, GLIBC_TUNABLES: tunables }, encoding: 'utf8' });
       const result = JSON.parse(out.trim().split('\n').pop()!) as { ms: number; hugeMiB: number };
-      if (rep === 0) ms[setup] = 0;
       ms[setup] += result.ms / Number(values.reps);
       hugeMiB[setup] = result.hugeMiB;
     }
@@ -147,18 +149,14 @@ for (const n of values.sizes!.split(',').map(Number)) {
       execFileSync(counter, [path.join(dir, 'shard.hnsw'), String(dim), path.join(dir, 'queries.f32'), String(k), String(defaults.index.ef_search)], {
         encoding: 'utf8',
       }),
-    ) as {
-      distances: number;
-      hops: number;
-      ms: number;
-    };
+    ) as { distances: number; hops: number };
     distances = w.distances;
     work = `${w.distances.toFixed(0)} distance computations, ${w.hops.toFixed(0)} hops per query; `;
   }
   let differ = '';
   if (nativeAddon) {
-    const portable = JSON.parse(readFileSync(path.join(dir, 'found-portable.json'), 'utf8')) as number[][];
-    const native = JSON.parse(readFileSync(path.join(dir, 'found-native.json'), 'utf8')) as number[][];
+    const portable = JSON.parse(readFileSync(foundBy('huge pages'), 'utf8')) as number[][];
+    const native = JSON.parse(readFileSync(foundBy('native build'), 'utf8')) as number[][];
     differ = `; ${portable.filter((list, q) => list.join() !== native[q].join()).length} of ${portable.length} top-${k} lists differ from the portable build's`;
   }
   rows.push({ n, ms, distances });
