@@ -6,8 +6,11 @@
 // what releasing an evicted shard saves; and one shard's queries searched in catalog order against
 // locality order, side by side. The corpus is stored in shuffled order, as a real catalog is (its
 // order has nothing to do with the embedding space); --order clustered stores each cluster's
-// members together, which flatters shards that fit in the CPU caches. Usage:
-//   node --import tsx bench/mining.ts [--sizes 50000,200000] [--dim 512] [--shards 4] [--concurrency 2] [--order shuffled|clustered] [--no-serial-index]
+// members together, which flatters shards that fit in the CPU caches. --shard-size fixes the
+// images per shard (the shard count then grows with the corpus) instead of --shards a corpus;
+// --probe-shards P routes each query to its P nearest shards (index.probe_shards), timing the
+// partition stage (its router) as part of mining. Usage:
+//   node --import tsx bench/mining.ts [--sizes 50000,200000] [--dim 512] [--shards 4 | --shard-size N] [--probe-shards P] [--concurrency 2] [--order shuffled|clustered] [--no-serial-index]
 import { stat } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -26,6 +29,7 @@ import { readPartVectors } from '../src/stages/embeddings.ts';
 import { IndexStage } from '../src/stages/index-build.ts';
 import type { CatalogManifest } from '../src/stages/manifest.ts';
 import { MineStage } from '../src/stages/mine.ts';
+import { PartitionStage } from '../src/stages/partition.ts';
 import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { RecallStage } from '../src/stages/recall.ts';
 import { SearchStage, searchUnitBytes, type SearchUnit } from '../src/stages/search.ts';
@@ -40,6 +44,8 @@ const { values } = parseArgs({
     sizes: { type: 'string', default: '50000,200000' },
     dim: { type: 'string', default: '512' },
     shards: { type: 'string', default: '4' },
+    'shard-size': { type: 'string' },
+    'probe-shards': { type: 'string', default: '0' },
     part: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '2' },
     'exact-sample': { type: 'string', default: '100' },
@@ -82,7 +88,10 @@ async function corpus(n: number): Promise<{ ctx: StageContext; root: string; vec
     input: { path: root },
     work: path.join(root, 'work'),
     output: path.join(root, 'output'),
-    index: { shard_size: Math.ceil(n / Number(values.shards)) },
+    index: {
+      shard_size: values['shard-size'] ? Number(values['shard-size']) : Math.ceil(n / Number(values.shards)),
+      probe_shards: Number(values['probe-shards']),
+    },
     runner: { concurrency: Number(values.concurrency) },
   });
   // Synthetic vectors stand in for the catalog and embeddings, so the keys are fixed by hand.
@@ -127,6 +136,7 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
 
 async function benchSize(n: number) {
   const { ctx, root, vectors } = await corpus(n);
+  const partition = await timed(() => runStage(ctx, new PartitionStage(), ctx.config.runner.concurrency, quiet));
   // The index built twice side by side: one unit at a time in-process, then in unit threads.
   const serial = values['no-serial-index'] ? { seconds: Number.NaN } : await timed(() => runStage(ctx, new IndexStage(), 1, quiet));
   await rm(path.join(root, 'work', 'index'), { recursive: true, force: true });
@@ -207,6 +217,8 @@ async function benchSize(n: number) {
     serialIndex: serial.seconds,
     index: index.seconds,
     searchSeconds,
+    partition: partition.seconds,
+    shards: new Set((units as SearchUnit[]).map((u) => u.shard)).size,
     mine: mine.seconds,
     select: select.seconds,
     recall: recall.seconds,
@@ -226,12 +238,13 @@ const results: Array<Awaited<ReturnType<typeof benchSize>>> = [];
 for (const n of values.sizes!.split(',').map(Number)) {
   const r = await benchSize(n);
   results.push(r);
-  const mining = r.searchSeconds + r.mine + r.select;
+  const mining = r.partition + r.searchSeconds + r.mine + r.select;
+  const probes = Number(values['probe-shards']);
   console.log(
-    `\n== ${n} vectors x ${ENCODER_NAMES.length} spaces, ${dim}-d, ${values.shards} shards per space, parts of ${PART}, stored ${values.order}, node ${process.version}`,
+    `\n== ${n} vectors x ${ENCODER_NAMES.length} spaces, ${dim}-d, ${r.shards} shards per space, ${probes ? `each query searched in its ${probes} nearest` : 'every query searched in every shard'}, parts of ${PART}, stored ${values.order}, node ${process.version}`,
   );
   console.log(
-    `index build: ${values['no-serial-index'] ? 'one unit at a time skipped' : `${r.serialIndex.toFixed(1)}s one unit at a time`}, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads${values['no-serial-index'] ? '' : ` (${(r.serialIndex / r.index).toFixed(2)}x)`}; mining: search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`,
+    `index build: ${values['no-serial-index'] ? 'one unit at a time skipped' : `${r.serialIndex.toFixed(1)}s one unit at a time`}, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads${values['no-serial-index'] ? '' : ` (${(r.serialIndex / r.index).toFixed(2)}x)`}; mining: ${probes ? `partition ${r.partition.toFixed(1)}s + ` : ''}search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`,
   );
   console.log(
     `exact brute force: ${(r.bfPerQuery * 1000).toFixed(2)} ms per query per space (measured on ${values['exact-sample']}), so ${r.bruteForceSeconds.toFixed(0)}s for all -> mining is ${(r.bruteForceSeconds / mining).toFixed(1)}x faster`,
@@ -264,7 +277,7 @@ for (const n of values.sizes!.split(',').map(Number)) {
 }
 if (results.length > 1) {
   const [a, b] = [results[0], results[results.length - 1]];
-  const m = (r: (typeof results)[number]) => r.searchSeconds + r.mine + r.select;
+  const m = (r: (typeof results)[number]) => r.partition + r.searchSeconds + r.mine + r.select;
   console.log(
     `\nscaling ${a.n} -> ${b.n} (${(b.n / a.n).toFixed(1)}x the vectors): mining ${(m(b) / m(a)).toFixed(2)}x the time, index build ${(b.index / a.index).toFixed(2)}x`,
   );

@@ -1,4 +1,4 @@
-// The stages in data-flow order (docs/architecture.md): corpus -> catalog -> embeddings -> indexes -> partial
+// The stages in data-flow order (docs/architecture.md): corpus -> catalog -> embeddings -> shard routers (partition, when index.probe_shards > 0) -> indexes -> partial
 // neighbour lists (search; recall beside it) -> candidates (mine) -> pairs (select) -> annotations
 // -> triples. Each stage runs only after every unit of the one before is complete.
 import { AnnotateStage } from './stages/annotate.ts';
@@ -8,6 +8,7 @@ import { EmitStage } from './stages/emit.ts';
 import { IndexStage } from './stages/index-build.ts';
 import { JsonlStage } from './stages/jsonl.ts';
 import { ManifestStage } from './stages/manifest.ts';
+import { PartitionStage } from './stages/partition.ts';
 import { MineStage } from './stages/mine.ts';
 import { RecallStage } from './stages/recall.ts';
 import { SearchStage } from './stages/search.ts';
@@ -19,6 +20,7 @@ export function pipelineStages(): Stage<any>[] {
     new CatalogStage(),
     new ManifestStage(),
     new EmbedStage(),
+    new PartitionStage(),
     new IndexStage(),
     new SearchStage(),
     new RecallStage(),

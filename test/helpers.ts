@@ -9,7 +9,9 @@ import { parse, stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import type { Config } from '../src/config/schema.ts';
 import { readTarEntries, TarWriter } from '../src/corpus/tar.ts';
+import { pipelineStages } from '../src/pipeline.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
+import type { Stage } from '../src/stages/stage.ts';
 
 export const repoRoot = path.join(import.meta.dirname, '..');
 
@@ -134,4 +136,10 @@ export function runCli(args: string[], env: NodeJS.ProcessEnv = {}): Promise<{ c
     child.on('error', reject);
     child.on('close', (code) => resolve({ code, stdout, stderr }));
   });
+}
+
+/** The pipeline's stages up to and including `last`. */
+export function stagesUpTo(last: string): Stage<any>[] {
+  const stages = pipelineStages();
+  return stages.slice(0, stages.findIndex((s) => s.name === last) + 1);
 }

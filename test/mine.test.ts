@@ -6,7 +6,6 @@ import { readParquet } from '../src/artifacts/parquet.ts';
 import { pairsSchema, type PairRow } from '../src/artifacts/tables.ts';
 import { ENCODER_NAMES, type EncoderName } from '../src/config/schema.ts';
 import { loadShard, mergeTopK, type LoadedShard } from '../src/knn/hnsw-shard.ts';
-import { pipelineStages } from '../src/pipeline.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
@@ -22,13 +21,9 @@ import { lookupImages } from '../src/stages/catalog-lookup.ts';
 import { EmitStage } from '../src/stages/emit.ts';
 import type { Storage } from '../src/storage/storage.ts';
 import { Rng } from '../src/util/rng.ts';
-import { demoConfig, sampleSlice, tempDir } from './helpers.ts';
+import { demoConfig, sampleSlice, stagesUpTo, tempDir } from './helpers.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);
-const upTo = (last: string) => {
-  const stages = pipelineStages();
-  return stages.slice(0, stages.findIndex((s) => s.name === last) + 1);
-};
 let input: string;
 let ctx: StageContext;
 
@@ -36,7 +31,7 @@ before(async () => {
   input = await sampleSlice();
   // 40 images per shard: 4 shards per space over the 150 images.
   ctx = createContext(demoConfig(input, tempDir('mine'), { index: { shard_size: 40 } }));
-  await runLocal(ctx, { progress: quiet, stages: upTo('select') });
+  await runLocal(ctx, { progress: quiet, stages: stagesUpTo('select') });
 });
 
 async function allPairs(c: StageContext): Promise<PairRow[]> {
@@ -146,7 +141,7 @@ test('the summary reports recall, similarity histograms, in-degree and the queri
 
 test('a target cap and one direction per pair, from config', async () => {
   const c = createContext(demoConfig(input, tempDir('mine-cap'), { index: { shard_size: 40 }, mine: { max_pairs_per_target: 2, symmetric: false } }));
-  await runLocal(c, { progress: quiet, stages: upTo('select') });
+  await runLocal(c, { progress: quiet, stages: stagesUpTo('select') });
   const pairs = await allPairs(c);
   const inDegree = new Map<number, number>();
   for (const p of pairs) inDegree.set(p.t_id, (inDegree.get(p.t_id) ?? 0) + 1);

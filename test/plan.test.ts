@@ -106,6 +106,18 @@ test('figures scale linearly with the images; index memory per shard stays bound
   for (const e of ENCODER_NAMES) assert.equal(b.index.perShard[0].memoryBytes[e], shardBytes(1_000_000, measured.encoders[e].dim, config.index.m));
 });
 
+test('routed shards (index.probe_shards): sized as cells of the space, up to 15% over an equal share', () => {
+  const config = loadConfig(configFile);
+  const routed = { ...config, index: { ...config.index, probe_shards: 2 } };
+  const p = planRun(routed, measured, inputs(19_500_000));
+  assert.equal(p.index.shards, 20);
+  assert.deepEqual(
+    p.index.perShard.map((s) => [s.shards, s.images]),
+    [[20, Math.ceil((1.15 * 19_500_000) / 20)]],
+  );
+  assert.equal(p.index.shardSize, Math.ceil((1.15 * 19_500_000) / 20));
+});
+
 test('an openai annotator: requests and tokens per model, and cost where annotate.openai.price sets it', () => {
   const config = parseConfig({
     ...demoConfigObject('/nowhere', root),

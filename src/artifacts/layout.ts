@@ -15,6 +15,7 @@ export const STAGE_FOLDERS: Record<string, string> = {
   catalog: 'catalog',
   manifest: 'manifest',
   embed: 'embeddings',
+  partition: 'partition',
   index: 'index',
   search: 'search',
   recall: 'recall',
@@ -56,6 +57,8 @@ export function keyedLayout(keys: StageKeys) {
     embeddingPart: (encoder: EncoderName, n: number) => `${at('embed')}/${encoder}/${part(n)}.npy`,
     /** uint8 per catalog row: 1 when every encoder embedded the image. Written last: marks the chunk complete. */
     embeddingMask: (n: number) => `${at('embed')}/mask/${part(n)}.npy`,
+    /** A space's shard router (centroids and biases, JSON), when index.probe_shards > 0. */
+    shardRouter: (encoder: EncoderName) => `${at('partition')}/${encoder}.router.json`,
     indexShard: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.hnsw`,
     indexShardMeta: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.json`,
     /** One search unit's partial top-K for one query part: neighbour ids (int32, -1: none) and distances (float32), [rows, k+1]. */

@@ -220,8 +220,15 @@ export const configSchema = z.strictObject({
     .prefault({}),
   index: z
     .strictObject({
-      /** Images per HNSW index shard; a query is searched in every shard and the results merged. */
+      /** Images per HNSW index shard; a query is searched in every shard (or its probe_shards nearest) and the results merged. */
       shard_size: z.number().int().min(1).default(1_000_000),
+      /**
+       * 0: shards are ranges of image ids and every query searches every shard, so search work grows
+       * with corpus x shards. N > 0: shards are cells of the embedding space (a k-means over a sample)
+       * and a query searches only its N nearest, so the work per query stays that of N shards
+       * whatever the corpus; the neighbours a query misses beyond them show in the measured recall.
+       */
+      probe_shards: z.number().int().min(0).default(0),
       m: z.number().int().min(2).max(128).default(16),
       ef_construction: z.number().int().min(8).default(200),
       ef_search: z.number().int().min(8).default(128),

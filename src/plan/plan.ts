@@ -3,6 +3,7 @@
 // shards of index.shard_size (their count grows in steps, their memory per shard is bounded).
 import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
 import { shardBytes } from '../knn/hnsw-shard.ts';
+import { ROUTED_SHARD_CAPACITY } from '../knn/shard-router.ts';
 import { annotatorSettings, type Measured, type Source } from './measure.ts';
 
 export interface Tokens {
@@ -78,10 +79,15 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
   const rest = n - full * shardSize;
   const memory = (count: number) =>
     Object.fromEntries(ENCODER_NAMES.map((e) => [e, shardBytes(count, m.encoders[e].dim, config.index.m)])) as Record<EncoderName, number>;
-  const perShard = [
-    ...(full ? [{ shards: full, images: shardSize, memoryBytes: memory(shardSize) }] : []),
-    ...(rest ? [{ shards: 1, images: rest, memoryBytes: memory(rest) }] : []),
-  ];
+  // Routed shards are cells of the space, even to within the router's capacity (over an equal share).
+  const routed = Math.min(n, Math.ceil((ROUTED_SHARD_CAPACITY * n) / shards));
+  const perShard =
+    config.index.probe_shards > 0 && shards > 1
+      ? [{ shards, images: routed, memoryBytes: memory(routed) }]
+      : [
+          ...(full ? [{ shards: full, images: shardSize, memoryBytes: memory(shardSize) }] : []),
+          ...(rest ? [{ shards: 1, images: rest, memoryBytes: memory(rest) }] : []),
+        ];
 
   const a = annotatorSettings(config);
   const openai = config.annotate.annotator === 'openai';
@@ -122,7 +128,12 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
       };
     }),
     providers: m.providers,
-    index: { shards, shardSize, perShard, budgetBytes: config.index.memory_budget_mb * 1024 * 1024 },
+    index: {
+      shards,
+      shardSize: config.index.probe_shards > 0 && shards > 1 ? routed : shardSize,
+      perShard,
+      budgetBytes: config.index.memory_budget_mb * 1024 * 1024,
+    },
     annotation: {
       annotator: config.annotate.annotator,
       pairs,

@@ -4,10 +4,12 @@
 import { differences } from './digest.ts';
 import type { StageProvenance } from './stage-keys.ts';
 
-export type StageStatus = 'computed' | 'reused' | 'partly reused';
+/** 'not needed': the config asks nothing of the stage (the partition stage when shards are id ranges). */
+export type StageStatus = 'computed' | 'reused' | 'partly reused' | 'not needed';
 
 export function stageStatus(units: number, skipped: number): StageStatus {
-  if (units > 0 && skipped === units) return 'reused';
+  if (units === 0) return 'not needed';
+  if (skipped === units) return 'reused';
   return skipped > 0 ? 'partly reused' : 'computed';
 }
 
@@ -22,6 +24,7 @@ export function changesSince(previous: StageProvenance | undefined, now: StagePr
 
 export function stageReason(status: StageStatus, previous: StageProvenance | undefined, now: StageProvenance, units: number, skipped: number): string {
   const changed = changesSince(previous, now);
+  if (status === 'not needed') return 'no units to run under this config';
   if (status === 'reused') {
     if (!previous || previous.key === now.key) return `unchanged: every unit's artifact exists under key ${now.key}`;
     return `${changed.join('; ')}; artifacts for key ${now.key} exist from an earlier run`;

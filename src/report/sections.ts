@@ -11,7 +11,7 @@ export interface Histogram {
 
 export interface StageSection {
   key?: string;
-  status?: 'computed' | 'reused' | 'partly reused';
+  status?: 'computed' | 'reused' | 'partly reused' | 'not needed';
   reason?: string;
   units?: number;
   items?: number;

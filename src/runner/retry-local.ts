@@ -18,6 +18,8 @@ function doneMarkers(ctx: StageContext, stage: string, unit: any): Array<[Storag
       return [[ctx.work, ctx.layout.catalogManifest()]];
     case 'embed':
       return [[ctx.work, ctx.layout.embeddingMask(unit)]];
+    case 'partition':
+      return [[ctx.work, ctx.layout.shardRouter(unit)]];
     case 'index':
       return [[ctx.work, ctx.layout.indexShardMeta(unit.encoder, unit.shard)]];
     case 'search':

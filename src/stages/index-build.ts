@@ -1,9 +1,12 @@
 // Index: one unit per (encoder, index shard). A shard covers a contiguous range of global image
-// ids (index.shard_size of them) and holds every embedded image in that range.
+// ids (index.shard_size of them) and holds every embedded image in that range; or, with
+// index.probe_shards > 0, it holds every embedded image whose home is that shard by the space's
+// router (partition.ts), reading every part (its members are spread over all of them).
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { buildShard } from '../knn/hnsw-shard.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import type { CatalogManifest } from './manifest.ts';
+import { readRouter, routedShards } from './partition.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export interface IndexUnit {
@@ -15,7 +18,7 @@ export interface IndexUnit {
 export interface ShardMeta {
   encoder: EncoderName;
   shard: number;
-  /** Global ids [first, end) that the shard covers. */
+  /** Global ids [first, end) that the shard covers (routed shards: the whole catalog). */
   first: number;
   end: number;
   count: number;
@@ -30,10 +33,16 @@ export function shardCount(manifest: CatalogManifest, shardSize: number): number
 
 export class IndexStage implements Stage<IndexUnit> {
   readonly name = 'index';
-  readonly after = ['manifest', 'embed'];
+  readonly after = ['manifest', 'embed', 'partition'];
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { shard_size, m, ef_construction } = ctx.config.index;
-    return { 'index.shard_size': shard_size, 'index.m': m, 'index.ef_construction': ef_construction, 'run.seed': ctx.config.run.seed };
+    return {
+      'index.shard_size': shard_size,
+      'index.probe_shards > 0': routedShards(ctx.config),
+      'index.m': m,
+      'index.ef_construction': ef_construction,
+      'run.seed': ctx.config.run.seed,
+    };
   }
   readonly threaded = true;
 
@@ -51,8 +60,9 @@ export class IndexStage implements Stage<IndexUnit> {
   async run(ctx: StageContext, u: IndexUnit): Promise<UnitResult> {
     const manifest = await ctx.shared.manifest();
     const size = ctx.config.index.shard_size;
-    const first = u.shard * size;
-    const end = Math.min(first + size, manifest.total);
+    const router = routedShards(ctx.config) ? await readRouter(ctx, u.encoder) : undefined;
+    const first = router ? 0 : u.shard * size;
+    const end = router ? manifest.total : Math.min(first + size, manifest.total);
     const points: Array<{ id: number; vector: Float32Array }> = [];
     let dim = 0;
     for (const part of manifest.parts) {
@@ -60,7 +70,9 @@ export class IndexStage implements Stage<IndexUnit> {
       const v = await readPartVectors(ctx, u.encoder, part.number);
       dim = v.dim;
       for (let row = Math.max(0, first - part.offset); row < Math.min(part.rows, end - part.offset); row++) {
-        if (v.mask[row]) points.push({ id: part.offset + row, vector: rowOf(v, row) });
+        // A routed shard keeps only its members' rows (a copy), not every part it reads.
+        if (v.mask[row] && (!router || router.home(rowOf(v, row)) === u.shard))
+          points.push({ id: part.offset + row, vector: router ? rowOf(v, row).slice() : rowOf(v, row) });
       }
     }
     const { m, ef_construction } = ctx.config.index;

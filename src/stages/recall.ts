@@ -1,5 +1,5 @@
 // Recall: one unit per space, in every run. A seeded sample of mine.recall_queries images is
-// searched by the index (every shard, merged, as mining does) and exactly (brute force over every
+// searched by the index (every shard, or its index.probe_shards nearest, merged, as mining does) and exactly (brute force over every
 // embedded vector of the space); recall@K is the share of the exact K nearest the index found,
 // overall and among those inside the band (the neighbours that can become targets). Each shard
 // and each embeddings part is read once.
@@ -11,12 +11,13 @@ import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import { shardCount } from './index-build.ts';
 import { locate } from './manifest.ts';
+import { readRouter, routedShards } from './partition.ts';
 import type { RecallStats } from './mining-stats.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export class RecallStage implements Stage<EncoderName> {
   readonly name = 'recall';
-  readonly after = ['manifest', 'embed', 'index'];
+  readonly after = ['manifest', 'embed', 'partition', 'index'];
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { k, band, recall_queries } = ctx.config.mine;
     return {
@@ -24,6 +25,7 @@ export class RecallStage implements Stage<EncoderName> {
       'mine.band': band,
       'mine.recall_queries': recall_queries,
       'index.ef_search': ctx.config.index.ef_search,
+      'index.probe_shards': ctx.config.index.probe_shards,
       'run.seed': ctx.config.run.seed,
     };
   }
@@ -60,11 +62,14 @@ export class RecallStage implements Stage<EncoderName> {
     }
 
     const lists: Neighbour[][][] = ids.map(() => []);
-    for (let s = 0; s < shardCount(manifest, ctx.config.index.shard_size); s++) {
+    const router = routedShards(ctx.config) ? await readRouter(ctx, encoder) : undefined;
+    const shards = shardCount(manifest, ctx.config.index.shard_size);
+    const probed = vectors.map((q) => new Set(router ? router.route(q, ctx.config.index.probe_shards) : Array.from({ length: shards }, (_, s) => s)));
+    for (let s = 0; s < shards; s++) {
       const meta = await ctx.shared.shardMeta({ encoder, shard: s });
       const shard = await loadShard(ctx.work, ctx.layout.indexShard(encoder, s), meta.dim, meta.count, ctx.config.index.ef_search, countShardRead(encoder));
       try {
-        vectors.forEach((q, i) => lists[i].push(shard.search(q, k + 1)));
+        vectors.forEach((q, i) => probed[i].has(s) && lists[i].push(shard.search(q, k + 1)));
       } finally {
         shard.release();
       }

@@ -3,7 +3,9 @@
 // partial top-(k+1) list; the mine stage merges a part's lists from every shard. So every shard is
 // read once per unit, not once per query part, and a unit holds one shard and one query part:
 // memory is checked against index.memory_budget_mb when the stage is planned. A part's queries are
-// searched nearby ones together (knn/locality-order.ts), for the CPU caches' sake.
+// searched nearby ones together (knn/locality-order.ts), for the CPU caches' sake. With
+// index.probe_shards > 0 a unit searches only the queries that its shard is among the nearest
+// probe_shards of (by the space's router, partition.ts); the other rows' lists stay empty.
 import { countShardRead } from '../metrics/registry.ts';
 import { partName } from '../artifacts/layout.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
@@ -14,6 +16,7 @@ import { seedFrom } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import { shardCount, type ShardMeta } from './index-build.ts';
 import type { CatalogManifest } from './manifest.ts';
+import { readRouter, routedShards } from './partition.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export interface SearchUnit {
@@ -56,10 +59,11 @@ function nearDuplicates(shard: LoadedShard, query: Float32Array, ids: number[], 
 
 export class SearchStage implements Stage<SearchUnit> {
   readonly name = 'search';
-  readonly after = ['manifest', 'embed', 'index'];
+  readonly after = ['manifest', 'embed', 'partition', 'index'];
   /** K, the near-duplicate bound (the band's top) and ef_search; how parts are grouped into units only paces the work. */
   decidedBy(ctx: StageContext): Record<string, unknown> {
-    return { 'mine.k': ctx.config.mine.k, 'mine.band[1]': ctx.config.mine.band[1], 'index.ef_search': ctx.config.index.ef_search };
+    const { ef_search, probe_shards } = ctx.config.index;
+    return { 'mine.k': ctx.config.mine.k, 'mine.band[1]': ctx.config.mine.band[1], 'index.ef_search': ef_search, 'index.probe_shards': probe_shards };
   }
   readonly threaded = true;
 
@@ -99,6 +103,8 @@ export class SearchStage implements Stage<SearchUnit> {
     const width = ctx.config.mine.k + 1; // the query finds itself first; mine drops it
     const high = ctx.config.mine.band[1];
     const manifest = await ctx.shared.manifest();
+    const router = routedShards(ctx.config) ? await readRouter(ctx, u.encoder) : undefined;
+    const probes = ctx.config.index.probe_shards;
     const shard = await loadShard(
       ctx.work,
       ctx.layout.indexShard(u.encoder, u.shard),
@@ -116,7 +122,9 @@ export class SearchStage implements Stage<SearchUnit> {
         const ids = new Int32Array(queries.rows * width).fill(-1);
         const distances = new Float32Array(queries.rows * width).fill(Number.NaN);
         const nearByRow: number[][] = [];
-        const embedded = Array.from({ length: queries.rows }, (_, row) => row).filter((row) => queries.mask[row]);
+        const embedded = Array.from({ length: queries.rows }, (_, row) => row).filter(
+          (row) => queries.mask[row] && (!router || router.route(rowOf(queries, row), probes).includes(u.shard)),
+        );
         for (const row of localityOrder(queries.data, queries.dim, embedded, seedFrom('search order', n))) {
           const { neighbors, distances: d } = shard.knn(rowOf(queries, row), width);
           ids.set(neighbors, row * width);

@@ -5,7 +5,8 @@
 //
 //   start          -> after.manifest <- manifest <- catalog units
 //   after.manifest -> after.embed    <- embed units
-//   after.embed    -> after.index    <- index units
+//   after.embed    -> after.partition <- partition units (shard routers; none unless index.probe_shards > 0)
+//   after.partition -> after.index   <- index units
 //   after.index    -> after.search   <- search units (space, shard, query parts), recall units
 //   after.search   -> after.mine     <- mine units (parts)
 //   after.mine     -> after.select   <- select
@@ -94,6 +95,8 @@ class Phases {
       case 'after.manifest':
         return this.barrier('after.embed', await this.units('embed'));
       case 'after.embed':
+        return this.barrier('after.partition', await this.units('partition'));
+      case 'after.partition':
         return this.barrier('after.index', await this.units('index'));
       case 'after.index':
         return this.barrier('after.search', [...(await this.units('search')), ...(await this.units('recall'))]);
