@@ -78,6 +78,23 @@ test('two workers started on their own finish a run: the same triples as the loc
   await stop(ws);
 });
 
+test("routed shards (index.probe_shards): partition units run between embed and index, and the triples are the local runner's", {
+  timeout: 240_000,
+}, async () => {
+  const routed = { index: { shard_size: 40, probe_shards: 2 } };
+  const local = tempDir('dist-routed-ref');
+  await runLocal(createContext(demoConfig(input, local, routed)), { progress: new ProgressReporter(process.stderr, true) });
+  const run = newRun('routed', routed);
+  const ws = await workers(run.file, 2);
+  const follower = cli(['run', '--config', run.file]);
+  assert.equal((await follower.exited).code, 0, follower.out());
+  assert.equal(run.jsonl(), readFileSync(path.join(local, 'output', 'megapairs.jsonl'), 'utf8'));
+  const done = ws.flatMap((w) => [...w.out().matchAll(/done (partition|index)\.([\w.-]+)/g)].map((m) => `${m[1]}.${m[2]}`));
+  assert.equal(done.filter((d) => d.startsWith('partition.')).length, 3, done.join(' '));
+  assert.equal(done.filter((d) => d.startsWith('index.')).length, 12, done.join(' '));
+  await stop(ws);
+});
+
 test('kill -9 of a worker mid-unit: another worker takes the stalled unit and the output is complete, without duplicates', { timeout: 180_000 }, async () => {
   const run = newRun('kill');
   const ws = await workers(run.file, 2);
