@@ -80,14 +80,13 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
   const memory = (count: number) =>
     Object.fromEntries(ENCODER_NAMES.map((e) => [e, shardBytes(count, m.encoders[e].dim, config.index.m)])) as Record<EncoderName, number>;
   // Routed shards are cells of the space, even to within the router's capacity (over an equal share).
-  const routed = Math.min(n, Math.ceil((ROUTED_SHARD_CAPACITY * n) / shards));
-  const perShard =
-    config.index.probe_shards > 0 && shards > 1
-      ? [{ shards, images: routed, memoryBytes: memory(routed) }]
-      : [
-          ...(full ? [{ shards: full, images: shardSize, memoryBytes: memory(shardSize) }] : []),
-          ...(rest ? [{ shards: 1, images: rest, memoryBytes: memory(rest) }] : []),
-        ];
+  const routed = config.index.probe_shards > 0 && shards > 1 ? Math.min(n, Math.ceil((ROUTED_SHARD_CAPACITY * n) / shards)) : 0;
+  const perShard = routed
+    ? [{ shards, images: routed, memoryBytes: memory(routed) }]
+    : [
+        ...(full ? [{ shards: full, images: shardSize, memoryBytes: memory(shardSize) }] : []),
+        ...(rest ? [{ shards: 1, images: rest, memoryBytes: memory(rest) }] : []),
+      ];
 
   const a = annotatorSettings(config);
   const openai = config.annotate.annotator === 'openai';
@@ -130,7 +129,7 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
     providers: m.providers,
     index: {
       shards,
-      shardSize: config.index.probe_shards > 0 && shards > 1 ? routed : shardSize,
+      shardSize: routed || shardSize,
       perShard,
       budgetBytes: config.index.memory_budget_mb * 1024 * 1024,
     },
