@@ -39,8 +39,24 @@ test('a trained router is seeded, its cells hold at most 15% over an even share,
   }
 });
 
+test('shard_overlap: a vector near a border is also at home in its second nearest shard, never in a third', () => {
+  const sample = clustered(2000, 32, 12, 1);
+  const router = ShardRouter.train(sample, 32, 8, 'test');
+  let replicated = 0;
+  for (const v of clustered(500, 32, 12, 5)) {
+    const [first, second] = router.route(v, 2);
+    assert.deepEqual(router.homes(v, 0), [first], 'no overlap: the home only');
+    assert.deepEqual(router.homes(v, 10), [first, second], 'any margin within a wide overlap: the two nearest');
+    const homes = router.homes(v, 0.05);
+    assert.equal(homes[0], first);
+    if (homes.length === 2) replicated++, assert.equal(homes[1], second);
+  }
+  assert.ok(replicated > 0 && replicated < 500, `${replicated} of 500 within 0.05 of a border`);
+});
+
 test('one shard: every vector is at home in it, with nothing trained', () => {
   const router = ShardRouter.train(clustered(50, 8, 3, 3), 8, 1, 'test');
   assert.equal(router.shards, 1);
   assert.deepEqual(router.route(clustered(1, 8, 3, 4)[0], 2), [0]);
+  assert.deepEqual(router.homes(clustered(1, 8, 3, 4)[0], 1), [0], 'no second shard to overlap into');
 });

@@ -92,11 +92,16 @@ export async function loadShard(
   return new LoadedShard(index, count);
 }
 
-/** Merges per-shard lists into the global top k: highest similarity first, ties by lower id. */
+/**
+ * Merges per-shard lists into the global top k: highest similarity first, ties by lower id, each id
+ * once (an image near a routed shard's border is indexed in two shards and found in both).
+ */
 export function mergeTopK(lists: Neighbour[][], k: number): Neighbour[] {
+  const seen = new Set<number>();
   return lists
     .flat()
     .sort((a, b) => b.similarity - a.similarity || a.id - b.id)
+    .filter((nb) => !seen.has(nb.id) && seen.add(nb.id))
     .slice(0, k);
 }
 

@@ -5,6 +5,10 @@
 // centroid minus the shard's bias; its home shard (where it is indexed) is its best score, and a
 // query searches its `probes` best. The biases are fitted on the sample so that no shard holds more
 // than about ROUTED_SHARD_CAPACITY times its share: k-means cells alone are as uneven as the data.
+// A vector near a cell's border may also be indexed in its second best shard (index.shard_overlap):
+// its neighbours across the border then find it from either side, which buys more recall than
+// probing one more shard, for less work (SPANN's boundary replication, one replica at most so that
+// a shard's size stays bounded by the config).
 import { Rng } from '../util/rng.ts';
 
 /** A shard may hold this much more than an equal share of the sample (the plan sizes shards by it). */
@@ -36,6 +40,20 @@ export class ShardRouter {
     let best = 0;
     for (let s = 1; s < scores.length; s++) if (scores[s] > scores[best]) best = s;
     return best;
+  }
+
+  /**
+   * The shards a vector is indexed in: its home, and its second best when that scores within
+   * `overlap` of the home (0: the home only).
+   */
+  homes(vector: Float32Array, overlap: number): number[] {
+    const scores = this.scores(vector);
+    let best = 0;
+    for (let s = 1; s < scores.length; s++) if (scores[s] > scores[best]) best = s;
+    if (!(overlap > 0)) return [best];
+    let second = -1;
+    for (let s = 0; s < scores.length; s++) if (s !== best && (second < 0 || scores[s] > scores[second])) second = s;
+    return second >= 0 && scores[best] - scores[second] <= overlap ? [best, second] : [best];
   }
 
   private scores(vector: Float32Array): Float64Array {
