@@ -9,8 +9,10 @@
 // members together, which flatters shards that fit in the CPU caches. --shard-size fixes the
 // images per shard (the shard count then grows with the corpus) instead of --shards a corpus;
 // --probe-shards P routes each query to its P nearest shards (index.probe_shards), timing the
-// partition stage (its router) as part of mining. Usage:
-//   node --import tsx bench/mining.ts [--sizes 50000,200000] [--dim 512] [--shards 4 | --shard-size N] [--probe-shards P] [--concurrency 2] [--order shuffled|clustered] [--no-serial-index]
+// partition (its router), assign and route stages (each shard's rows) as part of mining;
+// --shard-overlap E also indexes an image near a cell's border in its second nearest shard
+// (index.shard_overlap). Usage:
+//   node --import tsx bench/mining.ts [--sizes 50000,200000] [--dim 512] [--shards 4 | --shard-size N] [--probe-shards P] [--shard-overlap E] [--concurrency 2] [--order shuffled|clustered] [--no-serial-index]
 import { stat } from 'node:fs/promises';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,6 +32,8 @@ import { IndexStage } from '../src/stages/index-build.ts';
 import type { CatalogManifest } from '../src/stages/manifest.ts';
 import { MineStage } from '../src/stages/mine.ts';
 import { PartitionStage } from '../src/stages/partition.ts';
+import { AssignStage } from '../src/stages/assign.ts';
+import { RouteStage } from '../src/stages/route.ts';
 import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { RecallStage } from '../src/stages/recall.ts';
 import { SearchStage, searchUnitBytes, type SearchUnit } from '../src/stages/search.ts';
@@ -46,6 +50,7 @@ const { values } = parseArgs({
     shards: { type: 'string', default: '4' },
     'shard-size': { type: 'string' },
     'probe-shards': { type: 'string', default: '0' },
+    'shard-overlap': { type: 'string', default: '0' },
     part: { type: 'string', default: '10000' },
     concurrency: { type: 'string', default: '2' },
     'exact-sample': { type: 'string', default: '100' },
@@ -91,6 +96,7 @@ async function corpus(n: number): Promise<{ ctx: StageContext; root: string; vec
     index: {
       shard_size: values['shard-size'] ? Number(values['shard-size']) : Math.ceil(n / Number(values.shards)),
       probe_shards: Number(values['probe-shards']),
+      shard_overlap: Number(values['shard-overlap']),
     },
     runner: { concurrency: Number(values.concurrency) },
   });
@@ -136,13 +142,21 @@ async function timed<T>(fn: () => Promise<T>): Promise<{ value: T; seconds: numb
 
 async function benchSize(n: number) {
   const { ctx, root, vectors } = await corpus(n);
-  const partition = await timed(() => runStage(ctx, new PartitionStage(), ctx.config.runner.concurrency, quiet));
+  const partition = await timed(async () => {
+    await runStage(ctx, new PartitionStage(), ctx.config.runner.concurrency, quiet);
+    const scatter = new LocalThreads(ctx.config, ctx.config.runner.concurrency);
+    await runStage(ctx, new AssignStage(), ctx.config.runner.concurrency, quiet, scatter);
+    await runStage(ctx, new RouteStage(), ctx.config.runner.concurrency, quiet, scatter);
+    await scatter.close();
+  });
   // The index built twice side by side: one unit at a time in-process, then in unit threads.
   const serial = values['no-serial-index'] ? { seconds: Number.NaN } : await timed(() => runStage(ctx, new IndexStage(), 1, quiet));
   await rm(path.join(root, 'work', 'index'), { recursive: true, force: true });
   const threads = new LocalThreads(ctx.config, ctx.config.runner.concurrency);
   const index = await timed(() => runStage(ctx, new IndexStage(), ctx.config.runner.concurrency, quiet, threads));
   await threads.close();
+  let indexed = 0;
+  for (const u of await new IndexStage().plan(ctx)) if (u.encoder === ENCODER_NAMES[0]) indexed += (await ctx.shared.shardMeta(u)).count;
 
   // Search, unit by unit, so reads and memory are attributed to each unit.
   const search = new SearchStage();
@@ -231,6 +245,7 @@ async function benchSize(n: number) {
     shardMiB: perUnit[0].shardMiB,
     searchOrder,
     shardSize: meta.count,
+    indexedPerImage: indexed / n,
   };
 }
 
@@ -241,10 +256,10 @@ for (const n of values.sizes!.split(',').map(Number)) {
   const mining = r.partition + r.searchSeconds + r.mine + r.select;
   const probes = Number(values['probe-shards']);
   console.log(
-    `\n== ${n} vectors x ${ENCODER_NAMES.length} spaces, ${dim}-d, ${r.shards} shards per space, ${probes ? `each query searched in its ${probes} nearest` : 'every query searched in every shard'}, parts of ${PART}, stored ${values.order}, node ${process.version}`,
+    `\n== ${n} vectors x ${ENCODER_NAMES.length} spaces, ${dim}-d, ${r.shards} shards per space, ${probes ? `each query searched in its ${probes} nearest${Number(values['shard-overlap']) > 0 ? `, border images in 2 (overlap ${values['shard-overlap']})` : ''}` : 'every query searched in every shard'}, parts of ${PART}, stored ${values.order}, node ${process.version}`,
   );
   console.log(
-    `index build: ${values['no-serial-index'] ? 'one unit at a time skipped' : `${r.serialIndex.toFixed(1)}s one unit at a time`}, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads${values['no-serial-index'] ? '' : ` (${(r.serialIndex / r.index).toFixed(2)}x)`}; mining: ${probes ? `partition ${r.partition.toFixed(1)}s + ` : ''}search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`,
+    `index build (${r.indexedPerImage.toFixed(3)} shard entries per image): ${values['no-serial-index'] ? 'one unit at a time skipped' : `${r.serialIndex.toFixed(1)}s one unit at a time`}, ${r.index.toFixed(1)}s in ${values.concurrency} unit threads${values['no-serial-index'] ? '' : ` (${(r.serialIndex / r.index).toFixed(2)}x)`}; mining: ${probes ? `partition, assign and route ${r.partition.toFixed(1)}s + ` : ''}search ${r.searchSeconds.toFixed(1)}s + mine ${r.mine.toFixed(1)}s + select ${r.select.toFixed(1)}s = ${mining.toFixed(1)}s; recall stage ${r.recall.toFixed(1)}s`,
   );
   console.log(
     `exact brute force: ${(r.bfPerQuery * 1000).toFixed(2)} ms per query per space (measured on ${values['exact-sample']}), so ${r.bruteForceSeconds.toFixed(0)}s for all -> mining is ${(r.bruteForceSeconds / mining).toFixed(1)}x faster`,
@@ -259,6 +274,11 @@ for (const n of values.sizes!.split(',').map(Number)) {
   }
   console.log(
     `  target in-degree max ${r.summary!.target_in_degree.max}, mean ${r.summary!.target_in_degree.mean.toFixed(2)}; queries without pair ${r.summary!.queries_without_pair}; merged ${r.summary!.duplicate_pairs_merged}; near-duplicate clusters ${r.summary!.near_duplicate_clusters}`,
+  );
+  const vectorsRead = r.perUnit.reduce((a, u) => a + u.readMiB - u.shardMiB, 0);
+  const embeddings = (n * dim * 4 * ENCODER_NAMES.length) / MiB;
+  console.log(
+    `  search units read ${vectorsRead.toFixed(0)} MiB besides their shards: ${(vectorsRead / embeddings).toFixed(2)}x the embeddings (${embeddings.toFixed(0)} MiB)`,
   );
   console.log(
     '  search unit                                          seconds  shard loads  shard MiB  read MiB  process RSS MiB  unit estimate MiB  budget MiB',

@@ -1,7 +1,9 @@
-// The stages in data-flow order (docs/architecture.md): corpus -> catalog -> embeddings -> shard routers (partition, when index.probe_shards > 0) -> indexes -> partial
-// neighbour lists (search; recall beside it) -> candidates (mine) -> pairs (select) -> annotations
-// -> triples. Each stage runs only after every unit of the one before is complete.
+// The stages in data-flow order (docs/architecture.md): corpus -> catalog -> embeddings -> shard
+// routers (partition, when index.probe_shards > 0) -> each shard's rows (assign: members; route:
+// queries) -> indexes -> partial neighbour lists (search; recall beside it) -> candidates (mine) ->
+// pairs (select) -> annotations -> triples. Each stage runs only after every unit of the one before is complete.
 import { AnnotateStage } from './stages/annotate.ts';
+import { AssignStage } from './stages/assign.ts';
 import { CatalogStage } from './stages/catalog.ts';
 import { EmbedStage } from './stages/embed.ts';
 import { EmitStage } from './stages/emit.ts';
@@ -11,6 +13,7 @@ import { ManifestStage } from './stages/manifest.ts';
 import { PartitionStage } from './stages/partition.ts';
 import { MineStage } from './stages/mine.ts';
 import { RecallStage } from './stages/recall.ts';
+import { RouteStage } from './stages/route.ts';
 import { SearchStage } from './stages/search.ts';
 import { SelectStage } from './stages/select.ts';
 import type { Stage } from './stages/stage.ts';
@@ -21,6 +24,8 @@ export function pipelineStages(): Stage<any>[] {
     new ManifestStage(),
     new EmbedStage(),
     new PartitionStage(),
+    new AssignStage(),
+    new RouteStage(),
     new IndexStage(),
     new SearchStage(),
     new RecallStage(),

@@ -78,20 +78,22 @@ test('two workers started on their own finish a run: the same triples as the loc
   await stop(ws);
 });
 
-test("routed shards (index.probe_shards): partition units run between embed and index, and the triples are the local runner's", {
+test("routed shards (index.probe_shards): partition, then assign and route units run between embed and index, and the triples are the local runner's", {
   timeout: 240_000,
 }, async () => {
   const routed = { index: { shard_size: 40, probe_shards: 2 } };
   const local = tempDir('dist-routed-ref');
-  await runLocal(createContext(demoConfig(input, local, routed)), { progress: new ProgressReporter(process.stderr, true) });
+  const localRun = createContext(demoConfig(input, local, routed));
+  await runLocal(localRun, { progress: new ProgressReporter(process.stderr, true) });
   const run = newRun('routed', routed);
   const ws = await workers(run.file, 2);
   const follower = cli(['run', '--config', run.file]);
   assert.equal((await follower.exited).code, 0, follower.out());
   assert.equal(run.jsonl(), readFileSync(path.join(local, 'output', 'megapairs.jsonl'), 'utf8'));
-  const done = ws.flatMap((w) => [...w.out().matchAll(/done (partition|index)\.([\w.-]+)/g)].map((m) => `${m[1]}.${m[2]}`));
-  assert.equal(done.filter((d) => d.startsWith('partition.')).length, 3, done.join(' '));
-  assert.equal(done.filter((d) => d.startsWith('index.')).length, 12, done.join(' '));
+  const done = ws.flatMap((w) => [...w.out().matchAll(/done (partition|assign|route|index)\.([\w.-]+)/g)].map((m) => `${m[1]}.${m[2]}`));
+  const parts = (await localRun.shared.manifest()).parts.length;
+  const count = (stage: string) => done.filter((d) => d.startsWith(`${stage}.`)).length;
+  assert.deepEqual([count('partition'), count('assign'), count('route'), count('index')], [3, parts, parts, 12], done.join(' '));
   await stop(ws);
 });
 

@@ -116,6 +116,12 @@ test('routed shards (index.probe_shards): sized as cells of the space, up to 15%
     [[20, Math.ceil((1.15 * 19_500_000) / 20)]],
   );
   assert.equal(p.index.shardSize, Math.ceil((1.15 * 19_500_000) / 20));
+  // Each shard's rows are copied out of the parts: once for the index, probe_shards times for search.
+  const bytes = (name: string) => p.artifacts.find((a) => a.name === name)?.bytes;
+  const vector = measured.encoders.caption.dim * 4 + 4;
+  assert.equal(bytes('assigned/caption'), 19_500_000 * vector);
+  assert.equal(bytes('routed/caption'), 2 * 19_500_000 * vector);
+  assert.equal(planRun(config, measured, inputs(19_500_000)).artifacts.filter((a) => a.name.startsWith('routed/')).length, 0, 'none unless routed');
 });
 
 test('an openai annotator: requests and tokens per model, and cost where annotate.openai.price sets it', () => {

@@ -42,9 +42,10 @@ async function run(obj: Record<string, unknown>): Promise<Map<string, StageRepor
 }
 
 const statuses = (reports: Map<string, StageReport>) => Object.fromEntries([...reports].map(([s, r]) => [s, r.status]));
-const ALL = ['catalog', 'manifest', 'embed', 'partition', 'index', 'search', 'recall', 'mine', 'select', 'annotate', 'emit', 'jsonl'];
-// The demo's shards are id ranges: the partition stage has nothing to do.
-const expect = (reused: string[]) => Object.fromEntries(ALL.map((s) => [s, s === 'partition' ? 'not needed' : reused.includes(s) ? 'reused' : 'computed']));
+const ALL = ['catalog', 'manifest', 'embed', 'partition', 'assign', 'route', 'index', 'search', 'recall', 'mine', 'select', 'annotate', 'emit', 'jsonl'];
+// The demo's shards are id ranges: the partition, assign and route stages have nothing to do.
+const expect = (reused: string[]) =>
+  Object.fromEntries(ALL.map((s) => [s, ['partition', 'assign', 'route'].includes(s) ? 'not needed' : reused.includes(s) ? 'reused' : 'computed']));
 
 test('mine.band changed: mine and what follows recompute, catalog, embed and index are reused; every triple is in the new band', {
   timeout: 240_000,

@@ -16,6 +16,8 @@ export const STAGE_FOLDERS: Record<string, string> = {
   manifest: 'manifest',
   embed: 'embeddings',
   partition: 'partition',
+  assign: 'assigned',
+  route: 'routed',
   index: 'index',
   search: 'search',
   recall: 'recall',
@@ -34,6 +36,12 @@ export const RUNS_FOLDER = 'runs';
 export const REQUESTS_FOLDER = 'requests';
 /** Ledgers of steps outside the pipeline, kept under the key of the stage whose product they read. */
 const LEDGER_KEYED_BY: Record<string, string> = { export_images: 'jsonl' };
+
+/** One shard's rows of one part (stages/shard-rows.ts): their numbers in the part, and their vectors. */
+const shardRows = (folder: string, encoder: EncoderName, s: number, n: number) => ({
+  rows: `${folder}/${encoder}/${shard(s)}/${part(n)}.rows.npy`,
+  vectors: `${folder}/${encoder}/${shard(s)}/${part(n)}.npy`,
+});
 
 export type Layout = ReturnType<typeof keyedLayout>;
 
@@ -59,6 +67,14 @@ export function keyedLayout(keys: StageKeys) {
     embeddingMask: (n: number) => `${at('embed')}/mask/${part(n)}.npy`,
     /** A space's shard router (centroids and biases, JSON), when index.probe_shards > 0. */
     shardRouter: (encoder: EncoderName) => `${at('partition')}/${encoder}.router.json`,
+    /** A part's rows that a routed shard indexes (its home, or its border's second nearest): row numbers and vectors. */
+    shardMembers: (encoder: EncoderName, s: number, n: number) => shardRows(at('assign'), encoder, s, n),
+    /** Rows per shard of each space, written after every shard's rows of the part: marks its assign unit complete. */
+    shardMembersDone: (n: number) => `${at('assign')}/${part(n)}.json`,
+    /** A part's rows that are searched in a routed shard (it is among their probe_shards nearest). */
+    shardQueries: (encoder: EncoderName, s: number, n: number) => shardRows(at('route'), encoder, s, n),
+    /** As shardMembersDone, for the route unit. */
+    shardQueriesDone: (n: number) => `${at('route')}/${part(n)}.json`,
     indexShard: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.hnsw`,
     indexShardMeta: (encoder: EncoderName, s: number) => `${at('index')}/${encoder}/${shard(s)}.json`,
     /** One search unit's partial top-K for one query part: neighbour ids (int32, -1: none) and distances (float32), [rows, k+1]. */

@@ -229,6 +229,14 @@ export const configSchema = z.strictObject({
        * whatever the corpus; the neighbours a query misses beyond them show in the measured recall.
        */
       probe_shards: z.number().int().min(0).default(0),
+      /**
+       * Routed shards only: an image is also indexed in its second nearest shard when its score
+       * there (cosine similarity to the centroid, less the shard's balancing bias) is within this
+       * much of its home shard's (0: its home only). Near a
+       * cell's border, its neighbours are then found from either side: recall rises for more
+       * vectors per shard (the search plan checks the larger shards against the memory budget).
+       */
+      shard_overlap: z.number().min(0).max(2).default(0),
       m: z.number().int().min(2).max(128).default(16),
       ef_construction: z.number().int().min(8).default(200),
       ef_search: z.number().int().min(8).default(128),

@@ -63,6 +63,18 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
       (e): Artifact => ({ name: `embeddings/${e}`, where: 'work', bytes: n * m.encoders[e].dim * (config.embed.dtype === 'float16' ? 2 : 4) }),
     ),
     { name: 'embeddings/mask', where: 'work', bytes: n },
+    // Routed shards: each shard's rows copied out of the parts, for the index (members; at most 2
+    // shards an image with an overlap) and for search (queries, in probe_shards shards each).
+    ...(config.index.probe_shards > 0
+      ? ENCODER_NAMES.flatMap((e): Artifact[] => {
+          const vector = m.encoders[e].dim * (config.embed.dtype === 'float16' ? 2 : 4) + 4;
+          const overlap = config.index.shard_overlap > 0;
+          return [
+            { name: `assigned/${e}${overlap ? ' (at most)' : ''}`, where: 'work', bytes: n * vector * (overlap ? 2 : 1) },
+            { name: `routed/${e}`, where: 'work', bytes: n * vector * config.index.probe_shards },
+          ];
+        })
+      : []),
     ...ENCODER_NAMES.map((e): Artifact => ({ name: `index/${e}`, where: 'work', bytes: shardBytes(n, m.encoders[e].dim, config.index.m) })),
     { name: 'pairs', where: 'work', bytes: pairs * m.rowBytes.pairs },
     { name: 'annotations', where: 'work', bytes: pairs * m.rowBytes.annotations },

@@ -20,6 +20,10 @@ function doneMarkers(ctx: StageContext, stage: string, unit: any): Array<[Storag
       return [[ctx.work, ctx.layout.embeddingMask(unit)]];
     case 'partition':
       return [[ctx.work, ctx.layout.shardRouter(unit)]];
+    case 'assign':
+      return [[ctx.work, ctx.layout.shardMembersDone(unit)]];
+    case 'route':
+      return [[ctx.work, ctx.layout.shardQueriesDone(unit)]];
     case 'index':
       return [[ctx.work, ctx.layout.indexShardMeta(unit.encoder, unit.shard)]];
     case 'search':

@@ -9,6 +9,8 @@ export interface PartVectors {
   rows: number;
   dim: number;
   data: Float32Array;
+  /** The values as stored (float32, or float16 bits): rows copied from here keep their exact bits. */
+  stored: Float32Array | Uint16Array;
   mask: Uint8Array;
 }
 
@@ -18,7 +20,8 @@ export async function readPartVectors(ctx: StageContext, encoder: EncoderName, n
   const [vec, mask] = await Promise.all([work.read(vecKey), work.read(maskKey)]);
   const v = decodeNpy(vec, work.uri(vecKey));
   const m = decodeNpy(mask, work.uri(maskKey));
-  return { rows: v.shape[0], dim: v.shape[1] ?? 0, data: floatData(v, work.uri(vecKey)), mask: m.data as Uint8Array };
+  const data = floatData(v, work.uri(vecKey));
+  return { rows: v.shape[0], dim: v.shape[1] ?? 0, data, stored: v.dtype === '<f2' ? (v.data as Uint16Array) : data, mask: m.data as Uint8Array };
 }
 
 export const rowOf = (p: PartVectors, row: number) => p.data.subarray(row * p.dim, (row + 1) * p.dim);

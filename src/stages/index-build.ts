@@ -1,12 +1,14 @@
 // Index: one unit per (encoder, index shard). A shard covers a contiguous range of global image
 // ids (index.shard_size of them) and holds every embedded image in that range; or, with
-// index.probe_shards > 0, it holds every embedded image whose home is that shard by the space's
-// router (partition.ts), reading every part (its members are spread over all of them).
+// index.probe_shards > 0, the images the assign stage put in it (their home shard by the space's
+// router, and the second nearest of those near a border: index.shard_overlap), read from the
+// members that assign wrote it from each part.
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { buildShard } from '../knn/hnsw-shard.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import type { CatalogManifest } from './manifest.ts';
-import { readRouter, routedShards } from './partition.ts';
+import { routedShards } from './partition.ts';
+import { readShardRows } from './shard-rows.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export interface IndexUnit {
@@ -33,7 +35,7 @@ export function shardCount(manifest: CatalogManifest, shardSize: number): number
 
 export class IndexStage implements Stage<IndexUnit> {
   readonly name = 'index';
-  readonly after = ['manifest', 'embed', 'partition'];
+  readonly after = ['manifest', 'embed', 'partition', 'assign'];
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { shard_size, m, ef_construction } = ctx.config.index;
     return {
@@ -60,19 +62,24 @@ export class IndexStage implements Stage<IndexUnit> {
   async run(ctx: StageContext, u: IndexUnit): Promise<UnitResult> {
     const manifest = await ctx.shared.manifest();
     const size = ctx.config.index.shard_size;
-    const router = routedShards(ctx.config) ? await readRouter(ctx, u.encoder) : undefined;
-    const first = router ? 0 : u.shard * size;
-    const end = router ? manifest.total : Math.min(first + size, manifest.total);
+    const routed = routedShards(ctx.config);
+    const first = routed ? 0 : u.shard * size;
+    const end = routed ? manifest.total : Math.min(first + size, manifest.total);
     const points: Array<{ id: number; vector: Float32Array }> = [];
     let dim = 0;
     for (const part of manifest.parts) {
       if (part.offset + part.rows <= first || part.offset >= end || part.rows === 0) continue;
+      if (routed) {
+        // The part's members of this shard, as the assign stage wrote them.
+        const members = await readShardRows(ctx, ctx.layout.shardMembers(u.encoder, u.shard, part.number));
+        dim = members.dim;
+        members.rows.forEach((row, i) => points.push({ id: part.offset + row, vector: members.data.subarray(i * dim, (i + 1) * dim) }));
+        continue;
+      }
       const v = await readPartVectors(ctx, u.encoder, part.number);
       dim = v.dim;
       for (let row = Math.max(0, first - part.offset); row < Math.min(part.rows, end - part.offset); row++) {
-        // A routed shard keeps only its members' rows (a copy), not every part it reads.
-        if (v.mask[row] && (!router || router.home(rowOf(v, row)) === u.shard))
-          points.push({ id: part.offset + row, vector: router ? rowOf(v, row).slice() : rowOf(v, row) });
+        if (v.mask[row]) points.push({ id: part.offset + row, vector: rowOf(v, row) });
       }
     }
     const { m, ef_construction } = ctx.config.index;

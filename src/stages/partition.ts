@@ -1,8 +1,9 @@
 // Partition: one unit per space, only when index.probe_shards > 0. It trains the space's shard
-// router (knn/shard-router.ts) on a seeded sample of its vectors: the index stage then puts each
-// vector in its home shard, and search and recall search a query only in its probe_shards nearest
-// shards. The sample is SAMPLE_PER_SHARD vectors a shard, taken whole from catalog parts in a seeded
-// order: a part's rows are in catalog order, which has nothing to do with the embedding space.
+// router (knn/shard-router.ts) on a seeded sample of its vectors (ctx.shared.shardRouter reads it):
+// assign then puts each vector in its home shard (and route each query in its probe_shards nearest)
+// so that index and search read only their own rows. The sample is SAMPLE_PER_SHARD vectors a
+// shard, taken whole from catalog parts in a seeded order: a part's rows are in catalog order,
+// which has nothing to do with the embedding space.
 import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
 import { ShardRouter } from '../knn/shard-router.ts';
 import { Rng } from '../util/rng.ts';
@@ -14,11 +15,6 @@ const SAMPLE_PER_SHARD = 256;
 
 /** Whether shards are cells of the embedding space (searched only near a query) or ranges of ids (every one searched). */
 export const routedShards = (config: Config): boolean => config.index.probe_shards > 0;
-
-export async function readRouter(ctx: StageContext, encoder: EncoderName): Promise<ShardRouter> {
-  const key = ctx.layout.shardRouter(encoder);
-  return ShardRouter.fromJSON(JSON.parse((await ctx.work.read(key)).toString('utf8')));
-}
 
 export class PartitionStage implements Stage<EncoderName> {
   readonly name = 'partition';

@@ -11,7 +11,7 @@ import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import { shardCount } from './index-build.ts';
 import { locate } from './manifest.ts';
-import { readRouter, routedShards } from './partition.ts';
+import { routedShards } from './partition.ts';
 import type { RecallStats } from './mining-stats.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
@@ -62,7 +62,7 @@ export class RecallStage implements Stage<EncoderName> {
     }
 
     const lists: Neighbour[][][] = ids.map(() => []);
-    const router = routedShards(ctx.config) ? await readRouter(ctx, encoder) : undefined;
+    const router = routedShards(ctx.config) ? await ctx.shared.shardRouter(encoder) : undefined;
     const shards = shardCount(manifest, ctx.config.index.shard_size);
     const probed = vectors.map((q) => new Set(router ? router.route(q, ctx.config.index.probe_shards) : Array.from({ length: shards }, (_, s) => s)));
     for (let s = 0; s < shards; s++) {

@@ -4,8 +4,8 @@
 // read once per unit, not once per query part, and a unit holds one shard and one query part:
 // memory is checked against index.memory_budget_mb when the stage is planned. A part's queries are
 // searched nearby ones together (knn/locality-order.ts), for the CPU caches' sake. With
-// index.probe_shards > 0 a unit searches only the queries that its shard is among the nearest
-// probe_shards of (by the space's router, partition.ts); the other rows' lists stay empty.
+// index.probe_shards > 0 a unit reads and searches only the queries that the route stage sent its
+// shard (it is among their probe_shards nearest); the other rows' lists stay empty.
 import { countShardRead } from '../metrics/registry.ts';
 import { partName } from '../artifacts/layout.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
@@ -13,10 +13,11 @@ import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { loadShard, shardBytes, type LoadedShard } from '../knn/hnsw-shard.ts';
 import { localityOrder } from '../knn/locality-order.ts';
 import { seedFrom } from '../util/rng.ts';
-import { readPartVectors, rowOf } from './embeddings.ts';
+import { readPartVectors } from './embeddings.ts';
 import { shardCount, type ShardMeta } from './index-build.ts';
 import type { CatalogManifest } from './manifest.ts';
-import { readRouter, routedShards } from './partition.ts';
+import { routedShards } from './partition.ts';
+import { readShardRows } from './shard-rows.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 
 export interface SearchUnit {
@@ -59,7 +60,7 @@ function nearDuplicates(shard: LoadedShard, query: Float32Array, ids: number[], 
 
 export class SearchStage implements Stage<SearchUnit> {
   readonly name = 'search';
-  readonly after = ['manifest', 'embed', 'partition', 'index'];
+  readonly after = ['manifest', 'embed', 'partition', 'route', 'index'];
   /** K, the near-duplicate bound (the band's top) and ef_search; how parts are grouped into units only paces the work. */
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { ef_search, probe_shards } = ctx.config.index;
@@ -103,8 +104,6 @@ export class SearchStage implements Stage<SearchUnit> {
     const width = ctx.config.mine.k + 1; // the query finds itself first; mine drops it
     const high = ctx.config.mine.band[1];
     const manifest = await ctx.shared.manifest();
-    const router = routedShards(ctx.config) ? await readRouter(ctx, u.encoder) : undefined;
-    const probes = ctx.config.index.probe_shards;
     const shard = await loadShard(
       ctx.work,
       ctx.layout.indexShard(u.encoder, u.shard),
@@ -117,30 +116,45 @@ export class SearchStage implements Stage<SearchUnit> {
     try {
       for (const n of u.parts) {
         if (await ctx.work.exists(ctx.layout.searchDistances(u.encoder, u.shard, n))) continue; // done before an interruption
-        const queries = await readPartVectors(ctx, u.encoder, n);
+        const { rows, queries } = await this.queries(ctx, u, n);
         const offset = manifest.parts.find((p) => p.number === n)!.offset;
-        const ids = new Int32Array(queries.rows * width).fill(-1);
-        const distances = new Float32Array(queries.rows * width).fill(Number.NaN);
+        const ids = new Int32Array(rows * width).fill(-1);
+        const distances = new Float32Array(rows * width).fill(Number.NaN);
         const nearByRow: number[][] = [];
-        const embedded = Array.from({ length: queries.rows }, (_, row) => row).filter(
-          (row) => queries.mask[row] && (!router || router.route(rowOf(queries, row), probes).includes(u.shard)),
-        );
-        for (const row of localityOrder(queries.data, queries.dim, embedded, seedFrom('search order', n))) {
-          const { neighbors, distances: d } = shard.knn(rowOf(queries, row), width);
+        const query = (i: number) => queries.data.subarray(i * queries.dim, (i + 1) * queries.dim);
+        for (const i of localityOrder(queries.data, queries.dim, queries.searched, seedFrom('search order', n))) {
+          const row = queries.partRow(i);
+          const { neighbors, distances: d } = shard.knn(query(i), width);
           ids.set(neighbors, row * width);
           distances.set(d, row * width);
-          nearByRow[row] = nearDuplicates(shard, rowOf(queries, row), neighbors, d, high).filter((id) => id !== offset + row);
+          nearByRow[row] = nearDuplicates(shard, query(i), neighbors, d, high).filter((id) => id !== offset + row);
           searched++;
         }
         // Written in row order, whatever order the rows were searched in.
         const near = nearByRow.flatMap((found, row) => found.flatMap((id) => [offset + row, id]));
-        await ctx.work.write(ctx.layout.searchIds(u.encoder, u.shard, n), encodeNpy(ids, [queries.rows, width]));
+        await ctx.work.write(ctx.layout.searchIds(u.encoder, u.shard, n), encodeNpy(ids, [rows, width]));
         await ctx.work.write(ctx.layout.searchNearDuplicates(u.encoder, u.shard, n), encodeNpy(Int32Array.from(near), [near.length / 2, 2]));
-        await ctx.work.write(ctx.layout.searchDistances(u.encoder, u.shard, n), encodeNpy(distances, [queries.rows, width]));
+        await ctx.work.write(ctx.layout.searchDistances(u.encoder, u.shard, n), encodeNpy(distances, [rows, width]));
       }
     } finally {
       shard.release();
     }
     return { items: searched, failed: 0 };
+  }
+
+  /**
+   * The part's rows searched in the unit's shard: every embedded row of the part, or (routed) those
+   * the route stage sent the shard. `searched` are rows of `data`, `partRow` their rows in the part.
+   */
+  private async queries(ctx: StageContext, u: SearchUnit, n: number) {
+    if (routedShards(ctx.config)) {
+      const rows = (await ctx.shared.manifest()).parts.find((p) => p.number === n)!.rows;
+      const routed = await readShardRows(ctx, ctx.layout.shardQueries(u.encoder, u.shard, n));
+      const queries = { data: routed.data, dim: routed.dim, searched: Array.from(routed.rows.keys()), partRow: (i: number) => routed.rows[i] };
+      return { rows, queries };
+    }
+    const v = await readPartVectors(ctx, u.encoder, n);
+    const embedded = Array.from({ length: v.rows }, (_, row) => row).filter((row) => v.mask[row]);
+    return { rows: v.rows, queries: { data: v.data, dim: v.dim, searched: embedded, partRow: (row: number) => row } };
   }
 }

@@ -11,6 +11,7 @@ import { RequestCache } from '../annotate/request-cache.ts';
 import { sharedLimits } from '../annotate/shared-slots.ts';
 import type { EncoderName } from '../config/schema.ts';
 import { openEncoders, type Encoders } from '../encoders/onnx-encoder.ts';
+import { ShardRouter } from '../knn/shard-router.ts';
 import { Lazy, LazyMap } from '../util/lazy.ts';
 import type { ShardMeta } from './index-build.ts';
 import { readManifest, type CatalogManifest } from './manifest.ts';
@@ -19,6 +20,7 @@ import type { StageContext } from './stage.ts';
 export class SharedResources {
   private readonly manifestFile: Lazy<Promise<CatalogManifest>>;
   private readonly shardMetas: LazyMap<{ encoder: EncoderName; shard: number }, Promise<ShardMeta>>;
+  private readonly routers: LazyMap<EncoderName, Promise<ShardRouter>>;
   private readonly sessions: Lazy<Promise<Encoders>>;
   private readonly annotatorOf: Lazy<Promise<Annotator>>;
   private readonly progress = new Lazy(() => new AnnotateProgress());
@@ -30,6 +32,7 @@ export class SharedResources {
       async ({ encoder, shard }) => JSON.parse((await ctx.work.read(layout.indexShardMeta(encoder, shard))).toString('utf8')) as ShardMeta,
       ({ encoder, shard }) => `${encoder}:${shard}`,
     );
+    this.routers = new LazyMap(async (encoder) => ShardRouter.fromJSON(JSON.parse((await ctx.work.read(layout.shardRouter(encoder))).toString('utf8'))));
     this.sessions = new Lazy(() => openEncoders(ctx.config, ctx.cacheDir));
     this.annotatorOf = new Lazy(async () =>
       createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work), shared: await sharedLimits(ctx.config) }),
@@ -44,6 +47,11 @@ export class SharedResources {
   /** A complete index shard's metadata (index-build.ts writes it): search, recall and mining ask for it in every unit. */
   shardMeta(u: { encoder: EncoderName; shard: number }): Promise<ShardMeta> {
     return this.shardMetas.get(u);
+  }
+
+  /** A space's shard router (partition.ts writes it, when shards are routed): assign, route and recall ask for it in every unit. */
+  shardRouter(encoder: EncoderName): Promise<ShardRouter> {
+    return this.routers.get(encoder);
   }
 
   /** The three encoders' ONNX sessions, opened once: embed runs every unit through them. */

@@ -6,7 +6,8 @@
 //   start          -> after.manifest <- manifest <- catalog units
 //   after.manifest -> after.embed    <- embed units
 //   after.embed    -> after.partition <- partition units (shard routers; none unless index.probe_shards > 0)
-//   after.partition -> after.index   <- index units
+//   after.partition -> after.assign  <- assign units, route units (parts; likewise)
+//   after.assign   -> after.index    <- index units
 //   after.index    -> after.search   <- search units (space, shard, query parts), recall units
 //   after.search   -> after.mine     <- mine units (parts)
 //   after.mine     -> after.select   <- select
@@ -97,6 +98,8 @@ class Phases {
       case 'after.embed':
         return this.barrier('after.partition', await this.units('partition'));
       case 'after.partition':
+        return this.barrier('after.assign', [...(await this.units('assign')), ...(await this.units('route'))]);
+      case 'after.assign':
         return this.barrier('after.index', await this.units('index'));
       case 'after.index':
         return this.barrier('after.search', [...(await this.units('search')), ...(await this.units('recall'))]);
