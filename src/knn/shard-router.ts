@@ -36,10 +36,7 @@ export class ShardRouter {
 
   /** The shard a vector is indexed in. */
   home(vector: Float32Array): number {
-    const scores = this.scores(vector);
-    let best = 0;
-    for (let s = 1; s < scores.length; s++) if (scores[s] > scores[best]) best = s;
-    return best;
+    return this.homes(vector, 0)[0];
   }
 
   /**

@@ -57,17 +57,16 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
   const n = inputs.images;
   const imagesPerPart = m.corpus.images / Math.max(1, m.corpus.shards);
   const pairs = n * inputs.pairsPerImage.value;
+  const vectorBytes = (e: EncoderName) => m.encoders[e].dim * (config.embed.dtype === 'float16' ? 2 : 4);
   const artifacts: Artifact[] = [
     { name: 'catalog', where: 'work', bytes: n * m.rowBytes.catalog },
-    ...ENCODER_NAMES.map(
-      (e): Artifact => ({ name: `embeddings/${e}`, where: 'work', bytes: n * m.encoders[e].dim * (config.embed.dtype === 'float16' ? 2 : 4) }),
-    ),
+    ...ENCODER_NAMES.map((e): Artifact => ({ name: `embeddings/${e}`, where: 'work', bytes: n * vectorBytes(e) })),
     { name: 'embeddings/mask', where: 'work', bytes: n },
     // Routed shards: each shard's rows copied out of the parts, for the index (members; at most 2
     // shards an image with an overlap) and for search (queries, in probe_shards shards each).
     ...(config.index.probe_shards > 0
       ? ENCODER_NAMES.flatMap((e): Artifact[] => {
-          const vector = m.encoders[e].dim * (config.embed.dtype === 'float16' ? 2 : 4) + 4;
+          const vector = vectorBytes(e) + 4; // and its row number
           const overlap = config.index.shard_overlap > 0;
           return [
             { name: `assigned/${e}${overlap ? ' (at most)' : ''}`, where: 'work', bytes: n * vector * (overlap ? 2 : 1) },

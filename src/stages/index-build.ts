@@ -61,27 +61,10 @@ export class IndexStage implements Stage<IndexUnit> {
 
   async run(ctx: StageContext, u: IndexUnit): Promise<UnitResult> {
     const manifest = await ctx.shared.manifest();
-    const size = ctx.config.index.shard_size;
     const routed = routedShards(ctx.config);
-    const first = routed ? 0 : u.shard * size;
-    const end = routed ? manifest.total : Math.min(first + size, manifest.total);
-    const points: Array<{ id: number; vector: Float32Array }> = [];
-    let dim = 0;
-    for (const part of manifest.parts) {
-      if (part.offset + part.rows <= first || part.offset >= end || part.rows === 0) continue;
-      if (routed) {
-        // The part's members of this shard, as the assign stage wrote them.
-        const members = await readShardRows(ctx, ctx.layout.shardMembers(u.encoder, u.shard, part.number));
-        dim = members.dim;
-        members.rows.forEach((row, i) => points.push({ id: part.offset + row, vector: members.data.subarray(i * dim, (i + 1) * dim) }));
-        continue;
-      }
-      const v = await readPartVectors(ctx, u.encoder, part.number);
-      dim = v.dim;
-      for (let row = Math.max(0, first - part.offset); row < Math.min(part.rows, end - part.offset); row++) {
-        if (v.mask[row]) points.push({ id: part.offset + row, vector: rowOf(v, row) });
-      }
-    }
+    const first = routed ? 0 : u.shard * ctx.config.index.shard_size;
+    const end = routed ? manifest.total : Math.min(first + ctx.config.index.shard_size, manifest.total);
+    const { points, dim } = routed ? await members(ctx, u, manifest) : await idRange(ctx, u.encoder, manifest, first, end);
     const { m, ef_construction } = ctx.config.index;
     if (points.length) {
       await buildShard(ctx.work, ctx.layout.indexShard(u.encoder, u.shard), dim, points, points.length, {
@@ -94,4 +77,31 @@ export class IndexStage implements Stage<IndexUnit> {
     await ctx.work.write(ctx.layout.indexShardMeta(u.encoder, u.shard), JSON.stringify(meta, null, 1));
     return { items: points.length, failed: 0 };
   }
+}
+
+type Points = { points: Array<{ id: number; vector: Float32Array }>; dim: number };
+
+/** A routed shard's members: the rows the assign stage wrote it from each part. */
+async function members(ctx: StageContext, u: IndexUnit, manifest: CatalogManifest): Promise<Points> {
+  const out: Points = { points: [], dim: 0 };
+  for (const part of manifest.parts) {
+    const rows = await readShardRows(ctx, ctx.layout.shardMembers(u.encoder, u.shard, part.number));
+    const dim = (out.dim = rows.dim);
+    rows.rows.forEach((row, i) => out.points.push({ id: part.offset + row, vector: rows.data.subarray(i * dim, (i + 1) * dim) }));
+  }
+  return out;
+}
+
+/** Every embedded image with a global id in [first, end), read from the parts that hold them. */
+async function idRange(ctx: StageContext, encoder: EncoderName, manifest: CatalogManifest, first: number, end: number): Promise<Points> {
+  const out: Points = { points: [], dim: 0 };
+  for (const part of manifest.parts) {
+    if (part.offset + part.rows <= first || part.offset >= end || part.rows === 0) continue;
+    const v = await readPartVectors(ctx, encoder, part.number);
+    out.dim = v.dim;
+    for (let row = Math.max(0, first - part.offset); row < Math.min(part.rows, end - part.offset); row++) {
+      if (v.mask[row]) out.points.push({ id: part.offset + row, vector: rowOf(v, row) });
+    }
+  }
+  return out;
 }

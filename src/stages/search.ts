@@ -116,8 +116,8 @@ export class SearchStage implements Stage<SearchUnit> {
     try {
       for (const n of u.parts) {
         if (await ctx.work.exists(ctx.layout.searchDistances(u.encoder, u.shard, n))) continue; // done before an interruption
-        const { rows, queries } = await this.queries(ctx, u, n);
-        const offset = manifest.parts.find((p) => p.number === n)!.offset;
+        const { rows, offset } = manifest.parts.find((p) => p.number === n)!;
+        const queries = await this.queries(ctx, u, n);
         const ids = new Int32Array(rows * width).fill(-1);
         const distances = new Float32Array(rows * width).fill(Number.NaN);
         const nearByRow: number[][] = [];
@@ -148,13 +148,11 @@ export class SearchStage implements Stage<SearchUnit> {
    */
   private async queries(ctx: StageContext, u: SearchUnit, n: number) {
     if (routedShards(ctx.config)) {
-      const rows = (await ctx.shared.manifest()).parts.find((p) => p.number === n)!.rows;
       const routed = await readShardRows(ctx, ctx.layout.shardQueries(u.encoder, u.shard, n));
-      const queries = { data: routed.data, dim: routed.dim, searched: Array.from(routed.rows.keys()), partRow: (i: number) => routed.rows[i] };
-      return { rows, queries };
+      return { data: routed.data, dim: routed.dim, searched: Array.from(routed.rows.keys()), partRow: (i: number) => routed.rows[i] };
     }
     const v = await readPartVectors(ctx, u.encoder, n);
     const embedded = Array.from({ length: v.rows }, (_, row) => row).filter((row) => v.mask[row]);
-    return { rows: v.rows, queries: { data: v.data, dim: v.dim, searched: embedded, partRow: (row: number) => row } };
+    return { data: v.data, dim: v.dim, searched: embedded, partRow: (row: number) => row };
   }
 }

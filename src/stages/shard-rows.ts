@@ -78,15 +78,16 @@ export abstract class ShardRowsStage extends PartStage {
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
+    const files = this.files(ctx);
     const counts = {} as Record<EncoderName, number[]>;
-    let embedded = 0;
+    let embedded = 0; // the mask is every space's
     for (const encoder of ENCODER_NAMES) {
       const router = await ctx.shared.shardRouter(encoder);
       const part = await readPartVectors(ctx, encoder, n);
       embedded = part.mask.reduce((a, b) => a + b, 0);
-      counts[encoder] = await writeShardRows(ctx, part, router.shards, this.shardsOf(ctx, router), (s) => this.files(ctx).rows(encoder, s, n));
+      counts[encoder] = await writeShardRows(ctx, part, router.shards, this.shardsOf(ctx, router), (s) => files.rows(encoder, s, n));
     }
-    await ctx.work.write(this.files(ctx).done(n), JSON.stringify(counts));
+    await ctx.work.write(files.done(n), JSON.stringify(counts));
     return { items: embedded, failed: 0 };
   }
 }
