@@ -105,6 +105,8 @@ export function keyedLayout(keys: StageKeys) {
     exportedMarker: () => `_megapairs/megapairs.jsonl.key`,
     ledgerFolder: (stage: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/`,
     ledgerPart: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/${unit}.jsonl`,
+    /** What a distributed unit computed (items, failed), beside its ledger: read back by a later attempt that finds the unit complete. */
+    unitResult: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/${unit}.result.json`,
     ...outputLayout,
   };
 }

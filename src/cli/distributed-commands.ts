@@ -52,7 +52,7 @@ export async function runDistributedCommand(config: Config, configFile: string, 
     metricsPort: port,
     onMetrics: (p) => process.stderr.write(`metrics on http://0.0.0.0:${p}/metrics\n`),
   });
-  process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000));
+  process.stdout.write(runReport(result.summary, createContext(config).output, result.seconds ?? (Date.now() - started) / 1000));
   return result.summary.outcome?.exit_code ?? 0;
 }
 

@@ -43,6 +43,21 @@ export async function dryRunPlan(ctx: StageContext): Promise<{ key: string; stag
   return { key: run.key, stages: out };
 }
 
+/**
+ * The first stage whose artifacts are not all complete under the context's keys, and how many of
+ * its units lack theirs; undefined when every stage is complete. The files decide, as for the
+ * local runner: a record elsewhere (Redis) saying the run finished is only a cache of this.
+ */
+export async function missingWork(ctx: StageContext): Promise<{ stage: string; missing: number; units: number } | undefined> {
+  for (const stage of pipelineStages()) {
+    const units = await stage.plan(ctx);
+    let missing = 0;
+    for (const u of units) if (!(await stage.isDone(ctx, u))) missing++;
+    if (missing) return { stage: stage.name, missing, units: units.length };
+  }
+  return undefined;
+}
+
 export function formatDryRun(plan: { key: string; stages: PlannedStage[] }, runName: string): string {
   const lines = [`run ${runName}, key ${plan.key} (dry run: no work done)`];
   for (const s of plan.stages) {

@@ -17,7 +17,9 @@ import { COUNT_TYPES, pending, QueueProgress, type QueueCounts } from './progres
 import { barrierJobId, CONTROL, RunQueues, type UnitJobResult } from './queues.ts';
 import type { StageReport } from '../local.ts';
 import { addUnit, stageTally, type StageTally } from './reports.ts';
-import { savedReports } from './retention.ts';
+import { forgetFinishedRun, savedReports } from './retention.ts';
+import { missingWork } from '../../provenance/dry-run.ts';
+import type { StageContext } from '../../stages/stage.ts';
 import { recordUnitFailure, unitIdOfJob } from './unit-failure.ts';
 
 export class RunFailedError extends Error {
@@ -133,11 +135,11 @@ class QueueEvents {
 }
 
 /** The run this config describes: its keys resolved, its record written, its storage marked. */
-async function startRun(config: Config): Promise<PublishedRun> {
+async function startRun(config: Config): Promise<{ run: PublishedRun; ctx: StageContext }> {
   const ctx = createContext(config);
   const resolved = await resolveRun(ctx, { record: true });
   const storage = { work: await ensureStorageId(ctx.work), output: await ensureStorageId(ctx.output) };
-  return {
+  const run = {
     run: config.run.name,
     key: resolved.key,
     stages: resolved.provenance,
@@ -145,6 +147,29 @@ async function startRun(config: Config): Promise<PublishedRun> {
     previous: resolved.previous?.stages,
     publishedAt: new Date().toISOString(),
   };
+  return { run, ctx };
+}
+
+/**
+ * Whether Redis's record of the run is still true of storage. A run Redis holds as finished is
+ * checked against its artifacts, as the local runner checks every unit: when one is missing
+ * (deleted, or replaced by another config's output since), the run is forgotten in Redis and
+ * enqueued again, so it rebuilds what is missing. A run in progress keeps what it was published
+ * with (its start, and the run before it, which its reports explain themselves against).
+ */
+async function reconcile(rq: RunQueues, ctx: StageContext, run: PublishedRun, write: (line: string) => void): Promise<void> {
+  const finished = (await rq.queue(CONTROL).getJobState(finalJobId(run.key))) === 'completed';
+  const missing = finished ? await missingWork(ctx) : undefined;
+  if (missing) {
+    write(
+      `run ${rq.config.run.name} (key ${run.key}) finished before, but storage lacks ${missing.missing} of ${missing.units} ${missing.stage} unit(s)' artifacts ` +
+        "(deleted, or replaced by another config's since): running it again; complete units are reused",
+    );
+    await forgetFinishedRun(rq, run.key);
+    return;
+  }
+  const published = await readPublishedRun(rq.connection, rq.config);
+  if (published?.key === run.key) Object.assign(run, { previous: published.previous, publishedAt: published.publishedAt });
 }
 
 export async function runDistributed(config: Config, opts: FollowOptions = {}): Promise<RunResult> {
@@ -152,10 +177,15 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
   // Live bars on a terminal; plain lines to a given writer or to a log.
   const tty = opts.tty ?? (!opts.write && process.stderr.isTTY ? process.stderr : undefined);
   const cfg = opts.configFile ?? '<file>';
-  const run = await startRun(config);
+  const { run, ctx } = await startRun(config);
   const connection = await connectRedis(config, 'megapairs-run');
   const rq = new RunQueues(config, connection);
   rq.run = { key: run.key, keys: keysOf(run.stages) };
+  await reconcile(rq, ctx, run, write).catch(async (err: Error) => {
+    await rq.close();
+    connection.disconnect();
+    throw err;
+  });
   const FINAL = finalJobId(run.key);
   const startKey = rq.queue(CONTROL).toKey(barrierJobId(START, run.key));
   const metrics =

@@ -38,6 +38,8 @@ export const finalJobId = (runKey: string) => barrierJobId(FINAL, runKey);
 export interface RunResult {
   summary: RunSummary;
   reports: StageReport[];
+  /** From the run's publishing to its summary: what a follower that joined late prints as the total. */
+  seconds?: number;
 }
 
 class Phases {
@@ -152,7 +154,7 @@ export async function advance(ctx: StageContext, rq: RunQueues, data: ControlJob
   const summary = await summarize(ctx, reports);
   await ctx.output.write(ctx.layout.summary(), JSON.stringify(summary, null, 1));
   await writeRunReport(ctx, summary);
-  return { summary, reports };
+  return { summary, reports, seconds: (Date.now() - Date.parse(run.publishedAt)) / 1000 };
 }
 
 /** Enqueues a run: the start barrier alone; a worker serving `control` plans the rest. */

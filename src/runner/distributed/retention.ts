@@ -29,8 +29,10 @@ export async function savedReports(rq: RunQueues): Promise<Map<string, StageRepo
 export async function closePhase(rq: RunQueues, barrierId: string, planned: Planned): Promise<void> {
   for (const [stage, p] of Object.entries(planned)) {
     const r = reportOf(stage, await stageTally(rq, stage));
+    // Reused are the units complete when the phase was planned; every unit enqueued was computed
+    // by this run, even if a second attempt (after a crash or an outage) found it complete.
     r.units += p.skipped;
-    r.skipped += p.skipped;
+    r.skipped = p.skipped;
     await rq.connection.hsetnx(reportsKey(rq), stage, JSON.stringify(r));
   }
   for (const stage of Object.keys(planned)) {
@@ -40,6 +42,18 @@ export async function closePhase(rq: RunQueues, barrierId: string, planned: Plan
   }
   // The barrier's copy of its children's results (BullMQ's `processed` hash) is summed too.
   await rq.connection.unlink(rq.queue(CONTROL).toKey(`${barrierId}:processed`));
+}
+
+/**
+ * Forgets that a run of this key finished: its barrier jobs (the final one holds the summary) and
+ * its stage reports, so enqueueing it again plans every phase anew from the artifacts. Called
+ * when storage lacks artifacts of a run Redis holds as finished (deleted, or replaced by another
+ * config's since).
+ */
+export async function forgetFinishedRun(rq: RunQueues, runKey: string): Promise<void> {
+  const control = rq.queue(CONTROL);
+  for (const job of await control.getJobs(['completed', 'failed'])) if (job?.id?.endsWith(`.${runKey}`)) await job.remove();
+  await rq.connection.unlink(reportsKey(rq));
 }
 
 /** Every Redis key of a run (its queues, their jobs and events, the reports), a SCAN page at a time. */

@@ -12,6 +12,7 @@ import { createContext } from '../context.ts';
 import type { UnitJobResult } from './queues.ts';
 import { describeError } from '../../util/error-chain.ts';
 import { clearUnitFailure } from './unit-failure.ts';
+import { readUnitResult, writeUnitResult } from './unit-record.ts';
 
 export interface UnitTask {
   stage: string;
@@ -34,10 +35,16 @@ async function runUnit(task: UnitTask): Promise<UnitJobResult> {
     ctx = createContext(config, task.keys);
     ctxKeys = canonicalJson(task.keys);
   }
+  const unitId = stage.unitId(task.unit);
   let result: UnitJobResult;
-  if (await stage.isDone(ctx, task.unit)) result = { skipped: true, items: 0, failed: 0 };
-  else result = { skipped: false, ...(await stage.run(ctx, task.unit)) };
-  await clearUnitFailure(ctx, stage.name, stage.unitId(task.unit));
+  // Complete already: an earlier attempt (whose worker died, or whose completion Redis lost) made it.
+  if (await stage.isDone(ctx, task.unit)) result = { skipped: true, ...(await readUnitResult(ctx, stage.name, unitId)) };
+  else {
+    const r = await stage.run(ctx, task.unit);
+    await writeUnitResult(ctx, stage.name, unitId, r);
+    result = { skipped: false, ...r };
+  }
+  await clearUnitFailure(ctx, stage.name, unitId);
   return result;
 }
 

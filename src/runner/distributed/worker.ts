@@ -3,13 +3,14 @@
 //
 // Crash safety comes from BullMQ's locks: a worker renews the lock of each job in hand every
 // lock_ms/2; when a worker dies (kill -9, a lost node) its locks lapse and any other worker's
-// stalled-job check moves the jobs back to wait. Units skip complete artifacts, so a unit run
+// stalled-job check (every lock_ms/4) moves the jobs back to wait, lock_ms/2 to 1.25 x lock_ms
+// after the death. A worker holds only jobs it runs (slot-worker.ts), so that is all a death strands. Units skip complete artifacts, so a unit run
 // twice writes its output once. A stall is not a failed attempt: preemptible nodes are killed
 // often, so a unit may lose its worker runner.max_stalls times, apart from its runner.attempts.
 // Every unit that fails for good (its last attempt, too many stalls, a refusal) goes to the ledger
 // from here, the one place that sees all three. Stop (SIGTERM) stops taking jobs, lets the ones in hand finish
 // within the grace period, and after that returns them to the queue for another worker.
-import { WaitingError, Worker, type Job, type Processor } from 'bullmq';
+import { WaitingError, Worker, type Job, type Processor, type WorkerOptions as QueueWorkerOptions } from 'bullmq';
 import { hostname } from 'node:os';
 import type { Config } from '../../config/schema.ts';
 import { itemFailuresTotal, itemsTotal, unitSeconds, unitsTotal } from '../../metrics/registry.ts';
@@ -22,6 +23,7 @@ import { serveRunMetrics } from './queue-metrics.ts';
 import { CONTROL, RunQueues, type ControlJobData, type UnitJobData, type UnitJobResult } from './queues.ts';
 import { AbortedError, ThreadPool } from './thread-pool.ts';
 import type { UnitTask } from './unit-thread.ts';
+import { SlotWorker, Slots } from './slot-worker.ts';
 import { recordUnitFailure, unitIdOfJob, type UnitFailureReason } from './unit-failure.ts';
 
 export interface WorkerOptions {
@@ -151,18 +153,23 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     log(`failed for good ${job.id} (${reason}): ${message}`);
   };
 
+  // Unit queues share the pool's threads as slots: a job is taken only when a thread is free for it.
+  const slots = new Slots(concurrency);
   const workers = queues.map((q) => {
-    const w = new Worker(rq.name(q), (q === CONTROL ? runBarrier : runUnit) as Processor, {
+    const options: QueueWorkerOptions = {
       connection,
       prefix: rq.prefix,
       concurrency: q === CONTROL ? 1 : concurrency,
       lockDuration: config.runner.lock_ms,
-      stalledInterval: config.runner.lock_ms,
+      // A dead worker's lock lapses lock_ms after its last renewal; checking every lock_ms/4 finds
+      // it soon after, where checking every lock_ms took up to twice that (a check marks, the next moves).
+      stalledInterval: Math.max(250, Math.round(config.runner.lock_ms / 4)),
       // A unit whose worker keeps dying (a poison unit that kills the process) ends in the failed
       // set, but only after many deaths: a stall does not count as one of runner.attempts.
       maxStalledCount: config.runner.max_stalls,
       name: `${hostname()}-${process.pid}`,
-    });
+    };
+    const w = q === CONTROL ? new Worker(rq.name(q), runBarrier as Processor, options) : new SlotWorker(rq.name(q), runUnit as Processor, options, slots);
     w.on('error', (err) => log(`error on ${q}: ${err.message}`));
     w.on('stalled', (id) => log(`stalled ${id}: its worker stopped renewing the lock (killed?); back in the queue`));
     if (q !== CONTROL) w.on('failed', (job, err) => job && track(recordFailure(q, job, err)));
