@@ -12,6 +12,8 @@ export interface CatalogRow {
   /** The image's name in outputs: "<shard stem>/<member>", e.g. "00003/000030017.png". */
   image: string;
   tar: string;
+  /** The tar's version when catalogued (storage.ts ObjectVersion): reads of other bytes are refused. */
+  version: string;
   offset: number;
   length: number;
   format: string;
@@ -25,6 +27,7 @@ export const catalogSchema: TableSchema = {
   key: { type: 'UTF8' },
   image: { type: 'UTF8' },
   tar: { type: 'UTF8' },
+  version: { type: 'UTF8' },
   offset: { type: 'INT64' },
   length: { type: 'INT64' },
   format: { type: 'UTF8' },

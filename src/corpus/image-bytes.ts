@@ -7,10 +7,16 @@ export interface ImageLocation {
   tar: string;
   offset: number;
   length: number;
+  /**
+   * The tar's version the catalog read (ObjectVersion): a tar with other bytes under its name is
+   * refused (ObjectChangedError), so the unit fails and is retried, rather than decoding bytes at
+   * another tar's offsets as images of its own.
+   */
+  version?: string;
 }
 
 export function readImageBytes(input: Storage, loc: ImageLocation): Promise<Buffer> {
-  return input.readRange(loc.tar, loc.offset, loc.length);
+  return input.readRange(loc.tar, loc.offset, loc.length, loc.version || undefined);
 }
 
 export interface BatchReadOptions {
@@ -22,6 +28,7 @@ export interface BatchReadOptions {
 
 interface Run {
   tar: string;
+  version?: string;
   start: number;
   end: number;
   members: number[];
@@ -34,11 +41,18 @@ function runsOf(locs: readonly ImageLocation[], maxGap: number, maxSpan: number)
   for (const i of order) {
     const { tar, offset, length } = locs[i];
     const last = runs[runs.length - 1];
-    if (last && last.tar === tar && offset >= last.start && offset - last.end <= maxGap && Math.max(last.end, offset + length) - last.start <= maxSpan) {
+    if (
+      last &&
+      last.tar === tar &&
+      last.version === locs[i].version &&
+      offset >= last.start &&
+      offset - last.end <= maxGap &&
+      Math.max(last.end, offset + length) - last.start <= maxSpan
+    ) {
       last.end = Math.max(last.end, offset + length);
       last.members.push(i);
     } else {
-      runs.push({ tar, start: offset, end: offset + length, members: [i] });
+      runs.push({ tar, version: locs[i].version, start: offset, end: offset + length, members: [i] });
     }
   }
   return runs;
@@ -57,7 +71,7 @@ export async function readImageBatch(input: Storage, locs: readonly ImageLocatio
     runsOf(locs, opts.maxGap ?? 64 * 1024, opts.maxSpan ?? 16 * 1024 * 1024).map(async (run) => {
       if (run.members.length === 1) return single(run.members[0]);
       try {
-        const bytes = await input.readRange(run.tar, run.start, run.end - run.start);
+        const bytes = await input.readRange(run.tar, run.start, run.end - run.start, run.version || undefined);
         for (const i of run.members) out[i] = bytes.subarray(locs[i].offset - run.start, locs[i].offset - run.start + locs[i].length);
       } catch {
         await Promise.all(run.members.map(single));

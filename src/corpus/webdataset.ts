@@ -13,6 +13,9 @@ export interface ShardRef {
   /** Keys in the input storage. */
   tar: string;
   parquet: string;
+  /** The tar's size and version when listed (storage.ts ObjectVersion): its identity, part of the catalog's key. */
+  size: number;
+  version: string;
 }
 
 export interface WebdatasetSample {
@@ -27,10 +30,10 @@ export interface WebdatasetSample {
 /** The shards of an input prefix, ordered by number. */
 export async function listShards(input: Storage): Promise<ShardRef[]> {
   const shards: ShardRef[] = [];
-  for await (const key of input.list('')) {
+  for await (const { key, size, version } of input.listVersions('')) {
     const m = /^(?:.*\/)?(\d+)\.tar$/.exec(key);
     if (!m) continue;
-    shards.push({ number: Number(m[1]), tar: key, parquet: key.replace(/\.tar$/, '.parquet') });
+    shards.push({ number: Number(m[1]), tar: key, parquet: key.replace(/\.tar$/, '.parquet'), size, version });
   }
   shards.sort((a, b) => a.number - b.number);
   for (let i = 1; i < shards.length; i++) {

@@ -188,6 +188,7 @@ async function rowBytes(config: Config, samples: CorpusSample[], images: number,
     key: s.key,
     image: name(i),
     tar: s.tar,
+    version: `${s.image.length}-1767225600000`, // a local tar's (size-mtime): the bytes it takes
     offset: s.image.offset,
     length: s.image.length,
     format: s.image.ext,

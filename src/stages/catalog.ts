@@ -14,7 +14,7 @@ import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/
 import { TarError } from '../corpus/tar.ts';
 import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
-import { NotFoundError } from '../storage/storage.ts';
+import { NotFoundError, ObjectChangedError } from '../storage/storage.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 import { describeError } from '../util/error-chain.ts';
 import { withOwnError } from '../util/sharp-message.ts';
@@ -73,9 +73,10 @@ export class CatalogStage implements Stage<ShardRef> {
   readonly after = [];
 
   /**
-   * The caption settings, the pixel limit, and the corpus: the shards it lists, by name. Not their
-   * sizes: a shard cut or being copied on shared storage is a passing fault of the environment
-   * (the embed stage fails the unit on a short read, and a rerun recovers), not another corpus.
+   * The caption settings, the pixel limit, and the corpus: the shards it lists, by name, and by
+   * identity in storage (each tar's size and version: ETag on S3, size and mtime on a disk). A
+   * worker whose `input.path` holds other tars under the same names, or tars replaced since, has
+   * another key, and is refused at start (run-identity.ts).
    */
   async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
     const shards = await this.plan(ctx);
@@ -84,7 +85,12 @@ export class CatalogStage implements Stage<ShardRef> {
       'input.caption': caption,
       'input.max_pixels': max_pixels,
       'input.max_shards': max_shards,
-      corpus: { shards: shards.length, digest: digest(shards.map((s) => s.tar)) },
+      corpus: {
+        shards: shards.length,
+        digest: digest(shards.map((s) => s.tar)),
+        bytes: shards.reduce((a, s) => a + s.size, 0),
+        identity: digest(shards.map((s) => [s.tar, s.size, s.version])),
+      },
     };
   }
 
@@ -104,6 +110,16 @@ export class CatalogStage implements Stage<ShardRef> {
   }
 
   async run(ctx: StageContext, shard: ShardRef): Promise<UnitResult> {
+    // The tar must be the one the run listed (its key holds its identity): one changed since is a
+    // fault of the environment (a copy under way, a replaced corpus), so the unit fails and is retried.
+    const now = await ctx.input.stat(shard.tar);
+    if (now.version !== shard.version) {
+      throw new ObjectChangedError(
+        `${ctx.input.uri(shard.tar)} (${now.size} bytes)`,
+        `${shard.version} (${shard.size} bytes, as the run listed it)`,
+        now.version,
+      );
+    }
     const ledger = new UnitLedger(this.name, this.unitId(shard));
     const shardMeta = await shardMetadata(ctx, shard, ledger);
     // img2dataset writes no tar members for failed downloads; should one appear, it is in the ledger already.
@@ -137,6 +153,7 @@ export class CatalogStage implements Stage<ShardRef> {
         key: s.key,
         image: `${stem}/${s.image.member}`,
         tar: shard.tar,
+        version: shard.version,
         offset: s.image.offset,
         length: s.image.length,
         format: meta.format ?? s.image.ext,

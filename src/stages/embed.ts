@@ -62,16 +62,16 @@ export class EmbedStage extends PartStage {
   readonly after = ['catalog'];
 
   /**
-   * Each encoder's settings, with its model and tokenizer by content digest; batch sizes only pace
-   * the work. `embed.dtype` only when it is not the default, so float32 runs keep the keys they
-   * had before the setting existed.
+   * Each encoder's settings (batch sizes too: another batch size gives vectors that differ in the
+   * last bits), with its model and tokenizer by content digest. `embed.dtype` only when it is not
+   * the default, so float32 runs keep the keys they had before the setting existed.
    */
   async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
     const { dtype } = ctx.config.embed;
     const out: Record<string, unknown> = dtype === 'float32' ? {} : { 'embed.dtype': dtype };
     for (const name of ENCODER_NAMES) {
       const e = ctx.config.encoders[name];
-      const { batch_size: _pace, ...settings } = e as typeof e & { tokenizer?: string };
+      const settings = e as typeof e & { tokenizer?: string };
       const ids: Record<string, unknown> = { model: await modelIdentity(settings.model, `encoders.${name}.model`) };
       if (settings.tokenizer !== undefined) ids.tokenizer = await modelIdentity(settings.tokenizer, `encoders.${name}.tokenizer`);
       out[`encoders.${name}`] = { ...settings, ...ids };

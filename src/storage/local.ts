@@ -5,7 +5,7 @@ import { copyFile, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writ
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
-import { NotFoundError, ShortReadError, type Storage } from './storage.ts';
+import { NotFoundError, ObjectChangedError, ShortReadError, type ObjectVersion, type Storage } from './storage.ts';
 
 let tempCounter = 0;
 // The temp names writeAtomically uses: never listed as keys.
@@ -34,6 +34,9 @@ export async function writeAtomically(target: string, fill: (tmp: string) => Pro
   }
 }
 
+/** A file's version: its size and modification time (copies that keep mtimes, rsync -a or cp -p, keep it). */
+const fileVersion = (st: { size: number; mtimeMs: number }): ObjectVersion => ({ size: st.size, version: `${st.size}-${st.mtimeMs}` });
+
 export class LocalStorage implements Storage {
   constructor(readonly root: string) {}
 
@@ -54,10 +57,14 @@ export class LocalStorage implements Storage {
     return this.guard(key, () => readFile(this.uri(key)));
   }
 
-  readRange(key: string, offset: number, length: number): Promise<Buffer> {
+  readRange(key: string, offset: number, length: number, version?: string): Promise<Buffer> {
     return this.guard(key, async () => {
       const fh = await open(this.uri(key), 'r');
       try {
+        if (version !== undefined) {
+          const found = fileVersion(await fh.stat());
+          if (found.version !== version) throw new ObjectChangedError(this.uri(key), version, found.version);
+        }
         const buf = Buffer.alloc(length);
         const { bytesRead } = await fh.read(buf, 0, length, offset);
         if (bytesRead < length) throw new ShortReadError(this.uri(key), bytesRead, length, offset);
@@ -70,6 +77,14 @@ export class LocalStorage implements Storage {
 
   readStream(key: string): Readable {
     return createReadStream(this.uri(key));
+  }
+
+  stat(key: string): Promise<ObjectVersion> {
+    return this.guard(key, async () => fileVersion(await stat(this.uri(key))));
+  }
+
+  async *listVersions(prefix: string): AsyncIterable<{ key: string } & ObjectVersion> {
+    for await (const key of this.list(prefix)) yield { key, ...(await this.stat(key)) };
   }
 
   write(key: string, data: Buffer | string): Promise<void> {

@@ -12,7 +12,7 @@ import { IncompleteBodyError, storageError } from './s3-errors.ts';
 import { parseS3Uri, type ObjectRef } from './s3-location.ts';
 import { uploadMultipart } from './s3-multipart.ts';
 import { resumableReadStream } from './s3-read-stream.ts';
-import { NotFoundError, ShortReadError, type Storage } from './storage.ts';
+import { NotFoundError, ObjectChangedError, ShortReadError, type ObjectVersion, type Storage } from './storage.ts';
 
 export interface S3StorageOptions {
   client: S3Client;
@@ -86,12 +86,16 @@ export class S3Storage implements Storage {
     });
   }
 
-  readRange(key: string, offset: number, length: number): Promise<Buffer> {
+  readRange(key: string, offset: number, length: number, version?: string): Promise<Buffer> {
     if (length === 0) return Promise.resolve(Buffer.alloc(0));
     return this.call('ranged read of', key, async () => {
-      const res = await this.client.send(
-        new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Range: `bytes=${offset}-${offset + length - 1}` }),
-      );
+      const res = await this.client
+        .send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Range: `bytes=${offset}-${offset + length - 1}`, IfMatch: version }))
+        .catch((err: Error & { $metadata?: { httpStatusCode?: number } }) => {
+          // If-Match the recorded ETag: the store refuses (412) when the object was replaced since.
+          if (version !== undefined && err.$metadata?.httpStatusCode === 412) throw new ObjectChangedError(this.uri(key), version, 'another ETag');
+          throw err;
+        });
       // Some stores widen a range (s3rver serves "bytes=0-0" whole) or ignore it (a 200 with the
       // whole object): keep the asked-for bytes when the answer starts where asked, else refuse.
       const start = res.ContentRange ? Number(/bytes (\d+)-/.exec(res.ContentRange)?.[1]) : 0;
@@ -153,15 +157,26 @@ export class S3Storage implements Storage {
     }
   }
 
-  async *list(prefix: string): AsyncIterable<string> {
+  async stat(key: string): Promise<ObjectVersion> {
+    const head = await this.head(key);
+    return { size: head.ContentLength ?? 0, version: head.ETag ?? `${head.LastModified?.toISOString()}-${head.ContentLength}` };
+  }
+
+  async *listVersions(prefix: string): AsyncIterable<{ key: string } & ObjectVersion> {
     let token: string | undefined;
     do {
       const page = await this.call('list', prefix, () =>
         this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token })),
       );
-      for (const o of page.Contents ?? []) if (o.Key && !o.Key.endsWith('/')) yield o.Key.slice(this.prefix.length);
+      for (const o of page.Contents ?? [])
+        if (o.Key && !o.Key.endsWith('/'))
+          yield { key: o.Key.slice(this.prefix.length), size: o.Size ?? 0, version: o.ETag ?? `${o.LastModified?.toISOString()}-${o.Size}` };
       token = page.IsTruncated ? page.NextContinuationToken : undefined;
     } while (token);
+  }
+
+  async *list(prefix: string): AsyncIterable<string> {
+    for await (const o of this.listVersions(prefix)) yield o.key;
   }
 
   localPath(key: string): Promise<string> {

@@ -55,3 +55,39 @@ export async function connectRedis(config: Config, name: string, timeoutMs = 15_
   redis.on('error', () => {}); // reconnects are logged by the BullMQ classes that use it
   return redis;
 }
+
+/** Errors that only say Redis cannot be reached now: an outage, told once by watchOutages. */
+export function isConnectionError(err: Error & { code?: string }): boolean {
+  return (
+    ['ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'ENOTFOUND', 'EHOSTUNREACH'].includes(err.code ?? '') ||
+    /Connection is closed|connect ECONNREFUSED|Stream isn't writeable|read ECONNRESET/.test(err.message)
+  );
+}
+
+/**
+ * One line when the connection to Redis is lost and one when it is back, with how long it was
+ * down, instead of a line per failed reconnect (BullMQ's clients report each, many a second).
+ * `onBack` runs once it is back, e.g. to give workers time to reconnect before asking for them.
+ */
+export function watchOutages(redis: Redis, config: Config, say: (line: string) => void, onBack?: () => void): { stop(): void } {
+  let since: number | undefined;
+  const lost = () => {
+    if (since !== undefined) return;
+    since = Date.now();
+    say(`lost Redis at ${describeRedis(config)}: waiting for Redis (reconnecting)`);
+  };
+  const back = () => {
+    if (since === undefined) return;
+    say(`Redis at ${describeRedis(config)} is back after ${((Date.now() - since) / 1000).toFixed(1)}s down`);
+    since = undefined;
+    onBack?.();
+  };
+  redis.on('close', lost);
+  redis.on('ready', back);
+  return {
+    stop: () => {
+      redis.off('close', lost);
+      redis.off('ready', back);
+    },
+  };
+}

@@ -5,7 +5,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Config } from '../../config/schema.ts';
 import { createContext } from '../context.ts';
-import { connectRedis, describeRedis } from './connection.ts';
+import { connectRedis, describeRedis, watchOutages } from './connection.ts';
 import { kindsServing } from './kinds.ts';
 import { ensureStorageId } from '../../provenance/storage-identity.ts';
 import { resolveRun } from '../../provenance/resolve-run.ts';
@@ -197,6 +197,7 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
           rq.all().map((q) => q.short),
         );
   if (metrics) opts.onMetrics?.(metrics.port);
+  let stopWatching = () => {};
   try {
     await publishRun(connection, config, run);
     await enqueueRun(rq, run.key);
@@ -216,6 +217,15 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
     await catchUp();
     let changed = new Set(counts.keys());
     let quietSince = Date.now();
+    // While Redis is down nothing moves and no worker is seen: say so, and once it is back give
+    // the workers a quiet spell to reconnect before asking whether any serves the waiting work.
+    const outages = watchOutages(
+      connection,
+      config,
+      (l) => progress.say(l),
+      () => (quietSince = Date.now()),
+    );
+    stopWatching = () => outages.stop();
     let stuckPolls = 0;
     let warnedFor = '';
     for (;;) {
@@ -311,6 +321,7 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
       });
     }
   } finally {
+    stopWatching();
     await metrics?.close();
     await rq.close();
     await connection.quit().catch(() => connection.disconnect());

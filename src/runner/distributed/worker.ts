@@ -16,7 +16,7 @@ import type { Config } from '../../config/schema.ts';
 import { itemFailuresTotal, itemsTotal, unitSeconds, unitsTotal } from '../../metrics/registry.ts';
 import { createContext } from '../context.ts';
 import { acceptRun, readPublishedRun } from './run-identity.ts';
-import { connectRedis } from './connection.ts';
+import { connectRedis, isConnectionError, watchOutages } from './connection.ts';
 import { queuesOfKind } from './kinds.ts';
 import { advance } from './phases.ts';
 import { serveRunMetrics } from './queue-metrics.ts';
@@ -59,6 +59,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const unitQueues = queues.filter((q) => q !== CONTROL);
 
   const connection = await connectRedis(config, `megapairs-worker-${kind}`);
+  const outages = watchOutages(connection, config, log);
   // Refuse at start, before any job is taken, when this config would write other artifacts.
   let accepted = await acceptRun(connection, config, log).catch((err: Error) => {
     connection.disconnect();
@@ -170,7 +171,8 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
       name: `${hostname()}-${process.pid}`,
     };
     const w = q === CONTROL ? new Worker(rq.name(q), runBarrier as Processor, options) : new SlotWorker(rq.name(q), runUnit as Processor, options, slots);
-    w.on('error', (err) => log(`error on ${q}: ${err.message}`));
+    // An outage is told once, with its length (watchOutages), not as each client's failed reconnects.
+    w.on('error', (err) => isConnectionError(err) || log(`error on ${q}: ${err.message}`));
     w.on('stalled', (id) => log(`stalled ${id}: its worker stopped renewing the lock (killed?); back in the queue`));
     if (q !== CONTROL) w.on('failed', (job, err) => job && track(recordFailure(q, job, err)));
     return w;
@@ -187,6 +189,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
       await pool.abort(); // the queue workers have closed, so no thread is busy: this only ends them
       await metrics?.close();
       await rq.close();
+      outages.stop();
       await connection.quit().catch(() => connection.disconnect());
       log('stopped');
     })());
