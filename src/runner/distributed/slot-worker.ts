@@ -77,9 +77,9 @@ export class SlotWorker<D = unknown, R = unknown> extends Worker<D, R> {
     return job;
   }
 
-  override async processJob(job: Job<D, R>, token: string): Promise<void | Job<D, R>> {
+  override async processJob(job: Job<D, R>, token: string): Promise<Job<D, R> | undefined> {
     try {
-      return await super.processJob(job, token, () => false);
+      return (await super.processJob(job, token, () => false)) || undefined;
     } finally {
       this.slots.release();
     }

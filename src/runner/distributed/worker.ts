@@ -130,7 +130,9 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const runBarrier = async (job: Job<ControlJobData>, token?: string): Promise<unknown> => {
     if (!(await serves(job, token))) return { superseded: true };
     log(`start ${job.id}`);
-    const r = await advance(ctx, rq, job.data, accepted.published);
+    // The run as published now: a \`megapairs run\` of the same key since (a rebuild) tells its reports what came before it.
+    const published = await readPublishedRun(connection, config);
+    const r = await advance(ctx, rq, job.data, published?.key === accepted.key ? published : accepted.published);
     log(`done ${job.id}`);
     return r;
   };
