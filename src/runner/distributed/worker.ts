@@ -4,9 +4,10 @@
 // Crash safety comes from BullMQ's locks: a worker renews the lock of each job in hand every
 // lock_ms/2; when a worker dies (kill -9, a lost node) its locks lapse and any other worker's
 // stalled-job check (every lock_ms/4) moves the jobs back to wait, lock_ms/2 to 1.25 x lock_ms
-// after the death. A worker holds only jobs it runs (slot-worker.ts), so that is all a death strands. Units skip complete artifacts, so a unit run
-// twice writes its output once. A stall is not a failed attempt: preemptible nodes are killed
-// often, so a unit may lose its worker runner.max_stalls times, apart from its runner.attempts.
+// after the death. A worker holds only the jobs it runs (slot-worker.ts), so that is all a death
+// strands. Units skip complete artifacts, so a unit run twice writes its output once. A stall is
+// not a failed attempt: preemptible nodes are killed often, so a unit may lose its worker
+// runner.max_stalls times, apart from its runner.attempts.
 // Every unit that fails for good (its last attempt, too many stalls, a refusal) goes to the ledger
 // from here, the one place that sees all three. Stop (SIGTERM) stops taking jobs, lets the ones in hand finish
 // within the grace period, and after that returns them to the queue for another worker.
