@@ -5,15 +5,20 @@
 // the unit, not the images; and a worker killed -9 strands only the jobs it runs, back within
 // about lock_ms.
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
 import { copyFileSync, cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { Queue } from 'bullmq';
 import { stringify } from 'yaml';
+import { parseConfig } from '../src/config/load.ts';
 import { readLedger } from '../src/ledger/ledger.ts';
 import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
+import { runDistributed } from '../src/runner/distributed/follow.ts';
+import { startWorker } from '../src/runner/distributed/worker.ts';
 import { runLocal, runStage } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { stagesByName } from '../src/pipeline.ts';
@@ -205,5 +210,43 @@ test('a worker takes jobs only for free threads; killed -9 holding two, they are
     await Promise.all(queues.map((q) => q.close()));
     rescuer.child.kill('SIGCONT');
     await stop([rescuer]);
+  }
+});
+
+test('a Redis outage: one line when it is lost and one when it is back, with its length; the follower waits for Redis, and the run completes', {
+  timeout: 300_000,
+}, async () => {
+  // A Redis of this test's own (AOF on, as in production), killed -9 and restarted mid-run.
+  const dir = tempDir('dist-outage-redis');
+  const port = 20_000 + (process.pid % 20_000);
+  const redis = () => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: 'ignore' });
+  let server = redis();
+  await sleep(500);
+  const run = newRun('outage');
+  const config = parseConfig({ ...run.obj, redis: { ...(run.obj.redis as object), url: `redis://127.0.0.1:${port}` } });
+  const followerLines: string[] = [];
+  const workerLines: string[] = [];
+  const following = runDistributed(config, { write: (l) => followerLines.push(l), pollMs: 200, quietMs: 1000 });
+  const w = await startWorker(config, 'all', { concurrency: 1, log: (l) => workerLines.push(l) });
+  try {
+    while (!workerLines.some((l) => l.startsWith('done embed.'))) await sleep(50);
+    server.kill('SIGKILL');
+    await once(server, 'exit');
+    await sleep(3000);
+    server = redis();
+    const result = await following;
+    assert.equal(result.summary.triples, reference.split('\n').filter(Boolean).length);
+    assert.equal(run.jsonl(), reference);
+    assert.equal(workerLines.filter((l) => l.startsWith('lost Redis at ')).length, 1, workerLines.join('\n'));
+    assert.match(workerLines.find((l) => l.includes(' is back after '))!, /^Redis at redis:\/\/127\.0\.0\.1:\d+\/0 is back after \d+\.\ds down$/);
+    assert.deepEqual(
+      workerLines.filter((l) => /ECONNREFUSED|Connection is closed/.test(l)),
+      [],
+    );
+    assert.ok(followerLines.some((l) => l.includes('waiting for Redis')));
+    assert.ok(!followerLines.some((l) => l.startsWith('no worker serves')), followerLines.join('\n'));
+  } finally {
+    await w.stop();
+    server.kill('SIGKILL');
   }
 });
