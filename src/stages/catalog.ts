@@ -6,7 +6,6 @@
 // its retries, an I/O error, a shard listed a moment ago and gone now) fails the unit instead, so a
 // rerun tries the shard again rather than recording its images as lost.
 import sharp from 'sharp';
-import { digest } from '../provenance/digest.ts';
 import { partName } from '../artifacts/layout.ts';
 import { writeParquet } from '../artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
@@ -17,6 +16,7 @@ import { UnitLedger } from '../ledger/ledger.ts';
 import { NotFoundError } from '../storage/storage.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
 import { describeError } from '../util/error-chain.ts';
+import { mapPool } from '../util/pool.ts';
 import { withOwnError } from '../util/sharp-message.ts';
 
 const utf8 = new TextDecoder('utf-8', { fatal: true });
@@ -71,21 +71,36 @@ const captionBytes = (v: unknown): Buffer | string | undefined | null =>
 export class CatalogStage implements Stage<ShardRef> {
   readonly name = 'catalog';
   readonly after = [];
+  readonly keyedByPart = true;
+
+  /** The caption settings and the pixel limit; each part is decided by its shard as well (partsDecidedBy). */
+  decidedBy(ctx: StageContext): Record<string, unknown> {
+    const { caption, max_pixels } = ctx.config.input;
+    return { 'input.caption': caption, 'input.max_pixels': max_pixels };
+  }
 
   /**
-   * The caption settings, the pixel limit, and the corpus: the shards it lists, by name. Not their
-   * sizes: a shard cut or being copied on shared storage is a passing fault of the environment
-   * (the embed stage fails the unit on a short read, and a rerun recovers), not another corpus.
+   * Each part by its shard's identity on storage: its name, size and version (mtime, or the S3
+   * ETag), and its metadata parquet's when there is one. A shard added to the corpus adds a part
+   * and a replaced one changes only its own; a worker whose corpus differs is refused by name.
    */
-  async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
+  async partsDecidedBy(ctx: StageContext): Promise<Record<string, Record<string, unknown>>> {
     const shards = await this.plan(ctx);
-    const { caption, max_pixels, max_shards } = ctx.config.input;
-    return {
-      'input.caption': caption,
-      'input.max_pixels': max_pixels,
-      'input.max_shards': max_shards,
-      corpus: { shards: shards.length, digest: digest(shards.map((s) => s.tar)) },
+    const identity = async (key: string) => {
+      try {
+        const { size, version } = await ctx.input.stat(key);
+        return { size, version };
+      } catch (err) {
+        if (err instanceof NotFoundError) return undefined;
+        throw err;
+      }
     };
+    const parts = await mapPool(shards, 16, async (s) => {
+      const tar = await identity(s.tar);
+      if (!tar) throw new Error(`${ctx.input.uri(s.tar)}: listed a moment ago, gone now`);
+      return [partName(s.number), { tar: s.tar, ...tar, metadata: (await identity(s.parquet)) ?? 'none' }] as const;
+    });
+    return Object.fromEntries(parts);
   }
 
   async plan(ctx: StageContext): Promise<ShardRef[]> {

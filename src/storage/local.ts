@@ -5,7 +5,7 @@ import { copyFile, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writ
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
-import { NotFoundError, ShortReadError, type Storage } from './storage.ts';
+import { NotFoundError, type ObjectVersion, ShortReadError, type Storage } from './storage.ts';
 
 let tempCounter = 0;
 // The temp names writeAtomically uses: never listed as keys.
@@ -86,6 +86,17 @@ export class LocalStorage implements Storage {
     } catch {
       return false;
     }
+  }
+
+  async stat(key: string): Promise<ObjectVersion> {
+    let st: Awaited<ReturnType<typeof stat>>;
+    try {
+      st = await stat(this.uri(key));
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new NotFoundError(this.uri(key));
+      throw err;
+    }
+    return { size: st.size, version: `mtime ${st.mtime.toISOString()}` };
   }
 
   /** Removes the file, then the folders it leaves empty (an S3 prefix has no folders to leave). */

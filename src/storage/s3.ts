@@ -12,7 +12,7 @@ import { IncompleteBodyError, storageError } from './s3-errors.ts';
 import { parseS3Uri, type ObjectRef } from './s3-location.ts';
 import { uploadMultipart } from './s3-multipart.ts';
 import { resumableReadStream } from './s3-read-stream.ts';
-import { NotFoundError, ShortReadError, type Storage } from './storage.ts';
+import { NotFoundError, type ObjectVersion, ShortReadError, type Storage } from './storage.ts';
 
 export interface S3StorageOptions {
   client: S3Client;
@@ -137,6 +137,11 @@ export class S3Storage implements Storage {
 
   private head(key: string) {
     return this.call('head', key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })));
+  }
+
+  async stat(key: string): Promise<ObjectVersion> {
+    const res = await this.head(key);
+    return { size: Number(res.ContentLength ?? 0), version: `etag ${res.ETag ?? ''}` };
   }
 
   async delete(key: string): Promise<void> {

@@ -18,10 +18,20 @@ export interface Storage {
   exists(key: string): Promise<boolean>;
   /** Removes the object; removing one that is absent is not an error. */
   delete(key: string): Promise<void>;
+  /**
+   * The object's size and a version that changes when its bytes are replaced (the file's mtime,
+   * the S3 ETag): what says a shard is the one a catalog part was made from, without reading it.
+   */
+  stat(key: string): Promise<ObjectVersion>;
   /** Keys under a prefix, in lexical order. */
   list(prefix: string): AsyncIterable<string>;
   /** A local path holding the object's bytes: the file itself when local, a cached download otherwise. */
   localPath(key: string): Promise<string>;
+}
+
+export interface ObjectVersion {
+  size: number;
+  version: string;
 }
 
 export class NotFoundError extends Error {
