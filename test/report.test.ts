@@ -63,7 +63,7 @@ async function fullSummary(): Promise<ReportSummary> {
           target_similarity: histogramOf(sims, 0.8, 0.96, 16),
           pairs: sims.length,
           near_duplicate_clusters: 0,
-          recall: { k: 20, queries: 100, at_k: 0.987, in_band: 0.993, in_band_neighbours: 1200 },
+          recall: { k: 20, queries: 100, at_k: 0.987, in_band: 0.993, at_k_by_id: 0.981, in_band_by_id: 0.99, in_band_neighbours: 1200 },
         },
       ];
     }),

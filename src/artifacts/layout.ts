@@ -3,9 +3,10 @@
 // config writes beside the old artifacts and never reads them. A part number is the input shard's
 // number, so a catalog part, its embeddings, its pairs, its annotations and its triples all share
 // one number. The product under the output prefix keeps plain names for its readers; markers
-// under the work prefix say which key wrote it.
+// under the work prefix say which key wrote it. Stages keyed by part (catalog, embed) keep each
+// part under its own part key: `catalog/<part key>/part-NNNNN.parquet`.
 import type { EncoderName } from '../config/schema.ts';
-import type { StageKeys } from '../provenance/stage-keys.ts';
+import { partKeyName, splitKeyName, type StageKeys } from '../provenance/stage-keys.ts';
 
 const part = (n: number) => `part-${String(n).padStart(5, '0')}`;
 const shard = (s: number) => `shard-${String(s).padStart(2, '0')}`;
@@ -51,20 +52,31 @@ export function keyedLayout(keys: StageKeys) {
     if (!key || !STAGE_FOLDERS[stage]) throw new Error(`no provenance key or folder for stage "${stage}"`);
     return `${STAGE_FOLDERS[stage]}/${key}`;
   };
-  const ledgerKey = (stage: string) => {
-    const key = keys[stage] ?? keys[LEDGER_KEYED_BY[stage]];
+  const atPart = (stage: string, n: number) => {
+    const key = keys[partKeyName(stage, part(n))];
+    if (!key || !STAGE_FOLDERS[stage]) throw new Error(`no provenance key for ${part(n)} of stage "${stage}": the part is not in this run's corpus`);
+    return `${STAGE_FOLDERS[stage]}/${key}`;
+  };
+  /** A unit's ledger sits under its part's key where its stage is keyed by part ("part-00003.unit" is part-00003's). */
+  const ledgerKey = (stage: string, unit?: string) => {
+    const key = (unit && keys[partKeyName(stage, unit.replace(/\.unit$/, ''))]) || keys[stage] || keys[LEDGER_KEYED_BY[stage]];
     if (!key) throw new Error(`no provenance key for the ledger of "${stage}"`);
     return key;
+  };
+  /** The part keys of a stage keyed by part, or undefined for other stages. */
+  const partKeys = (stage: string) => {
+    const found = Object.keys(keys).filter((name) => splitKeyName(name).stage === stage && splitKeyName(name).unit);
+    return found.length ? found.map((name) => keys[name]) : undefined;
   };
   return {
     keys,
     /** The folder holding every artifact of a stage under its current key. */
     stageFolder: (stage: string) => `${at(stage)}/`,
-    catalogPart: (n: number) => `${at('catalog')}/${part(n)}.parquet`,
+    catalogPart: (n: number) => `${atPart('catalog', n)}/${part(n)}.parquet`,
     catalogManifest: () => `${at('manifest')}/manifest.json`,
-    embeddingPart: (encoder: EncoderName, n: number) => `${at('embed')}/${encoder}/${part(n)}.npy`,
+    embeddingPart: (encoder: EncoderName, n: number) => `${atPart('embed', n)}/${encoder}/${part(n)}.npy`,
     /** uint8 per catalog row: 1 when every encoder embedded the image. Written last: marks the chunk complete. */
-    embeddingMask: (n: number) => `${at('embed')}/mask/${part(n)}.npy`,
+    embeddingMask: (n: number) => `${atPart('embed', n)}/mask/${part(n)}.npy`,
     /** A space's shard router (centroids and biases, JSON), when index.probe_shards > 0. */
     shardRouter: (encoder: EncoderName) => `${at('partition')}/${encoder}.router.json`,
     /** A part's rows that a routed shard indexes (its home, or its border's second nearest): row numbers and vectors. */
@@ -103,10 +115,11 @@ export function keyedLayout(keys: StageKeys) {
     /** Written after a part's triples reach the output: the emit key the output part is from. */
     emittedMarker: (n: number) => `_megapairs/triples/${part(n)}.key`,
     exportedMarker: () => `_megapairs/megapairs.jsonl.key`,
-    ledgerFolder: (stage: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/`,
-    ledgerPart: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/${unit}.jsonl`,
+    /** The folders holding a stage's ledger under the current keys: one per part key where it is keyed by part. */
+    ledgerFolders: (stage: string) => (partKeys(stage) ?? [ledgerKey(stage)]).map((key) => `${LEDGER_FOLDER}/${stage}/${key}/`),
+    ledgerPart: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage, unit)}/${unit}.jsonl`,
     /** What a distributed unit computed (items, failed), beside its ledger: read back by a later attempt that finds the unit complete. */
-    unitResult: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage)}/${unit}.result.json`,
+    unitResult: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage, unit)}/${unit}.result.json`,
     ...outputLayout,
   };
 }

@@ -16,6 +16,8 @@ export interface ShardRef {
   /** The tar's size and version when listed (storage.ts ObjectVersion): its identity, part of the catalog's key. */
   size: number;
   version: string;
+  /** The metadata parquet's size and version, when the listing has one beside the tar. */
+  metadata?: { size: number; version: string };
 }
 
 export interface WebdatasetSample {
@@ -30,11 +32,14 @@ export interface WebdatasetSample {
 /** The shards of an input prefix, ordered by number. */
 export async function listShards(input: Storage): Promise<ShardRef[]> {
   const shards: ShardRef[] = [];
+  const parquets = new Map<string, { size: number; version: string }>();
   for await (const { key, size, version } of input.listVersions('')) {
+    if (key.endsWith('.parquet')) parquets.set(key, { size, version });
     const m = /^(?:.*\/)?(\d+)\.tar$/.exec(key);
     if (!m) continue;
     shards.push({ number: Number(m[1]), tar: key, parquet: key.replace(/\.tar$/, '.parquet'), size, version });
   }
+  for (const s of shards) s.metadata = parquets.get(s.parquet);
   shards.sort((a, b) => a.number - b.number);
   for (let i = 1; i < shards.length; i++) {
     if (shards[i].number === shards[i - 1].number) {

@@ -16,9 +16,7 @@ export class ExactTopK {
   /** Compares every query with the vector of image `id`. */
   add(id: number, vector: Float32Array): void {
     for (let q = 0; q < this.queries.length; q++) {
-      const query = this.queries[q];
-      let dot = 0;
-      for (let i = 0; i < vector.length; i++) dot += query[i] * vector[i];
+      const dot = ExactTopK.similarity(this.queries[q], vector);
       const list = this.best[q];
       if (list.length === this.k && !better(dot, id, list[list.length - 1])) continue;
       let at = list.length;
@@ -26,6 +24,13 @@ export class ExactTopK {
       list.splice(at, 0, { id, similarity: dot });
       if (list.length > this.k) list.pop();
     }
+  }
+
+  /** The similarity exactly as the search computes it (so equal vectors give equal values). */
+  static similarity(a: Float32Array, b: Float32Array): number {
+    let dot = 0;
+    for (let i = 0; i < b.length; i++) dot += a[i] * b[i];
+    return dot;
   }
 
   result(q: number): Neighbour[] {

@@ -6,6 +6,7 @@
 // says whether another try may still pass (a model reply that stayed malformed, a unit that failed);
 // `megapairs retry-failed` reruns the units holding such entries.
 import { LEDGER_STAGES_OUTSIDE } from '../artifacts/layout.ts';
+import { stagesOf } from '../provenance/stage-keys.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { describeError } from '../util/error-chain.ts';
 
@@ -48,22 +49,20 @@ export class UnitLedger {
 }
 
 /** The ledger of the current keys: entries an older config wrote are not this run's. */
-export async function readLedger(
-  ctx: StageContext,
-  stages: readonly string[] = [...Object.keys(ctx.keys ?? {}), ...LEDGER_STAGES_OUTSIDE],
-): Promise<Failure[]> {
+export async function readLedger(ctx: StageContext, stages: readonly string[] = [...stagesOf(ctx.keys ?? {}), ...LEDGER_STAGES_OUTSIDE]): Promise<Failure[]> {
   const out: Failure[] = [];
   const work = ctx.work;
   for (const stage of stages)
-    for await (const key of work.list(ctx.layout.ledgerFolder(stage))) {
-      if (!key.endsWith('.jsonl')) continue;
-      const text = (await work.read(key)).toString('utf8');
-      // Entries written before `retryable` existed read as final.
-      for (const line of text.split('\n')) {
-        if (!line.trim()) continue;
-        const f = JSON.parse(line) as Failure;
-        out.push({ ...f, retryable: f.retryable ?? false });
+    for (const folder of ctx.layout.ledgerFolders(stage))
+      for await (const key of work.list(folder)) {
+        if (!key.endsWith('.jsonl')) continue;
+        const text = (await work.read(key)).toString('utf8');
+        // Entries written before `retryable` existed read as final.
+        for (const line of text.split('\n')) {
+          if (!line.trim()) continue;
+          const f = JSON.parse(line) as Failure;
+          out.push({ ...f, retryable: f.retryable ?? false });
+        }
       }
-    }
   return out;
 }

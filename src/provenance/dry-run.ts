@@ -1,6 +1,7 @@
 // `megapairs run --dry-run`: what a run of this config would reuse and compute, stage by stage,
 // and why, without doing any work. A stage after one that must compute cannot list its units yet
-// (they come from the artifacts before it), so it is shown as computing whole.
+// (they come from the artifacts before it), so it is shown as computing whole; a stage keyed by
+// part knows its parts from its keys, so it says how many it reuses and computes all the same.
 import { pipelineStages } from '../pipeline.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { changesSince, stageReason, stageStatus } from './explain.ts';
@@ -22,12 +23,13 @@ export async function dryRunPlan(ctx: StageContext): Promise<{ key: string; stag
   for (const stage of pipelineStages()) {
     const now = run.provenance[stage.name];
     const previous = run.previous?.stages[stage.name];
-    if (upstreamComputes) {
+    if (upstreamComputes && !now.parts) {
       const changed = changesSince(previous, now);
       out.push({ stage: stage.name, key: now.key, reason: changed.length ? changed.join('; ') : 'a stage before it computes' });
       continue;
     }
-    const units = await stage.plan(ctx);
+    // A part-keyed stage's units are its parts (PartStage units are part numbers).
+    const units = upstreamComputes ? Object.keys(now.parts!).map((u) => Number(u.replace(/^part-/, ''))) : await stage.plan(ctx);
     let done = 0;
     for (const u of units) if (await stage.isDone(ctx, u)) done++;
     const status = stageStatus(units.length, done);

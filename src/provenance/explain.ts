@@ -2,7 +2,7 @@
 // the values that decide it (compared with the last recorded run of the same name), or which
 // stage before it changed.
 import { differences } from './digest.ts';
-import type { StageProvenance } from './stage-keys.ts';
+import type { PartProvenance, StageProvenance } from './stage-keys.ts';
 
 /** 'not needed': the config asks nothing of the stage (the partition stage when shards are id ranges). */
 export type StageStatus = 'computed' | 'reused' | 'partly reused' | 'not needed';
@@ -18,8 +18,27 @@ export function changesSince(previous: StageProvenance | undefined, now: StagePr
   if (!previous) return [];
   if (previous.key === now.key) return [];
   const changed = differences(previous.decidedBy, now.decidedBy);
-  for (const [stage, key] of Object.entries(now.after)) if (previous.after[stage] !== key) changed.push(`${stage} changed`);
+  // A stage keyed by part says which parts came, went or changed; the stage it reads changed with them.
+  if (previous.parts && now.parts) changed.push(...partChanges(previous.parts, now.parts, Object.keys(now.after)));
+  else for (const [stage, key] of Object.entries(now.after)) if (previous.after[stage] !== key) changed.push(`${stage} changed`);
   return changed.length ? changed : ['the artifact format changed'];
+}
+
+/** Parts added, removed, and each changed part with what changed in it (its shard's size, the part it reads). */
+function partChanges(previous: Record<string, PartProvenance>, now: Record<string, PartProvenance>, reads: string[]): string[] {
+  const list = (units: string[]) => (units.length > 4 ? `${units.slice(0, 4).join(', ')}, ...` : units.join(', '));
+  const added = Object.keys(now).filter((u) => !previous[u]);
+  const removed = Object.keys(previous).filter((u) => !now[u]);
+  const out: string[] = [];
+  if (added.length) out.push(`${added.length} part${added.length === 1 ? '' : 's'} added (${list(added)})`);
+  if (removed.length) out.push(`${removed.length} part${removed.length === 1 ? '' : 's'} removed (${list(removed)})`);
+  for (const [unit, p] of Object.entries(now)) {
+    const before = previous[unit];
+    if (!before || before.key === p.key) continue;
+    const own = differences(before.decidedBy, p.decidedBy);
+    out.push(...(own.length ? own.map((d) => `${unit} ${d}`) : reads.map((stage) => `${unit}: ${stage} changed`)));
+  }
+  return out;
 }
 
 export function stageReason(status: StageStatus, previous: StageProvenance | undefined, now: StageProvenance, units: number, skipped: number): string {

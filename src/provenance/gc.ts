@@ -3,7 +3,7 @@
 // request cache of annotation (content-addressed, reusable by any config) are kept.
 import { LEDGER_FOLDER, STAGE_FOLDERS } from '../artifacts/layout.ts';
 import type { Storage } from '../storage/storage.ts';
-import type { StageKeys } from './stage-keys.ts';
+import { splitKeyName, type StageKeys } from './stage-keys.ts';
 
 export interface GcResult {
   /** "<folder>/<key>/" of every removed (or, dry, removable) key, with its file count. */
@@ -15,7 +15,8 @@ export interface GcResult {
 export async function collectGarbage(work: Storage, keep: StageKeys[], opts: { dryRun?: boolean } = {}): Promise<GcResult> {
   const wanted = new Set<string>();
   for (const keys of keep) {
-    for (const [stage, key] of Object.entries(keys)) {
+    for (const [name, key] of Object.entries(keys)) {
+      const { stage } = splitKeyName(name); // a part key's folder is its stage's
       wanted.add(`${STAGE_FOLDERS[stage]}/${key}/`);
       wanted.add(`${LEDGER_FOLDER}/${stage}/${key}/`);
     }

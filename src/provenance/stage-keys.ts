@@ -16,6 +16,13 @@ export interface StageProvenance {
   decidedBy: Record<string, unknown>;
   /** The keys of the stages it reads. */
   after: Record<string, string>;
+  /** Stages keyed by part: each part's key and what decides it beyond `decidedBy`, by unit id. */
+  parts?: Record<string, PartProvenance>;
+}
+
+export interface PartProvenance {
+  key: string;
+  decidedBy: Record<string, unknown>;
 }
 
 export type RunProvenance = Record<string, StageProvenance>;
@@ -32,12 +39,62 @@ export async function resolveProvenance(ctx: StageContext, stages: readonly Stag
       after[name] = up.key;
     }
     const decidedBy = await stage.decidedBy(ctx);
-    out[stage.name] = { key: digest({ format: ARTIFACT_FORMAT, stage: stage.name, decidedBy, after }), decidedBy, after };
+    if (!stage.keyedByPart) {
+      out[stage.name] = { key: digest({ format: ARTIFACT_FORMAT, stage: stage.name, decidedBy, after }), decidedBy, after };
+      continue;
+    }
+    const parts = await partProvenance(ctx, stage, decidedBy, out);
+    const partKeys = Object.fromEntries(Object.entries(parts).map(([unit, p]) => [unit, p.key]));
+    out[stage.name] = { key: digest({ format: ARTIFACT_FORMAT, stage: stage.name, decidedBy, after, parts: partKeys }), decidedBy, after, parts };
   }
   return out;
 }
 
-export const keysOf = (p: RunProvenance): StageKeys => Object.fromEntries(Object.entries(p).map(([s, v]) => [s, v.key]));
+/**
+ * Each part's key: the stage's decidedBy, the part's own (partsDecidedBy), and for every stage it
+ * reads the same part's key (or, for a stage not keyed by part, its stage key). The parts are its
+ * own (partsDecidedBy) or those of the part-keyed stage it reads.
+ */
+async function partProvenance(ctx: StageContext, stage: Stage<any>, decidedBy: Record<string, unknown>, before: RunProvenance) {
+  const own = stage.partsDecidedBy ? await stage.partsDecidedBy(ctx) : undefined;
+  const upstream = stage.after.map((name) => before[name].parts).find(Boolean);
+  if (!own && !upstream) throw new Error(`stage ${stage.name} is keyed by part but neither lists its parts nor reads a stage that does`);
+  const parts: Record<string, PartProvenance> = {};
+  for (const unit of Object.keys(own ?? upstream!)) {
+    const after: Record<string, string> = {};
+    for (const name of stage.after) {
+      const up = before[name];
+      const key = up.parts ? up.parts[unit]?.key : up.key;
+      if (!key) throw new Error(`stage ${stage.name}: ${unit} has no part in ${name}`);
+      after[name] = key;
+    }
+    const part = own?.[unit] ?? {};
+    parts[unit] = { key: digest({ format: ARTIFACT_FORMAT, stage: stage.name, decidedBy, part, after }), decidedBy: part };
+  }
+  return parts;
+}
+
+/** The name a part key travels under among the stage keys. */
+export const partKeyName = (stage: string, unit: string) => `${stage}@${unit}`;
+
+/** The stage and, for a part key, the unit of a name in StageKeys. */
+export function splitKeyName(name: string): { stage: string; unit?: string } {
+  const at = name.indexOf('@');
+  return at < 0 ? { stage: name } : { stage: name.slice(0, at), unit: name.slice(at + 1) };
+}
+
+/** Stage keys, then every part key under its `<stage>@<unit>` name. */
+export function keysOf(p: RunProvenance): StageKeys {
+  const out: StageKeys = {};
+  for (const [stage, v] of Object.entries(p)) {
+    out[stage] = v.key;
+    for (const [unit, part] of Object.entries(v.parts ?? {})) out[partKeyName(stage, unit)] = part.key;
+  }
+  return out;
+}
+
+/** The names of the stages among StageKeys (part keys left out). */
+export const stagesOf = (keys: StageKeys): string[] => Object.keys(keys).filter((name) => !splitKeyName(name).unit);
 
 /** The run's own key: the last stage's, which chains every other. */
 export const runKey = (keys: StageKeys, stageOrder: readonly string[]): string => keys[stageOrder[stageOrder.length - 1]];

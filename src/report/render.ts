@@ -129,8 +129,11 @@ function mining(s: ReportSummary, band: [number, number]): string {
     body += '<h3>Recall of the index</h3>';
     body += recall.length
       ? table(
-          ['space', 'k', 'queries checked', 'recall@k', 'recall in band'],
-          recall.map(([space, m]) => [space, m.recall!.k, m.recall!.queries, m.recall!.at_k.toFixed(4), m.recall!.in_band.toFixed(4)]),
+          ['space', 'k', 'queries checked', 'recall@k', 'recall in band', 'recall@k by id', 'in band by id'],
+          recall.map(([space, m]) => {
+            const r = m.recall!;
+            return [space, r.k, r.queries, r.at_k.toFixed(4), r.in_band.toFixed(4), r.at_k_by_id.toFixed(4), r.in_band_by_id.toFixed(4)];
+          }),
           'recall',
         )
       : NOT_MEASURED;

@@ -23,7 +23,7 @@ export interface SpaceMining {
   neighbour_similarity?: Histogram;
   target_similarity?: Histogram;
   pairs?: number;
-  recall?: { k: number; queries: number; at_k: number; in_band: number };
+  recall?: { k: number; queries: number; at_k: number; in_band: number; at_k_by_id: number; in_band_by_id: number };
 }
 
 export interface MiningSection {

@@ -86,7 +86,10 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
 function miningLines(m: MiningSummary): string[] {
   return [
     `recall      ${Object.entries(m.spaces)
-      .map(([k, v]) => `${k} ${v.recall.in_band.toFixed(3)} in-band, ${v.recall.at_k.toFixed(3)} @${v.recall.k}`)
+      .map(([k, v]) => {
+        const r = v.recall;
+        return `${k} ${r.in_band.toFixed(3)} in-band, ${r.at_k.toFixed(3)} @${r.k} (by id ${r.in_band_by_id.toFixed(3)}, ${r.at_k_by_id.toFixed(3)})`;
+      })
       .join('; ')} (${Object.values(m.spaces)[0]?.recall.queries ?? 0} queries)`,
     `selection   ${m.queries_without_pair} queries without a pair, ${m.duplicate_pairs_merged} pairs found in two spaces merged, target in-degree max ${m.target_in_degree.max}, ${m.near_duplicate_clusters} near-duplicate clusters`,
   ];

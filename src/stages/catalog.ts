@@ -6,7 +6,6 @@
 // its retries, an I/O error, a shard listed a moment ago and gone now) fails the unit instead, so a
 // rerun tries the shard again rather than recording its images as lost.
 import sharp from 'sharp';
-import { digest } from '../provenance/digest.ts';
 import { partName } from '../artifacts/layout.ts';
 import { writeParquet } from '../artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
@@ -71,27 +70,25 @@ const captionBytes = (v: unknown): Buffer | string | undefined | null =>
 export class CatalogStage implements Stage<ShardRef> {
   readonly name = 'catalog';
   readonly after = [];
+  readonly keyedByPart = true;
+
+  /** The caption settings and the pixel limit; each part is decided by its shard as well (partsDecidedBy). */
+  decidedBy(ctx: StageContext): Record<string, unknown> {
+    const { caption, max_pixels } = ctx.config.input;
+    return { 'input.caption': caption, 'input.max_pixels': max_pixels };
+  }
 
   /**
-   * The caption settings, the pixel limit, and the corpus: the shards it lists, by name, and by
-   * identity in storage (each tar's size and version: ETag on S3, size and mtime on a disk). A
-   * worker whose `input.path` holds other tars under the same names, or tars replaced since, has
-   * another key, and is refused at start (run-identity.ts).
+   * Each part by its shard's identity on storage as listed: its name, size and version (ETag on
+   * S3, size and mtime on a disk), and its metadata parquet's. A shard added to the corpus adds a
+   * part and a replaced one changes only its own; a worker whose `input.path` holds other tars
+   * under the same names is refused at start naming both identities (run-identity.ts).
    */
-  async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
+  async partsDecidedBy(ctx: StageContext): Promise<Record<string, Record<string, unknown>>> {
     const shards = await this.plan(ctx);
-    const { caption, max_pixels, max_shards } = ctx.config.input;
-    return {
-      'input.caption': caption,
-      'input.max_pixels': max_pixels,
-      'input.max_shards': max_shards,
-      corpus: {
-        shards: shards.length,
-        digest: digest(shards.map((s) => s.tar)),
-        bytes: shards.reduce((a, s) => a + s.size, 0),
-        identity: digest(shards.map((s) => [s.tar, s.size, s.version])),
-      },
-    };
+    return Object.fromEntries(
+      shards.map((s) => [partName(s.number), { tar: { name: s.tar, size: s.size, version: s.version }, metadata: s.metadata ?? 'none' }]),
+    );
   }
 
   async plan(ctx: StageContext): Promise<ShardRef[]> {

@@ -60,6 +60,8 @@ class VectorTable {
 export class EmbedStage extends PartStage {
   readonly name = 'embed';
   readonly after = ['catalog'];
+  /** Each part is keyed by its catalog part: a grown corpus embeds only its new parts. */
+  readonly keyedByPart = true;
 
   /**
    * Each encoder's settings (batch sizes too: another batch size gives vectors that differ in the

@@ -40,10 +40,14 @@ export interface PartMiningStats {
 export interface RecallStats {
   k: number;
   queries: number;
-  /** Share of the exact top-k the index found. */
+  /** Share of the exact top-k the index found, a neighbour tied with the exact k-th counting as found. */
   at_k: number;
-  /** Share of the exact top-k inside the band (the possible targets) the index found. */
+  /** The same among the exact top-k inside the band (the possible targets). */
   in_band: number;
+  /** at_k counted by ids only: a tie the index broke the other way counts as a miss. */
+  at_k_by_id: number;
+  /** in_band counted by ids only. */
+  in_band_by_id: number;
   in_band_neighbours: number;
 }
 

@@ -42,6 +42,13 @@ export interface Stage<U = unknown> {
    * of the files they name. Never a location (a path, a bucket): storage is compared by identity.
    */
   decidedBy(ctx: StageContext): Record<string, unknown> | Promise<Record<string, unknown>>;
+  /**
+   * Its artifacts are kept per catalog part, each under a key of its own (stage-keys.ts), so a
+   * grown corpus computes only its new parts. Its units are parts named by `partName`.
+   */
+  readonly keyedByPart?: boolean;
+  /** For a stage keyed by part that lists its own parts: what decides each part, by unit id. */
+  partsDecidedBy?(ctx: StageContext): Promise<Record<string, Record<string, unknown>>>;
   /** Its units compute on the calling thread (hnswlib is synchronous): the local runner runs them in worker threads. */
   readonly threaded?: boolean;
   /** The units to run; called only after every earlier stage is complete. */
