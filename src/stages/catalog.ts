@@ -12,7 +12,10 @@ import { writeParquet } from '../artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/shard-metadata.ts';
 import { TarError } from '../corpus/tar.ts';
-import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
+import { listShards, memberByteCaps, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
+import { configSchema } from '../config/schema.ts';
+import { canonicalJson } from '../provenance/digest.ts';
+import { printableKey, unsafeKeyProblem } from '../storage/safe-key.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { NotFoundError } from '../storage/storage.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
@@ -65,6 +68,8 @@ async function shardMetadata(ctx: StageContext, shard: ShardRef, ledger: UnitLed
   }
 }
 
+const DEFAULT_MEMBER_CAPS = configSchema.shape.input.shape.max_member_bytes.parse(undefined);
+
 const captionBytes = (v: unknown): Buffer | string | undefined | null =>
   v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : (v as string | undefined | null);
 
@@ -76,14 +81,17 @@ export class CatalogStage implements Stage<ShardRef> {
    * The caption settings, the pixel limit, and the corpus: the shards it lists, by name. Not their
    * sizes: a shard cut or being copied on shared storage is a passing fault of the environment
    * (the embed stage fails the unit on a short read, and a rerun recovers), not another corpus.
+   * The member caps only when not the defaults, so runs from before they existed keep their keys.
    */
   async decidedBy(ctx: StageContext): Promise<Record<string, unknown>> {
     const shards = await this.plan(ctx);
-    const { caption, max_pixels, max_shards } = ctx.config.input;
+    const { caption, max_pixels, max_shards, max_member_bytes } = ctx.config.input;
+    const defaultCaps = canonicalJson(max_member_bytes) === canonicalJson(DEFAULT_MEMBER_CAPS);
     return {
       'input.caption': caption,
       'input.max_pixels': max_pixels,
       'input.max_shards': max_shards,
+      ...(defaultCaps ? {} : { 'input.max_member_bytes': max_member_bytes }),
       corpus: { shards: shards.length, digest: digest(shards.map((s) => s.tar)) },
     };
   }
@@ -105,6 +113,15 @@ export class CatalogStage implements Stage<ShardRef> {
 
   async run(ctx: StageContext, shard: ShardRef): Promise<UnitResult> {
     const ledger = new UnitLedger(this.name, this.unitId(shard));
+    // A shard's name comes from a listing of storage others write to: one that could leave the
+    // input's folder is never read, and its part is empty.
+    const unsafe = unsafeKeyProblem(shard.tar);
+    if (unsafe) {
+      ledger.add(printableKey(shard.tar), `${ctx.input.root}:${printableKey(shard.tar)}`, 'unsafe_member_name', `shard name ${unsafe}`);
+      await ledger.save(ctx);
+      await writeParquet(ctx.work, ctx.layout.catalogPart(shard.number), catalogSchema, []);
+      return { items: 0, failed: ledger.failures.length };
+    }
     const shardMeta = await shardMetadata(ctx, shard, ledger);
     // img2dataset writes no tar members for failed downloads; should one appear, it is in the ledger already.
     const failedKeys = new Set(shardMeta?.failed.map((f) => f.key));
@@ -115,6 +132,8 @@ export class CatalogStage implements Stage<ShardRef> {
 
     const check = async (s: WebdatasetSample): Promise<void> => {
       seen.add(s.key);
+      if (s.refused)
+        return ledger.add(printableKey(s.key), `${ctx.input.uri(shard.tar)}:${printableKey(s.refused.member)}`, s.refused.reason, s.refused.message);
       const where = `${ctx.input.uri(shard.tar)}:${s.image?.member ?? s.members[0]}`;
       if (!s.image) return ledger.add(s.key, where, 'missing_image', `no image member among ${s.members.join(', ')}`);
       if (failedKeys.has(s.key)) return;
@@ -148,7 +167,7 @@ export class CatalogStage implements Stage<ShardRef> {
 
     let truncated = false;
     try {
-      for await (const sample of readSamples(ctx.input, shard.tar)) await check(sample);
+      for await (const sample of readSamples(ctx.input, shard.tar, memberByteCaps(ctx.config.input))) await check(sample);
     } catch (err) {
       // Only a tar that is itself malformed is the data's fault; the samples before the fault are kept.
       // Anything else (the shard gone since it was listed, an I/O error, an outage) fails the unit.

@@ -5,6 +5,7 @@ import { copyFile, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writ
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
+import { checkedKey, pathUnder } from './safe-key.ts';
 import { NotFoundError, ShortReadError, type Storage } from './storage.ts';
 
 let tempCounter = 0;
@@ -37,8 +38,14 @@ export async function writeAtomically(target: string, fill: (tmp: string) => Pro
 export class LocalStorage implements Storage {
   constructor(readonly root: string) {}
 
+  /** For messages: the key as joined, unchecked. */
   uri(key: string): string {
     return path.join(this.root, key);
+  }
+
+  /** The file a key names; a key that could leave the root is refused (safe-key.ts). */
+  private file(key: string): string {
+    return pathUnder(this.root, key);
   }
 
   private async guard<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -51,12 +58,12 @@ export class LocalStorage implements Storage {
   }
 
   read(key: string): Promise<Buffer> {
-    return this.guard(key, () => readFile(this.uri(key)));
+    return this.guard(key, () => readFile(this.file(key)));
   }
 
   readRange(key: string, offset: number, length: number): Promise<Buffer> {
     return this.guard(key, async () => {
-      const fh = await open(this.uri(key), 'r');
+      const fh = await open(this.file(key), 'r');
       try {
         const buf = Buffer.alloc(length);
         const { bytesRead } = await fh.read(buf, 0, length, offset);
@@ -69,20 +76,21 @@ export class LocalStorage implements Storage {
   }
 
   readStream(key: string): Readable {
-    return createReadStream(this.uri(key));
+    return createReadStream(this.file(key));
   }
 
   write(key: string, data: Buffer | string): Promise<void> {
-    return writeAtomically(this.uri(key), (tmp) => writeFile(tmp, data));
+    return writeAtomically(this.file(key), (tmp) => writeFile(tmp, data));
   }
 
   writeFromFile(key: string, localPath: string): Promise<void> {
-    return writeAtomically(this.uri(key), (tmp) => copyFile(localPath, tmp));
+    return writeAtomically(this.file(key), (tmp) => copyFile(localPath, tmp));
   }
 
   async exists(key: string): Promise<boolean> {
+    const file = this.file(key);
     try {
-      return (await stat(this.uri(key))).isFile();
+      return (await stat(file)).isFile();
     } catch {
       return false;
     }
@@ -90,7 +98,7 @@ export class LocalStorage implements Storage {
 
   /** Removes the file, then the folders it leaves empty (an S3 prefix has no folders to leave). */
   async delete(key: string): Promise<void> {
-    await rm(this.uri(key), { force: true });
+    await rm(this.file(key), { force: true });
     for (let dir = path.posix.dirname(key); dir !== '.' && dir !== '/'; dir = path.posix.dirname(dir)) {
       try {
         await rmdir(path.join(this.root, dir));
@@ -102,7 +110,7 @@ export class LocalStorage implements Storage {
 
   async *list(prefix: string): AsyncIterable<string> {
     // The prefix may end inside a file name ("catalog/part-"): list its folder and filter.
-    const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const dir = checkedKey(this.root, prefix).slice(0, prefix.lastIndexOf('/') + 1);
     const keys: string[] = [];
     const walk = async (rel: string): Promise<void> => {
       let entries;
@@ -124,8 +132,8 @@ export class LocalStorage implements Storage {
   }
 
   async localPath(key: string): Promise<string> {
-    const p = this.uri(key);
-    if (!(await this.exists(key))) throw new NotFoundError(p);
+    const p = this.file(key);
+    if (!(await this.exists(key))) throw new NotFoundError(this.uri(key));
     return p;
   }
 }
