@@ -8,8 +8,8 @@ import path from 'node:path';
 export function unsafeKeyProblem(key: string): string | undefined {
   if (key.startsWith('/')) return 'starts with "/"';
   if (key.includes('\\')) return 'holds a backslash';
-  // C0 controls, DEL and C1 controls: NUL cuts C strings, newlines forge log and ledger lines.
-  if (/[\u0000-\u001f\u007f-\u009f]/.test(key)) return 'holds a control character';
+  // Cc: C0 controls, DEL and C1 controls. NUL cuts C strings, newlines forge log and ledger lines.
+  if (/\p{Cc}/u.test(key)) return 'holds a control character';
   if (key.split('/').includes('..')) return 'has a ".." segment';
   return undefined;
 }
