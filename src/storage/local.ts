@@ -79,11 +79,11 @@ export class LocalStorage implements Storage {
     return createReadStream(this.file(key));
   }
 
-  write(key: string, data: Buffer | string): Promise<void> {
+  async write(key: string, data: Buffer | string): Promise<void> {
     return writeAtomically(this.file(key), (tmp) => writeFile(tmp, data));
   }
 
-  writeFromFile(key: string, localPath: string): Promise<void> {
+  async writeFromFile(key: string, localPath: string): Promise<void> {
     return writeAtomically(this.file(key), (tmp) => copyFile(localPath, tmp));
   }
 
