@@ -4,23 +4,27 @@
 // holds a backslash. The run finishes, each bad sample is in the ledger with its reason, no unsafe
 // name reaches the triples, and neither the run nor any export writes outside its folders.
 import assert from 'node:assert/strict';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
+import { PutObjectCommand } from '@aws-sdk/client-s3';
 import { readParquet } from '../src/artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
+import { configSchema } from '../src/config/schema.ts';
 import { readTarEntries, TarError } from '../src/corpus/tar.ts';
 import { exportDataset } from '../src/export/export-dataset.ts';
 import { exportShards } from '../src/export/export-shards.ts';
 import { readLedger, type Failure } from '../src/ledger/ledger.ts';
 import { createContext } from '../src/runner/context.ts';
+import { pipelineStages } from '../src/pipeline.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import type { StageContext } from '../src/stages/stage.ts';
 import { openStorage } from '../src/storage/open.ts';
+import { s3Client } from '../src/storage/s3-client.ts';
 import { pathUnder, UnsafeKeyError, unsafeKeyProblem } from '../src/storage/safe-key.ts';
 import { demoConfig, duckdb, membersOf, sliceSamples, tempDir } from './helpers.ts';
 import { END_OF_ARCHIVE, paxMember, tarHeader, tarMember } from './hostile-tar.ts';
@@ -28,6 +32,7 @@ import { directStorage, startS3Server, type S3TestServer } from './s3-server.ts'
 
 const quiet = new ProgressReporter(process.stderr, true);
 const caps = { caption: 1024, json: 4096, image: 100_000 };
+const configSchemaS3 = (s: object) => configSchema.shape.s3.parse(s);
 
 /** Every file under `dir`, as paths relative to it. */
 function filesUnder(dir: string): string[] {
@@ -82,7 +87,7 @@ before(async () => {
   ctx = createContext(demoConfig(corpus, run, { input: { path: corpus, max_member_bytes: caps } }));
   await runLocal(ctx, { progress: quiet });
   ledger = await readLedger(ctx);
-  server = await startS3Server(['exports']);
+  server = await startS3Server(['exports', 'corpus']);
 });
 after(() => server?.stop());
 
@@ -117,6 +122,27 @@ test('the catalog and the triples hold only safe names, and the good samples go 
   }
 });
 
+test('from S3, member names and object keys are refused alike', async () => {
+  // Put with the raw client: our own storage refuses the backslash key, as it should.
+  const settings = { endpoint: server.endpoint, force_path_style: true };
+  const client = s3Client(configSchemaS3(settings));
+  const corpus = path.join(base, 'corpus');
+  for (const key of filesUnder(corpus)) {
+    const objectKey = `hostile/${key.split(path.sep).join('/')}`;
+    await client.send(new PutObjectCommand({ Bucket: 'corpus', Key: objectKey, Body: readFileSync(path.join(corpus, key)) }));
+  }
+  const s3ctx = createContext(
+    demoConfig('s3://corpus/hostile/', path.join(base, 'run-s3'), { input: { path: 's3://corpus/hostile/', max_member_bytes: caps }, s3: settings }),
+  );
+  await runLocal(s3ctx, { progress: quiet, stages: pipelineStages().slice(0, 1) });
+  const fromS3 = (await readLedger(s3ctx, ['catalog'])).map((f) => `${f.item} ${f.reason}`).sort();
+  const fromDisk = ledger
+    .filter((f) => f.stage === 'catalog')
+    .map((f) => `${f.item} ${f.reason}`)
+    .sort();
+  assert.deepEqual(fromS3, fromDisk);
+});
+
 test('every export format writes only under --to, local and S3', async () => {
   const image = { size: 64, fit: 'contain' as const, quality: 80, concurrency: 4, maxPixels: ctx.config.input.max_pixels };
   const tos = ['jsonl', 'hf', 'webdataset'].map((format) => ({ format, to: path.join(base, 'run', `export-${format}`) }));
@@ -135,7 +161,7 @@ test('every export format writes only under --to, local and S3', async () => {
   // Nothing outside the run's folders: the sentinel is empty and the base holds only what it should.
   assert.deepEqual(filesUnder(path.join(base, 'elsewhere')), []);
   const top = new Set(filesUnder(base).map((f) => f.split(path.sep).slice(0, 2).join('/')));
-  for (const t of top) assert.match(t, /^(corpus\/|run\/(work|output|export-(jsonl|hf|webdataset))$)/, `${t} written outside the run's folders`);
+  for (const t of top) assert.match(t, /^(corpus\/|run\/(work|output|export-(jsonl|hf|webdataset))$|run-s3\/work$)/, `${t} written outside the run's folders`);
   assert.ok(!existsSync('/abs/evil2.png') && !existsSync('/abs/evil2.jpg'));
 });
 
