@@ -157,6 +157,28 @@ const s3Settings = z.strictObject({
   socket_timeout_ms: z.number().int().min(1000).default(60_000),
 });
 
+const MiB = 1024 * 1024;
+
+/** Byte caps on a sample's tar members: far above any real corpus's, they bound what one member can cost. */
+export const memberCaps = z
+  .strictObject({
+    caption: z.number().int().min(1).default(MiB).describe('bytes of a .txt caption member (default 1 MiB)'),
+    json: z
+      .number()
+      .int()
+      .min(1)
+      .default(4 * MiB)
+      .describe('bytes of a .json member (default 4 MiB)'),
+    image: z
+      .number()
+      .int()
+      .min(1)
+      .optional()
+      .describe('bytes of an image member (default: 4 bytes per pixel of input.max_pixels, 160 MB at its default, more than a raw RGBA image of that size)'),
+  })
+  .prefault({})
+  .describe('Byte caps on tar members: a sample with a member over its cap is ledgered (member_too_large) without its bytes being read.');
+
 export const configSchema = z.strictObject({
   run: z
     .strictObject({
@@ -183,6 +205,8 @@ export const configSchema = z.strictObject({
     max_pixels: z.number().int().min(1).default(40_000_000),
     /** Process only the first N shards (0: all). */
     max_shards: z.number().int().min(0).default(0),
+    /** A sample with a member over its cap is ledgered (member_too_large) and its bytes streamed past, never held. */
+    max_member_bytes: memberCaps,
   }),
   /** Client settings for every s3:// location (input, work, output, export). */
   s3: s3Settings.prefault({}),

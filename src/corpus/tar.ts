@@ -6,16 +6,36 @@ import type { Readable, Writable } from 'node:stream';
 
 const BLOCK = 512;
 
-export interface TarEntry {
-  /** The member's full path (ustar prefix, GNU long name and pax `path` applied). */
+export interface TarMember {
+  /** The member's full path (ustar prefix, GNU long name and pax `path` applied), as the archive says: untrusted. */
   name: string;
+  /** As its header (or pax `size`) claims: a lying header is found out when the stream ends first. */
   size: number;
   /** Byte offset of the member's own header (after any long-name / pax headers before it). */
   headerOffset: number;
   /** Byte offset of the member's data in the tar file: ranged read (dataOffset, size) gives `data`. */
   dataOffset: number;
+}
+
+export interface TarEntry extends TarMember {
   data: Buffer;
 }
+
+/** A member whose bytes the caller chose not to read (TarReadOptions.read): streamed past, never held. */
+export interface UnreadTarEntry extends TarMember {
+  data?: undefined;
+}
+
+export interface TarReadOptions {
+  /**
+   * Whether to read a member's bytes, by its name and the size its header claims; false streams
+   * past them without holding them, so a huge member (or a header that claims one) costs no memory.
+   */
+  read: (name: string, size: number) => boolean;
+}
+
+/** Long-name and pax headers hold a name and a few records: one larger is an attack or garbage, not read. */
+const MAX_META_BYTES = 1024 * 1024;
 
 /** A corrupt or truncated archive; `where` names the file, `offset` the byte where it went wrong. */
 export class TarError extends Error {
@@ -174,11 +194,18 @@ const padding = (size: number) => (BLOCK - (size % BLOCK)) % BLOCK;
  * The regular-file members of a tar stream, in order. Directories, links and other special entries
  * are skipped; GNU long names ('L') and pax headers ('x': path, size) apply to the entry after them,
  * pax global headers ('g') are ignored. Ends at the end-of-archive zero block. A bad header
- * checksum, or a stream that ends inside a header or a member (or without the end-of-archive
- * blocks), throws TarError naming `where` and the offset, after every complete member before the
- * fault has been yielded.
+ * checksum, a long-name or pax header over 1 MiB, or a stream that ends inside a header or a member
+ * (or without the end-of-archive blocks), throws TarError naming `where` and the offset, after
+ * every complete member before the fault has been yielded. With `opts.read`, members it declines
+ * come without their data.
  */
-export async function* readTarEntries(source: AsyncIterable<Buffer> | Readable, where: string): AsyncIterable<TarEntry> {
+export function readTarEntries(source: AsyncIterable<Buffer> | Readable, where: string): AsyncIterable<TarEntry>;
+export function readTarEntries(source: AsyncIterable<Buffer> | Readable, where: string, opts: TarReadOptions): AsyncIterable<TarEntry | UnreadTarEntry>;
+export async function* readTarEntries(
+  source: AsyncIterable<Buffer> | Readable,
+  where: string,
+  opts?: TarReadOptions,
+): AsyncIterable<TarEntry | UnreadTarEntry> {
   const input = new ByteSource((source as AsyncIterable<Buffer>)[Symbol.asyncIterator]());
   let longName: string | undefined;
   let pax = new Map<string, string>();
@@ -201,23 +228,31 @@ export async function* readTarEntries(source: AsyncIterable<Buffer> | Readable, 
       const size = !isMeta && pax.has('size') ? Number(pax.get('size')) : header.size;
       if (!Number.isSafeInteger(size) || size < 0) throw new TarError(where, headerOffset, 'bad size in tar header');
       const dataOffset = input.position;
+      if (isMeta && size > MAX_META_BYTES) {
+        throw new TarError(where, headerOffset, `a type '${header.type}' header of ${size} bytes (over the ${MAX_META_BYTES} a name or pax records need)`);
+      }
+      const name = isFile ? (pax.get('path') ?? longName ?? header.name) : '';
+      const cutShort = (got: number) =>
+        new TarError(
+          where,
+          dataOffset + got,
+          `stream ends inside ${isFile ? `member ${JSON.stringify(name)}` : `${header.type} header`} (${got} of ${size} data bytes from offset ${dataOffset}; truncated tar)`,
+        );
 
-      if (isMeta || isFile) {
+      if (isFile && opts && !opts.read(name, size)) {
+        longName = undefined;
+        pax = new Map();
+        const skipped = await input.skip(size);
+        if (skipped < size) throw cutShort(skipped);
+        yield { name, size, headerOffset, dataOffset };
+      } else if (isMeta || isFile) {
         const data = await input.read(size);
-        if (data.length < size) {
-          const what = isFile ? `member ${JSON.stringify(longName ?? pax.get('path') ?? header.name)}` : `${header.type} header`;
-          throw new TarError(
-            where,
-            dataOffset + data.length,
-            `stream ends inside ${what} (${data.length} of ${size} data bytes from offset ${dataOffset}; truncated tar)`,
-          );
-        }
+        if (data.length < size) throw cutShort(data.length);
         if (header.type === 'L') {
           longName = cString(data, 0, data.length);
         } else if (header.type === 'x') {
           pax = parsePax(data);
         } else if (isFile) {
-          const name = pax.get('path') ?? longName ?? header.name;
           longName = undefined;
           pax = new Map();
           yield { name, size, headerOffset, dataOffset, data };

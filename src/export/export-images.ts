@@ -11,7 +11,7 @@ import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { mapPool } from '../util/pool.ts';
 import type { IdBitmap } from './referenced-images.ts';
-import { exportedImageKey, trainingJpeg, type TrainingImageOptions } from './training-image.ts';
+import { exportedImageKey, ledgerExportFailure, trainingJpeg, type TrainingImageOptions } from './training-image.ts';
 
 export interface PartExport {
   written: number;
@@ -43,18 +43,18 @@ export async function exportPartImages(
 
   const ledger = new UnitLedger(EXPORT_STAGE, partName(part.number));
   await mapPool(todo, opts.concurrency, async (r) => {
-    const key = exportedImageKey(r.image);
-    if (present.has(key)) {
-      result.skipped++;
-      return;
-    }
     try {
+      const key = exportedImageKey(r.image);
+      if (present.has(key)) {
+        result.skipped++;
+        return;
+      }
       const jpeg = await trainingJpeg(await readImageBytes(ctx.input, r), opts);
       await dest.write(key, jpeg);
       result.written++;
     } catch (err) {
       result.failed.push(r.image);
-      ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^[^/]*\//, '')}@${r.offset}`, 'export_failed', (err as Error).message);
+      ledgerExportFailure(ledger, ctx.input, r, err);
     }
   });
   await ledger.save(ctx);

@@ -11,11 +11,12 @@ import { lookupImages } from '../stages/catalog-lookup.ts';
 import { triplesSchema, type TripleRow } from '../artifacts/tables.ts';
 import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import type { StageContext } from '../stages/stage.ts';
+import { UnsafeKeyError } from '../storage/safe-key.ts';
 import { NotFoundError, ShortReadError } from '../storage/storage.ts';
 import { LruCache } from '../util/lru.ts';
 import { mapPool } from '../util/pool.ts';
 import { EXPORT_STAGE } from './export-images.ts';
-import { exportedImageKey, trainingJpeg, type TrainingImageOptions } from './training-image.ts';
+import { exportedImageKey, ledgerExportFailure, trainingJpeg, type TrainingImageOptions } from './training-image.ts';
 
 export interface ExportedImage {
   /** The image's name in the run, "<shard>/<member>". */
@@ -68,15 +69,16 @@ export async function* tripleBatches(ctx: StageContext, n: number, opts: TripleI
         images.set(
           id,
           await cache.get(String(id), async () => {
+            const path = exportedImageKey(r.image).replace(/^images\//, '');
             const bytes = await readImageBytes(ctx.input, r);
             const jpeg = await trainingJpeg(bytes, opts).catch((err: Error) => Promise.reject(new ItemFault(err.message)));
-            return { name: r.image, path: exportedImageKey(r.image).replace(/^images\//, ''), jpeg };
+            return { name: r.image, path, jpeg };
           }),
         );
       } catch (err) {
-        if (!(err instanceof ItemFault || err instanceof NotFoundError || err instanceof ShortReadError)) throw err;
+        if (!(err instanceof ItemFault || err instanceof NotFoundError || err instanceof ShortReadError || err instanceof UnsafeKeyError)) throw err;
         failed.add(id);
-        ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^[^/]*\//, '')}@${r.offset}`, 'export_failed', (err as Error).message);
+        ledgerExportFailure(ledger, ctx.input, r, err);
       }
     });
     const out: TripleWithImages[] = [];

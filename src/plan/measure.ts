@@ -10,7 +10,7 @@ import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { describePrompt, instructPrompt, PROMPT_VERSION } from '../annotate/prompts.ts';
 import { DEMONSTRATIONS } from '../annotate/demonstrations.ts';
 import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
-import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
+import { listShards, memberByteCaps, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
 import { preprocessRgb, writeChw } from '../encoders/image-preprocess.ts';
 import { OnnxEncoder } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders } from '../encoders/resolve.ts';
@@ -72,7 +72,7 @@ export async function countCorpus(ctx: StageContext, countShards = 4): Promise<C
   if (fromStats >= 0) return { images: fromStats, shards: shards.length, how: `img2dataset stats of all ${shards.length} shards` };
   const counted = shards.slice(0, countShards);
   let images = 0;
-  for (const s of counted) for await (const sample of readSamples(ctx.input, s.tar)) if (sample.image) images++;
+  for (const s of counted) for await (const sample of readSamples(ctx.input, s.tar, memberByteCaps(ctx.config.input))) if (sample.image) images++;
   if (counted.length === shards.length) return { images, shards: shards.length, how: `counted in all ${shards.length} shards` };
   return {
     images: Math.round((images / counted.length) * shards.length),
@@ -87,7 +87,7 @@ type CorpusSample = WebdatasetSample & { image: NonNullable<WebdatasetSample['im
 async function sampleOf(ctx: StageContext, shards: ShardRef[], n: number): Promise<CorpusSample[]> {
   const out: CorpusSample[] = [];
   for (const s of shards) {
-    for await (const sample of readSamples(ctx.input, s.tar)) {
+    for await (const sample of readSamples(ctx.input, s.tar, memberByteCaps(ctx.config.input))) {
       if (!sample.image) continue;
       out.push({ ...sample, image: sample.image, caption: sample.txt?.toString('utf8').trim() ?? '', tar: s.tar });
       if (out.length >= n) return out;

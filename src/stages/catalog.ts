@@ -11,7 +11,10 @@ import { writeParquet } from '../artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/shard-metadata.ts';
 import { TarError } from '../corpus/tar.ts';
-import { listShards, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
+import { listShards, memberByteCaps, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
+import { configSchema } from '../config/schema.ts';
+import { canonicalJson } from '../provenance/digest.ts';
+import { printableKey, unsafeKeyProblem } from '../storage/safe-key.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { NotFoundError, ObjectChangedError } from '../storage/storage.ts';
 import type { Stage, StageContext, UnitResult } from './stage.ts';
@@ -64,6 +67,8 @@ async function shardMetadata(ctx: StageContext, shard: ShardRef, ledger: UnitLed
   }
 }
 
+const DEFAULT_MEMBER_CAPS = configSchema.shape.input.shape.max_member_bytes.parse(undefined);
+
 const captionBytes = (v: unknown): Buffer | string | undefined | null =>
   v instanceof Uint8Array ? Buffer.from(v.buffer, v.byteOffset, v.byteLength) : (v as string | undefined | null);
 
@@ -72,10 +77,15 @@ export class CatalogStage implements Stage<ShardRef> {
   readonly after = [];
   readonly keyedByPart = true;
 
-  /** The caption settings and the pixel limit; each part is decided by its shard as well (partsDecidedBy). */
+  /**
+   * The caption settings and the pixel limit (each part is decided by its shard as well:
+   * partsDecidedBy). The member caps only when not the defaults, so runs from before they existed
+   * keep their keys.
+   */
   decidedBy(ctx: StageContext): Record<string, unknown> {
-    const { caption, max_pixels } = ctx.config.input;
-    return { 'input.caption': caption, 'input.max_pixels': max_pixels };
+    const { caption, max_pixels, max_member_bytes } = ctx.config.input;
+    const defaultCaps = canonicalJson(max_member_bytes) === canonicalJson(DEFAULT_MEMBER_CAPS);
+    return { 'input.caption': caption, 'input.max_pixels': max_pixels, ...(defaultCaps ? {} : { 'input.max_member_bytes': max_member_bytes }) };
   }
 
   /**
@@ -118,6 +128,15 @@ export class CatalogStage implements Stage<ShardRef> {
       );
     }
     const ledger = new UnitLedger(this.name, this.unitId(shard));
+    // A shard's name comes from a listing of storage others write to: one that could leave the
+    // input's folder is never read, and its part is empty.
+    const unsafe = unsafeKeyProblem(shard.tar);
+    if (unsafe) {
+      ledger.add(printableKey(shard.tar), `${ctx.input.root}:${printableKey(shard.tar)}`, 'unsafe_member_name', `shard name ${unsafe}`);
+      await ledger.save(ctx);
+      await writeParquet(ctx.work, ctx.layout.catalogPart(shard.number), catalogSchema, []);
+      return { items: 0, failed: ledger.failures.length };
+    }
     const shardMeta = await shardMetadata(ctx, shard, ledger);
     // img2dataset writes no tar members for failed downloads; should one appear, it is in the ledger already.
     const failedKeys = new Set(shardMeta?.failed.map((f) => f.key));
@@ -128,6 +147,8 @@ export class CatalogStage implements Stage<ShardRef> {
 
     const check = async (s: WebdatasetSample): Promise<void> => {
       seen.add(s.key);
+      if (s.refused)
+        return ledger.add(printableKey(s.key), `${ctx.input.uri(shard.tar)}:${printableKey(s.refused.member)}`, s.refused.reason, s.refused.message);
       const where = `${ctx.input.uri(shard.tar)}:${s.image?.member ?? s.members[0]}`;
       if (!s.image) return ledger.add(s.key, where, 'missing_image', `no image member among ${s.members.join(', ')}`);
       if (failedKeys.has(s.key)) return;
@@ -162,7 +183,7 @@ export class CatalogStage implements Stage<ShardRef> {
 
     let truncated = false;
     try {
-      for await (const sample of readSamples(ctx.input, shard.tar)) await check(sample);
+      for await (const sample of readSamples(ctx.input, shard.tar, memberByteCaps(ctx.config.input))) await check(sample);
     } catch (err) {
       // Only a tar that is itself malformed is the data's fault; the samples before the fault are kept.
       // Anything else (the shard gone since it was listed, an I/O error, an outage) fails the unit.

@@ -5,6 +5,7 @@ import { copyFile, mkdir, open, readFile, readdir, rename, rm, rmdir, stat, writ
 import path from 'node:path';
 import { threadId } from 'node:worker_threads';
 import type { Readable } from 'node:stream';
+import { checkedKey, pathUnder } from './safe-key.ts';
 import { NotFoundError, ObjectChangedError, ShortReadError, type ObjectVersion, type Storage } from './storage.ts';
 
 let tempCounter = 0;
@@ -40,8 +41,14 @@ const fileVersion = (st: { size: number; mtimeMs: number }): ObjectVersion => ({
 export class LocalStorage implements Storage {
   constructor(readonly root: string) {}
 
+  /** For messages: the key as joined, unchecked. */
   uri(key: string): string {
     return path.join(this.root, key);
+  }
+
+  /** The file a key names; a key that could leave the root is refused (safe-key.ts). */
+  private file(key: string): string {
+    return pathUnder(this.root, key);
   }
 
   private async guard<T>(key: string, fn: () => Promise<T>): Promise<T> {
@@ -54,12 +61,12 @@ export class LocalStorage implements Storage {
   }
 
   read(key: string): Promise<Buffer> {
-    return this.guard(key, () => readFile(this.uri(key)));
+    return this.guard(key, () => readFile(this.file(key)));
   }
 
   readRange(key: string, offset: number, length: number, version?: string): Promise<Buffer> {
     return this.guard(key, async () => {
-      const fh = await open(this.uri(key), 'r');
+      const fh = await open(this.file(key), 'r');
       try {
         if (version !== undefined) {
           const found = fileVersion(await fh.stat());
@@ -76,28 +83,29 @@ export class LocalStorage implements Storage {
   }
 
   readStream(key: string): Readable {
-    return createReadStream(this.uri(key));
+    return createReadStream(this.file(key));
   }
 
   stat(key: string): Promise<ObjectVersion> {
-    return this.guard(key, async () => fileVersion(await stat(this.uri(key))));
+    return this.guard(key, async () => fileVersion(await stat(this.file(key))));
   }
 
   async *listVersions(prefix: string): AsyncIterable<{ key: string } & ObjectVersion> {
     for await (const key of this.list(prefix)) yield { key, ...(await this.stat(key)) };
   }
 
-  write(key: string, data: Buffer | string): Promise<void> {
-    return writeAtomically(this.uri(key), (tmp) => writeFile(tmp, data));
+  async write(key: string, data: Buffer | string): Promise<void> {
+    return writeAtomically(this.file(key), (tmp) => writeFile(tmp, data));
   }
 
-  writeFromFile(key: string, localPath: string): Promise<void> {
-    return writeAtomically(this.uri(key), (tmp) => copyFile(localPath, tmp));
+  async writeFromFile(key: string, localPath: string): Promise<void> {
+    return writeAtomically(this.file(key), (tmp) => copyFile(localPath, tmp));
   }
 
   async exists(key: string): Promise<boolean> {
+    const file = this.file(key);
     try {
-      return (await stat(this.uri(key))).isFile();
+      return (await stat(file)).isFile();
     } catch {
       return false;
     }
@@ -105,7 +113,7 @@ export class LocalStorage implements Storage {
 
   /** Removes the file, then the folders it leaves empty (an S3 prefix has no folders to leave). */
   async delete(key: string): Promise<void> {
-    await rm(this.uri(key), { force: true });
+    await rm(this.file(key), { force: true });
     for (let dir = path.posix.dirname(key); dir !== '.' && dir !== '/'; dir = path.posix.dirname(dir)) {
       try {
         await rmdir(path.join(this.root, dir));
@@ -117,7 +125,7 @@ export class LocalStorage implements Storage {
 
   async *list(prefix: string): AsyncIterable<string> {
     // The prefix may end inside a file name ("catalog/part-"): list its folder and filter.
-    const dir = prefix.slice(0, prefix.lastIndexOf('/') + 1);
+    const dir = checkedKey(this.root, prefix).slice(0, prefix.lastIndexOf('/') + 1);
     const keys: string[] = [];
     const walk = async (rel: string): Promise<void> => {
       let entries;
@@ -139,8 +147,8 @@ export class LocalStorage implements Storage {
   }
 
   async localPath(key: string): Promise<string> {
-    const p = this.uri(key);
-    if (!(await this.exists(key))) throw new NotFoundError(p);
+    const p = this.file(key);
+    if (!(await this.exists(key))) throw new NotFoundError(this.uri(key));
     return p;
   }
 }

@@ -12,6 +12,7 @@ import { IncompleteBodyError, storageError } from './s3-errors.ts';
 import { parseS3Uri, type ObjectRef } from './s3-location.ts';
 import { uploadMultipart } from './s3-multipart.ts';
 import { resumableReadStream } from './s3-read-stream.ts';
+import { checkedKey } from './safe-key.ts';
 import { NotFoundError, ObjectChangedError, ShortReadError, type ObjectVersion, type Storage } from './storage.ts';
 
 export interface S3StorageOptions {
@@ -66,12 +67,18 @@ export class S3Storage implements Storage {
     return `s3://${this.bucket}/${this.prefix}${key}`;
   }
 
+  /** The object's key in the bucket; a key that could leave the prefix (once synced to disk) is refused (safe-key.ts). */
+  private objectKey(key: string): string {
+    return this.prefix + checkedKey(this.root, key);
+  }
+
   private ref(key: string): ObjectRef {
-    return { client: this.client, bucket: this.bucket, key: this.prefix + key, uri: this.uri(key) };
+    return { client: this.client, bucket: this.bucket, key: this.objectKey(key), uri: this.uri(key) };
   }
 
   /** `fn` with retries; errors come out as the storage interface's (NotFoundError, uri in the message). */
   private async call<T>(what: string, key: string, fn: () => Promise<T>): Promise<T> {
+    checkedKey(this.root, key); // refused before the first try, never retried
     try {
       return await withRetry(`${what} ${this.uri(key)}`, this.retry, fn);
     } catch (err) {
@@ -81,7 +88,7 @@ export class S3Storage implements Storage {
 
   read(key: string): Promise<Buffer> {
     return this.call('read', key, async () => {
-      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key }));
+      const res = await this.client.send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) }));
       return collect(res.Body as AsyncIterable<Uint8Array>, this.uri(key), res.ContentLength);
     });
   }
@@ -90,7 +97,7 @@ export class S3Storage implements Storage {
     if (length === 0) return Promise.resolve(Buffer.alloc(0));
     return this.call('ranged read of', key, async () => {
       const res = await this.client
-        .send(new GetObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Range: `bytes=${offset}-${offset + length - 1}`, IfMatch: version }))
+        .send(new GetObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Range: `bytes=${offset}-${offset + length - 1}`, IfMatch: version }))
         .catch((err: Error & { $metadata?: { httpStatusCode?: number } }) => {
           // If-Match the recorded ETag: the store refuses (412) when the object was replaced since.
           if (version !== undefined && err.$metadata?.httpStatusCode === 412) throw new ObjectChangedError(this.uri(key), version, 'another ETag');
@@ -118,7 +125,7 @@ export class S3Storage implements Storage {
     const body = typeof data === 'string' ? Buffer.from(data) : data;
     await this.call('write', key, () =>
       this.client.send(
-        new PutObjectCommand({ Bucket: this.bucket, Key: this.prefix + key, Body: body, ContentLength: body.length, ContentType: contentType(key) }),
+        new PutObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key), Body: body, ContentLength: body.length, ContentType: contentType(key) }),
       ),
     );
   }
@@ -140,11 +147,11 @@ export class S3Storage implements Storage {
   }
 
   private head(key: string) {
-    return this.call('head', key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })));
+    return this.call('head', key, () => this.client.send(new HeadObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) })));
   }
 
   async delete(key: string): Promise<void> {
-    await this.call('delete', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.prefix + key })));
+    await this.call('delete', key, () => this.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: this.objectKey(key) })));
   }
 
   async exists(key: string): Promise<boolean> {
@@ -166,7 +173,7 @@ export class S3Storage implements Storage {
     let token: string | undefined;
     do {
       const page = await this.call('list', prefix, () =>
-        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.prefix + prefix, ContinuationToken: token })),
+        this.client.send(new ListObjectsV2Command({ Bucket: this.bucket, Prefix: this.objectKey(prefix), ContinuationToken: token })),
       );
       for (const o of page.Contents ?? [])
         if (o.Key && !o.Key.endsWith('/'))
@@ -193,6 +200,6 @@ export class S3Storage implements Storage {
     const head = await this.head(key);
     const version = head.ETag ?? `${head.LastModified?.toISOString()}-${head.ContentLength}`;
     // If-Match the HEAD's ETag: an object replaced since is refused, not cached under the old version.
-    return this.cache.file(this.prefix + key, version, head.ContentLength, () => resumableReadStream(this.ref(key), this.retry, head.ETag));
+    return this.cache.file(this.objectKey(key), version, head.ContentLength, () => resumableReadStream(this.ref(key), this.retry, head.ETag));
   }
 }

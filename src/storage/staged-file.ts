@@ -7,6 +7,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { pathUnder } from './safe-key.ts';
 import type { Storage } from './storage.ts';
 
 /** Runs `build` on a fresh local file named like `key`, then stores that file under `key`. */
@@ -14,7 +15,7 @@ export async function storeViaLocalFile<T>(storage: Storage, key: string, build:
   await mkdir(tmpRoot, { recursive: true });
   const dir = await mkdtemp(path.join(tmpRoot, 'megapairs-'));
   try {
-    const file = path.join(dir, path.posix.basename(key));
+    const file = pathUnder(dir, path.posix.basename(key));
     const result = await build(file);
     await storage.writeFromFile(key, file);
     return result;
