@@ -51,12 +51,15 @@ export async function preprocessRgb(bytes: Uint8Array, p: ImagePreprocess, maxPi
 export function writeChw(rgb: Uint8Array, p: Pick<ImagePreprocess, 'size' | 'mean' | 'std'>, out: Float32Array, slot: number): void {
   const plane = p.size * p.size;
   const base = slot * 3 * plane;
+  const lut = new Float32Array(256);
   for (let c = 0; c < 3; c++) {
-    // (x / 255 - mean) / std in float32, the order ToTensor + Normalize compute it in.
+    // (x / 255 - mean) / std in float32, the order ToTensor + Normalize compute it in, for each of
+    // the 256 levels once.
     const mean = Math.fround(p.mean[c]);
     const std = Math.fround(p.std[c]);
+    for (let v = 0; v < 256; v++) lut[v] = Math.fround(Math.fround(Math.fround(v / 255) - mean) / std);
     const o = base + c * plane;
-    for (let i = 0; i < plane; i++) out[o + i] = Math.fround(Math.fround(Math.fround(rgb[i * 3 + c] / 255) - mean) / std);
+    for (let i = 0, j = c; i < plane; i++, j += 3) out[o + i] = lut[rgb[j]];
   }
 }
 
