@@ -13,7 +13,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { decodeNpy } from '../src/artifacts/npy.ts';
 import { decodeRgb } from '../src/encoders/decode-rgb.ts';
-import { geometry, preprocessRgb, resizedSize, roundHalfEven, writeChw, type ImagePreprocess } from '../src/encoders/image-preprocess.ts';
+import { geometry, preprocessRgb, resizedSize, roundHalfEven, writeChw, writeChwJs, type ImagePreprocess } from '../src/encoders/image-preprocess.ts';
 import { resampler } from '../src/encoders/native-addon.ts';
 import { resizeWindow, resizeWindowJs, type Interpolation } from '../src/encoders/resample.ts';
 import { repoRoot } from './helpers.ts';
@@ -41,7 +41,7 @@ test('torchvision geometry: 640x480 to 298x224 cropped at x=37; half offsets rou
   assert.deepEqual(geometry(500, 375, { size: 224, resize: 256, crop: 'center' }), { width: 341, height: 256, left: 58, top: 16, cropW: 224, cropH: 224 });
 });
 
-/** The JavaScript resampler's preprocessing, as preprocessRgb does it without the addon. */
+/** The JavaScript resampler's preprocessing, as preprocessRgb does it without the addon (writeChwJs then writes the tensor). */
 async function preprocessRgbJs(bytes: Uint8Array, p: ImagePreprocess): Promise<Uint8Array> {
   const img = await decodeRgb(bytes, p, 1e8);
   return resizeWindowJs(img.rgb, img.width, img.height, 3, geometry(img.width, img.height, p), p.interpolation);
@@ -53,9 +53,9 @@ test('the native resampler is built (npm ci builds it), unless MEGAPAIRS_RESAMPL
   assert.equal(resampler.kind, forcedJs ? 'js' : 'native', resampler.detail);
 });
 
-for (const [name, preprocess] of [
-  ['native', (bytes: Uint8Array, p: ImagePreprocess) => preprocessRgb(bytes, p, 1e8)],
-  ['JavaScript', preprocessRgbJs],
+for (const [name, preprocess, chw] of [
+  ['native', (bytes: Uint8Array, p: ImagePreprocess) => preprocessRgb(bytes, p, 1e8), writeChw],
+  ['JavaScript', preprocessRgbJs, writeChwJs],
 ] as const) {
   test(`preprocessing matches PIL + torchvision on every fixture, ${name} resampler (mean and max abs difference)`, {
     skip: name === 'native' && forcedJs && 'MEGAPAIRS_RESAMPLER=js',
@@ -80,7 +80,7 @@ for (const [name, preprocess] of [
         exifOrientation: c.exif_orientation ?? 'ignore',
       };
       const out = new Float32Array(3 * c.size * c.size);
-      writeChw(await preprocess(await readFile(path.join(DIR, c.image)), p), p, out, 0);
+      chw(await preprocess(await readFile(path.join(DIR, c.image)), p), p, out, 0);
       const ref = decodeNpy(await readFile(path.join(DIR, c.reference)), c.reference);
       assert.deepEqual(ref.shape, [3, c.size, c.size]);
       let max = 0;

@@ -21,6 +21,8 @@ export interface PreprocessAddon {
     cropH: number,
     filter: number,
   ): Uint8Array;
+  /** writeChw of image-preprocess.ts: out[offset + c * plane + i] = lut[c * 256 + rgb[i * 3 + c]]. */
+  chw(rgb: Uint8Array, lut: Float32Array, out: Float32Array, offset: number): void;
 }
 
 export interface Resampler {
