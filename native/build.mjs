@@ -12,5 +12,5 @@ const [cmd, args] = gyp ? [process.execPath, [gyp, 'rebuild']] : ['node-gyp', ['
 const r = spawnSync(cmd, args, { cwd: dir, stdio: 'inherit' });
 if (r.status !== 0)
   console.warn(
-    `megapairs: the native preprocessing addon did not build (${r.error?.message ?? `node-gyp exited ${r.status}`}); images are resized by the JavaScript fallback (same pixels, about 4x slower). Rebuild with: npm run build:native`,
+    `megapairs: the native preprocessing addon did not build (${r.error?.message ?? `node-gyp exited ${r.status}`}); images are resized by the JavaScript fallback (same pixels, about 3x slower). Rebuild with: npm run build:native`,
   );

@@ -119,21 +119,21 @@ static inline uint8_t clip8(int32_t in) {
 // int16 in one int32, the odd tap paired with 0.
 typedef struct {
   int stride;  // pairs per output index
-  int32_t *lo, *hi;
+  __m128i *lo, *hi;  // each pair broadcast to the four lanes, ready for pmaddwd
 } split_coeffs;
 
 static int split(const coeffs *c, int outSize, split_coeffs *s) {
   s->stride = (c->ksize + 1) / 2;
-  s->lo = malloc((size_t)outSize * s->stride * sizeof(int32_t));
-  s->hi = malloc((size_t)outSize * s->stride * sizeof(int32_t));
+  s->lo = malloc((size_t)outSize * s->stride * sizeof(__m128i));
+  s->hi = malloc((size_t)outSize * s->stride * sizeof(__m128i));
   if (!s->lo || !s->hi) return 0;
   for (int xx = 0; xx < outSize; xx++) {
     const int n = c->bounds[xx * 2 + 1];
     const int32_t *k = c->kk + (size_t)xx * c->ksize;
     for (int q = 0; q < s->stride; q++) {
       const int32_t k0 = 2 * q < n ? k[2 * q] : 0, k1 = 2 * q + 1 < n ? k[2 * q + 1] : 0;
-      s->lo[(size_t)xx * s->stride + q] = (int32_t)((uint32_t)(k0 & 0x7fff) | (uint32_t)(k1 & 0x7fff) << 16);
-      s->hi[(size_t)xx * s->stride + q] = (int32_t)((uint32_t)(uint16_t)(int16_t)(k0 >> 15) | (uint32_t)(uint16_t)(int16_t)(k1 >> 15) << 16);
+      s->lo[(size_t)xx * s->stride + q] = _mm_set1_epi32((int32_t)((uint32_t)(k0 & 0x7fff) | (uint32_t)(k1 & 0x7fff) << 16));
+      s->hi[(size_t)xx * s->stride + q] = _mm_set1_epi32((int32_t)((uint32_t)(uint16_t)(int16_t)(k0 >> 15) | (uint32_t)(uint16_t)(int16_t)(k1 >> 15) << 16));
     }
   }
   return 1;
@@ -152,7 +152,7 @@ static void horizontal_row_rgb(const uint8_t *row, uint8_t *o, int x0, int x1, c
   for (int xx = x0; xx < x1; xx++, o += 3) {
     const int n = c->bounds[xx * 2 + 1];
     const uint8_t *p = row + (size_t)c->bounds[xx * 2] * 3;
-    const int32_t *lo = s->lo + (size_t)xx * s->stride, *hi = s->hi + (size_t)xx * s->stride;
+    const __m128i *lo = s->lo + (size_t)xx * s->stride, *hi = s->hi + (size_t)xx * s->stride;
     __m128i sl = zero, sh = zero;
     for (int q = 0; 2 * q < n; q++, p += 6) {
       int32_t a, b;
@@ -161,8 +161,8 @@ static void horizontal_row_rgb(const uint8_t *row, uint8_t *o, int x0, int x1, c
       const __m128i pa = _mm_unpacklo_epi8(_mm_cvtsi32_si128(a), zero);
       const __m128i pb = _mm_unpacklo_epi8(_mm_cvtsi32_si128(b), zero);
       const __m128i pab = _mm_unpacklo_epi16(pa, pb);  // R R G G B B x x: taps 2q, 2q+1
-      sl = _mm_add_epi32(sl, _mm_madd_epi16(pab, _mm_set1_epi32(lo[q])));
-      sh = _mm_add_epi32(sh, _mm_madd_epi16(pab, _mm_set1_epi32(hi[q])));
+      sl = _mm_add_epi32(sl, _mm_madd_epi16(pab, lo[q]));
+      sh = _mm_add_epi32(sh, _mm_madd_epi16(pab, hi[q]));
     }
     int32_t v[4];
     _mm_storeu_si128((__m128i *)v, _mm_add_epi32(_mm_add_epi32(_mm_slli_epi32(sh, 15), sl), half));
@@ -234,7 +234,7 @@ static inline __m128i finish(__m128i sl, __m128i sh) {
 
 // The vertical pass 16 bytes at a time with split weights (see split): rows t and t+1 interleaved
 // as int16 pairs. Returns how many bytes it did; vertical_row does the rest.
-static size_t vertical_row_simd(const uint8_t *rows, size_t stride, int n, const int32_t *lo, const int32_t *hi, uint8_t *out) {
+static size_t vertical_row_simd(const uint8_t *rows, size_t stride, int n, const __m128i *lo, const __m128i *hi, uint8_t *out) {
   const __m128i zero = _mm_setzero_si128();
   size_t i = 0;
   for (; i + 16 <= stride; i += 16) {
@@ -245,7 +245,7 @@ static size_t vertical_row_simd(const uint8_t *rows, size_t stride, int n, const
       const __m128i a0 = _mm_unpacklo_epi8(a, zero), a1 = _mm_unpackhi_epi8(a, zero);
       const __m128i b0 = _mm_unpacklo_epi8(b, zero), b1 = _mm_unpackhi_epi8(b, zero);
       const __m128i p[4] = {_mm_unpacklo_epi16(a0, b0), _mm_unpackhi_epi16(a0, b0), _mm_unpacklo_epi16(a1, b1), _mm_unpackhi_epi16(a1, b1)};
-      const __m128i wl = _mm_set1_epi32(lo[q]), wh = _mm_set1_epi32(hi[q]);
+      const __m128i wl = lo[q], wh = hi[q];
       for (int j = 0; j < 4; j++) {
         sl[j] = _mm_add_epi32(sl[j], _mm_madd_epi16(p[j], wl));
         sh[j] = _mm_add_epi32(sh[j], _mm_madd_epi16(p[j], wh));
