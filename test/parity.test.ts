@@ -9,10 +9,11 @@ import assert from 'node:assert/strict';
 import { readFile } from 'node:fs/promises';
 import path from 'node:path';
 import { execFile } from 'node:child_process';
+import { readdir } from 'node:fs/promises';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { decodeNpy } from '../src/artifacts/npy.ts';
-import { decodeRgb } from '../src/encoders/decode-rgb.ts';
+import { decodeRgb, sniffSrgb8 } from '../src/encoders/decode-rgb.ts';
 import { geometry, preprocessRgb, resizedSize, roundHalfEven, writeChw, writeChwJs, type ImagePreprocess } from '../src/encoders/image-preprocess.ts';
 import { resampler } from '../src/encoders/native-addon.ts';
 import { resizeWindow, resizeWindowJs, type Interpolation } from '../src/encoders/resample.ts';
@@ -154,4 +155,30 @@ test('MEGAPAIRS_RESAMPLER=js makes a process resize in JavaScript, to the same b
     exifOrientation: 'ignore',
   };
   assert.equal(child.rgb, Buffer.from(await preprocessRgb(await readFile(image), p, 1e8)).toString('base64'));
+});
+
+test("the JPEG header says 8-bit sRGB (one sharp call) exactly where sharp's metadata does", async () => {
+  const sharp = (await import('sharp')).default;
+  const files = (await readdir(DIR)).filter((f) => !f.endsWith('.npy') && !f.endsWith('.json'));
+  const images = await Promise.all(files.map(async (f): Promise<[string, Buffer]> => [f, await readFile(path.join(DIR, f))]));
+  // Progressive colour and grey JPEGs, and one with a long EXIF segment before the frame header.
+  const raw = sharp(Buffer.alloc(24 * 16 * 3, 90), { raw: { width: 24, height: 16, channels: 3 } });
+  images.push(['progressive.jpg', await raw.clone().jpeg({ progressive: true }).toBuffer()]);
+  images.push(['grey-progressive.jpg', await raw.clone().toColourspace('b-w').jpeg({ progressive: true }).toBuffer()]);
+  images.push([
+    'exif.jpg',
+    await raw
+      .clone()
+      .jpeg()
+      .withExif({ IFD0: { ImageDescription: 'x'.repeat(300) } })
+      .toBuffer(),
+  ]);
+  const said: string[] = [];
+  for (const [name, bytes] of images) {
+    const meta = await sharp(bytes).metadata();
+    const srgb8 = meta.format === 'jpeg' && meta.space === 'srgb' && meta.depth === 'uchar' && meta.channels === 3;
+    assert.equal(sniffSrgb8(bytes), srgb8, `${name}: ${meta.format} ${meta.space} ${meta.depth} ${meta.channels}`);
+    if (srgb8) said.push(name);
+  }
+  assert.deepEqual(said.sort(), ['exif-rotated.jpg', 'exif.jpg', 'icc.jpg', 'landscape.jpg', 'portrait.jpg', 'progressive.jpg']);
 });

@@ -31,11 +31,11 @@ const muldiv255 = (a: number, b: number) => {
 };
 
 /**
- * Whether the header alone says the image is 8-bit sRGB
- * (a JPEG with 3 components at 8-bit precision, which libvips always loads as sRGB), so that the
- * common photo needs one sharp call instead of metadata() and a decode.
+ * Whether the header alone says the image is 8-bit sRGB: a JPEG with 3 components at 8-bit
+ * precision, which libvips always loads as sRGB. Then the common photo needs one sharp call
+ * instead of metadata() and a decode; anything else asks metadata().
  */
-function sniffSrgb8(bytes: Uint8Array): boolean {
+export function sniffSrgb8(bytes: Uint8Array): boolean {
   if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return false;
   let i = 2;
   while (i + 9 < bytes.length && bytes[i] === 0xff) {
