@@ -1,5 +1,5 @@
-// Builds native/preprocess.c (PIL's resampler at native speed) on `npm install` / `npm ci`, with
-// the node-gyp that npm brings. A failed build (no compiler, no Node headers) does not fail the
+// Builds native/'s addon (PIL's resampler at native speed: build/Release/preprocess.node) on
+// `npm install` / `npm ci`, with the node-gyp that npm brings. A failed build (no compiler, no Node headers) does not fail the
 // install: the JavaScript resampler in src/encoders/resample.ts gives the same pixels, slower,
 // and preflight says which one is in use.
 import { spawnSync } from 'node:child_process';

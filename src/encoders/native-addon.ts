@@ -1,6 +1,7 @@
-// The native preprocessing addon (native/preprocess.c: PIL's resampler in C), built on install by
-// native/build.mjs. Where it is not built, or MEGAPAIRS_RESAMPLER=js asks for it, images are
-// resized by the JavaScript resampler in resample.ts: the same pixels, about 3x slower.
+// The native preprocessing addon (native/resample.c: PIL's resampler in C; native/addon.c: its
+// N-API glue and the float CHW write), built on install by native/build.mjs. Where it is not
+// built, or MEGAPAIRS_RESAMPLER=js asks for it, images are resized by the JavaScript resampler in
+// resample.ts: the same pixels, about 3x slower.
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -39,7 +40,7 @@ function load(): Resampler {
   const file = [path.join(here, '..', '..'), path.join(here, '..', '..', '..')]
     .map((root) => path.join(root, 'native', 'build', 'Release', 'preprocess.node'))
     .find(existsSync);
-  if (!file) return { kind: 'js', detail: 'native/preprocess.c is not built (npm run build:native builds it)' };
+  if (!file) return { kind: 'js', detail: 'native/build/Release/preprocess.node is not built (npm run build:native builds it)' };
   try {
     return { kind: 'native', detail: file, addon: createRequire(import.meta.url)(file) as PreprocessAddon };
   } catch (err) {

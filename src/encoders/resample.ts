@@ -5,14 +5,14 @@
 // rounding are its own, so its pixels come out several levels off PIL's. PIL's kernels widen by the
 // scale factor, are normalised per output pixel, quantised to 22-bit fixed point and applied
 // horizontally then vertically through an 8-bit intermediate; each of those
-// steps shows in the output, so each is kept. native/preprocess.c does the same arithmetic in C
+// steps shows in the output, so each is kept. native/resample.c does the same arithmetic in C
 // (resampler.kind 'native'); this JavaScript is the fallback where that addon is not built.
 
 import { resampler } from './native-addon.ts';
 
 export type Interpolation = 'bicubic' | 'bilinear' | 'lanczos3';
 
-/** The addon's filter numbers (native/preprocess.c's FILTERS). */
+/** The addon's filter numbers (native/resample.c's FILTERS). */
 const FILTER_IDS: Record<Interpolation, number> = { bilinear: 0, bicubic: 1, lanczos3: 2 };
 
 const PRECISION_BITS = 32 - 8 - 2;
