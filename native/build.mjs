@@ -1,7 +1,7 @@
 // Builds native/'s addon (PIL's resampler at native speed: build/Release/preprocess.node) on
-// `npm install` / `npm ci`, with the node-gyp that npm brings. A failed build (no compiler, no Node headers) does not fail the
-// install: the JavaScript resampler in src/encoders/resample.ts gives the same pixels, slower,
-// and preflight says which one is in use.
+// `npm install` / `npm ci`, with the node-gyp that npm brings. A failed build (no compiler, no
+// Node headers) does not fail the install: the JavaScript resampler in src/encoders/resample.ts
+// gives the same pixels, slower, and preflight says which one is in use.
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
