@@ -200,6 +200,18 @@ static int horizontal(const uint8_t *src, int w, int h, int ch, int rowFirst, in
       const int xmin = c->bounds[xx * 2], n = c->bounds[xx * 2 + 1];
       const int32_t *k = c->kk + (size_t)xx * c->ksize;
       const uint8_t *p = row + (size_t)xmin * ch;
+      if (ch == 3) {  // without SSE2 (e.g. arm64): RGB with one accumulator per channel
+        int32_t s0 = HALF, s1 = HALF, s2 = HALF;
+        for (int t = 0; t < n; t++, p += 3) {
+          s0 += p[0] * k[t];
+          s1 += p[1] * k[t];
+          s2 += p[2] * k[t];
+        }
+        *o++ = clip8(s0);
+        *o++ = clip8(s1);
+        *o++ = clip8(s2);
+        continue;
+      }
       for (int b = 0; b < ch; b++) {
         int32_t ss = HALF;
         for (int t = 0; t < n; t++) ss += p[t * ch + b] * k[t];
