@@ -25,6 +25,7 @@ import { runLocal, runStage } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
 import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
+import { benchPreprocess } from './preprocess.ts';
 
 const { values } = parseArgs({
   options: {
@@ -38,6 +39,9 @@ const root = path.join(import.meta.dirname, '..');
 const cacheDir = path.join(root, 'data', '.cache');
 const vit = values.vit ?? path.join(cacheDir, 'bench', 'vit-b16.onnx');
 const concurrency = Number(values.concurrency);
+
+// First, per core: the project's preprocessing against sharp's decode and sharp's own resize.
+await benchPreprocess();
 
 async function bench(label: string, encoders: Record<string, unknown>, limit: number): Promise<void> {
   const sample = path.join(root, 'data', 'bench-sample', String(limit));

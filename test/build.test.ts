@@ -29,9 +29,11 @@ before(async () => {
     '--outDir',
     path.join(pkg, 'dist'),
   ]);
-  // The package's layout without src/: bin/megapairs.js beside dist/.
+  // The package's layout without src/: bin/megapairs.js beside dist/, and native/'s addon as npm ci built it.
   mkdirSync(path.join(pkg, 'bin'));
   cpSync(path.join(repoRoot, 'bin', 'megapairs.js'), path.join(pkg, 'bin', 'megapairs.js'));
+  const addon = path.join('native', 'build', 'Release', 'preprocess.node');
+  cpSync(path.join(repoRoot, addon), path.join(pkg, addon));
 });
 
 after(async () => {
@@ -90,8 +92,9 @@ test('the compiled CLI answers --help and schema without tsx', async () => {
 
 test('the compiled CLI runs a config with model files end to end, on the production path', { timeout: 300_000 }, async () => {
   const { root, file } = await modelFileConfig('local');
-  const { stdout } = await compiled('bin/megapairs.js', ['run', '--config', file]);
+  const { stdout, stderr } = await compiled('bin/megapairs.js', ['run', '--config', file]);
   assert.match(stdout, /triples +\d+/);
+  assert.match(stderr, /images are resized by the native resampler/, 'dist/ finds the addon under the package root');
   assert.equal(forbiddenImports(), '');
   const rows = readJsonl(path.join(root, 'output', 'megapairs.jsonl'));
   assert.ok(rows.length > 0);

@@ -30,16 +30,41 @@ const muldiv255 = (a: number, b: number) => {
   return ((t >> 8) + t) >> 8;
 };
 
+/**
+ * Whether the header alone says the image is 8-bit sRGB: a JPEG with 3 components at 8-bit
+ * precision, which libvips always loads as sRGB. Then the common photo needs one sharp call
+ * instead of metadata() and a decode; anything else asks metadata().
+ */
+export function sniffSrgb8(bytes: Uint8Array): boolean {
+  if (bytes[0] !== 0xff || bytes[1] !== 0xd8) return false;
+  let i = 2;
+  while (i + 9 < bytes.length && bytes[i] === 0xff) {
+    const marker = bytes[i + 1];
+    if (marker === 0xff) {
+      i++; // fill byte
+      continue;
+    }
+    // SOF0-SOF15 except DHT (C4), JPG (C8) and DAC (CC): precision, height, width, components.
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) return bytes[i + 4] === 8 && bytes[i + 9] === 3;
+    if (marker === 0xd9 || marker === 0xda) return false;
+    i += 2 + ((bytes[i + 2] << 8) | bytes[i + 3]);
+  }
+  return false;
+}
+
 /** Throws on bytes sharp cannot decode, or with more than `maxPixels` pixels. */
 export async function decodeRgb(bytes: Uint8Array, o: DecodeOptions, maxPixels: number): Promise<RgbImage> {
   const input = { limitInputPixels: maxPixels, failOn: 'error' as const, ignoreIcc: o.icc === 'ignore', autoOrient: o.exifOrientation === 'apply' };
-  const meta = await sharp(bytes, input).metadata();
+  // With the profile applied, sharp's own conversion to 8-bit sRGB is the conversion asked for, so
+  // the image's own space and depth do not matter; otherwise they come from the header or metadata().
+  const meta = o.icc === 'apply' || sniffSrgb8(bytes) ? { space: 'srgb', depth: 'uchar' } : await sharp(bytes, input).metadata();
   const sixteen = meta.depth === 'ushort';
-  // With the profile applied, sharp's own conversion to 8-bit sRGB is the conversion asked for.
   const space = o.icc === 'apply' ? 'srgb' : (meta.space as keyof sharp.ColourspaceEnum);
   const image = sharp(bytes, input).pipelineColourspace(space).toColourspace(space);
   const depth = sixteen && o.icc !== 'apply' ? 'ushort' : 'uchar';
   const { data, info } = await image.raw({ depth }).toBuffer({ resolveWithObject: true });
+  // Plain 8-bit RGB (most photos) is already what PIL gives.
+  if (depth === 'uchar' && space !== 'cmyk' && info.channels === 3) return { width: info.width, height: info.height, rgb: data };
   const n = info.width * info.height;
   const ch = info.channels;
   const src = depth === 'ushort' ? new Uint16Array(data.buffer.slice(data.byteOffset, data.byteOffset + data.length)) : data;

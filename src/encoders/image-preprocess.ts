@@ -3,6 +3,7 @@
 // (decode-rgb.ts), resize the shortest side to `resize` with PIL's kernels (resample.ts), crop the
 // centre `size` x `size` (or squash straight to size x size), scale to [0, 1], normalise, lay out CHW.
 import { decodeRgb, type DecodeOptions } from './decode-rgb.ts';
+import { resampler } from './native-addon.ts';
 import { resizeWindow, type Interpolation } from './resample.ts';
 
 export interface ImagePreprocess extends DecodeOptions {
@@ -47,16 +48,31 @@ export async function preprocessRgb(bytes: Uint8Array, p: ImagePreprocess, maxPi
   return resizeWindow(img.rgb, img.width, img.height, 3, geometry(img.width, img.height, p), p.interpolation);
 }
 
-/** Writes one image into `out` at image slot `slot` of a [N, 3, size, size] tensor. */
-export function writeChw(rgb: Uint8Array, p: Pick<ImagePreprocess, 'size' | 'mean' | 'std'>, out: Float32Array, slot: number): void {
-  const plane = p.size * p.size;
-  const base = slot * 3 * plane;
+/** (x / 255 - mean) / std in float32, the order ToTensor + Normalize compute it in, for the 256 levels of each channel. */
+function normaliseTable(p: Pick<ImagePreprocess, 'mean' | 'std'>): Float32Array {
+  const lut = new Float32Array(768);
   for (let c = 0; c < 3; c++) {
-    // (x / 255 - mean) / std in float32, the order ToTensor + Normalize compute it in.
     const mean = Math.fround(p.mean[c]);
     const std = Math.fround(p.std[c]);
-    const o = base + c * plane;
-    for (let i = 0; i < plane; i++) out[o + i] = Math.fround(Math.fround(Math.fround(rgb[i * 3 + c] / 255) - mean) / std);
+    for (let v = 0; v < 256; v++) lut[c * 256 + v] = Math.fround(Math.fround(Math.fround(v / 255) - mean) / std);
+  }
+  return lut;
+}
+
+/** Writes one image into `out` at image slot `slot` of a [N, 3, size, size] tensor; native where the addon is built. */
+export function writeChw(rgb: Uint8Array, p: Pick<ImagePreprocess, 'size' | 'mean' | 'std'>, out: Float32Array, slot: number): void {
+  if (!resampler.addon) return writeChwJs(rgb, p, out, slot);
+  const plane = p.size * p.size;
+  resampler.addon.chw(rgb.subarray(0, 3 * plane), normaliseTable(p), out, slot * 3 * plane);
+}
+
+/** writeChw in JavaScript, the fallback. */
+export function writeChwJs(rgb: Uint8Array, p: Pick<ImagePreprocess, 'size' | 'mean' | 'std'>, out: Float32Array, slot: number): void {
+  const plane = p.size * p.size;
+  const lut = normaliseTable(p);
+  for (let c = 0; c < 3; c++) {
+    const o = slot * 3 * plane + c * plane;
+    for (let i = 0, j = c; i < plane; i++, j += 3) out[o + i] = lut[c * 256 + rgb[j]];
   }
 }
 

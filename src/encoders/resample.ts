@@ -5,12 +5,17 @@
 // rounding are its own, so its pixels come out several levels off PIL's. PIL's kernels widen by the
 // scale factor, are normalised per output pixel, quantised to 22-bit fixed point and applied
 // horizontally then vertically through an 8-bit intermediate; each of those
-// steps shows in the output, so each is kept.
+// steps shows in the output, so each is kept. native/resample.c does the same arithmetic in C
+// (resampler.kind 'native'); this JavaScript is the fallback where that addon is not built.
+
+import { resampler } from './native-addon.ts';
 
 export type Interpolation = 'bicubic' | 'bilinear' | 'lanczos3';
 
+/** The addon's filter numbers (native/resample.c's FILTERS). */
+const FILTER_IDS: Record<Interpolation, number> = { bilinear: 0, bicubic: 1, lanczos3: 2 };
+
 const PRECISION_BITS = 32 - 8 - 2;
-const ONE = 2 ** PRECISION_BITS;
 const HALF = 2 ** (PRECISION_BITS - 1);
 
 const sinc = (x: number) => (x === 0 ? 1 : Math.sin(Math.PI * x) / (Math.PI * x));
@@ -26,7 +31,7 @@ const FILTERS: Record<Interpolation, { support: number; f: (x: number) => number
       return 0;
     },
   },
-  lanczos3: { support: 3, f: (x) => (x > -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
+  lanczos3: { support: 3, f: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
 };
 
 /** For each output index: first input index, tap count and fixed-point weights (precompute_coeffs + normalize_coeffs_8bpc). */
@@ -34,7 +39,7 @@ interface Coefficients {
   ksize: number;
   first: Int32Array;
   count: Int32Array;
-  weights: Float64Array; // integers, outSize * ksize
+  weights: Int32Array; // outSize * ksize
 }
 
 function coefficients(inSize: number, outSize: number, interpolation: Interpolation): Coefficients {
@@ -45,7 +50,7 @@ function coefficients(inSize: number, outSize: number, interpolation: Interpolat
   const ksize = Math.ceil(support) * 2 + 1;
   const first = new Int32Array(outSize);
   const count = new Int32Array(outSize);
-  const weights = new Float64Array(outSize * ksize);
+  const weights = new Int32Array(outSize * ksize);
   const k = new Float64Array(ksize);
   for (let xx = 0; xx < outSize; xx++) {
     const center = (xx + 0.5) * scale;
@@ -60,7 +65,7 @@ function coefficients(inSize: number, outSize: number, interpolation: Interpolat
     }
     for (let x = 0; x < xmax; x++) {
       const w = ww !== 0 ? k[x] / ww : k[x];
-      weights[xx * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * ONE) : Math.trunc(0.5 + w * ONE);
+      weights[xx * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * 2 ** PRECISION_BITS) : Math.trunc(0.5 + w * 2 ** PRECISION_BITS);
     }
     first[xx] = xmin;
     count[xx] = xmax;
@@ -68,25 +73,32 @@ function coefficients(inSize: number, outSize: number, interpolation: Interpolat
   return { ksize, first, count, weights };
 }
 
-const clip8 = (ss: number) => {
-  const v = Math.floor(ss / ONE);
-  return v < 0 ? 0 : v > 255 ? 255 : v;
-};
+/** PIL's clip8: the sums stay within int32 as in C, so the shift is its floor division. */
+const clip8 = (ss: number) => (ss <= 0 ? 0 : ss >= 1 << (PRECISION_BITS + 8) ? 255 : ss >> PRECISION_BITS);
+
+export interface ResizeWindow {
+  width: number;
+  height: number;
+  left: number;
+  top: number;
+  cropW: number;
+  cropH: number;
+}
 
 /**
  * Resizes interleaved 8-bit `channels`-band pixels of w x h to outW x outH as PIL.Image.resize
  * does, and returns only the window [left, left + cropW) x [top, top + cropH) of the result (the
  * rest is never computed). Pixels of the window outside the resized image are 0, as torchvision's
- * center_crop pads.
+ * center_crop pads. Native where the addon is built, else resizeWindowJs.
  */
-export function resizeWindow(
-  src: Uint8Array,
-  w: number,
-  h: number,
-  channels: number,
-  out: { width: number; height: number; left: number; top: number; cropW: number; cropH: number },
-  interpolation: Interpolation,
-): Uint8Array {
+export function resizeWindow(src: Uint8Array, w: number, h: number, channels: number, out: ResizeWindow, interpolation: Interpolation): Uint8Array {
+  if (!resampler.addon) return resizeWindowJs(src, w, h, channels, out, interpolation);
+  const { width, height, left, top, cropW, cropH } = out;
+  return resampler.addon.resize(src, w, h, channels, width, height, left, top, cropW, cropH, FILTER_IDS[interpolation]);
+}
+
+/** resizeWindow in JavaScript, the fallback (and the reference the parity tests hold the addon to). */
+export function resizeWindowJs(src: Uint8Array, w: number, h: number, channels: number, out: ResizeWindow, interpolation: Interpolation): Uint8Array {
   const { width: outW, height: outH, left, top, cropW, cropH } = out;
   const result = new Uint8Array(cropW * cropH * channels);
   const x0 = Math.max(0, left);
@@ -99,33 +111,51 @@ export function resizeWindow(
   // the vertical pass will read, for the output columns of the window only.
   const vert = outH !== h ? coefficients(h, outH, interpolation) : undefined;
   const rowFirst = vert ? vert.first[y0] : y0;
-  const rowLast = vert ? Math.max(...Array.from({ length: y1 - y0 }, (_, i) => vert.first[y0 + i] + vert.count[y0 + i])) : y1;
+  let rowLast = y1;
+  if (vert) {
+    rowLast = 0;
+    for (let yy = y0; yy < y1; yy++) rowLast = Math.max(rowLast, vert.first[yy] + vert.count[yy]);
+  }
   const cols = x1 - x0;
-  let tmp: Uint8Array;
+  const stride = cols * channels;
+  const tmp = new Uint8Array((rowLast - rowFirst) * stride);
   if (outW !== w) {
-    const hc = coefficients(w, outW, interpolation);
-    tmp = new Uint8Array((rowLast - rowFirst) * cols * channels);
+    const { first, count, weights, ksize } = coefficients(w, outW, interpolation);
     for (let y = rowFirst; y < rowLast; y++) {
       const rowIn = y * w * channels;
-      const rowOut = (y - rowFirst) * cols * channels;
+      let o = (y - rowFirst) * stride;
       for (let xx = x0; xx < x1; xx++) {
-        const xmin = hc.first[xx];
-        const n = hc.count[xx];
-        const kb = xx * hc.ksize;
-        for (let c = 0; c < channels; c++) {
-          let ss = HALF;
-          for (let x = 0; x < n; x++) ss += src[rowIn + (xmin + x) * channels + c] * hc.weights[kb + x];
-          tmp[rowOut + (xx - x0) * channels + c] = clip8(ss);
+        const n = count[xx];
+        const kb = xx * ksize;
+        let p = rowIn + first[xx] * channels;
+        if (channels === 3) {
+          let s0 = HALF;
+          let s1 = HALF;
+          let s2 = HALF;
+          for (let x = 0; x < n; x++, p += 3) {
+            const k = weights[kb + x];
+            s0 += src[p] * k;
+            s1 += src[p + 1] * k;
+            s2 += src[p + 2] * k;
+          }
+          tmp[o++] = clip8(s0);
+          tmp[o++] = clip8(s1);
+          tmp[o++] = clip8(s2);
+        } else {
+          for (let c = 0; c < channels; c++) {
+            let ss = HALF;
+            for (let x = 0; x < n; x++) ss += src[p + x * channels + c] * weights[kb + x];
+            tmp[o++] = clip8(ss);
+          }
         }
       }
     }
   } else {
-    tmp = new Uint8Array((rowLast - rowFirst) * cols * channels);
-    for (let y = rowFirst; y < rowLast; y++) tmp.set(src.subarray((y * w + x0) * channels, (y * w + x1) * channels), (y - rowFirst) * cols * channels);
+    for (let y = rowFirst; y < rowLast; y++) tmp.set(src.subarray((y * w + x0) * channels, (y * w + x1) * channels), (y - rowFirst) * stride);
   }
 
-  // Vertical pass into the window.
-  const stride = cols * channels;
+  // Vertical pass into the window, a whole row per tap so the inner loop runs over contiguous bytes.
+  const acc = new Int32Array(stride);
   for (let yy = y0; yy < y1; yy++) {
     const o = ((yy - top) * cropW + (x0 - left)) * channels;
     if (!vert) {
@@ -135,11 +165,13 @@ export function resizeWindow(
     const ymin = vert.first[yy] - rowFirst;
     const n = vert.count[yy];
     const kb = yy * vert.ksize;
-    for (let i = 0; i < stride; i++) {
-      let ss = HALF;
-      for (let y = 0; y < n; y++) ss += tmp[(ymin + y) * stride + i] * vert.weights[kb + y];
-      result[o + i] = clip8(ss);
+    acc.fill(HALF);
+    for (let y = 0; y < n; y++) {
+      const k = vert.weights[kb + y];
+      const r = (ymin + y) * stride;
+      for (let i = 0; i < stride; i++) acc[i] += tmp[r + i] * k;
     }
+    for (let i = 0; i < stride; i++) result[o + i] = clip8(acc[i]);
   }
   return result;
 }

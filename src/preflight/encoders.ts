@@ -1,10 +1,12 @@
 // Preflight for the encoders: each model loads with the configured execution providers, its
 // inputs and outputs fit the config (names, element types, shapes, pooling), one real batch goes
-// through it, and the caption tokenizer loads. Every problem names the config key.
+// through it, and the caption tokenizer loads. Every problem names the config key. It also says
+// (on stderr) whether images are resized by the native resampler or the slower JavaScript one.
 import sharp from 'sharp';
 import type { Config } from '../config/schema.ts';
 import { writeChw, preprocessRgb } from '../encoders/image-preprocess.ts';
 import { checkModelIO } from '../encoders/model-io.ts';
+import { resamplerLine } from '../encoders/native-addon.ts';
 import { loadTokenizer, OnnxEncoder } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders, type ImageEncoderSpec, type ResolvedEncoders, type TextEncoderSpec } from '../encoders/resolve.ts';
 import { loadSession, providersSource } from '../encoders/sessions.ts';
@@ -22,6 +24,7 @@ async function testImage(): Promise<Buffer> {
 }
 
 export async function checkEncoders(config: Config, cacheDir: string): Promise<PreflightProblem[]> {
+  process.stderr.write(`preflight: ${resamplerLine()}\n`);
   let resolved: ResolvedEncoders;
   try {
     resolved = await resolveEncoders(config, cacheDir);

@@ -1,0 +1,9 @@
+{
+  "targets": [
+    {
+      "target_name": "preprocess",
+      "sources": ["addon.c", "resample.c"],
+      "cflags": ["-O3", "-std=c11"]
+    }
+  ]
+}
