@@ -117,16 +117,6 @@ export class CatalogStage implements Stage<ShardRef> {
   }
 
   async run(ctx: StageContext, shard: ShardRef): Promise<UnitResult> {
-    // The tar must be the one the run listed (its key holds its identity): one changed since is a
-    // fault of the environment (a copy under way, a replaced corpus), so the unit fails and is retried.
-    const now = await ctx.input.stat(shard.tar);
-    if (now.version !== shard.version) {
-      throw new ObjectChangedError(
-        `${ctx.input.uri(shard.tar)} (${now.size} bytes)`,
-        `${shard.version} (${shard.size} bytes, as the run listed it)`,
-        now.version,
-      );
-    }
     const ledger = new UnitLedger(this.name, this.unitId(shard));
     // A shard's name comes from a listing of storage others write to: one that could leave the
     // input's folder is never read, and its part is empty.
@@ -136,6 +126,16 @@ export class CatalogStage implements Stage<ShardRef> {
       await ledger.save(ctx);
       await writeParquet(ctx.work, ctx.layout.catalogPart(shard.number), catalogSchema, []);
       return { items: 0, failed: ledger.failures.length };
+    }
+    // The tar must be the one the run listed (its key holds its identity): one changed since is a
+    // fault of the environment (a copy under way, a replaced corpus), so the unit fails and is retried.
+    const now = await ctx.input.stat(shard.tar);
+    if (now.version !== shard.version) {
+      throw new ObjectChangedError(
+        `${ctx.input.uri(shard.tar)} (${now.size} bytes)`,
+        `${shard.version} (${shard.size} bytes, as the run listed it)`,
+        now.version,
+      );
     }
     const shardMeta = await shardMetadata(ctx, shard, ledger);
     // img2dataset writes no tar members for failed downloads; should one appear, it is in the ledger already.

@@ -91,7 +91,9 @@ export class LocalStorage implements Storage {
   }
 
   async *listVersions(prefix: string): AsyncIterable<{ key: string } & ObjectVersion> {
-    for await (const key of this.list(prefix)) yield { key, ...(await this.stat(key)) };
+    // Listed keys are names this walk found under the root: stat them as found, so an unsafe name
+    // (a backslash in a folder's name) is listed for its reader to refuse, not thrown here.
+    for await (const key of this.list(prefix)) yield { key, ...fileVersion(await stat(path.join(this.root, key))) };
   }
 
   async write(key: string, data: Buffer | string): Promise<void> {
