@@ -21,6 +21,7 @@ const OPTIONS = {
   gpu: { type: 'string' },
   force: { type: 'boolean' },
   port: { type: 'string', default: '3000' },
+  host: { type: 'string', default: '127.0.0.1' },
 } as const;
 
 function metricsPortOf(value: string | undefined): number | undefined {
@@ -74,7 +75,13 @@ export async function workerCommand(args: string[]): Promise<void> {
     import('../runner/distributed/connection.ts'),
     import('../runner/distributed/kinds.ts'),
   ]);
-  const embeds = queuesOfKind(kind).includes('embed');
+  let queues: readonly string[];
+  try {
+    queues = queuesOfKind(kind);
+  } catch (err) {
+    throw new UsageError((err as Error).message); // a kind that does not exist is a usage error (exit 2)
+  }
+  const embeds = queues.includes('embed');
   // A worker that never loads a model ignores the device (one environment may serve every kind).
   applyGpuOption(config, values.gpu, embeds);
   const tag = `[worker ${kind} ${process.pid}]`;
@@ -129,15 +136,25 @@ export async function cleanCommand(args: string[]): Promise<void> {
   process.stdout.write(`removed ${removed} Redis key(s) of run ${config.run.name} (prefix ${config.redis.prefix}); its artifacts are untouched\n`);
 }
 
-/** `dashboard --config <file> [--port P]`: bull-board for the run's queues, until SIGTERM / SIGINT. */
+/** `dashboard --config <file> [--host H] [--port P]`: bull-board for the run's queues, until SIGTERM / SIGINT. */
 export async function dashboardCommand(args: string[]): Promise<void> {
   const { config, values } = configOf(args);
   const port = Number(values.port);
   if (!(values.port !== '' && Number.isInteger(port) && port >= 0 && port < 65536))
     throw new UsageError(`--port must be a port number (0-65535; 0 picks a free one), not "${values.port}"`);
-  const { serveDashboard } = await import('../runner/distributed/dashboard.ts');
-  const board = await serveDashboard(config, port);
-  process.stdout.write(`dashboard of run ${config.run.name} at http://0.0.0.0:${board.port}/ (queues under prefix ${config.redis.prefix})\n`);
+  const host = values.host!;
+  const { serveDashboard, isLoopback, DASHBOARD_TOKEN_ENV } = await import('../runner/distributed/dashboard.ts');
+  const token = process.env[DASHBOARD_TOKEN_ENV] || undefined;
+  if (!token && !isLoopback(host))
+    throw new UsageError(
+      `--host ${host} opens the dashboard to anyone who reaches it: set ${DASHBOARD_TOKEN_ENV} (then every request needs it), or keep 127.0.0.1 and port-forward`,
+    );
+  const board = await serveDashboard(config, port, host, token);
+  const url = `http://${host.includes(':') ? `[${host}]` : host}:${board.port}/`;
+  const access = board.readOnly
+    ? `read-only (set ${DASHBOARD_TOKEN_ENV} to allow actions)`
+    : `needs the token from ${DASHBOARD_TOKEN_ENV}: sign in at ${url}login`;
+  process.stdout.write(`dashboard of run ${config.run.name} at ${url} (queues under prefix ${config.redis.prefix}); ${access}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => void board.close().then(resolve);
     process.once('SIGTERM', stop);

@@ -47,8 +47,11 @@ const HELP: Record<string, string> = {
                                          --metrics-port: Prometheus text at :P/metrics)`,
   clean: `clean --config <file> [--run NAME] [--force]
                                          remove a distributed run's Redis keys (not its artifacts)`,
-  dashboard: `dashboard --config <file> [--port 3000]
-                                         serve bull-board, a web UI of the run's queues and jobs`,
+  dashboard: `dashboard --config <file> [--host 127.0.0.1] [--port 3000]
+                                         serve bull-board, a web UI of the run's queues and jobs:
+                                         read-only unless $MEGAPAIRS_DASHBOARD_TOKEN is set, and then
+                                         every request needs that token (a host other than
+                                         127.0.0.1 needs it too)`,
   status: `status --config <file>                 each stage's waiting, active, completed, failed units`,
   'retry-failed': `retry-failed --config <file> [--no-preflight]
                                          run again the units that failed and those whose ledger
