@@ -11,6 +11,7 @@ import { runReport } from '../runner/summary.ts';
 import { checkEmbedding, preflight } from '../preflight/preflight.ts';
 import { providerName, releaseSessions, sessionSettings } from '../encoders/sessions.ts';
 import { applyGpuOption } from './gpu-option.ts';
+import { DEFAULT_METRICS_HOST, serveMetrics } from '../metrics/server.ts';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -18,6 +19,7 @@ const OPTIONS = {
   grace: { type: 'string', default: '25' },
   run: { type: 'string' },
   'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string', default: DEFAULT_METRICS_HOST },
   gpu: { type: 'string' },
   force: { type: 'boolean' },
   port: { type: 'string', default: '3000' },
@@ -32,6 +34,8 @@ function metricsPortOf(value: string | undefined): number | undefined {
   return port;
 }
 
+const metricsUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+
 function configOf(args: string[]) {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
   if (!values.config) throw new UsageError('needs --config <file>');
@@ -42,7 +46,14 @@ function configOf(args: string[]) {
  * `run` with the distributed runner: preflight (before anything is enqueued), enqueue, follow,
  * print the summary as the local runner does; the exit code is the summary's outcome.
  */
-export async function runDistributedCommand(config: Config, configFile: string, quiet = false, checks = true, metricsPort?: string): Promise<number> {
+export async function runDistributedCommand(
+  config: Config,
+  configFile: string,
+  quiet = false,
+  checks = true,
+  metricsPort?: string,
+  metricsHost = DEFAULT_METRICS_HOST,
+): Promise<number> {
   const port = metricsPortOf(metricsPort);
   if (checks) await preflight(createContext(config));
   const { runDistributed } = await import('../runner/distributed/follow.ts');
@@ -51,7 +62,8 @@ export async function runDistributedCommand(config: Config, configFile: string, 
     configFile,
     write: quiet ? () => {} : undefined,
     metricsPort: port,
-    onMetrics: (p) => process.stderr.write(`metrics on http://0.0.0.0:${p}/metrics\n`),
+    metricsHost,
+    onMetrics: (p) => process.stderr.write(`metrics on ${metricsUrl(metricsHost, p)}/metrics\n`),
   });
   process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000));
   return result.summary.outcome?.exit_code ?? 0;
@@ -86,6 +98,10 @@ export async function workerCommand(args: string[]): Promise<void> {
   applyGpuOption(config, values.gpu, embeds);
   const tag = `[worker ${kind} ${process.pid}]`;
   const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
+  // Metrics and /healthz answer from now on: while models load and while the worker waits for a run.
+  const metricsPort = metricsPortOf(values['metrics-port']);
+  const metrics = metricsPort === undefined ? undefined : await serveMetrics(metricsPort, {}, values['metrics-host']);
+  if (metrics) log(`metrics on ${metricsUrl(values['metrics-host']!, metrics.port)}/metrics, liveness at /healthz`);
   let providers = '';
   if (embeds) {
     await preflight(createContext(config), [checkEmbedding]);
@@ -93,9 +109,8 @@ export async function workerCommand(args: string[]): Promise<void> {
     await releaseSessions();
     providers = `; encoders on ${sessionSettings(config).executionProviders.map(providerName).join(', ')}`;
   }
-  const metricsPort = metricsPortOf(values['metrics-port']);
-  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metricsPort });
-  const served = w.metricsPort === undefined ? '' : `; metrics on http://0.0.0.0:${w.metricsPort}/metrics`;
+  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metrics });
+  const served = metrics ? `; metrics on ${metricsUrl(values['metrics-host']!, metrics.port)}/metrics` : '';
   log(
     `ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${providers}${served}`,
   );
@@ -106,6 +121,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   // A refusal (the run restarted under a config this worker disagrees with) stops it, then exits 2.
   const refusal = await Promise.race([signalled.then(() => undefined), w.refused.catch((err: Error) => err)]);
   await w.stop();
+  await metrics?.close();
   if (refusal) throw refusal;
 }
 

@@ -27,7 +27,7 @@ import { writeRunReport } from '../report/write-report.ts';
 
 // Each command's usage, for `megapairs <command> --help` and, all together, for `megapairs`.
 const HELP: Record<string, string> = {
-  run: `run --config <file> [--runner local|distributed] [--gpu N] [--no-preflight] [--quiet] [--dry-run] [--metrics-port P]
+  run: `run --config <file> [--runner local|distributed] [--gpu N] [--no-preflight] [--quiet] [--dry-run] [--metrics-port P] [--metrics-host 127.0.0.1]
                                          run the pipeline; reruns reuse every artifact whose key
                                          (what decides it) is unchanged and resume the rest
                                          (distributed: enqueue on Redis and follow to the end);
@@ -39,12 +39,13 @@ const HELP: Record<string, string> = {
                                          or no triples, 1 a unit failed, 2 bad config or preflight`,
   gc: `gc --config <file> [--config <file>...] [--dry-run]
                                          remove work artifacts no given config refers to`,
-  worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--gpu N] [--concurrency N] [--grace S] [--metrics-port P]
+  worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--gpu N] [--concurrency N] [--grace S] [--metrics-port P] [--metrics-host 127.0.0.1]
                                          serve the distributed run's queues until SIGTERM
                                          (--gpu N: this worker's device, cuda -> cuda:N, also
                                          $MEGAPAIRS_GPU; a worker that embeds loads its models
                                          first and exits 2 if they do not load there;
-                                         --metrics-port: Prometheus text at :P/metrics)`,
+                                         --metrics-port: Prometheus text at :P/metrics and liveness
+                                         at :P/healthz from the start, on --metrics-host)`,
   clean: `clean --config <file> [--run NAME] [--force]
                                          remove a distributed run's Redis keys (not its artifacts)`,
   dashboard: `dashboard --config <file> [--host 127.0.0.1] [--port 3000]
@@ -105,6 +106,7 @@ async function run(args: string[]): Promise<number> {
       'no-preflight': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
       gpu: { type: 'string' },
     },
   });
@@ -117,8 +119,10 @@ async function run(args: string[]): Promise<number> {
   }
   if (values.runner) config.runner.kind = values.runner as typeof config.runner.kind;
   const checks = !values['no-preflight'];
-  if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet, checks, values['metrics-port']);
-  if (values['metrics-port'] !== undefined) throw new UsageError('--metrics-port is for distributed runs (the local runner prints its progress)');
+  if (config.runner.kind === 'distributed')
+    return runDistributedCommand(config, values.config, values.quiet, checks, values['metrics-port'], values['metrics-host']);
+  if (values['metrics-port'] !== undefined || values['metrics-host'] !== undefined)
+    throw new UsageError('--metrics-port is for distributed runs (the local runner prints its progress)');
   if (config.runner.kind !== 'local') throw new UsageError(`unknown runner "${config.runner.kind}"; use --runner local or --runner distributed`);
   return runLocalPipeline(config, checks);
 }

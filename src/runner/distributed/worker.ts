@@ -18,7 +18,8 @@ import { acceptRun, readPublishedRun } from './run-identity.ts';
 import { connectRedis } from './connection.ts';
 import { queuesOfKind } from './kinds.ts';
 import { advance } from './phases.ts';
-import { serveRunMetrics } from './queue-metrics.ts';
+import { runMetricsSources } from './queue-metrics.ts';
+import type { MetricsServer } from '../../metrics/server.ts';
 import { CONTROL, RunQueues, type ControlJobData, type UnitJobData, type UnitJobResult } from './queues.ts';
 import { AbortedError, ThreadPool } from './thread-pool.ts';
 import type { UnitTask } from './unit-thread.ts';
@@ -30,8 +31,8 @@ export interface WorkerOptions {
   /** After stop(), how long units in hand may run on before they are returned to the queue. */
   graceMs?: number;
   log?: (line: string) => void;
-  /** Serve Prometheus metrics on this port (0: any free one) at /metrics. */
-  metricsPort?: number;
+  /** A metrics server started before the worker (so it answers while the worker waits): scrapes read this worker's queues once it serves them. */
+  metrics?: MetricsServer;
 }
 
 export interface RunningWorker {
@@ -40,8 +41,6 @@ export interface RunningWorker {
   readonly run: string;
   /** Rejects with a RunMismatchError if the run is restarted with a config this worker disagrees with (the worker stops). */
   readonly refused: Promise<never>;
-  /** The port metrics are served on, when asked for. */
-  readonly metricsPort?: number;
   /** Stop taking jobs; finish or return the ones in hand; release Redis and the threads. */
   stop(): Promise<void>;
 }
@@ -178,13 +177,12 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
       clearTimeout(timer);
       await Promise.all(writes);
       await pool.abort(); // the queue workers have closed, so no thread is busy: this only ends them
-      await metrics?.close();
       await rq.close();
       await connection.quit().catch(() => connection.disconnect());
       log('stopped');
     })());
 
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  const metrics = opts.metricsPort === undefined ? undefined : await serveRunMetrics(opts.metricsPort, rq, queues, () => pool.metrics());
-  return { queues, run: accepted.key, refused, stop, metricsPort: metrics?.port };
+  opts.metrics?.setSources(runMetricsSources(rq, queues, () => pool.metrics()));
+  return { queues, run: accepted.key, refused, stop };
 }
