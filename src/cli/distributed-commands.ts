@@ -65,7 +65,7 @@ export async function runDistributedCommand(
     metricsHost,
     onMetrics: (p) => process.stderr.write(`metrics on ${metricsUrl(metricsHost, p)}/metrics\n`),
   });
-  process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000));
+  process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000, result.reused));
   return result.summary.outcome?.exit_code ?? 0;
 }
 

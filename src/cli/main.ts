@@ -5,7 +5,6 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, configJsonSchema, loadConfig } from '../config/load.ts';
-import { outputLayout } from '../artifacts/layout.ts';
 import { formatDryRun, dryRunPlan } from '../provenance/dry-run.ts';
 import { collectGarbage } from '../provenance/gc.ts';
 import { resolveRun } from '../provenance/resolve-run.ts';
@@ -22,8 +21,8 @@ import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { PLAN_USAGE, planCommand } from './plan-command.ts';
 import { applyGpuOption } from './gpu-option.ts';
 import { UsageError } from './usage-error.ts';
-import { runReport, summarize } from '../runner/summary.ts';
-import { writeRunReport } from '../report/write-report.ts';
+import { runReport, saveSummary, summarize } from '../runner/summary.ts';
+import { acquireRunLease, LeaseHeldError } from '../runner/lease.ts';
 
 // Each command's usage, for `megapairs <command> --help` and, all together, for `megapairs`.
 const HELP: Record<string, string> = {
@@ -36,7 +35,8 @@ const HELP: Record<string, string> = {
                                          (also $MEGAPAIRS_GPU);
                                          preflight checks storage, models and the annotator first
                                          exit 0 complete, 3 complete but over run.max_failure_share
-                                         or no triples, 1 a unit failed, 2 bad config or preflight`,
+                                         or no triples, 1 a unit failed, 2 bad config or preflight,
+                                         or another run of this name holds the work folder`,
   gc: `gc --config <file> [--config <file>...] [--dry-run]
                                          remove work artifacts no given config refers to`,
   worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--gpu N] [--concurrency N] [--grace S] [--metrics-port P] [--metrics-host 127.0.0.1]
@@ -72,6 +72,16 @@ ${Object.values(HELP)
   .join('\n')}
 `;
 
+/** Runs `fn` holding the run's lease (src/runner/lease.ts): a second writer of the run stops here, exit 2. */
+async function holdingRun<T>(config: Config, command: string, fn: () => Promise<T>): Promise<T> {
+  const lease = await acquireRunLease(createContext(config).work, config.run.name, command);
+  try {
+    return await fn();
+  } finally {
+    await lease.release();
+  }
+}
+
 /** Runs the local pipeline to its end or its first failed unit; the summary (and exit code) comes from the files. */
 async function runLocalPipeline(config: Config, checks: boolean): Promise<number> {
   const ctx = createContext(config);
@@ -85,12 +95,10 @@ async function runLocalPipeline(config: Config, checks: boolean): Promise<number
     if (!(err instanceof UnitError)) throw err;
     failure = err;
   }
-  const summary = await summarize(ctx, reports);
-  if (failure && summary.outcome.exit_code !== 1)
-    summary.outcome = { ...summary.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
-  await ctx.output.write(outputLayout.summary(), JSON.stringify(summary, null, 1));
-  await writeRunReport(ctx, summary);
-  process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
+  const fresh = await summarize(ctx, reports);
+  if (failure && fresh.outcome.exit_code !== 1) fresh.outcome = { ...fresh.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
+  const { summary, reused } = await saveSummary(ctx, fresh);
+  process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000, reused));
   if (failure)
     process.stderr.write(`megapairs run: ${failure.message}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`);
   return summary.outcome.exit_code;
@@ -124,7 +132,7 @@ async function run(args: string[]): Promise<number> {
   if (values['metrics-port'] !== undefined || values['metrics-host'] !== undefined)
     throw new UsageError('--metrics-port is for distributed runs (the local runner prints its progress)');
   if (config.runner.kind !== 'local') throw new UsageError(`unknown runner "${config.runner.kind}"; use --runner local or --runner distributed`);
-  return runLocalPipeline(config, checks);
+  return holdingRun(config, 'megapairs run', () => runLocalPipeline(config, checks));
 }
 
 /** `retry-failed` for a local run: forget what must be made again, then run as `run` does. */
@@ -134,14 +142,16 @@ async function retryFailed(args: string[]): Promise<number | void> {
   const config = loadConfig(values.config);
   if ((values.runner ?? config.runner.kind) === 'distributed') return retryFailedCommand(['--config', values.config]);
   const checks = !values['no-preflight'];
-  if (checks) await preflight(createContext(config)); // before anything is forgotten
-  const plan = await prepareRetry(createContext(config));
-  process.stdout.write(
-    plan.units.length
-      ? `retrying ${plan.units.length} unit(s): ${plan.units.join(', ')} (${plan.forgotten.length} artifact(s) derived from them to make again)\n`
-      : 'no failed or retryable units; running to make sure the run is complete\n',
-  );
-  return runLocalPipeline(config, false);
+  return holdingRun(config, 'megapairs retry-failed', async () => {
+    if (checks) await preflight(createContext(config)); // before anything is forgotten
+    const plan = await prepareRetry(createContext(config));
+    process.stdout.write(
+      plan.units.length
+        ? `retrying ${plan.units.length} unit(s): ${plan.units.join(', ')} (${plan.forgotten.length} artifact(s) derived from them to make again)\n`
+        : 'no failed or retryable units; running to make sure the run is complete\n',
+    );
+    return runLocalPipeline(config, false);
+  });
 }
 
 /** `gc`: the keys of every given config are kept; other keys' artifacts in their work storage go. */
@@ -236,7 +246,7 @@ export async function main(argv: string[]): Promise<number> {
     return (await fn(rest)) ?? 0;
   } catch (err) {
     // A worker whose config decides other artifacts than the run's (run-identity.ts) is a config error too.
-    if (err instanceof ConfigError || err instanceof PreflightError || (err as Error).name === 'RunMismatchError') {
+    if (err instanceof ConfigError || err instanceof PreflightError || err instanceof LeaseHeldError || (err as Error).name === 'RunMismatchError') {
       process.stderr.write(`${(err as Error).message}\n`);
       return 2;
     }

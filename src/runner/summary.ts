@@ -13,6 +13,8 @@ import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { StageReport } from './local.ts';
 import { decideOutcome, type RunOutcome } from './outcome.ts';
+import { canonicalJson } from '../provenance/digest.ts';
+import { writeRunReport } from '../report/write-report.ts';
 
 export interface RunSummary {
   images: { catalogued: number; refused: number };
@@ -82,6 +84,26 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
   };
 }
 
+/** What the files say, without what this process timed: two runs over the same artifacts agree on it. */
+const filesPart = (s: RunSummary) => canonicalJson({ ...s, seconds: undefined, stages: undefined });
+
+/**
+ * Writes summary.json and report.html, except when this run did nothing (every stage reused its
+ * artifacts) and the summary already there says the same of the files: then that summary and
+ * its report, with the timings of the run that did the work, stay, and are what is returned.
+ */
+export async function saveSummary(ctx: StageContext, summary: RunSummary): Promise<{ summary: RunSummary; reused: boolean }> {
+  const key = outputLayout.summary();
+  const idle = Object.values(summary.stages).every((s) => s.status === 'reused' || s.status === 'not needed');
+  if (idle && (await ctx.output.exists(key)) && (await ctx.output.exists(outputLayout.report()))) {
+    const earlier = JSON.parse((await ctx.output.read(key)).toString('utf8')) as RunSummary;
+    if (filesPart(earlier) === filesPart(summary)) return { summary: earlier, reused: true };
+  }
+  await ctx.output.write(key, JSON.stringify(summary, null, 1));
+  await writeRunReport(ctx, summary);
+  return { summary, reused: false };
+}
+
 /** The summary's recall and selection lines. */
 function miningLines(m: MiningSummary): string[] {
   return [
@@ -122,6 +144,9 @@ export function formatSummary(s: RunSummary): string {
 }
 
 /** What `megapairs run` prints at the end, whichever runner ran: the summary and where the product is. */
-export function runReport(s: RunSummary, output: Storage, seconds: number): string {
-  return `\n${formatSummary(s)}\ntotal       ${seconds.toFixed(1)}s\ntriples in ${output.uri('triples/')}, JSONL in ${output.uri(outputLayout.megapairsJsonl())}\n`;
+export function runReport(s: RunSummary, output: Storage, seconds: number, reused = false): string {
+  const kept = reused
+    ? `nothing to do: every stage reused its artifacts; ${output.uri(outputLayout.summary())} and ${output.uri(outputLayout.report())} are kept from the run that did the work (its wall times above)\n`
+    : '';
+  return `\n${formatSummary(s)}\ntotal       ${seconds.toFixed(1)}s\n${kept}triples in ${output.uri('triples/')}, JSONL in ${output.uri(outputLayout.megapairsJsonl())}\n`;
 }

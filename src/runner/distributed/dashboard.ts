@@ -87,7 +87,7 @@ export async function serveDashboard(
   if (!token && !isLoopback(host))
     throw new Error(`a dashboard on ${host} is open to anyone who reaches it: set ${DASHBOARD_TOKEN_ENV}, or keep it on 127.0.0.1 and port-forward`);
   const connection = await connectRedis(config, 'megapairs-dashboard');
-  const rq = new RunQueues(config, connection);
+  const rq = new RunQueues(config, connection, { readOnly: !token });
   const adapter = new ExpressAdapter();
   adapter.setBasePath('/');
   createBullBoard({

@@ -22,8 +22,7 @@ import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
 import { stagesByName } from '../../pipeline.ts';
 import type { Stage, StageContext } from '../../stages/stage.ts';
 import type { StageReport } from '../local.ts';
-import { writeRunReport } from '../../report/write-report.ts';
-import { summarize, type RunSummary } from '../summary.ts';
+import { saveSummary, summarize, type RunSummary } from '../summary.ts';
 import type { PublishedRun } from './run-identity.ts';
 import { stageReason, stageStatus } from '../../provenance/explain.ts';
 import { barrierJobId, CONTROL, jobOptions, STAGE_NAMES, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
@@ -38,6 +37,8 @@ export const finalJobId = (runKey: string) => barrierJobId(FINAL, runKey);
 export interface RunResult {
   summary: RunSummary;
   reports: StageReport[];
+  /** Nothing was left to do: the summary (and report) are those of the run that did the work. */
+  reused?: boolean;
 }
 
 class Phases {
@@ -149,10 +150,8 @@ export async function advance(ctx: StageContext, rq: RunQueues, data: ControlJob
     const status = stageStatus(r.units, r.skipped);
     return { ...r, key: now.key, status, reason: stageReason(status, run.previous?.[s], now, r.units, r.skipped) };
   });
-  const summary = await summarize(ctx, reports);
-  await ctx.output.write(ctx.layout.summary(), JSON.stringify(summary, null, 1));
-  await writeRunReport(ctx, summary);
-  return { summary, reports };
+  const written = await saveSummary(ctx, await summarize(ctx, reports));
+  return { summary: written.summary, reports, reused: written.reused };
 }
 
 /** Enqueues a run: the start barrier alone; a worker serving `control` plans the rest. */

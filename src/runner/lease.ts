@@ -1,0 +1,139 @@
+// One writer per run: a local `run` (or `retry-failed`) holds a lease on its run name in its work
+// storage, `runs/<name>.lease.json`: host, pid and a heartbeat renewed every few seconds. A second
+// one finds it held, says by whom, and stops (exit 2) before it touches anything. A lease is
+// stale, and is taken over, when its heartbeat is older than LEASE_STALE_MS or when its pid is
+// dead on this same host (a kill -9 frees the run at once for the next run on that machine).
+//
+// In a local folder the lease is created with O_EXCL, so two runs starting together cannot both
+// get it. On S3 it is written and read back after a pause: best effort (S3 has no exclusive create
+// here), which catches every run that does not start within the same moment.
+import { randomUUID } from 'node:crypto';
+import { link, open, readFile, rename, unlink } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import path from 'node:path';
+import { RUNS_FOLDER } from '../artifacts/layout.ts';
+import { LocalStorage } from '../storage/local.ts';
+import type { Storage } from '../storage/storage.ts';
+
+export const LEASE_HEARTBEAT_MS = 5_000;
+export const LEASE_STALE_MS = 60_000;
+
+export interface LeaseHolder {
+  host: string;
+  pid: number;
+  command: string;
+  startedAt: string;
+  heartbeat: string;
+  token: string;
+}
+
+/** Another process holds the run: the CLI prints the message and exits 2. */
+export class LeaseHeldError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'LeaseHeldError';
+  }
+}
+
+export interface Lease {
+  release(): Promise<void>;
+}
+
+const leaseKey = (run: string) => `${RUNS_FOLDER}/${run}.lease.json`;
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'; // exists, another user's
+  }
+}
+
+/** Why the holder no longer holds it, or undefined while it does. */
+function staleness(h: LeaseHolder, now = Date.now()): string | undefined {
+  const age = now - Date.parse(h.heartbeat);
+  if (!(age < LEASE_STALE_MS)) return `its heartbeat is ${Math.round(age / 1000)}s old`;
+  if (h.host === hostname() && !alive(h.pid)) return `pid ${h.pid} is no longer running on ${h.host}`;
+  return undefined;
+}
+
+const describe = (h: LeaseHolder) =>
+  `${h.command} (pid ${h.pid} on ${h.host}, since ${h.startedAt}, heartbeat ${Math.round((Date.now() - Date.parse(h.heartbeat)) / 1000)}s ago)`;
+
+function parse(text: string | undefined): LeaseHolder | undefined {
+  if (!text) return undefined;
+  try {
+    return JSON.parse(text) as LeaseHolder;
+  } catch {
+    return undefined; // a torn or foreign file: treated as stale
+  }
+}
+
+/** Creates the file only if absent; false when it exists. */
+async function createExclusive(file: string, text: string): Promise<boolean> {
+  try {
+    const fh = await open(file, 'wx');
+    await fh.writeFile(text);
+    await fh.close();
+    return true;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+const readText = (file: string) => readFile(file, 'utf8').catch(() => undefined);
+
+/** Takes the lease in a local folder: O_EXCL create; a stale one is moved aside first (rename is atomic). */
+async function acquireLocal(file: string, mine: LeaseHolder, run: string, work: string): Promise<void> {
+  await mkdir(path.dirname(file), { recursive: true });
+  for (let tries = 0; tries < 5; tries++) {
+    if (await createExclusive(file, JSON.stringify(mine))) return;
+    const holder = parse(await readText(file));
+    if (holder && !staleness(holder)) throw new LeaseHeldError(`run ${run} in ${work} is held by ${describe(holder)}; wait for it, or stop it first`);
+    const aside = `${file}.stale-${mine.token}`;
+    try {
+      await rename(file, aside);
+    } catch {
+      continue; // another process moved it first
+    }
+    // Moved aside what was read as stale; if a fresh lease took its place meanwhile, put it back.
+    const moved = parse(await readText(aside));
+    if (moved && holder && moved.token !== holder.token && !staleness(moved)) await link(aside, file).catch(() => {});
+    await unlink(aside).catch(() => {});
+  }
+  throw new LeaseHeldError(`run ${run} in ${work}: could not take its lease (${file}); another run keeps taking it`);
+}
+
+/** Takes the lease in any storage: write, pause, read back (best effort, see above). */
+async function acquireStored(work: Storage, key: string, mine: LeaseHolder, run: string): Promise<void> {
+  const holder = parse((await work.exists(key)) ? (await work.read(key)).toString('utf8') : undefined);
+  if (holder && !staleness(holder)) throw new LeaseHeldError(`run ${run} in ${work.root} is held by ${describe(holder)}; wait for it, or stop it first`);
+  await work.write(key, JSON.stringify(mine));
+  await new Promise((r) => setTimeout(r, 1000));
+  const now = parse((await work.read(key)).toString('utf8'));
+  if (now?.token !== mine.token) throw new LeaseHeldError(`run ${run} in ${work.root} was taken at the same moment by ${now ? describe(now) : 'another run'}`);
+}
+
+/** Holds the run's lease until release(); throws LeaseHeldError when another live process holds it. */
+export async function acquireRunLease(work: Storage, run: string, command: string): Promise<Lease> {
+  const key = leaseKey(run);
+  const startedAt = new Date().toISOString();
+  const mine: LeaseHolder = { host: hostname(), pid: process.pid, command, startedAt, heartbeat: startedAt, token: randomUUID() };
+  const local = work instanceof LocalStorage ? work.uri(key) : undefined;
+  if (local) await acquireLocal(local, mine, run, work.root);
+  else await acquireStored(work, key, mine, run);
+  // The heartbeat rewrites the whole file (atomically: write() replaces it), keeping the token.
+  const beat = () => work.write(key, JSON.stringify({ ...mine, heartbeat: new Date().toISOString() })).catch(() => {});
+  const timer = setInterval(() => void beat(), LEASE_HEARTBEAT_MS);
+  timer.unref();
+  return {
+    release: async () => {
+      clearInterval(timer);
+      const now = parse((await work.exists(key)) ? (await work.read(key)).toString('utf8') : undefined);
+      if (now?.token === mine.token) await work.delete(key);
+    },
+  };
+}
