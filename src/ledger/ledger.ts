@@ -25,6 +25,9 @@ export interface Failure {
   retryable: boolean;
 }
 
+/** What a stage or unit name may be, as a ledger file's name. */
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
 export class UnitLedger {
   readonly failures: Failure[] = [];
   constructor(
@@ -40,6 +43,9 @@ export class UnitLedger {
 
   /** Writes the unit's ledger file; a clean unit writes none unless it must blank an earlier one. */
   async save(ctx: StageContext): Promise<void> {
+    // The file is named by the stage and unit: names from planning, never ones that could leave the folder.
+    for (const name of [this.stage, this.unit])
+      if (!SAFE_NAME.test(name) || name.includes('..')) throw new Error(`ledger: ${JSON.stringify(name)} is not a safe file name (stage ${this.stage})`);
     const work = ctx.work;
     const key = ctx.layout.ledgerPart(this.stage, this.unit);
     if (!this.failures.length && !(await work.exists(key))) return;

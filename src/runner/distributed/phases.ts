@@ -31,6 +31,18 @@ import { closePhase, savedReports, type Planned } from './retention.ts';
 
 export const START = 'start';
 const FINAL = 'after.jsonl';
+/** Each barrier and the one whose job enqueues it (see the chain above); job-check.ts runs no other. */
+export const BARRIER_BEFORE: Readonly<Record<string, string>> = {
+  'after.manifest': START,
+  'after.embed': 'after.manifest',
+  'after.partition': 'after.embed',
+  'after.assign': 'after.partition',
+  'after.index': 'after.assign',
+  'after.search': 'after.index',
+  'after.mine': 'after.search',
+  'after.select': 'after.mine',
+  [FINAL]: 'after.select',
+};
 /** The job id of the run's last barrier, whose return value is the run's result. */
 export const finalJobId = (runKey: string) => barrierJobId(FINAL, runKey);
 

@@ -35,6 +35,8 @@ export interface UnitJobResult {
   skipped: boolean;
   items: number;
   failed: number;
+  /** A job the run did not plan (job-check.ts): why it was refused; nothing was done and it counts nowhere. */
+  refused?: string;
 }
 
 /**

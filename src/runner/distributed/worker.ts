@@ -24,6 +24,7 @@ import { CONTROL, RunQueues, type ControlJobData, type UnitJobData, type UnitJob
 import { AbortedError, ThreadPool } from './thread-pool.ts';
 import type { UnitTask } from './unit-thread.ts';
 import { recordUnitFailure, unitIdOfJob, type UnitFailureReason } from './unit-failure.ts';
+import { JobCheck } from './job-check.ts';
 
 export interface WorkerOptions {
   /** Units in hand at once (threads); default runner.concurrency. */
@@ -70,6 +71,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const rq = new RunQueues(config, connection);
   rq.run = { key: accepted.key, keys: accepted.keys };
   let ctx = createContext(config, accepted.keys);
+  const check = new JobCheck(rq, log);
   let refuse!: (err: Error) => void;
   const refused = new Promise<never>((_, reject) => (refuse = reject));
   refused.catch(() => {});
@@ -99,10 +101,13 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const runUnit = async (job: Job<UnitJobData>, token?: string): Promise<UnitJobResult> => {
     const started = Date.now();
     if (!(await serves(job, token))) return { skipped: true, items: 0, failed: 0 };
+    // The run's own copy of the unit, never the job's (job-check.ts).
+    const checked = await check.unit(ctx, accepted.key, job.queueName.slice(config.run.name.length + 1), job);
+    if ('refused' in checked) return { skipped: true, items: 0, failed: 0, refused: checked.refused };
     log(`start ${job.id}`);
     const stage = job.data.stage;
     try {
-      const r = await pool.run({ stage, unit: job.data.unit, keys: accepted.keys });
+      const r = await pool.run({ stage, unit: checked.unit, keys: accepted.keys });
       const seconds = (Date.now() - started) / 1000;
       log(`done ${job.id} ${r.skipped ? 'skipped (complete)' : `${r.items} items`} ${seconds.toFixed(1)}s`);
       unitsTotal.inc({ stage, outcome: r.skipped ? 'skipped' : 'done' });
@@ -125,6 +130,8 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
 
   const runBarrier = async (job: Job<ControlJobData>, token?: string): Promise<unknown> => {
     if (!(await serves(job, token))) return { superseded: true };
+    const refused = await check.barrier(ctx, accepted.key, job);
+    if (refused) return { refused };
     log(`start ${job.id}`);
     const r = await advance(ctx, rq, job.data, accepted.published);
     log(`done ${job.id}`);
