@@ -4,28 +4,19 @@
 // are refused by the worker: a log line, a job_refused ledger entry, and nothing written anywhere
 // else. The run's own jobs run as before.
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { cli, newRun, stop, workers } from './distributed-harness.ts';
-import { sampleSlice, tempDir } from './helpers.ts';
+import { filesUnder, sampleSlice, tempDir } from './helpers.ts';
 
 process.env.MEGAPAIRS_CACHE = tempDir('inject-cache');
 let input: string;
 before(async () => {
   input = await sampleSlice();
 });
-
-function files(dir: string, out: string[] = []): string[] {
-  for (const e of readdirSync(dir, { withFileTypes: true })) {
-    const p = path.join(dir, e.name);
-    if (e.isDirectory()) files(p, out);
-    else out.push(p);
-  }
-  return out;
-}
 
 test('injected jobs are refused with a log line and a ledger entry, and write nothing', { timeout: 300_000 }, async () => {
   const run = newRun(input, 'inject');
@@ -39,7 +30,7 @@ test('injected jobs are refused with a log line and a ledger entry, and write no
     // A real tar outside the input, for a unit that names it.
     mkdirSync(path.join(run.root, 'outside'));
     copyFileSync(path.join(input, '00000.tar'), path.join(run.root, 'outside', '00000.tar'));
-    const before = files(run.root).sort();
+    const before = filesUnder(run.root).sort();
 
     const queue = (stage: string) => {
       const q = new Queue(`test.${stage}`, { connection: redis, prefix: run.prefix });
@@ -78,7 +69,7 @@ test('injected jobs are refused with a log line and a ledger entry, and write no
 
     // Nothing escaped: no new file but the refusals' ledger entries.
     assert.ok(!existsSync(path.join(run.root, 'escape')), 'nothing outside the run');
-    const added = files(run.root)
+    const added = filesUnder(run.root)
       .sort()
       .filter((f) => !before.includes(f));
     assert.equal(added.length, injected.length, added.join('\n'));

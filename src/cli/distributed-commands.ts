@@ -12,6 +12,7 @@ import { checkEmbedding, preflight } from '../preflight/preflight.ts';
 import { providerName, releaseSessions, sessionSettings } from '../encoders/sessions.ts';
 import { applyGpuOption } from './gpu-option.ts';
 import { DEFAULT_METRICS_HOST, serveMetrics } from '../metrics/server.ts';
+import { redact } from '../secrets/redact.ts';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -97,7 +98,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   // A worker that never loads a model ignores the device (one environment may serve every kind).
   applyGpuOption(config, values.gpu, embeds);
   const tag = `[worker ${kind} ${process.pid}]`;
-  const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
+  const log = (line: string) => process.stdout.write(redact(`${tag} ${line}\n`));
   // Metrics and /healthz answer from now on: while models load and while the worker waits for a run.
   const metricsPort = metricsPortOf(values['metrics-port']);
   const metrics = metricsPort === undefined ? undefined : await serveMetrics(metricsPort, {}, values['metrics-host']);

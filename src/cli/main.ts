@@ -23,6 +23,7 @@ import { applyGpuOption } from './gpu-option.ts';
 import { UsageError } from './usage-error.ts';
 import { runReport, saveSummary, summarize } from '../runner/summary.ts';
 import { acquireRunLease, LeaseHeldError } from '../runner/lease.ts';
+import { redact } from '../secrets/redact.ts';
 
 // Each command's usage, for `megapairs <command> --help` and, all together, for `megapairs`.
 const HELP: Record<string, string> = {
@@ -100,7 +101,9 @@ async function runLocalPipeline(config: Config, checks: boolean): Promise<number
   const { summary, reused } = await saveSummary(ctx, fresh);
   process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000, reused));
   if (failure)
-    process.stderr.write(`megapairs run: ${failure.message}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`);
+    process.stderr.write(
+      `megapairs run: ${redact(failure.message)}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`,
+    );
   return summary.outcome.exit_code;
 }
 
@@ -247,15 +250,15 @@ export async function main(argv: string[]): Promise<number> {
   } catch (err) {
     // A worker whose config decides other artifacts than the run's (run-identity.ts) is a config error too.
     if (err instanceof ConfigError || err instanceof PreflightError || err instanceof LeaseHeldError || (err as Error).name === 'RunMismatchError') {
-      process.stderr.write(`${(err as Error).message}\n`);
+      process.stderr.write(`${redact((err as Error).message)}\n`);
       return 2;
     }
     // parseArgs: an unknown option or a missing value is a usage error too.
     if (err instanceof UsageError || String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`${(err as Error).message}\n\nmegapairs ${HELP[command]}\n`);
+      process.stderr.write(`${redact((err as Error).message)}\n\nmegapairs ${HELP[command]}\n`);
       return 2;
     }
-    process.stderr.write(`megapairs ${command}: ${describeError(err)}\n`);
+    process.stderr.write(`megapairs ${command}: ${redact(describeError(err))}\n`);
     return 1;
   }
 }

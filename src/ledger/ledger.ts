@@ -8,6 +8,7 @@
 import { LEDGER_STAGES_OUTSIDE } from '../artifacts/layout.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { describeError } from '../util/error-chain.ts';
+import { redact } from '../secrets/redact.ts';
 
 export interface Failure {
   stage: string;
@@ -49,7 +50,8 @@ export class UnitLedger {
     const work = ctx.work;
     const key = ctx.layout.ledgerPart(this.stage, this.unit);
     if (!this.failures.length && !(await work.exists(key))) return;
-    await work.write(key, this.failures.map((f) => JSON.stringify(f) + '\n').join(''));
+    // An endpoint's error may echo the request's key: the file (on shared storage) never holds it.
+    await work.write(key, this.failures.map((f) => redact(JSON.stringify(f)) + '\n').join(''));
   }
 }
 

@@ -5,6 +5,7 @@
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { exposition, type MetricsSnapshot } from './registry.ts';
+import { redact } from '../secrets/redact.ts';
 
 export interface MetricsServer {
   port: number;
@@ -40,8 +41,9 @@ export async function serveMetrics(port: number, sources: MetricsSources = {}, h
       await current.refresh?.();
       return exposition(current.others?.());
     })().then(
-      ({ contentType, text }) => res.writeHead(200, { 'content-type': contentType }).end(text),
-      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(`metrics unavailable: ${err.message}\n`),
+      // Labels (an endpoint's URL) and errors pass through redact().
+      ({ contentType, text }) => res.writeHead(200, { 'content-type': contentType }).end(redact(text)),
+      (err: Error) => res.writeHead(500, { 'content-type': 'text/plain' }).end(redact(`metrics unavailable: ${err.message}\n`)),
     );
   });
   await new Promise<void>((resolve, reject) => {

@@ -15,6 +15,7 @@ import type { StageReport } from './local.ts';
 import { decideOutcome, type RunOutcome } from './outcome.ts';
 import { canonicalJson } from '../provenance/digest.ts';
 import { writeRunReport } from '../report/write-report.ts';
+import { redact } from '../secrets/redact.ts';
 
 export interface RunSummary {
   images: { catalogued: number; refused: number };
@@ -92,7 +93,8 @@ const filesPart = (s: RunSummary) => canonicalJson({ ...s, seconds: undefined, s
  * artifacts) and the summary already there says the same of the files: then that summary and
  * its report, with the timings of the run that did the work, stay, and are what is returned.
  */
-export async function saveSummary(ctx: StageContext, summary: RunSummary): Promise<{ summary: RunSummary; reused: boolean }> {
+export async function saveSummary(ctx: StageContext, fresh: RunSummary): Promise<{ summary: RunSummary; reused: boolean }> {
+  const summary = JSON.parse(redact(JSON.stringify(fresh))) as RunSummary; // an outcome message may quote an error
   const key = outputLayout.summary();
   const idle = Object.values(summary.stages).every((s) => s.status === 'reused' || s.status === 'not needed');
   if (idle && (await ctx.output.exists(key)) && (await ctx.output.exists(outputLayout.report()))) {

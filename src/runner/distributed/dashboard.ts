@@ -17,9 +17,9 @@ import type { AddressInfo } from 'node:net';
 import type { Config } from '../../config/schema.ts';
 import { connectRedis } from './connection.ts';
 import { RunQueues } from './queues.ts';
+import { DASHBOARD_TOKEN_ENV } from '../../secrets/redact.ts';
 
-/** The environment variable whose value, when set, lets the token's holder control the run. */
-export const DASHBOARD_TOKEN_ENV = 'MEGAPAIRS_DASHBOARD_TOKEN';
+export { DASHBOARD_TOKEN_ENV };
 const COOKIE = 'megapairs_dashboard';
 
 export interface Dashboard {

@@ -12,6 +12,7 @@ import { createContext } from '../context.ts';
 import type { UnitJobResult } from './queues.ts';
 import { describeError } from '../../util/error-chain.ts';
 import { clearUnitFailure } from './unit-failure.ts';
+import { redact } from '../../secrets/redact.ts';
 
 export interface UnitTask {
   stage: string;
@@ -50,7 +51,8 @@ async function withMetrics(reply: object): Promise<void> {
 port.on('message', (task: UnitTask) => {
   void runUnit(task).then(
     (result) => withMetrics({ ok: true, result }),
-    (err: Error) => withMetrics({ ok: false, error: { message: describeError(err), stack: err?.stack, name: err?.name } }),
+    // The message becomes the job's failedReason in Redis, and a log line: no secret in either.
+    (err: Error) => withMetrics({ ok: false, error: { message: redact(describeError(err)), stack: err?.stack && redact(err.stack), name: err?.name } }),
   );
 });
 port.postMessage({ ready: true });
