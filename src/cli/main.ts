@@ -182,13 +182,19 @@ async function sample(args: string[]): Promise<void> {
     args,
     options: { out: { type: 'string', default: 'data/sample' }, limit: { type: 'string' }, 'shard-size': { type: 'string' } },
   });
+  const count = (name: string, v: string | undefined) => {
+    if (v !== undefined && !(Number.isInteger(Number(v)) && Number(v) > 0)) throw new UsageError(`--${name} must be a positive whole number, not "${v}"`);
+    return v === undefined ? undefined : Number(v);
+  };
+  const limit = count('limit', values.limit);
+  const shardSize = count('shard-size', values['shard-size']);
   const started = Date.now();
   // Demo-only (and the openmoji package is a dev dependency): loaded by this command alone.
   const { buildSampleCorpus } = await import('../sample/openmoji.ts');
   const result = await buildSampleCorpus({
     outDir: path.resolve(values.out!),
-    limit: values.limit ? Number(values.limit) : undefined,
-    shardSize: values['shard-size'] ? Number(values['shard-size']) : undefined,
+    limit,
+    shardSize,
     onProgress: (done, total) => process.stderr.isTTY && process.stderr.write(`\r[sample  ] ${done}/${total} images`),
   });
   if (process.stderr.isTTY) process.stderr.write('\n');
