@@ -81,4 +81,8 @@ test('a lease left by a dead process is taken over: its pid gone on this host, o
   assert.equal((await refused.exited).code, 2);
   assert.match(refused.err(), /held by megapairs run \(pid 1 on another-host/);
   assert.equal(JSON.parse(readFileSync(lease, 'utf8')).token, 'live', "the holder's lease is untouched");
+  // A distributed run of the same name and work folder does not start beside it either.
+  const distributed = cli(['run', '--config', file, '--no-preflight', '--runner', 'distributed']);
+  assert.equal((await distributed.exited).code, 2);
+  assert.match(distributed.err(), /held by megapairs run \(pid 1 on another-host/);
 });

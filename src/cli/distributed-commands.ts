@@ -13,6 +13,7 @@ import { providerName, releaseSessions, sessionSettings } from '../encoders/sess
 import { applyGpuOption } from './gpu-option.ts';
 import { DEFAULT_METRICS_HOST, serveMetrics } from '../metrics/server.ts';
 import { redact } from '../secrets/redact.ts';
+import { refuseIfHeld } from '../runner/lease.ts';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -56,6 +57,8 @@ export async function runDistributedCommand(
   metricsHost = DEFAULT_METRICS_HOST,
 ): Promise<number> {
   const port = metricsPortOf(metricsPort);
+  // A local run of this name writing this work folder: the workers would write beside it.
+  await refuseIfHeld(createContext(config).work, config.run.name);
   if (checks) await preflight(createContext(config));
   const { runDistributed } = await import('../runner/distributed/follow.ts');
   const started = Date.now();

@@ -62,6 +62,9 @@ function staleness(h: LeaseHolder, now = Date.now()): string | undefined {
 const describe = (h: LeaseHolder) =>
   `${h.command} (pid ${h.pid} on ${h.host}, since ${h.startedAt}, heartbeat ${Math.round((Date.now() - Date.parse(h.heartbeat)) / 1000)}s ago)`;
 
+const held = (run: string, root: string, h: LeaseHolder) =>
+  new LeaseHeldError(`run ${run} in ${root} is held by ${describe(h)}; wait for it, or stop it first`);
+
 function parse(text: string | undefined): LeaseHolder | undefined {
   if (!text) return undefined;
   try {
@@ -92,7 +95,7 @@ async function acquireLocal(file: string, mine: LeaseHolder, run: string, work: 
   for (let tries = 0; tries < 5; tries++) {
     if (await createExclusive(file, JSON.stringify(mine))) return;
     const holder = parse(await readText(file));
-    if (holder && !staleness(holder)) throw new LeaseHeldError(`run ${run} in ${work} is held by ${describe(holder)}; wait for it, or stop it first`);
+    if (holder && !staleness(holder)) throw held(run, work, holder);
     const aside = `${file}.stale-${mine.token}`;
     try {
       await rename(file, aside);
@@ -107,10 +110,17 @@ async function acquireLocal(file: string, mine: LeaseHolder, run: string, work: 
   throw new LeaseHeldError(`run ${run} in ${work}: could not take its lease (${file}); another run keeps taking it`);
 }
 
+const readHolder = async (work: Storage, key: string) => parse((await work.exists(key)) ? (await work.read(key)).toString('utf8') : undefined);
+
+/** Throws LeaseHeldError when a live process holds the run (a distributed `run` checks this before it enqueues). */
+export async function refuseIfHeld(work: Storage, run: string): Promise<void> {
+  const holder = await readHolder(work, leaseKey(run));
+  if (holder && !staleness(holder)) throw held(run, work.root, holder);
+}
+
 /** Takes the lease in any storage: write, pause, read back (best effort, see above). */
 async function acquireStored(work: Storage, key: string, mine: LeaseHolder, run: string): Promise<void> {
-  const holder = parse((await work.exists(key)) ? (await work.read(key)).toString('utf8') : undefined);
-  if (holder && !staleness(holder)) throw new LeaseHeldError(`run ${run} in ${work.root} is held by ${describe(holder)}; wait for it, or stop it first`);
+  await refuseIfHeld(work, run);
   await work.write(key, JSON.stringify(mine));
   await new Promise((r) => setTimeout(r, 1000));
   const now = parse((await work.read(key)).toString('utf8'));
@@ -132,8 +142,7 @@ export async function acquireRunLease(work: Storage, run: string, command: strin
   return {
     release: async () => {
       clearInterval(timer);
-      const now = parse((await work.exists(key)) ? (await work.read(key)).toString('utf8') : undefined);
-      if (now?.token === mine.token) await work.delete(key);
+      if ((await readHolder(work, key))?.token === mine.token) await work.delete(key);
     },
   };
 }
