@@ -6,7 +6,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
-import { redact, rememberSecrets, secretVariables } from '../src/secrets/redact.ts';
+import { redact, redactError, rememberSecrets, secretVariables } from '../src/secrets/redact.ts';
 import { echoHeaders, FakeServer, isDescribe, reply, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, type Handler } from './chat-server.ts';
 import { cli } from './distributed-harness.ts';
 import { demoConfigObject, filesUnder, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';

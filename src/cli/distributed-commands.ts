@@ -132,7 +132,7 @@ export async function workerCommand(args: string[]): Promise<void> {
 export async function statusCommand(args: string[]): Promise<void> {
   const { config } = configOf(args);
   const { runStatus } = await import('../runner/distributed/status.ts');
-  process.stdout.write((await runStatus(config)) + '\n');
+  process.stdout.write(redact(await runStatus(config)) + '\n');
 }
 
 export async function retryFailedCommand(args: string[]): Promise<void> {

@@ -43,6 +43,15 @@ export function rememberSecrets(config: Config, env: NodeJS.ProcessEnv = process
   if (added) ordered = [...known].sort(([a], [b]) => b.length - a.length);
 }
 
+/** The same error (its class kept), its message and stack redacted: for errors that go where they are kept (BullMQ's failedReason). */
+export function redactError<E>(err: E): E {
+  if (err instanceof Error) {
+    err.message = redact(err.message);
+    if (err.stack) err.stack = redact(err.stack);
+  }
+  return err;
+}
+
 /** The text with every known secret value replaced by `[$NAME]`. */
 export function redact(text: string): string {
   for (const [value, name] of ordered) if (text.includes(value)) text = text.split(value).join(`[$${name}]`);

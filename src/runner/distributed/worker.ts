@@ -25,6 +25,7 @@ import { AbortedError, ThreadPool } from './thread-pool.ts';
 import type { UnitTask } from './unit-thread.ts';
 import { recordUnitFailure, unitIdOfJob, type UnitFailureReason } from './unit-failure.ts';
 import { JobCheck } from './job-check.ts';
+import { redactError } from '../../secrets/redact.ts';
 
 export interface WorkerOptions {
   /** Units in hand at once (threads); default runner.concurrency. */
@@ -158,7 +159,10 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   };
 
   const workers = queues.map((q) => {
-    const w = new Worker(rq.name(q), (q === CONTROL ? runBarrier : runUnit) as Processor, {
+    const run = (q === CONTROL ? runBarrier : runUnit) as Processor;
+    // What a job's failure says is kept in Redis (failedReason, stacktrace): never a secret.
+    const processor: Processor = (job, token) => run(job, token).catch((err: unknown) => Promise.reject(redactError(err)));
+    const w = new Worker(rq.name(q), processor, {
       connection,
       prefix: rq.prefix,
       concurrency: q === CONTROL ? 1 : concurrency,
