@@ -36,6 +36,12 @@ test('the secret variables: every endpoint key, the S3 secret, the Redis passwor
     redact('Bearer aaaaaaaa-key-one, then bbbbbbbb-key-two; aws wJalrXUtnFEMI/K7MDENG'),
     'Bearer [$A_KEY], then [$B_KEY]; aws [$AWS_SECRET_ACCESS_KEY]',
   );
+  assert.equal(redact('x is short'), 'x is short', 'values under 8 characters are left alone');
+  // A unit's error keeps its class (the worker tells a returned unit by it), not the key.
+  const err = redactError(new TypeError('401 for aaaaaaaa-key-one'));
+  assert.ok(err instanceof TypeError);
+  assert.equal(err.message, '401 for [$A_KEY]');
+  assert.ok(!err.stack!.includes('aaaaaaaa-key-one'));
 });
 
 test('an endpoint that echoes the key in its errors: the key is nowhere in the run folder or what the CLI printed', { timeout: 300_000 }, async () => {
