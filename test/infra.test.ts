@@ -196,6 +196,15 @@ test('the run Job runs the distributed runner and fails for good on a config err
   assert.deepEqual(job.spec.podFailurePolicy.rules[0].onExitCodes.values, [2]);
 });
 
+test('no manifest serves the dashboard or opens a Service to a megapairs pod (reach the dashboard with a port-forward)', () => {
+  for (const m of manifests) {
+    const pods = [m.spec?.template?.spec, m.spec?.jobTemplate?.spec?.template?.spec].filter(Boolean);
+    for (const pod of pods)
+      for (const c of pod.containers) assert.ok(!(c.args ?? []).includes('dashboard'), `${m.file}: ${m.metadata.name} runs the dashboard`);
+  }
+  for (const svc of byKind('Service')) assert.equal(svc.spec.selector['app.kubernetes.io/name'], 'megapairs-redis', `${svc.file}: ${svc.metadata.name}`);
+});
+
 test('Redis is a StatefulSet with AOF, noeviction and the password from the Secret', () => {
   const redis = named('StatefulSet', 'megapairs-redis');
   const args: string[] = redis.spec.template.spec.containers[0].args;
