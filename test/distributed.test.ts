@@ -230,7 +230,7 @@ test('a worker whose config decides other artifacts refuses at start (exit 2, na
   const refused = cli(['worker', 'all', '--config', otherFile]);
   const { code } = await refused.exited;
   assert.equal(code, 2);
-  assert.match(refused.err(), /differs from run test .*\n(.*\n)* {2}mine: mine\.k: 20 -> 7\n/);
+  assert.match(refused.err(), /differs from run test .*\n(.*\n)*  mine: mine\.k: 20 -> 7\n/);
   assert.doesNotMatch(refused.out(), /start /, 'it took no job');
 
   // The same storage reached by another path (another node's mount): the same run.
@@ -285,7 +285,7 @@ test('a run restarted with a changed config and a new output computes only what 
   const follower = cli(['run', '--config', file]);
   // The worker started with the old config takes a job of the new run, hands it back and refuses.
   assert.equal((await old[0].exited).code, 2);
-  assert.match(old[0].err(), /\n {2}mine: mine\.k: 7 -> 20\n/, "the run's value, then this worker's");
+  assert.match(old[0].err(), /\n  mine: mine\.k: 7 -> 20\n/, "the run's value, then this worker's");
   const ws = await workers(file, 1);
   assert.equal((await follower.exited).code, 0);
   const summary = JSON.parse(readFileSync(path.join(run.root, 'output-k7', 'summary.json'), 'utf8'));

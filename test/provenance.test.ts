@@ -168,7 +168,7 @@ test('--dry-run prints the plan and writes nothing; gc removes the keys no confi
   assert.equal(plan.status, 0, plan.stderr);
   assert.match(plan.stdout, /index +[0-9a-f]{12} +reuse/);
   assert.match(plan.stdout, /search +[0-9a-f]{12} +compute \d+ units? +mine\.k: 20 -> 7/);
-  assert.match(plan.stdout, /\n {2}mine +[0-9a-f]{12} +compute +mine\.k: 20 -> 7/);
+  assert.match(plan.stdout, /\n  mine +[0-9a-f]{12} +compute +mine\.k: 20 -> 7/);
   await run(k7);
 
   const pairsKeys = () => readdirSync(path.join(root, 'work', 'pairs'));

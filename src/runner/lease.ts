@@ -55,7 +55,8 @@ function alive(pid: number): boolean {
 function staleness(h: LeaseHolder, now = Date.now()): string | undefined {
   const age = now - Date.parse(h.heartbeat);
   if (!(age < LEASE_STALE_MS)) return `its heartbeat is ${Math.round(age / 1000)}s old`;
-  if (h.host === hostname() && !alive(h.pid)) return `pid ${h.pid} is no longer running on ${h.host}`;
+  // Our own pid: a restarted container that got the same pid as the run it replaces.
+  if (h.host === hostname() && (h.pid === process.pid || !alive(h.pid))) return `pid ${h.pid} is no longer running on ${h.host}`;
   return undefined;
 }
 

@@ -11,9 +11,10 @@ import { total, waiting } from './progress.ts';
 import { CONTROL, RunQueues } from './queues.ts';
 import { cleanRun, savedReports } from './retention.ts';
 
-async function withQueues<T>(config: Config, fn: (rq: RunQueues) => Promise<T>, readOnly = false): Promise<T> {
+async function withQueues<T>(config: Config, fn: (rq: RunQueues) => Promise<T>): Promise<T> {
   const connection = await connectRedis(config, 'megapairs-cli');
-  const rq = new RunQueues(config, connection, { readOnly });
+  // Opening a queue writes nothing (status must not): these commands only read, or act on existing jobs.
+  const rq = new RunQueues(config, connection, { readOnly: true });
   try {
     return await fn(rq);
   } finally {
@@ -23,50 +24,46 @@ async function withQueues<T>(config: Config, fn: (rq: RunQueues) => Promise<T>, 
 }
 
 export function runStatus(config: Config): Promise<string> {
-  return withQueues(
-    config,
-    async (rq) => {
-      const rows = await queueCounts(rq);
-      const published = await readPublishedRun(rq.connection, config);
-      if (published) rq.run = { key: published.key, keys: keysOf(published.stages) };
-      const finalState = published ? await rq.queue(CONTROL).getJobState(finalJobId(published.key)) : 'unknown';
-      const failed = rows.reduce((a, r) => a + (r.counts.failed ?? 0), 0);
-      const state =
-        finalState === 'completed'
-          ? 'complete'
-          : rows.every((r) => total(r.counts) === 0)
-            ? 'not enqueued (megapairs run --config <file>)'
-            : failed
-              ? `${failed} unit(s) failed (megapairs retry-failed --config <file>)`
-              : 'running';
-      const cols = ['waiting', 'active', 'completed', 'failed', 'delayed', 'blocked', 'workers'];
-      const workers = new Map(await Promise.all(rq.all().map(async ({ short, queue }) => [short, await queue.getWorkers()] as const)));
-      const lines = [
-        `run ${config.run.name}${published ? ` (key ${published.key})` : ''} on ${describeRedis(config)}, prefix ${config.redis.prefix}: ${state}`,
-        `${'stage'.padEnd(9)}${cols.map((c) => c.padStart(10)).join('')}`,
-      ];
-      for (const { short, counts: c } of rows) {
-        const v = [waiting(c), c.active, c.completed, c.failed, c.delayed, c['waiting-children'], workers.get(short)!.length];
-        lines.push(`${short.padEnd(9)}${v.map((x) => String(x ?? 0).padStart(10)).join('')}`);
-      }
-      lines.push('(delayed: waiting out a retry backoff; blocked: waiting for the units it depends on; workers: processes serving the queue)');
-      lines.push('workers:');
-      for (const [short, ws] of workers) {
-        // A worker's client name ends in ":w:<host>-<pid>" (its BullMQ worker name).
-        const names = ws.map((w) => w.rawname?.split(':w:')[1] ?? w.addr).sort();
-        lines.push(`  ${short.padEnd(9)}${names.length ? names.join(', ') : '(none)'}`);
-      }
-      const reports = await savedReports(rq);
-      if (reports.size) {
-        lines.push('phases done (their completed jobs summed and trimmed):');
-        for (const r of reports.values())
-          lines.push(`  ${r.stage.padEnd(9)}${r.units} units (${r.skipped} already complete)  ${r.items} items  ${r.seconds.toFixed(1)}s`);
-      }
-      if (failed) lines.push('failed units:', await describeFailed(rq));
-      return lines.join('\n');
-    },
-    true,
-  ); // status writes nothing
+  return withQueues(config, async (rq) => {
+    const rows = await queueCounts(rq);
+    const published = await readPublishedRun(rq.connection, config);
+    if (published) rq.run = { key: published.key, keys: keysOf(published.stages) };
+    const finalState = published ? await rq.queue(CONTROL).getJobState(finalJobId(published.key)) : 'unknown';
+    const failed = rows.reduce((a, r) => a + (r.counts.failed ?? 0), 0);
+    const state =
+      finalState === 'completed'
+        ? 'complete'
+        : rows.every((r) => total(r.counts) === 0)
+          ? 'not enqueued (megapairs run --config <file>)'
+          : failed
+            ? `${failed} unit(s) failed (megapairs retry-failed --config <file>)`
+            : 'running';
+    const cols = ['waiting', 'active', 'completed', 'failed', 'delayed', 'blocked', 'workers'];
+    const workers = new Map(await Promise.all(rq.all().map(async ({ short, queue }) => [short, await queue.getWorkers()] as const)));
+    const lines = [
+      `run ${config.run.name}${published ? ` (key ${published.key})` : ''} on ${describeRedis(config)}, prefix ${config.redis.prefix}: ${state}`,
+      `${'stage'.padEnd(9)}${cols.map((c) => c.padStart(10)).join('')}`,
+    ];
+    for (const { short, counts: c } of rows) {
+      const v = [waiting(c), c.active, c.completed, c.failed, c.delayed, c['waiting-children'], workers.get(short)!.length];
+      lines.push(`${short.padEnd(9)}${v.map((x) => String(x ?? 0).padStart(10)).join('')}`);
+    }
+    lines.push('(delayed: waiting out a retry backoff; blocked: waiting for the units it depends on; workers: processes serving the queue)');
+    lines.push('workers:');
+    for (const [short, ws] of workers) {
+      // A worker's client name ends in ":w:<host>-<pid>" (its BullMQ worker name).
+      const names = ws.map((w) => w.rawname?.split(':w:')[1] ?? w.addr).sort();
+      lines.push(`  ${short.padEnd(9)}${names.length ? names.join(', ') : '(none)'}`);
+    }
+    const reports = await savedReports(rq);
+    if (reports.size) {
+      lines.push('phases done (their completed jobs summed and trimmed):');
+      for (const r of reports.values())
+        lines.push(`  ${r.stage.padEnd(9)}${r.units} units (${r.skipped} already complete)  ${r.items} items  ${r.seconds.toFixed(1)}s`);
+    }
+    if (failed) lines.push('failed units:', await describeFailed(rq));
+    return lines.join('\n');
+  });
 }
 
 /**
