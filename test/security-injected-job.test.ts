@@ -9,6 +9,9 @@ import path from 'node:path';
 import { before, test } from 'node:test';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
+import { parseConfig } from '../src/config/load.ts';
+import { createContext } from '../src/runner/context.ts';
+import { summarize } from '../src/runner/summary.ts';
 import { cli, newRun, stop, workers } from './distributed-harness.ts';
 import { filesUnder, sampleSlice, tempDir } from './helpers.ts';
 
@@ -82,6 +85,12 @@ test('injected jobs are refused with a log line and a ledger entry, and write no
       assert.equal(entry.reason, 'job_refused');
       assert.equal(entry.retryable, false);
     }
+    // The run's summary from its files: the refusals are listed, not counted as images or items.
+    const summary = await summarize(createContext(parseConfig(run.obj)), []);
+    assert.equal(summary.images.refused, 0);
+    assert.equal(summary.failures['catalog/job_refused'], 4);
+    assert.equal(summary.failures['control/job_refused'], 1);
+    assert.equal(summary.outcome.exit_code, 0, summary.outcome.message);
   } finally {
     for (const q of queues) await q.close();
     await redis.quit();

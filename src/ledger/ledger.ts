@@ -26,6 +26,9 @@ export interface Failure {
   retryable: boolean;
 }
 
+/** The reason of a queue job a worker refused as not the run's (distributed/job-check.ts): not an item of the corpus. */
+export const JOB_REFUSED = 'job_refused';
+
 /** What a stage or unit name may be, as a ledger file's name. */
 const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
 

@@ -6,7 +6,7 @@ import { decodeNpy } from '../artifacts/npy.ts';
 import { parquetRowCount, readParquet } from '../artifacts/parquet.ts';
 import { annotationSummary, type AnnotationSummary } from '../annotate/summary.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
-import { readLedger } from '../ledger/ledger.ts';
+import { JOB_REFUSED, readLedger } from '../ledger/ledger.ts';
 import { readManifest } from '../stages/manifest.ts';
 import { readMiningSummary, type MiningSummary } from '../stages/mining-stats.ts';
 import type { StageContext } from '../stages/stage.ts';
@@ -53,7 +53,7 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     if (await ctx.output.exists(layout.triplesPart(number))) triples += await parquetRowCount(ctx.output, layout.triplesPart(number));
     else complete = false;
   }
-  const refused = ledger.filter((f) => f.stage === 'catalog' && f.reason !== 'unit_failed').length;
+  const refused = ledger.filter((f) => f.stage === 'catalog' && f.reason !== 'unit_failed' && f.reason !== JOB_REFUSED).length;
   const pairsTotal = Object.values(pairs).reduce((a, b) => a + b, 0);
   const outcome = decideOutcome({
     artifactsComplete: complete,

@@ -9,7 +9,7 @@
 // up: the follower waits on failed units), and not counted in any stage's report.
 import type { Job } from 'bullmq';
 import { createHash } from 'node:crypto';
-import { UnitLedger } from '../../ledger/ledger.ts';
+import { JOB_REFUSED, UnitLedger } from '../../ledger/ledger.ts';
 import { stagesByName } from '../../pipeline.ts';
 import { canonicalJson } from '../../provenance/digest.ts';
 import type { StageContext } from '../../stages/stage.ts';
@@ -18,9 +18,6 @@ import { barrierJobId, CONTROL, type ControlJobData, type RunQueues, type UnitJo
 
 /** What a check gives: the run's own unit, or why the job is refused. */
 export type Checked = { unit: unknown } | { refused: string };
-
-/** The reason code of refused jobs in the ledger. */
-export const JOB_REFUSED = 'job_refused';
 
 const short = (value: unknown) => {
   const text = canonicalJson(value) ?? String(value);
