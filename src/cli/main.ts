@@ -73,38 +73,40 @@ ${Object.values(HELP)
   .join('\n')}
 `;
 
-/** Runs `fn` holding the run's lease (src/runner/lease.ts): a second writer of the run stops here, exit 2. */
-async function holdingRun<T>(config: Config, command: string, fn: () => Promise<T>): Promise<T> {
-  const lease = await acquireRunLease(createContext(config).work, config.run.name, command);
+/**
+ * Runs the local pipeline to its end or its first failed unit; the summary (and exit code) comes
+ * from the files. After preflight it holds the run's lease (src/runner/lease.ts): a second writer
+ * of the run stops there, exit 2. `first` runs under the lease before the stages (retry-failed
+ * forgets what must be made again).
+ */
+async function runLocalPipeline(config: Config, checks: boolean, command = 'megapairs run', first?: () => Promise<void>): Promise<number> {
+  const ctx = createContext(config);
+  if (checks) await preflight(ctx);
+  const lease = await acquireRunLease(ctx.work, config.run.name, command);
   try {
-    return await fn();
+    await first?.();
+    const started = Date.now();
+    let reports: StageReport[] = [];
+    let failure: Error | undefined;
+    try {
+      reports = await runLocal(ctx);
+    } catch (err) {
+      if (!(err instanceof UnitError)) throw err;
+      failure = err;
+    }
+    const fresh = await summarize(ctx, reports);
+    if (failure && fresh.outcome.exit_code !== 1)
+      fresh.outcome = { ...fresh.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
+    const { summary, reused } = await saveSummary(ctx, fresh);
+    process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000, reused));
+    if (failure)
+      process.stderr.write(
+        `megapairs run: ${redact(failure.message)}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`,
+      );
+    return summary.outcome.exit_code;
   } finally {
     await lease.release();
   }
-}
-
-/** Runs the local pipeline to its end or its first failed unit; the summary (and exit code) comes from the files. */
-async function runLocalPipeline(config: Config, checks: boolean): Promise<number> {
-  const ctx = createContext(config);
-  if (checks) await preflight(ctx);
-  const started = Date.now();
-  let reports: StageReport[] = [];
-  let failure: Error | undefined;
-  try {
-    reports = await runLocal(ctx);
-  } catch (err) {
-    if (!(err instanceof UnitError)) throw err;
-    failure = err;
-  }
-  const fresh = await summarize(ctx, reports);
-  if (failure && fresh.outcome.exit_code !== 1) fresh.outcome = { ...fresh.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
-  const { summary, reused } = await saveSummary(ctx, fresh);
-  process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000, reused));
-  if (failure)
-    process.stderr.write(
-      `megapairs run: ${redact(failure.message)}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`,
-    );
-  return summary.outcome.exit_code;
 }
 
 async function run(args: string[]): Promise<number> {
@@ -135,7 +137,7 @@ async function run(args: string[]): Promise<number> {
   if (values['metrics-port'] !== undefined || values['metrics-host'] !== undefined)
     throw new UsageError('--metrics-port is for distributed runs (the local runner prints its progress)');
   if (config.runner.kind !== 'local') throw new UsageError(`unknown runner "${config.runner.kind}"; use --runner local or --runner distributed`);
-  return holdingRun(config, 'megapairs run', () => runLocalPipeline(config, checks));
+  return runLocalPipeline(config, checks);
 }
 
 /** `retry-failed` for a local run: forget what must be made again, then run as `run` does. */
@@ -144,16 +146,14 @@ async function retryFailed(args: string[]): Promise<number | void> {
   if (!values.config) throw new UsageError('retry-failed needs --config <file>');
   const config = loadConfig(values.config);
   if ((values.runner ?? config.runner.kind) === 'distributed') return retryFailedCommand(['--config', values.config]);
-  const checks = !values['no-preflight'];
-  return holdingRun(config, 'megapairs retry-failed', async () => {
-    if (checks) await preflight(createContext(config)); // before anything is forgotten
+  // Preflight comes before anything is forgotten.
+  return runLocalPipeline(config, !values['no-preflight'], 'megapairs retry-failed', async () => {
     const plan = await prepareRetry(createContext(config));
     process.stdout.write(
       plan.units.length
         ? `retrying ${plan.units.length} unit(s): ${plan.units.join(', ')} (${plan.forgotten.length} artifact(s) derived from them to make again)\n`
         : 'no failed or retryable units; running to make sure the run is complete\n',
     );
-    return runLocalPipeline(config, false);
   });
 }
 
