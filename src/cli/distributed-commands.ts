@@ -36,7 +36,8 @@ function metricsPortOf(value: string | undefined): number | undefined {
   return port;
 }
 
-const metricsUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
+/** http://host:port, an IPv6 address in brackets. */
+const httpUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
 function configOf(args: string[]) {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
@@ -67,7 +68,7 @@ export async function runDistributedCommand(
     write: quiet ? () => {} : undefined,
     metricsPort: port,
     metricsHost,
-    onMetrics: (p) => process.stderr.write(`metrics on ${metricsUrl(metricsHost, p)}/metrics\n`),
+    onMetrics: (p) => process.stderr.write(`metrics on ${httpUrl(metricsHost, p)}/metrics\n`),
   });
   process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000, result.reused));
   return result.summary.outcome?.exit_code ?? 0;
@@ -105,7 +106,7 @@ export async function workerCommand(args: string[]): Promise<void> {
   // Metrics and /healthz answer from now on: while models load and while the worker waits for a run.
   const metricsPort = metricsPortOf(values['metrics-port']);
   const metrics = metricsPort === undefined ? undefined : await serveMetrics(metricsPort, {}, values['metrics-host']);
-  if (metrics) log(`metrics on ${metricsUrl(values['metrics-host']!, metrics.port)}/metrics, liveness at /healthz`);
+  if (metrics) log(`metrics on ${httpUrl(values['metrics-host']!, metrics.port)}/metrics, liveness at /healthz`);
   let providers = '';
   if (embeds) {
     await preflight(createContext(config), [checkEmbedding]);
@@ -114,7 +115,7 @@ export async function workerCommand(args: string[]): Promise<void> {
     providers = `; encoders on ${sessionSettings(config).executionProviders.map(providerName).join(', ')}`;
   }
   const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metrics });
-  const served = metrics ? `; metrics on ${metricsUrl(values['metrics-host']!, metrics.port)}/metrics` : '';
+  const served = metrics ? `; metrics on ${httpUrl(values['metrics-host']!, metrics.port)}/metrics` : '';
   log(
     `ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${providers}${served}`,
   );
@@ -170,7 +171,7 @@ export async function dashboardCommand(args: string[]): Promise<void> {
       `--host ${host} opens the dashboard to anyone who reaches it: set ${DASHBOARD_TOKEN_ENV} (then every request needs it), or keep 127.0.0.1 and port-forward`,
     );
   const board = await serveDashboard(config, port, host, token);
-  const url = `http://${host.includes(':') ? `[${host}]` : host}:${board.port}/`;
+  const url = `${httpUrl(host, board.port)}/`;
   const access = board.readOnly
     ? `read-only (set ${DASHBOARD_TOKEN_ENV} to allow actions)`
     : `needs the token from ${DASHBOARD_TOKEN_ENV}: sign in at ${url}login`;
