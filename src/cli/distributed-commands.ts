@@ -7,7 +7,7 @@ import { UsageError } from './usage-error.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createContext } from '../runner/context.ts';
-import { runReport } from '../runner/summary.ts';
+import { reusedNote, runReport } from '../runner/summary.ts';
 import { checkEmbedding, preflight } from '../preflight/preflight.ts';
 import { providerName, releaseSessions, sessionSettings } from '../encoders/sessions.ts';
 import { applyGpuOption } from './gpu-option.ts';
@@ -70,7 +70,8 @@ export async function runDistributedCommand(
     metricsHost,
     onMetrics: (p) => process.stderr.write(`metrics on ${httpUrl(metricsHost, p)}/metrics\n`),
   });
-  process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000, result.reused));
+  process.stdout.write(runReport(result.summary, createContext(config).output, (Date.now() - started) / 1000));
+  if (result.reused) process.stdout.write(reusedNote(createContext(config).output));
   return result.summary.outcome?.exit_code ?? 0;
 }
 

@@ -21,7 +21,7 @@ import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { PLAN_USAGE, planCommand } from './plan-command.ts';
 import { applyGpuOption } from './gpu-option.ts';
 import { UsageError } from './usage-error.ts';
-import { runReport, saveSummary, summarize } from '../runner/summary.ts';
+import { reusedNote, runReport, saveSummary, summarize } from '../runner/summary.ts';
 import { acquireRunLease, LeaseHeldError } from '../runner/lease.ts';
 import { redact } from '../secrets/redact.ts';
 
@@ -98,7 +98,8 @@ async function runLocalPipeline(config: Config, checks: boolean, command = 'mega
     if (failure && fresh.outcome.exit_code !== 1)
       fresh.outcome = { ...fresh.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
     const { summary, reused } = await saveSummary(ctx, fresh);
-    process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000, reused));
+    process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
+    if (reused) process.stdout.write(reusedNote(ctx.output));
     if (failure)
       process.stderr.write(
         `megapairs run: ${redact(failure.message)}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`,

@@ -146,9 +146,10 @@ export function formatSummary(s: RunSummary): string {
 }
 
 /** What `megapairs run` prints at the end, whichever runner ran: the summary and where the product is. */
-export function runReport(s: RunSummary, output: Storage, seconds: number, reused = false): string {
-  const kept = reused
-    ? `nothing to do: every stage reused its artifacts; ${output.uri(outputLayout.summary())} and ${output.uri(outputLayout.report())} are kept from the run that did the work (its wall times above)\n`
-    : '';
-  return `\n${formatSummary(s)}\ntotal       ${seconds.toFixed(1)}s\n${kept}triples in ${output.uri('triples/')}, JSONL in ${output.uri(outputLayout.megapairsJsonl())}\n`;
+export function runReport(s: RunSummary, output: Storage, seconds: number): string {
+  return `\n${formatSummary(s)}\ntotal       ${seconds.toFixed(1)}s\ntriples in ${output.uri('triples/')}, JSONL in ${output.uri(outputLayout.megapairsJsonl())}\n`;
 }
+
+/** What `run` adds when saveSummary kept the summary and report of the run that did the work. */
+export const reusedNote = (output: Storage): string =>
+  `nothing to do: every stage reused its artifacts; ${output.uri(outputLayout.summary())} and ${output.uri(outputLayout.report())} are kept from the run that did the work (its wall times above)\n`;

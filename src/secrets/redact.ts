@@ -52,6 +52,12 @@ export function redactError<E>(err: E): E {
   return err;
 }
 
+/** `fn`, whose rejections are redacted (redactError): for a queue job's processor. */
+export const redacting =
+  <A extends unknown[], R>(fn: (...args: A) => Promise<R>) =>
+  (...args: A): Promise<R> =>
+    fn(...args).catch((err: unknown) => Promise.reject(redactError(err)));
+
 /** The text with every known secret value replaced by `[$NAME]`. */
 export function redact(text: string): string {
   for (const [value, name] of ordered) if (text.includes(value)) text = text.split(value).join(`[$${name}]`);

@@ -47,10 +47,10 @@ export const BARRIER_BEFORE: Readonly<Record<string, string>> = {
 export const finalJobId = (runKey: string) => barrierJobId(FINAL, runKey);
 
 export interface RunResult {
-  summary: RunSummary;
-  reports: StageReport[];
   /** Nothing was left to do: the summary (and report) are those of the run that did the work. */
   reused?: boolean;
+  summary: RunSummary;
+  reports: StageReport[];
 }
 
 class Phases {

@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../../config/schema.ts';
 import { snapshot } from '../../metrics/registry.ts';
+import { redact } from '../../secrets/redact.ts';
 import { stagesByName } from '../../pipeline.ts';
 import { canonicalJson } from '../../provenance/digest.ts';
 import type { StageKeys } from '../../provenance/stage-keys.ts';
@@ -12,7 +13,6 @@ import { createContext } from '../context.ts';
 import type { UnitJobResult } from './queues.ts';
 import { describeError } from '../../util/error-chain.ts';
 import { clearUnitFailure } from './unit-failure.ts';
-import { redact } from '../../secrets/redact.ts';
 
 export interface UnitTask {
   stage: string;

@@ -25,7 +25,7 @@ import { AbortedError, ThreadPool } from './thread-pool.ts';
 import type { UnitTask } from './unit-thread.ts';
 import { recordUnitFailure, unitIdOfJob, type UnitFailureReason } from './unit-failure.ts';
 import { JobCheck } from './job-check.ts';
-import { redactError } from '../../secrets/redact.ts';
+import { redacting } from '../../secrets/redact.ts';
 
 export interface WorkerOptions {
   /** Units in hand at once (threads); default runner.concurrency. */
@@ -99,7 +99,8 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     }
   };
 
-  const runUnit = async (job: Job<UnitJobData>, token?: string): Promise<UnitJobResult> => {
+  // What a job's failure says is kept in Redis (failedReason, stacktrace): redacting() leaves secrets out.
+  const runUnit = redacting(async (job: Job<UnitJobData>, token?: string): Promise<UnitJobResult> => {
     const started = Date.now();
     if (!(await serves(job, token))) return { skipped: true, items: 0, failed: 0 };
     // The run's own copy of the unit, never the job's (job-check.ts).
@@ -127,9 +128,9 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
       unitsTotal.inc({ stage, outcome: 'failed' });
       throw err;
     }
-  };
+  });
 
-  const runBarrier = async (job: Job<ControlJobData>, token?: string): Promise<unknown> => {
+  const runBarrier = redacting(async (job: Job<ControlJobData>, token?: string): Promise<unknown> => {
     if (!(await serves(job, token))) return { superseded: true };
     const refused = await check.barrier(ctx, accepted.key, job);
     if (refused) return { refused };
@@ -137,7 +138,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     const r = await advance(ctx, rq, job.data, accepted.published);
     log(`done ${job.id}`);
     return r;
-  };
+  });
 
   // Ledger writes in flight, awaited by stop().
   const writes = new Set<Promise<void>>();
@@ -159,10 +160,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   };
 
   const workers = queues.map((q) => {
-    const run = (q === CONTROL ? runBarrier : runUnit) as Processor;
-    // What a job's failure says is kept in Redis (failedReason, stacktrace): never a secret.
-    const processor: Processor = (job, token) => run(job, token).catch((err: unknown) => Promise.reject(redactError(err)));
-    const w = new Worker(rq.name(q), processor, {
+    const w = new Worker(rq.name(q), (q === CONTROL ? runBarrier : runUnit) as Processor, {
       connection,
       prefix: rq.prefix,
       concurrency: q === CONTROL ? 1 : concurrency,
