@@ -4,12 +4,11 @@
 // stale, and is taken over, when its heartbeat is older than LEASE_STALE_MS or when its pid is
 // dead on this same host (a kill -9 frees the run at once for the next run on that machine).
 //
-// In a local folder the lease is created with O_EXCL, so two runs starting together cannot both
-// get it. On S3 it is written and read back after a pause: best effort (S3 has no exclusive create
+// In a local folder the lease is created whole with a hard link, which fails if the name exists, so
+// two runs starting together cannot both get it. On S3 it is written and read back after a pause: best effort (S3 has no exclusive create
 // here), which catches every run that does not start within the same moment.
 import { randomUUID } from 'node:crypto';
-import { link, open, readFile, rename, unlink } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { RUNS_FOLDER } from '../artifacts/layout.ts';
@@ -75,12 +74,27 @@ function parse(text: string | undefined): LeaseHolder | undefined {
   }
 }
 
-/** Creates the file only if absent; false when it exists. */
-async function createExclusive(file: string, text: string): Promise<boolean> {
+/** Creates the file, whole, only if absent (a hard link fails if the name exists); false when it exists. */
+async function createExclusive(file: string, text: string, token: string): Promise<boolean> {
+  const tmp = `${file}.new-${token}`;
+  await writeFile(tmp, text);
   try {
-    const fh = await open(file, 'wx');
-    await fh.writeFile(text);
-    await fh.close();
+    await link(tmp, file);
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EEXIST') return false;
+    if (code === 'EPERM' || code === 'ENOTSUP' || code === 'EOPNOTSUPP') return createWithFlag(file, text); // no hard links here
+    throw err;
+  } finally {
+    await unlink(tmp).catch(() => {});
+  }
+}
+
+/** O_EXCL, for filesystems without hard links: a reader may see the file empty for a moment (read as stale). */
+async function createWithFlag(file: string, text: string): Promise<boolean> {
+  try {
+    await writeFile(file, text, { flag: 'wx' });
     return true;
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'EEXIST') return false;
@@ -90,11 +104,11 @@ async function createExclusive(file: string, text: string): Promise<boolean> {
 
 const readText = (file: string) => readFile(file, 'utf8').catch(() => undefined);
 
-/** Takes the lease in a local folder: O_EXCL create; a stale one is moved aside first (rename is atomic). */
+/** Takes the lease in a local folder: an exclusive create; a stale one is moved aside first (rename is atomic). */
 async function acquireLocal(file: string, mine: LeaseHolder, run: string, work: string): Promise<void> {
   await mkdir(path.dirname(file), { recursive: true });
   for (let tries = 0; tries < 5; tries++) {
-    if (await createExclusive(file, JSON.stringify(mine))) return;
+    if (await createExclusive(file, JSON.stringify(mine), mine.token)) return;
     const holder = parse(await readText(file));
     if (holder && !staleness(holder)) throw held(run, work, holder);
     const aside = `${file}.stale-${mine.token}`;
@@ -105,7 +119,7 @@ async function acquireLocal(file: string, mine: LeaseHolder, run: string, work: 
     }
     // Moved aside what was read as stale; if a fresh lease took its place meanwhile, put it back.
     const moved = parse(await readText(aside));
-    if (moved && holder && moved.token !== holder.token && !staleness(moved)) await link(aside, file).catch(() => {});
+    if (moved && moved.token !== holder?.token && !staleness(moved)) await link(aside, file).catch(() => {});
     await unlink(aside).catch(() => {});
   }
   throw new LeaseHeldError(`run ${run} in ${work}: could not take its lease (${file}); another run keeps taking it`);
