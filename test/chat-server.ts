@@ -65,6 +65,11 @@ export const rateLimited =
     res.writeHead(429, { 'content-type': 'application/json', 'retry-after': String(retryAfterS) });
     res.end(JSON.stringify({ error: { message: 'rate limit exceeded', type: 'rate_limit_error' } }));
   };
+/** A 400 whose error body echoes the request's headers, as some proxies and servers do: the API key included. */
+export const echoHeaders: Handler = (req, res) => {
+  res.writeHead(400, { 'content-type': 'application/json' });
+  res.end(JSON.stringify({ error: { message: `bad request; you sent Authorization: ${req.headers.authorization}`, type: 'invalid_request_error' } }));
+};
 export const drop: Handler = (req) => req.socket.destroy();
 export const hang: Handler = () => {};
 export const badJson: Handler = (_req, res) => {

@@ -20,7 +20,7 @@ test("dashboard serves bull-board for the run's queues: the page and its queues 
 
   const board = cli(['dashboard', '--config', run.file, '--port', '0']);
   try {
-    const port = Number((await board.waitFor(/dashboard of run test at http:\/\/0\.0\.0\.0:(\d+)\//))[1]);
+    const port = Number((await board.waitFor(/dashboard of run test at http:\/\/127\.0\.0\.1:(\d+)\//))[1]);
     const page = await fetch(`http://127.0.0.1:${port}/`);
     assert.equal(page.status, 200);
     assert.match(page.headers.get('content-type')!, /text\/html/);

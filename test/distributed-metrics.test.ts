@@ -28,11 +28,11 @@ test('a worker and the follower serve Prometheus metrics during a run: units, it
   // The follower publishes the run; the worker serves it once published.
   const follower = cli(['run', '--config', run.file, '--metrics-port', '0']);
   const worker = cli(['worker', 'all', '--config', run.file, '--metrics-port', '0']);
-  const workerPort = Number((await worker.waitFor(/metrics on http:\/\/0\.0\.0\.0:(\d+)\/metrics/))[1]);
+  const workerPort = Number((await worker.waitFor(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/))[1]);
   try {
     // While embedding: the follower's endpoint has every stage's backlog (the KEDA metric).
     await firstTo([worker], /start embed\.[0-9a-f]{12}\.part-00001\n/);
-    const runPort = Number(/metrics on http:\/\/0\.0\.0\.0:(\d+)\/metrics/.exec(follower.err())![1]);
+    const runPort = Number(/metrics on http:\/\/127\.0\.0\.1:(\d+)\/metrics/.exec(follower.err())![1]);
     const during = await scrape(runPort);
     assert.match(during.type, /^text\/plain; version=0\.0\.4/);
     assert.match(during.text, /# TYPE megapairs_queue_backlog gauge/);

@@ -1,7 +1,7 @@
 // Shared by the pipeline tests: a small sample corpus, configs pointing at temp folders, and a
 // DuckDB connection for reading outputs back with an independent reader.
 import { execFileSync, spawn } from 'node:child_process';
-import { createReadStream, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { createReadStream, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { DuckDBInstance } from '@duckdb/node-api';
@@ -24,6 +24,16 @@ export const hasNumpy = (() => {
     return false;
   }
 })();
+
+/** Every file under a folder, recursively. */
+export function filesUnder(dir: string, out: string[] = []): string[] {
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    const p = path.join(dir, e.name);
+    if (e.isDirectory()) filesUnder(p, out);
+    else out.push(p);
+  }
+  return out;
+}
 
 export function tempDir(prefix: string): string {
   return mkdtempSync(path.join(tmpdir(), `megapairs-${prefix}-`));

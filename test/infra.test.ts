@@ -119,6 +119,10 @@ function checkPodBasics(m: Manifest) {
   // The metrics port: one variable for the flag, the container port and the scrape annotation.
   const port = c.env.find((e: any) => e.name === 'MEGAPAIRS_METRICS_PORT')?.value;
   assert.equal(flag('--metrics-port'), '$(MEGAPAIRS_METRICS_PORT)', where);
+  // Metrics listen on 127.0.0.1 unless told: a pod must say 0.0.0.0 for Prometheus to reach it.
+  assert.equal(flag('--metrics-host'), '0.0.0.0', where);
+  if (c.livenessProbe)
+    assert.equal(c.livenessProbe.httpGet.path, '/healthz', `${where}: the probe reads /healthz, which answers while the worker waits for a run`);
   assert.equal(String(c.ports.find((p: any) => p.name === 'metrics').containerPort), port, where);
   assert.equal(m.spec.template.metadata.annotations['prometheus.io/port'], port, where);
   assert.equal(pod.securityContext.runAsNonRoot, true, where);
@@ -190,6 +194,15 @@ test('the run Job runs the distributed runner and fails for good on a config err
   assert.equal(flag('--runner'), 'distributed');
   assert.equal(pod.restartPolicy, 'Never');
   assert.deepEqual(job.spec.podFailurePolicy.rules[0].onExitCodes.values, [2]);
+});
+
+test('no manifest serves the dashboard or opens a Service to a megapairs pod (reach the dashboard with a port-forward)', () => {
+  for (const m of manifests) {
+    const pods = [m.spec?.template?.spec, m.spec?.jobTemplate?.spec?.template?.spec].filter(Boolean);
+    for (const pod of pods)
+      for (const c of pod.containers) assert.ok(!(c.args ?? []).includes('dashboard'), `${m.file}: ${m.metadata.name} runs the dashboard`);
+  }
+  for (const svc of byKind('Service')) assert.equal(svc.spec.selector['app.kubernetes.io/name'], 'megapairs-redis', `${svc.file}: ${svc.metadata.name}`);
 });
 
 test('Redis is a StatefulSet with AOF, noeviction and the password from the Secret', () => {
@@ -298,11 +311,11 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
   });
 }
 
-test('bin/healthcheck.js: healthy while /metrics answers, unhealthy on an error or no server', async () => {
+test('bin/healthcheck.js: healthy while /healthz answers, unhealthy on an error or no server', async () => {
   const exec = promisify(execFile);
   let status = 200;
   const server = createServer((req, res) => {
-    res.statusCode = req.url === '/metrics' ? status : 404;
+    res.statusCode = req.url === '/healthz' ? status : 404;
     res.end('megapairs_queue_backlog{run="r",stage="embed"} 0\n');
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

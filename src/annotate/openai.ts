@@ -22,6 +22,7 @@ import { describePrompt, instructPrompt, PROMPT_VERSION, SOURCE_LABEL, TARGET_LA
 import { parseDescription, parseInstructions, rejectionText, type Parsed } from './replies.ts';
 import { requestHash, type CachedCompletion, type RequestCache } from './request-cache.ts';
 import { errorText, excerpt } from './text.ts';
+import { redact } from '../secrets/redact.ts';
 
 export interface OpenAIAnnotatorOptions {
   /** First retry waits about this long (jittered), doubling per attempt. Default 1000 ms. */
@@ -91,7 +92,7 @@ export class OpenAIAnnotator implements Annotator {
     env: NodeJS.ProcessEnv = process.env,
     options: OpenAIAnnotatorOptions = {},
   ) {
-    const log = options.log ?? ((line: string) => process.stderr.write(`[annotate] ${line}\n`));
+    const log = options.log ?? ((line: string) => process.stderr.write(redact(`[annotate] ${line}\n`)));
     const settings = Object.fromEntries(STEPS.map((s) => [s, endpointSettings(cfg, s)])) as Record<Step, EndpointSettings>;
     this.settings = settings;
     this.#clients = Object.fromEntries(

@@ -31,12 +31,12 @@ export const STAGE_FOLDERS: Record<string, string> = {
 /** Work folders that are not keyed by a stage: the ledger (keyed inside), run records, identity. */
 export const LEDGER_FOLDER = 'failures';
 /** Every ledger's stage: the pipeline's and the steps outside it that keep one. */
-export const LEDGER_STAGES_OUTSIDE = ['export_images'];
+export const LEDGER_STAGES_OUTSIDE = ['export_images', 'control'];
 export const RUNS_FOLDER = 'runs';
 /** The annotation request cache: content-addressed, kept by gc for any config to reuse. */
 export const REQUESTS_FOLDER = 'requests';
 /** Ledgers of steps outside the pipeline, kept under the key of the stage whose product they read. */
-const LEDGER_KEYED_BY: Record<string, string> = { export_images: 'jsonl' };
+const LEDGER_KEYED_BY: Record<string, string> = { export_images: 'jsonl', control: 'jsonl' }; // control: barrier jobs a worker refused
 
 /** One shard's rows of one part (stages/shard-rows.ts): their numbers in the part, and their vectors. */
 const shardRows = (folder: string, encoder: EncoderName, s: number, n: number) => ({

@@ -7,10 +7,13 @@ import { UsageError } from './usage-error.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createContext } from '../runner/context.ts';
-import { runReport } from '../runner/summary.ts';
+import { reusedNote, runReport } from '../runner/summary.ts';
 import { checkEmbedding, preflight } from '../preflight/preflight.ts';
 import { providerName, releaseSessions, sessionSettings } from '../encoders/sessions.ts';
 import { applyGpuOption } from './gpu-option.ts';
+import { DEFAULT_METRICS_HOST, serveMetrics } from '../metrics/server.ts';
+import { redact } from '../secrets/redact.ts';
+import { refuseIfHeld } from '../runner/lease.ts';
 
 const OPTIONS = {
   config: { type: 'string', short: 'c' },
@@ -18,9 +21,11 @@ const OPTIONS = {
   grace: { type: 'string', default: '25' },
   run: { type: 'string' },
   'metrics-port': { type: 'string' },
+  'metrics-host': { type: 'string', default: DEFAULT_METRICS_HOST },
   gpu: { type: 'string' },
   force: { type: 'boolean' },
   port: { type: 'string', default: '3000' },
+  host: { type: 'string', default: '127.0.0.1' },
 } as const;
 
 function metricsPortOf(value: string | undefined): number | undefined {
@@ -30,6 +35,9 @@ function metricsPortOf(value: string | undefined): number | undefined {
     throw new UsageError(`--metrics-port must be a port number (0-65535; 0 picks a free one), not "${value}"`);
   return port;
 }
+
+/** http://host:port, an IPv6 address in brackets. */
+const httpUrl = (host: string, port: number) => `http://${host.includes(':') ? `[${host}]` : host}:${port}`;
 
 function configOf(args: string[]) {
   const { values, positionals } = parseArgs({ args, allowPositionals: true, options: OPTIONS });
@@ -41,8 +49,17 @@ function configOf(args: string[]) {
  * `run` with the distributed runner: preflight (before anything is enqueued), enqueue, follow,
  * print the summary as the local runner does; the exit code is the summary's outcome.
  */
-export async function runDistributedCommand(config: Config, configFile: string, quiet = false, checks = true, metricsPort?: string): Promise<number> {
+export async function runDistributedCommand(
+  config: Config,
+  configFile: string,
+  quiet = false,
+  checks = true,
+  metricsPort?: string,
+  metricsHost = DEFAULT_METRICS_HOST,
+): Promise<number> {
   const port = metricsPortOf(metricsPort);
+  // A local run of this name writing this work folder: the workers would write beside it.
+  await refuseIfHeld(createContext(config).work, config.run.name);
   if (checks) await preflight(createContext(config));
   const { runDistributed } = await import('../runner/distributed/follow.ts');
   const started = Date.now();
@@ -50,9 +67,11 @@ export async function runDistributedCommand(config: Config, configFile: string, 
     configFile,
     write: quiet ? () => {} : undefined,
     metricsPort: port,
-    onMetrics: (p) => process.stderr.write(`metrics on http://0.0.0.0:${p}/metrics\n`),
+    metricsHost,
+    onMetrics: (p) => process.stderr.write(`metrics on ${httpUrl(metricsHost, p)}/metrics\n`),
   });
   process.stdout.write(runReport(result.summary, createContext(config).output, result.seconds ?? (Date.now() - started) / 1000));
+  if (result.reused) process.stdout.write(reusedNote(createContext(config).output));
   return result.summary.outcome?.exit_code ?? 0;
 }
 
@@ -74,11 +93,21 @@ export async function workerCommand(args: string[]): Promise<void> {
     import('../runner/distributed/connection.ts'),
     import('../runner/distributed/kinds.ts'),
   ]);
-  const embeds = queuesOfKind(kind).includes('embed');
+  let queues: readonly string[];
+  try {
+    queues = queuesOfKind(kind);
+  } catch (err) {
+    throw new UsageError((err as Error).message); // a kind that does not exist is a usage error (exit 2)
+  }
+  const embeds = queues.includes('embed');
   // A worker that never loads a model ignores the device (one environment may serve every kind).
   applyGpuOption(config, values.gpu, embeds);
   const tag = `[worker ${kind} ${process.pid}]`;
-  const log = (line: string) => process.stdout.write(`${tag} ${line}\n`);
+  const log = (line: string) => process.stdout.write(redact(`${tag} ${line}\n`));
+  // Metrics and /healthz answer from now on: while models load and while the worker waits for a run.
+  const metricsPort = metricsPortOf(values['metrics-port']);
+  const metrics = metricsPort === undefined ? undefined : await serveMetrics(metricsPort, {}, values['metrics-host']);
+  if (metrics) log(`metrics on ${httpUrl(values['metrics-host']!, metrics.port)}/metrics, liveness at /healthz`);
   let providers = '';
   if (embeds) {
     await preflight(createContext(config), [checkEmbedding]);
@@ -86,9 +115,8 @@ export async function workerCommand(args: string[]): Promise<void> {
     await releaseSessions();
     providers = `; encoders on ${sessionSettings(config).executionProviders.map(providerName).join(', ')}`;
   }
-  const metricsPort = metricsPortOf(values['metrics-port']);
-  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metricsPort });
-  const served = w.metricsPort === undefined ? '' : `; metrics on http://0.0.0.0:${w.metricsPort}/metrics`;
+  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metrics });
+  const served = metrics ? `; metrics on ${httpUrl(values['metrics-host']!, metrics.port)}/metrics` : '';
   log(
     `ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${providers}${served}`,
   );
@@ -99,13 +127,14 @@ export async function workerCommand(args: string[]): Promise<void> {
   // A refusal (the run restarted under a config this worker disagrees with) stops it, then exits 2.
   const refusal = await Promise.race([signalled.then(() => undefined), w.refused.catch((err: Error) => err)]);
   await w.stop();
+  await metrics?.close();
   if (refusal) throw refusal;
 }
 
 export async function statusCommand(args: string[]): Promise<void> {
   const { config } = configOf(args);
   const { runStatus } = await import('../runner/distributed/status.ts');
-  process.stdout.write((await runStatus(config)) + '\n');
+  process.stdout.write(redact(await runStatus(config)) + '\n');
 }
 
 export async function retryFailedCommand(args: string[]): Promise<void> {
@@ -129,15 +158,25 @@ export async function cleanCommand(args: string[]): Promise<void> {
   process.stdout.write(`removed ${removed} Redis key(s) of run ${config.run.name} (prefix ${config.redis.prefix}); its artifacts are untouched\n`);
 }
 
-/** `dashboard --config <file> [--port P]`: bull-board for the run's queues, until SIGTERM / SIGINT. */
+/** `dashboard --config <file> [--host H] [--port P]`: bull-board for the run's queues, until SIGTERM / SIGINT. */
 export async function dashboardCommand(args: string[]): Promise<void> {
   const { config, values } = configOf(args);
   const port = Number(values.port);
   if (!(values.port !== '' && Number.isInteger(port) && port >= 0 && port < 65536))
     throw new UsageError(`--port must be a port number (0-65535; 0 picks a free one), not "${values.port}"`);
-  const { serveDashboard } = await import('../runner/distributed/dashboard.ts');
-  const board = await serveDashboard(config, port);
-  process.stdout.write(`dashboard of run ${config.run.name} at http://0.0.0.0:${board.port}/ (queues under prefix ${config.redis.prefix})\n`);
+  const host = values.host!;
+  const { serveDashboard, isLoopback, DASHBOARD_TOKEN_ENV } = await import('../runner/distributed/dashboard.ts');
+  const token = process.env[DASHBOARD_TOKEN_ENV] || undefined;
+  if (!token && !isLoopback(host))
+    throw new UsageError(
+      `--host ${host} opens the dashboard to anyone who reaches it: set ${DASHBOARD_TOKEN_ENV} (then every request needs it), or keep 127.0.0.1 and port-forward`,
+    );
+  const board = await serveDashboard(config, port, host, token);
+  const url = `${httpUrl(host, board.port)}/`;
+  const access = board.readOnly
+    ? `read-only (set ${DASHBOARD_TOKEN_ENV} to allow actions)`
+    : `needs the token from ${DASHBOARD_TOKEN_ENV}: sign in at ${url}login`;
+  process.stdout.write(`dashboard of run ${config.run.name} at ${url} (queues under prefix ${config.redis.prefix}); ${access}\n`);
   await new Promise<void>((resolve) => {
     const stop = () => void board.close().then(resolve);
     process.once('SIGTERM', stop);

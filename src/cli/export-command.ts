@@ -5,6 +5,8 @@ import { UsageError } from './usage-error.ts';
 import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { createContext } from '../runner/context.ts';
+import { ensureKeys } from '../provenance/resolve-run.ts';
+import { readRunRecord } from '../provenance/run-record.ts';
 import { openStorage } from '../storage/open.ts';
 import { isS3Uri } from '../storage/s3-location.ts';
 import { exportDataset } from '../export/export-dataset.ts';
@@ -27,6 +29,16 @@ function intOption(name: string, value: string | undefined, fallback: number, mi
   return n;
 }
 
+/** Export reads a run's product: before any run of the config, say to run it first. */
+async function mustHaveRun(ctx: StageContext, file: string): Promise<void> {
+  const first = `run \`megapairs run --config ${file}\` first`;
+  if (!(await readRunRecord(ctx)))
+    throw new UsageError(`nothing to export: config ${file} has not been run (run ${ctx.config.run.name} has no record in ${ctx.work.root}); ${first}`);
+  await ensureKeys(ctx);
+  if (!(await ctx.work.exists(ctx.layout.catalogManifest())))
+    throw new UsageError(`nothing to export: the run of config ${file} has not catalogued its corpus under its current keys; ${first}`);
+}
+
 export async function exportCommand(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
@@ -47,6 +59,7 @@ export async function exportCommand(args: string[]): Promise<void> {
   if (!['jsonl', 'hf', 'webdataset'].includes(format)) throw new UsageError(`--format must be jsonl, hf or webdataset, not "${format}"`);
   const config = loadConfig(values.config);
   const ctx = createContext(config);
+  await mustHaveRun(ctx, values.config);
   const to = isS3Uri(values.to) ? values.to : path.resolve(values.to);
   const dest = openStorage(to, { s3: config.s3, cacheDir: ctx.cacheDir });
   const started = Date.now();

@@ -5,7 +5,6 @@ import { writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { ConfigError, configJsonSchema, loadConfig } from '../config/load.ts';
-import { outputLayout } from '../artifacts/layout.ts';
 import { formatDryRun, dryRunPlan } from '../provenance/dry-run.ts';
 import { collectGarbage } from '../provenance/gc.ts';
 import { resolveRun } from '../provenance/resolve-run.ts';
@@ -22,12 +21,13 @@ import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { PLAN_USAGE, planCommand } from './plan-command.ts';
 import { applyGpuOption } from './gpu-option.ts';
 import { UsageError } from './usage-error.ts';
-import { runReport, summarize } from '../runner/summary.ts';
-import { writeRunReport } from '../report/write-report.ts';
+import { reusedNote, runReport, saveSummary, summarize } from '../runner/summary.ts';
+import { acquireRunLease, LeaseHeldError } from '../runner/lease.ts';
+import { redact } from '../secrets/redact.ts';
 
 // Each command's usage, for `megapairs <command> --help` and, all together, for `megapairs`.
 const HELP: Record<string, string> = {
-  run: `run --config <file> [--runner local|distributed] [--gpu N] [--no-preflight] [--quiet] [--dry-run] [--metrics-port P]
+  run: `run --config <file> [--runner local|distributed] [--gpu N] [--no-preflight] [--quiet] [--dry-run] [--metrics-port P] [--metrics-host 127.0.0.1]
                                          run the pipeline; reruns reuse every artifact whose key
                                          (what decides it) is unchanged and resume the rest
                                          (distributed: enqueue on Redis and follow to the end);
@@ -36,19 +36,24 @@ const HELP: Record<string, string> = {
                                          (also $MEGAPAIRS_GPU);
                                          preflight checks storage, models and the annotator first
                                          exit 0 complete, 3 complete but over run.max_failure_share
-                                         or no triples, 1 a unit failed, 2 bad config or preflight`,
+                                         or no triples, 1 a unit failed, 2 bad config or preflight,
+                                         or another run of this name holds the work folder`,
   gc: `gc --config <file> [--config <file>...] [--dry-run]
                                          remove work artifacts no given config refers to`,
-  worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--gpu N] [--concurrency N] [--grace S] [--metrics-port P]
+  worker: `worker <all|gpu|cpu|annotate|<stage>> --config <file> [--gpu N] [--concurrency N] [--grace S] [--metrics-port P] [--metrics-host 127.0.0.1]
                                          serve the distributed run's queues until SIGTERM
                                          (--gpu N: this worker's device, cuda -> cuda:N, also
                                          $MEGAPAIRS_GPU; a worker that embeds loads its models
                                          first and exits 2 if they do not load there;
-                                         --metrics-port: Prometheus text at :P/metrics)`,
+                                         --metrics-port: Prometheus text at :P/metrics and liveness
+                                         at :P/healthz from the start, on --metrics-host)`,
   clean: `clean --config <file> [--run NAME] [--force]
                                          remove a distributed run's Redis keys (not its artifacts)`,
-  dashboard: `dashboard --config <file> [--port 3000]
-                                         serve bull-board, a web UI of the run's queues and jobs`,
+  dashboard: `dashboard --config <file> [--host 127.0.0.1] [--port 3000]
+                                         serve bull-board, a web UI of the run's queues and jobs:
+                                         read-only unless $MEGAPAIRS_DASHBOARD_TOKEN is set, and then
+                                         every request needs that token (a host other than
+                                         127.0.0.1 needs it too)`,
   status: `status --config <file>                 each stage's waiting, active, completed, failed units`,
   'retry-failed': `retry-failed --config <file> [--no-preflight]
                                          run again the units that failed and those whose ledger
@@ -68,28 +73,41 @@ ${Object.values(HELP)
   .join('\n')}
 `;
 
-/** Runs the local pipeline to its end or its first failed unit; the summary (and exit code) comes from the files. */
-async function runLocalPipeline(config: Config, checks: boolean): Promise<number> {
+/**
+ * Runs the local pipeline to its end or its first failed unit; the summary (and exit code) comes
+ * from the files. After preflight it holds the run's lease (src/runner/lease.ts): a second writer
+ * of the run stops there, exit 2. `first` runs under the lease before the stages (retry-failed
+ * forgets what must be made again).
+ */
+async function runLocalPipeline(config: Config, checks: boolean, command = 'megapairs run', first?: () => Promise<void>): Promise<number> {
   const ctx = createContext(config);
   if (checks) await preflight(ctx);
-  const started = Date.now();
-  let reports: StageReport[] = [];
-  let failure: Error | undefined;
+  const lease = await acquireRunLease(ctx.work, config.run.name, command);
   try {
-    reports = await runLocal(ctx);
-  } catch (err) {
-    if (!(err instanceof UnitError)) throw err;
-    failure = err;
+    await first?.();
+    const started = Date.now();
+    let reports: StageReport[] = [];
+    let failure: Error | undefined;
+    try {
+      reports = await runLocal(ctx);
+    } catch (err) {
+      if (!(err instanceof UnitError)) throw err;
+      failure = err;
+    }
+    const fresh = await summarize(ctx, reports);
+    if (failure && fresh.outcome.exit_code !== 1)
+      fresh.outcome = { ...fresh.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
+    const { summary, reused } = await saveSummary(ctx, fresh);
+    process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
+    if (reused) process.stdout.write(reusedNote(ctx.output));
+    if (failure)
+      process.stderr.write(
+        `megapairs run: ${redact(failure.message)}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`,
+      );
+    return summary.outcome.exit_code;
+  } finally {
+    await lease.release();
   }
-  const summary = await summarize(ctx, reports);
-  if (failure && summary.outcome.exit_code !== 1)
-    summary.outcome = { ...summary.outcome, exit_code: 1, complete: false, message: `incomplete: ${failure.message}` };
-  await ctx.output.write(outputLayout.summary(), JSON.stringify(summary, null, 1));
-  await writeRunReport(ctx, summary);
-  process.stdout.write(runReport(summary, ctx.output, (Date.now() - started) / 1000));
-  if (failure)
-    process.stderr.write(`megapairs run: ${failure.message}\nfix the cause and rerun (complete units are kept), or: megapairs retry-failed --config <file>\n`);
-  return summary.outcome.exit_code;
 }
 
 async function run(args: string[]): Promise<number> {
@@ -102,6 +120,7 @@ async function run(args: string[]): Promise<number> {
       'no-preflight': { type: 'boolean' },
       'dry-run': { type: 'boolean' },
       'metrics-port': { type: 'string' },
+      'metrics-host': { type: 'string' },
       gpu: { type: 'string' },
     },
   });
@@ -114,8 +133,10 @@ async function run(args: string[]): Promise<number> {
   }
   if (values.runner) config.runner.kind = values.runner as typeof config.runner.kind;
   const checks = !values['no-preflight'];
-  if (config.runner.kind === 'distributed') return runDistributedCommand(config, values.config, values.quiet, checks, values['metrics-port']);
-  if (values['metrics-port'] !== undefined) throw new UsageError('--metrics-port is for distributed runs (the local runner prints its progress)');
+  if (config.runner.kind === 'distributed')
+    return runDistributedCommand(config, values.config, values.quiet, checks, values['metrics-port'], values['metrics-host']);
+  if (values['metrics-port'] !== undefined || values['metrics-host'] !== undefined)
+    throw new UsageError('--metrics-port is for distributed runs (the local runner prints its progress)');
   if (config.runner.kind !== 'local') throw new UsageError(`unknown runner "${config.runner.kind}"; use --runner local or --runner distributed`);
   return runLocalPipeline(config, checks);
 }
@@ -126,15 +147,15 @@ async function retryFailed(args: string[]): Promise<number | void> {
   if (!values.config) throw new UsageError('retry-failed needs --config <file>');
   const config = loadConfig(values.config);
   if ((values.runner ?? config.runner.kind) === 'distributed') return retryFailedCommand(['--config', values.config]);
-  const checks = !values['no-preflight'];
-  if (checks) await preflight(createContext(config)); // before anything is forgotten
-  const plan = await prepareRetry(createContext(config));
-  process.stdout.write(
-    plan.units.length
-      ? `retrying ${plan.units.length} unit(s): ${plan.units.join(', ')} (${plan.forgotten.length} artifact(s) derived from them to make again)\n`
-      : 'no failed or retryable units; running to make sure the run is complete\n',
-  );
-  return runLocalPipeline(config, false);
+  // Preflight comes before anything is forgotten.
+  return runLocalPipeline(config, !values['no-preflight'], 'megapairs retry-failed', async () => {
+    const plan = await prepareRetry(createContext(config));
+    process.stdout.write(
+      plan.units.length
+        ? `retrying ${plan.units.length} unit(s): ${plan.units.join(', ')} (${plan.forgotten.length} artifact(s) derived from them to make again)\n`
+        : 'no failed or retryable units; running to make sure the run is complete\n',
+    );
+  });
 }
 
 /** `gc`: the keys of every given config are kept; other keys' artifacts in their work storage go. */
@@ -162,13 +183,19 @@ async function sample(args: string[]): Promise<void> {
     args,
     options: { out: { type: 'string', default: 'data/sample' }, limit: { type: 'string' }, 'shard-size': { type: 'string' } },
   });
+  const count = (name: string, v: string | undefined) => {
+    if (v !== undefined && !(Number.isInteger(Number(v)) && Number(v) > 0)) throw new UsageError(`--${name} must be a positive whole number, not "${v}"`);
+    return v === undefined ? undefined : Number(v);
+  };
+  const limit = count('limit', values.limit);
+  const shardSize = count('shard-size', values['shard-size']);
   const started = Date.now();
   // Demo-only (and the openmoji package is a dev dependency): loaded by this command alone.
   const { buildSampleCorpus } = await import('../sample/openmoji.ts');
   const result = await buildSampleCorpus({
     outDir: path.resolve(values.out!),
-    limit: values.limit ? Number(values.limit) : undefined,
-    shardSize: values['shard-size'] ? Number(values['shard-size']) : undefined,
+    limit,
+    shardSize,
     onProgress: (done, total) => process.stderr.isTTY && process.stderr.write(`\r[sample  ] ${done}/${total} images`),
   });
   if (process.stderr.isTTY) process.stderr.write('\n');
@@ -229,16 +256,16 @@ export async function main(argv: string[]): Promise<number> {
     return (await fn(rest)) ?? 0;
   } catch (err) {
     // A worker whose config decides other artifacts than the run's (run-identity.ts) is a config error too.
-    if (err instanceof ConfigError || err instanceof PreflightError || (err as Error).name === 'RunMismatchError') {
-      process.stderr.write(`${(err as Error).message}\n`);
+    if (err instanceof ConfigError || err instanceof PreflightError || err instanceof LeaseHeldError || (err as Error).name === 'RunMismatchError') {
+      process.stderr.write(`${redact((err as Error).message)}\n`);
       return 2;
     }
     // parseArgs: an unknown option or a missing value is a usage error too.
     if (err instanceof UsageError || String((err as NodeJS.ErrnoException).code).startsWith('ERR_PARSE_ARGS')) {
-      process.stderr.write(`${(err as Error).message}\n\nmegapairs ${HELP[command]}\n`);
+      process.stderr.write(`${redact((err as Error).message)}\n\nmegapairs ${HELP[command]}\n`);
       return 2;
     }
-    process.stderr.write(`megapairs ${command}: ${describeError(err)}\n`);
+    process.stderr.write(`megapairs ${command}: ${redact(describeError(err))}\n`);
     return 1;
   }
 }

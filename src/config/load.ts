@@ -7,6 +7,7 @@ import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { isUrl } from '../storage/location.ts';
 import { configSchema, ENCODER_NAMES, type Config } from './schema.ts';
+import { rememberSecrets } from '../secrets/redact.ts';
 
 export class ConfigError extends Error {
   constructor(
@@ -80,7 +81,9 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   } catch (err) {
     throw new ConfigError(file, [`not valid YAML: ${(err as Error).message}`]);
   }
-  return parseConfig(raw, { file, baseDir: path.dirname(path.resolve(file)), env });
+  const config = parseConfig(raw, { file, baseDir: path.dirname(path.resolve(file)), env });
+  rememberSecrets(config, env); // from here on, what this process prints or stores leaves them out
+  return config;
 }
 
 /** The JSON Schema editors use to complete and check config files (yaml-language-server). */

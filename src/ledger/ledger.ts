@@ -9,6 +9,7 @@ import { LEDGER_STAGES_OUTSIDE } from '../artifacts/layout.ts';
 import { stagesOf } from '../provenance/stage-keys.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { describeError } from '../util/error-chain.ts';
+import { redact } from '../secrets/redact.ts';
 
 export interface Failure {
   stage: string;
@@ -26,6 +27,12 @@ export interface Failure {
   retryable: boolean;
 }
 
+/** The reason of a queue job a worker refused as not the run's (distributed/job-check.ts): not an item of the corpus. */
+export const JOB_REFUSED = 'job_refused';
+
+/** What a stage or unit name may be, as a ledger file's name. */
+const SAFE_NAME = /^[A-Za-z0-9_][A-Za-z0-9._-]*$/;
+
 export class UnitLedger {
   readonly failures: Failure[] = [];
   constructor(
@@ -41,10 +48,14 @@ export class UnitLedger {
 
   /** Writes the unit's ledger file; a clean unit writes none unless it must blank an earlier one. */
   async save(ctx: StageContext): Promise<void> {
+    // The file is named by the stage and unit: names from planning, never ones that could leave the folder.
+    for (const name of [this.stage, this.unit])
+      if (!SAFE_NAME.test(name) || name.includes('..')) throw new Error(`ledger: ${JSON.stringify(name)} is not a safe file name (stage ${this.stage})`);
     const work = ctx.work;
     const key = ctx.layout.ledgerPart(this.stage, this.unit);
     if (!this.failures.length && !(await work.exists(key))) return;
-    await work.write(key, this.failures.map((f) => JSON.stringify(f) + '\n').join(''));
+    // An endpoint's error may echo the request's key: the file (on shared storage) never holds it.
+    await work.write(key, this.failures.map((f) => redact(JSON.stringify(f)) + '\n').join(''));
   }
 }
 

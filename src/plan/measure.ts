@@ -5,6 +5,7 @@
 // artifacts' Parquet (written for real from rows shaped like the run's).
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import path from 'node:path';
+import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import { writeParquet, type TableSchema } from '../artifacts/parquet.ts';
 import { describePrompt, instructPrompt, PROMPT_VERSION } from '../annotate/prompts.ts';
@@ -159,7 +160,7 @@ export async function measure(ctx: StageContext, n: number, given: Partial<Recor
     },
     encoders,
     providers: process.env.MEGAPAIRS_EXECUTION_PROVIDERS ?? 'cpu',
-    rowBytes: await rowBytes(config, rows, corpus.images, path.join(ctx.cacheDir, 'plan')),
+    rowBytes: await rowBytes(config, rows, corpus.images, tmpdir()),
   };
 }
 

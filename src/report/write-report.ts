@@ -6,6 +6,7 @@ import type { StageContext } from '../stages/stage.ts';
 import { galleryTriples } from './gallery.ts';
 import { renderReport } from './render.ts';
 import type { ReportSummary } from './sections.ts';
+import { redact } from '../secrets/redact.ts';
 
 /** Writes report.html under the output and returns its URI. */
 export async function writeRunReport(ctx: StageContext, summary: RunSummary | ReportSummary): Promise<string> {
@@ -17,6 +18,6 @@ export async function writeRunReport(ctx: StageContext, summary: RunSummary | Re
     gallery,
     generatedAt: new Date(),
   });
-  await ctx.output.write(outputLayout.report(), html);
+  await ctx.output.write(outputLayout.report(), redact(html));
   return ctx.output.uri(outputLayout.report());
 }

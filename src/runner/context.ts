@@ -8,6 +8,7 @@ import { SharedResources } from '../stages/shared-resources.ts';
 import type { StageContext } from '../stages/stage.ts';
 import { isUrl } from '../storage/location.ts';
 import { openStorage } from '../storage/open.ts';
+import { rememberSecrets } from '../secrets/redact.ts';
 
 /** Local cache: MEGAPAIRS_CACHE, else beside a local work folder, else ~/.cache/megapairs. */
 function cacheDirFor(config: Config): string {
@@ -18,6 +19,7 @@ function cacheDirFor(config: Config): string {
 
 /** A context for the config; its keys come from resolveRun (local) or the run's record (workers). */
 export function createContext(config: Config, keys?: StageKeys): StageContext {
+  rememberSecrets(config); // whatever this context's stages write passes through redact()
   const cacheDir = cacheDirFor(config);
   const storage = { s3: config.s3, cacheDir };
   // The layout and the shared resources of the current keys, made again together when they change.

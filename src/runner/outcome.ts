@@ -4,7 +4,7 @@
 //   3  complete, but over that share at some stage, or no triples at all
 //   1  not complete: a unit failed (its entry is in the ledger, reason unit_failed)
 // (2, bad config or preflight, is decided before any unit runs, by the CLI.)
-import type { Failure } from '../ledger/ledger.ts';
+import { JOB_REFUSED, type Failure } from '../ledger/ledger.ts';
 
 export interface RunOutcome {
   exit_code: 0 | 1 | 3;
@@ -28,7 +28,8 @@ export interface OutcomeFacts {
 export function decideOutcome(f: OutcomeFacts): RunOutcome {
   const unitFailures = f.failures.filter((x) => x.reason === 'unit_failed');
   const counts: Record<string, number> = {};
-  for (const x of f.failures) if (x.reason !== 'unit_failed') counts[x.stage] = (counts[x.stage] ?? 0) + 1;
+  // Shares are of items: a failed unit, or a queue job refused as not the run's, is none.
+  for (const x of f.failures) if (x.reason !== 'unit_failed' && x.reason !== JOB_REFUSED) counts[x.stage] = (counts[x.stage] ?? 0) + 1;
   const failure_share: Record<string, number> = {};
   for (const [stage, n] of Object.entries(counts)) {
     const given = f.inputs[stage] ?? f.catalogued;

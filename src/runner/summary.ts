@@ -6,13 +6,16 @@ import { decodeNpy } from '../artifacts/npy.ts';
 import { parquetRowCount, readParquet } from '../artifacts/parquet.ts';
 import { annotationSummary, type AnnotationSummary } from '../annotate/summary.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
-import { readLedger } from '../ledger/ledger.ts';
+import { JOB_REFUSED, readLedger } from '../ledger/ledger.ts';
 import { readManifest } from '../stages/manifest.ts';
 import { readMiningSummary, type MiningSummary } from '../stages/mining-stats.ts';
 import type { StageContext } from '../stages/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import type { StageReport } from './local.ts';
 import { decideOutcome, type RunOutcome } from './outcome.ts';
+import { canonicalJson } from '../provenance/digest.ts';
+import { writeRunReport } from '../report/write-report.ts';
+import { redact } from '../secrets/redact.ts';
 
 export interface RunSummary {
   images: { catalogued: number; refused: number };
@@ -50,7 +53,7 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     if (await ctx.output.exists(layout.triplesPart(number))) triples += await parquetRowCount(ctx.output, layout.triplesPart(number));
     else complete = false;
   }
-  const refused = ledger.filter((f) => f.stage === 'catalog' && f.reason !== 'unit_failed').length;
+  const refused = ledger.filter((f) => f.stage === 'catalog' && f.reason !== 'unit_failed' && f.reason !== JOB_REFUSED).length;
   const pairsTotal = Object.values(pairs).reduce((a, b) => a + b, 0);
   const outcome = decideOutcome({
     artifactsComplete: complete,
@@ -80,6 +83,27 @@ export async function summarize(ctx: StageContext, reports: StageReport[]): Prom
     ),
     mining: await readMiningSummary(ctx),
   };
+}
+
+/** What the files say, without what this process timed: two runs over the same artifacts agree on it. */
+const filesPart = (s: RunSummary) => canonicalJson({ ...s, seconds: undefined, stages: undefined });
+
+/**
+ * Writes summary.json and report.html, except when this run did nothing (every stage reused its
+ * artifacts) and the summary already there says the same of the files: then that summary and
+ * its report, with the timings of the run that did the work, stay, and are what is returned.
+ */
+export async function saveSummary(ctx: StageContext, fresh: RunSummary): Promise<{ summary: RunSummary; reused: boolean }> {
+  const summary = JSON.parse(redact(JSON.stringify(fresh))) as RunSummary; // an outcome message may quote an error
+  const key = outputLayout.summary();
+  const idle = Object.values(summary.stages).every((s) => s.status === 'reused' || s.status === 'not needed');
+  if (idle && (await ctx.output.exists(key)) && (await ctx.output.exists(outputLayout.report()))) {
+    const earlier = JSON.parse((await ctx.output.read(key)).toString('utf8')) as RunSummary;
+    if (filesPart(earlier) === filesPart(summary)) return { summary: earlier, reused: true };
+  }
+  await ctx.output.write(key, JSON.stringify(summary, null, 1));
+  await writeRunReport(ctx, summary);
+  return { summary, reused: false };
 }
 
 /** The summary's recall and selection lines. */
@@ -128,3 +152,7 @@ export function formatSummary(s: RunSummary): string {
 export function runReport(s: RunSummary, output: Storage, seconds: number): string {
   return `\n${formatSummary(s)}\ntotal       ${seconds.toFixed(1)}s\ntriples in ${output.uri('triples/')}, JSONL in ${output.uri(outputLayout.megapairsJsonl())}\n`;
 }
+
+/** What `run` adds when saveSummary kept the summary and report of the run that did the work. */
+export const reusedNote = (output: Storage): string =>
+  `nothing to do: every stage reused its artifacts; ${output.uri(outputLayout.summary())} and ${output.uri(outputLayout.report())} are kept from the run that did the work (its wall times above)\n`;

@@ -12,7 +12,8 @@ import { resolveRun } from '../../provenance/resolve-run.ts';
 import { keysOf } from '../../provenance/stage-keys.ts';
 import { enqueueRun, finalJobId, START, type RunResult } from './phases.ts';
 import { publishRun, readPublishedRun, type PublishedRun } from './run-identity.ts';
-import { serveRunMetrics } from './queue-metrics.ts';
+import { runMetricsSources } from './queue-metrics.ts';
+import { serveMetrics } from '../../metrics/server.ts';
 import { COUNT_TYPES, pending, QueueProgress, type QueueCounts } from './progress.ts';
 import { barrierJobId, CONTROL, RunQueues, type UnitJobResult } from './queues.ts';
 import type { StageReport } from '../local.ts';
@@ -41,6 +42,8 @@ export interface FollowOptions {
   configFile?: string;
   /** Serve Prometheus metrics (every queue's depth) on this port (0: any free one) at /metrics. */
   metricsPort?: number;
+  /** The address metrics listen on (default 127.0.0.1). */
+  metricsHost?: string;
   /** Told the port metrics are served on. */
   onMetrics?: (port: number) => void;
 }
@@ -191,10 +194,13 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
   const metrics =
     opts.metricsPort === undefined
       ? undefined
-      : await serveRunMetrics(
+      : await serveMetrics(
           opts.metricsPort,
-          rq,
-          rq.all().map((q) => q.short),
+          runMetricsSources(
+            rq,
+            rq.all().map((q) => q.short),
+          ),
+          opts.metricsHost,
         );
   if (metrics) opts.onMetrics?.(metrics.port);
   let stopWatching = () => {};

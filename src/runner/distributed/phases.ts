@@ -22,8 +22,7 @@ import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
 import { stagesByName } from '../../pipeline.ts';
 import type { Stage, StageContext } from '../../stages/stage.ts';
 import type { StageReport } from '../local.ts';
-import { writeRunReport } from '../../report/write-report.ts';
-import { summarize, type RunSummary } from '../summary.ts';
+import { saveSummary, summarize, type RunSummary } from '../summary.ts';
 import type { PublishedRun } from './run-identity.ts';
 import { stageReason, stageStatus } from '../../provenance/explain.ts';
 import { barrierJobId, CONTROL, jobOptions, STAGE_NAMES, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
@@ -32,10 +31,24 @@ import { closePhase, savedReports, type Planned } from './retention.ts';
 
 export const START = 'start';
 const FINAL = 'after.jsonl';
+/** Each barrier and the one whose job enqueues it (see the chain above); job-check.ts runs no other. */
+export const BARRIER_BEFORE: Readonly<Record<string, string>> = {
+  'after.manifest': START,
+  'after.embed': 'after.manifest',
+  'after.partition': 'after.embed',
+  'after.assign': 'after.partition',
+  'after.index': 'after.assign',
+  'after.search': 'after.index',
+  'after.mine': 'after.search',
+  'after.select': 'after.mine',
+  [FINAL]: 'after.select',
+};
 /** The job id of the run's last barrier, whose return value is the run's result. */
 export const finalJobId = (runKey: string) => barrierJobId(FINAL, runKey);
 
 export interface RunResult {
+  /** Nothing was left to do: the summary (and report) are those of the run that did the work. */
+  reused?: boolean;
   summary: RunSummary;
   reports: StageReport[];
   /** From the run's publishing to its summary: what a follower that joined late prints as the total. */
@@ -151,10 +164,8 @@ export async function advance(ctx: StageContext, rq: RunQueues, data: ControlJob
     const status = stageStatus(r.units, r.skipped);
     return { ...r, key: now.key, status, reason: stageReason(status, run.previous?.[s], now, r.units, r.skipped) };
   });
-  const summary = await summarize(ctx, reports);
-  await ctx.output.write(ctx.layout.summary(), JSON.stringify(summary, null, 1));
-  await writeRunReport(ctx, summary);
-  return { summary, reports, seconds: (Date.now() - Date.parse(run.publishedAt)) / 1000 };
+  const written = await saveSummary(ctx, await summarize(ctx, reports));
+  return { summary: written.summary, reports, reused: written.reused, seconds: (Date.now() - Date.parse(run.publishedAt)) / 1000 };
 }
 
 /** Enqueues a run: the start barrier alone; a worker serving `control` plans the rest. */

@@ -1,7 +1,7 @@
 // Queue depths as metrics, read from Redis at each scrape: `megapairs_queue_backlog{run,stage}`
 // (waiting + delayed + prioritized: what KEDA scales workers on) and every state's count.
 import { queueBacklog, queueJobs } from '../../metrics/registry.ts';
-import { serveMetrics, type MetricsServer } from '../../metrics/server.ts';
+import type { MetricsSources } from '../../metrics/server.ts';
 import type { MetricsSnapshot } from '../../metrics/registry.ts';
 import { COUNT_TYPES } from './progress.ts';
 import type { RunQueues } from './queues.ts';
@@ -17,6 +17,8 @@ export async function readQueueDepths(rq: RunQueues, shorts: readonly string[]):
   );
 }
 
-/** Serves the process's metrics with the depths of the given queues. */
-export const serveRunMetrics = (port: number, rq: RunQueues, shorts: readonly string[], others?: () => MetricsSnapshot[]): Promise<MetricsServer> =>
-  serveMetrics(port, { refresh: () => readQueueDepths(rq, shorts), others });
+/** What a scrape reads: the process's metrics with the depths of the given queues. */
+export const runMetricsSources = (rq: RunQueues, shorts: readonly string[], others?: () => MetricsSnapshot[]): MetricsSources => ({
+  refresh: () => readQueueDepths(rq, shorts),
+  others,
+});

@@ -35,6 +35,8 @@ export interface UnitJobResult {
   skipped: boolean;
   items: number;
   failed: number;
+  /** A job the run did not plan (job-check.ts): why it was refused; nothing was done and it counts nowhere. */
+  refused?: string;
 }
 
 /**
@@ -67,9 +69,11 @@ export class RunQueues {
    */
   run?: { key: string; keys: StageKeys };
 
+  /** `readOnly`: for commands that only look (status, the dashboard): opening a queue writes nothing (BullMQ would record its version). */
   constructor(
     readonly config: Config,
     readonly connection: Redis,
+    private readonly opts: { readOnly?: boolean } = {},
   ) {
     this.prefix = config.redis.prefix;
     this.flows = new FlowProducer({ connection, prefix: this.prefix });
@@ -83,7 +87,7 @@ export class RunQueues {
   queue(short: string): Queue {
     let q = this.queues.get(short);
     if (!q) {
-      q = new Queue(this.name(short), { connection: this.connection, prefix: this.prefix });
+      q = new Queue(this.name(short), { connection: this.connection, prefix: this.prefix, skipMetasUpdate: this.opts.readOnly });
       this.queues.set(short, q);
     }
     return q;

@@ -22,6 +22,7 @@ export const emptyTally = (): StageTally => ({ done: 0, skipped: 0, items: 0, fa
 
 /** Adds one finished unit (its return value and times) to a tally. */
 export function addUnit(t: StageTally, v: UnitJobResult | null | undefined, processedOn?: number, finishedOn?: number): void {
+  if (v?.refused) return; // not a unit of the run
   t.done++;
   if (v?.skipped) t.skipped++;
   t.items += v?.items ?? 0;

@@ -13,7 +13,8 @@ import { cleanRun, savedReports } from './retention.ts';
 
 async function withQueues<T>(config: Config, fn: (rq: RunQueues) => Promise<T>): Promise<T> {
   const connection = await connectRedis(config, 'megapairs-cli');
-  const rq = new RunQueues(config, connection);
+  // Opening a queue writes nothing (status must not): these commands only read, or act on existing jobs.
+  const rq = new RunQueues(config, connection, { readOnly: true });
   try {
     return await fn(rq);
   } finally {

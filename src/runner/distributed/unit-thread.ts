@@ -5,6 +5,7 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import type { Config } from '../../config/schema.ts';
 import { snapshot } from '../../metrics/registry.ts';
+import { redact } from '../../secrets/redact.ts';
 import { stagesByName } from '../../pipeline.ts';
 import { canonicalJson } from '../../provenance/digest.ts';
 import type { StageKeys } from '../../provenance/stage-keys.ts';
@@ -57,7 +58,8 @@ async function withMetrics(reply: object): Promise<void> {
 port.on('message', (task: UnitTask) => {
   void runUnit(task).then(
     (result) => withMetrics({ ok: true, result }),
-    (err: Error) => withMetrics({ ok: false, error: { message: describeError(err), stack: err?.stack, name: err?.name } }),
+    // The message becomes the job's failedReason in Redis, and a log line: no secret in either.
+    (err: Error) => withMetrics({ ok: false, error: { message: redact(describeError(err)), stack: err?.stack && redact(err.stack), name: err?.name } }),
   );
 });
 port.postMessage({ ready: true });

@@ -20,12 +20,15 @@ import { acceptRun, readPublishedRun } from './run-identity.ts';
 import { connectRedis, isConnectionError, watchOutages } from './connection.ts';
 import { queuesOfKind } from './kinds.ts';
 import { advance } from './phases.ts';
-import { serveRunMetrics } from './queue-metrics.ts';
+import { runMetricsSources } from './queue-metrics.ts';
+import type { MetricsServer } from '../../metrics/server.ts';
 import { CONTROL, RunQueues, type ControlJobData, type UnitJobData, type UnitJobResult } from './queues.ts';
 import { AbortedError, ThreadPool } from './thread-pool.ts';
 import type { UnitTask } from './unit-thread.ts';
 import { SlotWorker, Slots } from './slot-worker.ts';
 import { recordUnitFailure, unitIdOfJob, type UnitFailureReason } from './unit-failure.ts';
+import { JobCheck } from './job-check.ts';
+import { redacting } from '../../secrets/redact.ts';
 
 export interface WorkerOptions {
   /** Units in hand at once (threads); default runner.concurrency. */
@@ -33,8 +36,8 @@ export interface WorkerOptions {
   /** After stop(), how long units in hand may run on before they are returned to the queue. */
   graceMs?: number;
   log?: (line: string) => void;
-  /** Serve Prometheus metrics on this port (0: any free one) at /metrics. */
-  metricsPort?: number;
+  /** A metrics server started before the worker (so it answers while the worker waits): scrapes read this worker's queues once it serves them. */
+  metrics?: MetricsServer;
 }
 
 export interface RunningWorker {
@@ -43,8 +46,6 @@ export interface RunningWorker {
   readonly run: string;
   /** Rejects with a RunMismatchError if the run is restarted with a config this worker disagrees with (the worker stops). */
   readonly refused: Promise<never>;
-  /** The port metrics are served on, when asked for. */
-  readonly metricsPort?: number;
   /** Stop taking jobs; finish or return the ones in hand; release Redis and the threads. */
   stop(): Promise<void>;
 }
@@ -75,6 +76,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const rq = new RunQueues(config, connection);
   rq.run = { key: accepted.key, keys: accepted.keys };
   let ctx = createContext(config, accepted.keys);
+  const check = new JobCheck(rq, log);
   let refuse!: (err: Error) => void;
   const refused = new Promise<never>((_, reject) => (refuse = reject));
   refused.catch(() => {});
@@ -101,13 +103,17 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     }
   };
 
-  const runUnit = async (job: Job<UnitJobData>, token?: string): Promise<UnitJobResult> => {
+  // What a job's failure says is kept in Redis (failedReason, stacktrace): redacting() leaves secrets out.
+  const runUnit = redacting(async (job: Job<UnitJobData>, token?: string): Promise<UnitJobResult> => {
     const started = Date.now();
     if (!(await serves(job, token))) return { skipped: true, items: 0, failed: 0 };
+    // The run's own copy of the unit, never the job's (job-check.ts).
+    const checked = await check.unit(ctx, accepted.key, job.queueName.slice(config.run.name.length + 1), job);
+    if ('refused' in checked) return { skipped: true, items: 0, failed: 0, refused: checked.refused };
     log(`start ${job.id}`);
     const stage = job.data.stage;
     try {
-      const r = await pool.run({ stage, unit: job.data.unit, keys: accepted.keys });
+      const r = await pool.run({ stage, unit: checked.unit, keys: accepted.keys });
       const seconds = (Date.now() - started) / 1000;
       log(`done ${job.id} ${r.skipped ? 'skipped (complete)' : `${r.items} items`} ${seconds.toFixed(1)}s`);
       unitsTotal.inc({ stage, outcome: r.skipped ? 'skipped' : 'done' });
@@ -126,17 +132,19 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
       unitsTotal.inc({ stage, outcome: 'failed' });
       throw err;
     }
-  };
+  });
 
-  const runBarrier = async (job: Job<ControlJobData>, token?: string): Promise<unknown> => {
+  const runBarrier = redacting(async (job: Job<ControlJobData>, token?: string): Promise<unknown> => {
     if (!(await serves(job, token))) return { superseded: true };
+    const refused = await check.barrier(ctx, accepted.key, job);
+    if (refused) return { refused };
     log(`start ${job.id}`);
     // The run as published now: a \`megapairs run\` of the same key since (a rebuild) tells its reports what came before it.
     const published = await readPublishedRun(connection, config);
     const r = await advance(ctx, rq, job.data, published?.key === accepted.key ? published : accepted.published);
     log(`done ${job.id}`);
     return r;
-  };
+  });
 
   // Ledger writes in flight, awaited by stop().
   const writes = new Set<Promise<void>>();
@@ -190,7 +198,6 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
       clearTimeout(timer);
       await Promise.all(writes);
       await pool.abort(); // the queue workers have closed, so no thread is busy: this only ends them
-      await metrics?.close();
       await rq.close();
       outages.stop();
       await connection.quit().catch(() => connection.disconnect());
@@ -198,6 +205,6 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     })());
 
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  const metrics = opts.metricsPort === undefined ? undefined : await serveRunMetrics(opts.metricsPort, rq, queues, () => pool.metrics());
-  return { queues, run: accepted.key, refused, stop, metricsPort: metrics?.port };
+  opts.metrics?.setSources(runMetricsSources(rq, queues, () => pool.metrics()));
+  return { queues, run: accepted.key, refused, stop };
 }
