@@ -74,9 +74,19 @@ class DecodePool {
 
 const pools = new Map<number, DecodePool>();
 
-/** Threads for `configured` (0: one per core, at most 8); 1 decodes on the calling thread. */
-export function decodeThreads(configured: number): number {
-  return configured || Math.min(8, os.availableParallelism());
+/**
+ * Decode threads for `encoders.decode_threads`; 1 decodes on the calling thread. 0 is one per core
+ * the machine has: on a GPU inference leaves the cores to decoding, and on the CPU too, because
+ * decoding never runs more than prefetch_batches chunks ahead of inference (then its threads wait)
+ * and onnxruntime's threads do not spin by default, so each side takes the cores the other leaves
+ * idle and neither is capped below what the machine has. With spin_wait onnxruntime's threads hold
+ * their cores between operators, so decoding gets the rest: the cores less one unit's intra-op
+ * threads (sessions.ts), at least one.
+ */
+export function decodeThreads(configured: number, spinning?: { intraOpThreads: number }): number {
+  if (configured) return configured;
+  const cores = os.availableParallelism();
+  return spinning ? Math.max(1, cores - spinning.intraOpThreads) : cores;
 }
 
 /** Preprocesses with the process's pool of `threads` decode threads. */

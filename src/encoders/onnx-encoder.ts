@@ -5,28 +5,13 @@
 import ort from 'onnxruntime-node';
 import { fromHalfArray, toHalfArray } from '../util/float16.ts';
 import { checkModelIO, pool, type ModelIO } from './model-io.ts';
-import type { Config } from '../config/schema.ts';
-import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from './resolve.ts';
+import type { ImageEncoderSpec, TextEncoderSpec } from './resolve.ts';
 import { loadSession, type SessionSettings } from './sessions.ts';
 import { Tokenizer } from './tokenizer.ts';
 
 export interface Vectors {
   data: Float32Array;
   dim: number;
-}
-
-export interface Encoders {
-  images: OnnxEncoder<ImageEncoderSpec>[];
-  caption: OnnxEncoder<TextEncoderSpec>;
-}
-
-/** The config's three encoders, resolved (built-ins made under cacheDir) and opened. */
-export async function openEncoders(config: Config, cacheDir: string): Promise<Encoders> {
-  const r = await resolveEncoders(config, cacheDir);
-  return {
-    images: await Promise.all(r.images.map((s) => OnnxEncoder.open(s, r.settings))),
-    caption: await OnnxEncoder.open(r.caption, r.settings),
-  };
 }
 
 const tokenizers = new Map<string, Promise<Tokenizer>>();
