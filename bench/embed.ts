@@ -151,7 +151,7 @@ async function stageBench(label: string, input: string, encoders: Record<string,
   const bound = Math.min(rawRate, preprocessRate);
   const sharedCores = 1 / (1 / rawRate + 1 / preprocessRate);
   console.log(
-    `${label}: ${rows.length} images; embed stage ${stageRate.toFixed(1)} img/s; raw sessions together ${rawRate.toFixed(1)} img/s (per encoder ${secondsPerImage.map((s) => (1 / s).toFixed(0)).join(' / ')}); preprocessing on all cores ${preprocessRate.toFixed(1)} img/s (${preprocessBefore.toFixed(1)} before the stage, ${preprocessAfter.toFixed(1)} after); ` +
+    `${label}: ${rows.length} images; embed stage ${stageRate.toFixed(1)} img/s; raw sessions together ${rawRate.toFixed(1)} img/s (per encoder ${secondsPerImage.map((s) => (1 / s).toFixed(1)).join(' / ')}); preprocessing on all cores ${preprocessRate.toFixed(1)} img/s (${preprocessBefore.toFixed(1)} before the stage, ${preprocessAfter.toFixed(1)} after); ` +
       `stage / min = ${(stageRate / bound).toFixed(2)} (goal >= 0.9: ${stageRate >= 0.9 * bound ? 'met' : 'NOT met'}); shared-cores bound ${sharedCores.toFixed(1)} img/s, stage = ${(stageRate / sharedCores).toFixed(2)} x it`,
   );
   console.log(
