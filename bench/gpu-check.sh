@@ -26,6 +26,9 @@ mkdir -p "$W"
 res=$W/results.jsonl
 : >"$res"
 . bench/gpu/setup.sh "$bundle"
+# As bin/megapairs.js does: sharp's decodes share libuv's pool, which must not cap the decode threads.
+cores=$(nproc)
+export UV_THREADPOOL_SIZE=${UV_THREADPOOL_SIZE:-$((cores > 4 ? cores : 4))}
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader 2>/dev/null || echo "nvidia-smi: not available" >&2
 
 step "exporting the towers (torch) and writing $images JPEGs, at once"
@@ -35,23 +38,23 @@ export_tower() { [ -s "$W/$2.onnx" ] || timeout 240 "$PY" tools/export_onnx.py "
   export_tower dinov2 dinov2s-fp16 &
   export_tower clip-text text-fp16 &
 }
-[ -s "$W/corpus/00000.parquet" ] || timeout 240 node bench/gpu/gen-corpus.mjs /tmp/app "$W/corpus" "$images" 500 >"$W/corpus.json" &
+[ -s "$W/corpus/00000.parquet" ] || timeout 240 node bench/gpu/gen-corpus.mjs "$APP" "$W/corpus" "$images" 500 >"$W/corpus.json" &
 wait
 step "preprocessing per core"
-timeout 120 node bench/gpu/percore.mjs /tmp/app "$W/corpus" 300 >>"$res"
+timeout 120 node bench/gpu/percore.mjs "$APP" "$W/corpus" 300 >>"$res"
 
 builtin='{"decode_threads":0,"execution_providers":["cpu"]}'
 towers=$(printf '{"decode_threads":0,"execution_providers":["%s"],"visual_semantic":{"model":"%s","preset":"clip","batch_size":%s},"visual_pattern":{"model":"%s","preset":"dinov2","pooling":"cls","batch_size":%s},"caption":{"model":"%s","tokenizer":"builtin:caption","attention_mask_name":null,"batch_size":%s}}' \
   "$provider" "$W/vitb16-fp16.onnx" "$batch" "$W/dinov2s-fp16.onnx" "$batch" "$W/text-fp16.onnx" "$batch")
 step "embed stage, built-in encoders (cpu)"
-timeout 120 node bench/gpu/stage.mjs /tmp/app "$W/corpus" "$W/runs" builtin "$builtin" >>"$res"
+timeout 120 node bench/gpu/stage.mjs "$APP" "$W/corpus" "$W/runs" builtin "$builtin" >>"$res"
 if [ -z "${CPU:-}" ]; then
   for m in vitb16-fp16 dinov2s-fp16 text-fp16; do
     step "raw $m on $provider, batch $batch"
-    timeout 60 node bench/gpu/raw.mjs /tmp/app "$W/$m.onnx" "$provider" "$batch" 4 >>"$res"
+    timeout 60 node bench/gpu/raw.mjs "$APP" "$W/$m.onnx" "$provider" "$batch" 4 >>"$res"
   done
   step "embed stage, the three towers on $provider"
-  timeout 150 node bench/gpu/stage.mjs /tmp/app "$W/corpus" "$W/runs" towers "$towers" >>"$res"
+  timeout 150 node bench/gpu/stage.mjs "$APP" "$W/corpus" "$W/runs" towers "$towers" >>"$res"
   step "PyTorch eager anchor"
   timeout 90 "$PY" bench/gpu/torch-anchor.py "$PWD" 3 >>"$res"
 fi

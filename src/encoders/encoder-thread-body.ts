@@ -1,7 +1,7 @@
 // An encoder thread (see encoder-thread.ts): holds one encoder's onnxruntime session and runs its
 // batches, tensor assembly (writeChw) and the vectors' pooling and normalisation included, so the
 // thread that reads and feeds the decode threads never waits for inference.
-import { parentPort, workerData } from 'node:worker_threads';
+import { type MessagePort, parentPort, workerData } from 'node:worker_threads';
 import { writeChw } from './image-preprocess.ts';
 import { OnnxEncoder, type Vectors } from './onnx-encoder.ts';
 import type { ImageEncoderSpec, TextEncoderSpec } from './resolve.ts';
@@ -24,16 +24,19 @@ async function encode(encoder: OnnxEncoder, job: EncoderJob): Promise<Vectors> {
 
 try {
   const encoder = await OnnxEncoder.open(spec, settings);
-  // One batch at a time, in the order they came: the session is this thread's alone.
+  // One batch at a time, in the order they came, from whichever thread: the session is this thread's alone.
   let chain = Promise.resolve();
-  port.on('message', (job: EncoderJob) => {
+  const serve = (from: MessagePort) => (job: EncoderJob) => {
     chain = chain.then(() =>
       encode(encoder, job).then(
-        (vectors) => port.postMessage({ id: job.id, vectors } satisfies EncoderReply, [vectors.data.buffer as ArrayBuffer]),
-        (err: Error) => port.postMessage({ id: job.id, error: err.message } satisfies EncoderReply),
+        (vectors) => from.postMessage({ id: job.id, vectors } satisfies EncoderReply, [vectors.data.buffer as ArrayBuffer]),
+        (err: Error) => from.postMessage({ id: job.id, error: err.message } satisfies EncoderReply),
       ),
     );
-  });
+  };
+  const fromParent = serve(port);
+  // A unit thread's port (encoder-broker.ts) arrives as { connect }: its jobs are answered on it.
+  port.on('message', (m: EncoderJob | { connect: MessagePort }) => ('connect' in m ? m.connect.on('message', serve(m.connect)) : fromParent(m)));
   port.postMessage({ ready: true } satisfies EncoderReply);
 } catch (err) {
   port.postMessage({ failed: (err as Error).message } satisfies EncoderReply);
