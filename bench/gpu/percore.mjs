@@ -38,7 +38,8 @@ const config = parseConfig({
   output: '/tmp/percore-out',
   encoders: { visual_semantic: { model: 'x.onnx', preset: 'clip' }, visual_pattern: { model: 'y.onnx', preset: 'dinov2' } },
 });
-const [clip, dino] = (await resolveEncoders(config, '/tmp')).images;
+// The built-in caption encoder (unused here) resolves from the bundle's models in MEGAPAIRS_CACHE.
+const [clip, dino] = (await resolveEncoders(config, process.env.MEGAPAIRS_CACHE ?? '/tmp')).images;
 const rate = async (what, fn) => {
   for (const b of jpegs.slice(0, 10)) await fn(b);
   const t = performance.now();

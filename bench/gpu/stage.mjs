@@ -3,10 +3,12 @@
 // stage with its encoder threads started beforehand, and prints one JSON line with both rates and
 // the thread settings. The raw sessions come from raw.mjs, the same run.
 // Usage: node stage.mjs <app dir> <corpus dir> <work dir> <label> '<encoders section as JSON>'
+import { rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
 const [appDir, corpus, work, label, encodersJson] = process.argv.slice(2);
+rmSync(path.join(work, label), { recursive: true, force: true }); // a fresh run: nothing to skip
 const imp = (p) => import(path.join(path.resolve(appDir), 'dist', 'src', p));
 const [{ parseConfig }, { createContext }, { pipelineStages }, { runLocal, runStage }, { ProgressReporter }, pool, threads, resolve, parquet, tables, bytesOf] =
   await Promise.all([
