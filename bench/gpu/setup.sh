@@ -1,5 +1,5 @@
 # Sourced by bench/gpu-check.sh on the GPU machine, with the folder bench/gpu/bundle.sh made: unpacks
-# Node to $W/node and the project to $APP ($W/app), installs the Vulkan loader (not with CPU=1),
+# Node to $W/node and the project to $APP ($W/app), installs the Vulkan loader (for webgpu, not with CPU=1),
 # points it at the NVIDIA driver's Vulkan ICD, and puts the built-in encoders where the project
 # looks for them. Usage: W=<work dir> . bench/gpu/setup.sh <bundle dir>
 b=$(readlink -f "$1")
@@ -16,7 +16,7 @@ if not os.path.exists(w + '/app/package.json'):
 PY
 export PATH=$W/node:$PATH
 # The loader into / (the GPU machine's root), as Debian's package would put it.
-if [ -z "${CPU:-}" ]; then
+if [ -z "${CPU:-}" ] && [ "${PROVIDER:-webgpu}" = webgpu ]; then
   for f in "$b"/gl/*.deb; do dpkg -x "$f" / 2>/dev/null || true; done
   ldconfig 2>/dev/null || true
 fi
