@@ -130,7 +130,7 @@ export function loadSession(model: string, settings: SessionSettings): Promise<o
       intraOpNumThreads: settings.intraOpThreads,
       interOpNumThreads: settings.interOpThreads,
       // Spinning threads keep a core busy between operators and batches: faster for a session
-      // alone, but they take the cores the decode threads need (measured in bench/embed.ts).
+      // alone, but they take the cores the decode threads need (README, "Real models": 1.33x on the built-ins).
       extra: { session: { intra_op: { allow_spinning: settings.spinWait ? '1' : '0' }, inter_op: { allow_spinning: settings.spinWait ? '1' : '0' } } },
     }).catch((err: Error) => {
       sessions.delete(key);
