@@ -114,17 +114,28 @@ async function stageBench(label: string, input: string, encoders: Record<string,
   // Decode + preprocess alone, every image for both image encoders, through the decode threads;
   // again after the stage, and the two averaged, so that a load that changes meanwhile (a shared
   // machine) moves the bound with the stage.
+  // CPU time (every thread of this process) per image is counted too: it does not move with the
+  // machine's load, so the stage's CPU against preprocessing's and the raw sessions' shows what
+  // the stage adds, whatever the wall-clock ratios do on a busy machine.
   const preprocess = async () => {
     const t0 = performance.now();
     await Promise.all(bytes.map((b) => preprocessInPool({ bytes: new Uint8Array(b), specs: r.images, maxPixels: 1e8 }, threads)));
     return bytes.length / ((performance.now() - t0) / 1000);
   };
   await Promise.all(bytes.slice(0, threads).map((b) => preprocessInPool({ bytes: new Uint8Array(b), specs: r.images, maxPixels: 1e8 }, threads))); // warm the threads
+  let cpu = process.cpuUsage();
   const preprocessBefore = await preprocess();
+  const cpuPerImage = (images: number) => {
+    const d = process.cpuUsage(cpu);
+    cpu = process.cpuUsage();
+    return (d.user + d.system) / 1000 / images;
+  };
+  const preprocessCpu = cpuPerImage(bytes.length);
   let t: number;
 
   // Raw sessions: the same number of images, in batches of each encoder's batch_size, tensors made beforehand.
   const secondsPerImage: number[] = [];
+  let rawCpu = 0;
   for (const spec of [...r.images, r.caption]) {
     const e = await OnnxEncoder.open(spec, r.settings);
     const n = Math.min(spec.batchSize, rows.length);
@@ -136,16 +147,20 @@ async function stageBench(label: string, input: string, encoders: Record<string,
     };
     await run(); // warm-up
     t = performance.now();
+    cpu = process.cpuUsage();
     for (let b = 0; b < batches; b++) await run();
     secondsPerImage.push((performance.now() - t) / 1000 / (batches * n));
+    rawCpu += cpuPerImage(batches * n);
   }
   const rawRate = 1 / secondsPerImage.reduce((a, b) => a + b, 0);
 
   // The embed stage itself, on the same catalog, its encoder threads started beforehand (sessions
   // loaded) as for every unit after a process's first.
   await openEncoderThreads(config, cacheDir);
+  cpu = process.cpuUsage();
   const report = await runStage(ctx, embed, concurrency, new ProgressReporter(process.stderr, false));
   const stageRate = rows.length / report.seconds;
+  const stageCpu = cpuPerImage(rows.length);
   const preprocessAfter = await preprocess();
   const preprocessRate = (preprocessBefore + preprocessAfter) / 2;
   const bound = Math.min(rawRate, preprocessRate);
@@ -153,6 +168,9 @@ async function stageBench(label: string, input: string, encoders: Record<string,
   console.log(
     `${label}: ${rows.length} images; embed stage ${stageRate.toFixed(1)} img/s; raw sessions together ${rawRate.toFixed(1)} img/s (per encoder ${secondsPerImage.map((s) => (1 / s).toFixed(1)).join(' / ')}); preprocessing on all cores ${preprocessRate.toFixed(1)} img/s (${preprocessBefore.toFixed(1)} before the stage, ${preprocessAfter.toFixed(1)} after); ` +
       `stage / min = ${(stageRate / bound).toFixed(2)} (goal >= 0.9: ${stageRate >= 0.9 * bound ? 'met' : 'NOT met'}); shared-cores bound ${sharedCores.toFixed(1)} img/s, stage = ${(stageRate / sharedCores).toFixed(2)} x it`,
+  );
+  console.log(
+    `  CPU per image (all threads): preprocessing ${preprocessCpu.toFixed(2)} ms + raw sessions ${rawCpu.toFixed(2)} ms = ${(preprocessCpu + rawCpu).toFixed(2)} ms; the stage ${stageCpu.toFixed(2)} ms = ${(stageCpu / (preprocessCpu + rawCpu)).toFixed(2)} x the two`,
   );
   console.log(
     `  settings: decode threads ${threads}, intra_op_threads ${r.settings.intraOpThreads}, inter_op_threads ${r.settings.interOpThreads}, spin_wait ${r.settings.spinWait}, providers ${JSON.stringify(r.settings.executionProviders)}, batch sizes ${[...r.images, r.caption].map((e) => e.batchSize).join('/')}, concurrency ${concurrency}, cores ${os.availableParallelism()}, load ${loadBefore} before, ${load()} after`,
