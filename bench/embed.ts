@@ -22,8 +22,9 @@ import { readParquet } from '../src/artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { readImageBatch } from '../src/corpus/image-bytes.ts';
-import { decodeThreads, preprocessInPool } from '../src/encoders/decode-pool.ts';
+import { decodeThreads, slotsInPool } from '../src/encoders/decode-pool.ts';
 import { openEncoderThreads } from '../src/encoders/encoder-thread.ts';
+import type { TensorType } from '../src/encoders/image-tensor.ts';
 import { OnnxEncoder } from '../src/encoders/onnx-encoder.ts';
 import { attr, encodeModel, GraphBuilder } from '../src/encoders/onnx-writer.ts';
 import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from '../src/encoders/resolve.ts';
@@ -117,12 +118,15 @@ async function stageBench(label: string, input: string, encoders: Record<string,
   // CPU time (every thread of this process) per image is counted too: it does not move with the
   // machine's load, so the stage's CPU against preprocessing's and the raw sessions' shows what
   // the stage adds, whatever the wall-clock ratios do on a busy machine.
+  // Preprocessing as the stage does it: decode, resize and each encoder's tensor slot (image-tensor.ts).
+  const tensors = (await openEncoderThreads(config, cacheDir)).images.map((e) => e.inputType as TensorType);
+  const slots = (list: Buffer[]) => Promise.all(list.map((b) => slotsInPool({ bytes: new Uint8Array(b), specs: r.images, tensors, maxPixels: 1e8 }, threads)));
   const preprocess = async () => {
     const t0 = performance.now();
-    await Promise.all(bytes.map((b) => preprocessInPool({ bytes: new Uint8Array(b), specs: r.images, maxPixels: 1e8 }, threads)));
+    await slots(bytes);
     return bytes.length / ((performance.now() - t0) / 1000);
   };
-  await Promise.all(bytes.slice(0, threads).map((b) => preprocessInPool({ bytes: new Uint8Array(b), specs: r.images, maxPixels: 1e8 }, threads))); // warm the threads
+  await slots(bytes.slice(0, threads)); // warm the threads
   let cpu = process.cpuUsage();
   const preprocessBefore = await preprocess();
   const cpuPerImage = (images: number) => {
@@ -155,8 +159,7 @@ async function stageBench(label: string, input: string, encoders: Record<string,
   const rawRate = 1 / secondsPerImage.reduce((a, b) => a + b, 0);
 
   // The embed stage itself, on the same catalog, its encoder threads started beforehand (sessions
-  // loaded) as for every unit after a process's first.
-  await openEncoderThreads(config, cacheDir);
+  // loaded, above) as for every unit after a process's first.
   cpu = process.cpuUsage();
   const report = await runStage(ctx, embed, concurrency, new ProgressReporter(process.stderr, false));
   const stageRate = rows.length / report.seconds;

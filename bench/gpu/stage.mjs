@@ -42,15 +42,16 @@ const rows = (await Promise.all(units.map((n) => parquet.readParquet(ctx.work, c
 const r = await resolve.resolveEncoders(config, ctx.cacheDir);
 const n = pool.decodeThreads(config.encoders.decode_threads);
 
-// Preprocessing alone on every core: at most 2,000 images, read beforehand.
+// Preprocessing alone on every core, as the stage does it (decode, resize, each encoder's tensor
+// slot): at most 2,000 images, read beforehand. The encoder threads start first (their input types).
+const tensors = (await threads.openEncoderThreads(config, ctx.cacheDir)).images.map((e) => e.inputType);
 const sample = (await bytesOf.readImageBatch(ctx.input, rows.slice(0, 2000))).filter((b) => !(b instanceof Error));
-const prep = (list) => Promise.all(list.map((b) => pool.preprocessInPool({ bytes: new Uint8Array(b), specs: r.images, maxPixels: 1e8 }, n)));
+const prep = (list) => Promise.all(list.map((b) => pool.slotsInPool({ bytes: new Uint8Array(b), specs: r.images, tensors, maxPixels: 1e8 }, n)));
 await prep(sample.slice(0, n * 2));
 const t = performance.now();
 await prep(sample);
 const preprocess = sample.length / ((performance.now() - t) / 1000);
 
-await threads.openEncoderThreads(config, ctx.cacheDir);
 const report = await runStage(ctx, embed, 1, quiet);
 const s = r.settings;
 console.log(

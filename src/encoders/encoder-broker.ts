@@ -13,8 +13,9 @@ export function encoderBroker(): { port: MessagePort } {
   port1.on('message', async ({ id, spec, settings }: { id: number; spec: ImageEncoderSpec | TextEncoderSpec; settings: SessionSettings }) => {
     try {
       const { ownEncoderThread } = await import('./encoder-thread.ts');
-      const port = (await ownEncoderThread(spec, settings)).connect();
-      port1.postMessage({ id, port }, [port]);
+      const encoder = await ownEncoderThread(spec, settings);
+      const port = encoder.connect();
+      port1.postMessage({ id, port, inputType: encoder.inputType }, [port]);
     } catch (err) {
       port1.postMessage({ id, error: (err as Error).message });
     }

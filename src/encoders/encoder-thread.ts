@@ -10,6 +10,7 @@
 import { MessageChannel, type MessagePort, Worker, workerData } from 'node:worker_threads';
 import type { Config } from '../config/schema.ts';
 import type { EncoderJob, EncoderReply } from './encoder-thread-body.ts';
+import type { ImageSlot } from './image-tensor.ts';
 import type { Vectors } from './onnx-encoder.ts';
 import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from './resolve.ts';
 import type { SessionSettings } from './sessions.ts';
@@ -25,6 +26,8 @@ export class EncoderThread<S extends Spec = Spec> {
   constructor(
     readonly spec: S,
     readonly settings: SessionSettings,
+    /** The model's input element type (an image encoder's tensor slots are made in it). */
+    readonly inputType: string,
     private readonly endpoint: Worker | MessagePort,
     forget: () => void,
   ) {
@@ -63,7 +66,7 @@ export class EncoderThread<S extends Spec = Spec> {
       const first = (m: EncoderReply) => {
         if ('ready' in m) {
           worker.off('message', first);
-          resolve(new EncoderThread(spec, settings, worker, forget));
+          resolve(new EncoderThread(spec, settings, m.inputType, worker, forget));
         } else if ('failed' in m) {
           void worker.terminate();
           reject(new Error(m.failed));
@@ -92,8 +95,8 @@ export class EncoderThread<S extends Spec = Spec> {
     });
   }
 
-  /** One batch of RGB size*size*3 rows (undefined for an image that failed: a zero input). */
-  encodeImages(this: EncoderThread<ImageEncoderSpec>, rows: Array<Uint8Array | undefined>): Promise<Vectors> {
+  /** One batch of images' tensor slots in the model's input type (undefined for an image that failed: a zero input). */
+  encodeImages(this: EncoderThread<ImageEncoderSpec>, rows: Array<ImageSlot | undefined>): Promise<Vectors> {
     return this.send({ rows });
   }
 
@@ -123,13 +126,14 @@ export function ownEncoderThread<S extends Spec>(spec: S, settings: SessionSetti
 
 // In a unit thread, the port to the main thread's broker (thread-pool.ts passes it in workerData).
 const broker = (workerData as { encoderBroker?: MessagePort } | null)?.encoderBroker;
-const asked = new Map<number, { resolve(p: MessagePort): void; reject(e: Error): void }>();
+type Connection = { port: MessagePort; inputType: string };
+const asked = new Map<number, { resolve(c: Connection): void; reject(e: Error): void }>();
 let nextAsk = 0;
-broker?.on('message', (m: { id: number; port?: MessagePort; error?: string }) => {
+broker?.on('message', (m: { id: number; port?: MessagePort; inputType?: string; error?: string }) => {
   const a = asked.get(m.id);
   asked.delete(m.id);
   if (!asked.size) broker.unref();
-  if (m.port) a?.resolve(m.port);
+  if (m.port) a?.resolve({ port: m.port, inputType: m.inputType! });
   else a?.reject(new Error(m.error));
 });
 broker?.unref();
@@ -138,13 +142,13 @@ broker?.unref();
 export function encoderThread<S extends Spec>(spec: S, settings: SessionSettings): Promise<EncoderThread<S>> {
   if (!broker) return ownEncoderThread(spec, settings);
   return cached(spec, settings, async (forget) => {
-    const port = await new Promise<MessagePort>((resolve, reject) => {
+    const { port, inputType } = await new Promise<Connection>((resolve, reject) => {
       const id = nextAsk++;
       asked.set(id, { resolve, reject });
       broker.ref();
       broker.postMessage({ id, spec, settings });
     });
-    return new EncoderThread(spec, settings, port, forget);
+    return new EncoderThread(spec, settings, inputType, port, forget);
   });
 }
 

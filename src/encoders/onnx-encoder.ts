@@ -84,12 +84,16 @@ export class OnnxEncoder<S extends ImageEncoderSpec | TextEncoderSpec = ImageEnc
 
   /** `pixels` is a [n, 3, size, size] float32 tensor made with writeChw. */
   encodeImages(this: OnnxEncoder<ImageEncoderSpec>, pixels: Float32Array, n: number): Promise<Vectors> {
+    const values = pixels.subarray(0, n * 3 * this.spec.size * this.spec.size);
+    return this.encodeImageTensor(this.io.input.type === 'float16' ? toHalfArray(values) : values, n);
+  }
+
+  /** `data` is the [n, 3, size, size] input already in the model's element type (float16 as its bits). */
+  encodeImageTensor(this: OnnxEncoder<ImageEncoderSpec>, data: Float32Array | Uint16Array, n: number): Promise<Vectors> {
     const { size } = this.spec;
-    const { input } = this.io;
-    const values = pixels.subarray(0, n * 3 * size * size);
-    const tensor =
-      input.type === 'float16' ? new ort.Tensor('float16', toHalfArray(values), [n, 3, size, size]) : new ort.Tensor('float32', values, [n, 3, size, size]);
-    return this.run({ [input.name]: tensor }, n);
+    const dims = [n, 3, size, size];
+    const tensor = data instanceof Uint16Array ? new ort.Tensor('float16', data, dims) : new ort.Tensor('float32', data, dims);
+    return this.run({ [this.io.input.name]: tensor }, n);
   }
 
   async encodeTexts(this: OnnxEncoder<TextEncoderSpec>, texts: string[]): Promise<Vectors> {

@@ -16,10 +16,10 @@ import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { readImageBatch } from '../corpus/image-bytes.ts';
 import { BatchQueue } from '../encoders/batch-queue.ts';
-import { decodeThreads, preprocessInPool } from '../encoders/decode-pool.ts';
+import { decodeThreads, slotsInPool } from '../encoders/decode-pool.ts';
 import type { EncoderThread } from '../encoders/encoder-thread.ts';
 import { preprocessRgb } from '../encoders/image-preprocess.ts';
-import type { PreprocessResult } from '../encoders/preprocess-images.ts';
+import type { ImageSlot, TensorResult, TensorType } from '../encoders/image-tensor.ts';
 import type { ImageEncoderSpec, TextEncoderSpec } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { toHalfArray } from '../util/float16.ts';
@@ -32,13 +32,13 @@ interface ReadChunk {
   start: number;
   batch: CatalogRow[];
   bytes: Array<Buffer | Error>;
-  decoded: Promise<Array<PreprocessResult | { error: string }>>;
+  decoded: Promise<Array<TensorResult | { error: string }>>;
 }
 
-/** Rows read and decoded together: per row, one RGB buffer per image encoder, or undefined if it failed. */
+/** Rows read and decoded together: per row, its tensor slot for each image encoder, or undefined if it failed. */
 interface ReadyChunk {
   start: number;
-  pixels: Array<Uint8Array[] | undefined>;
+  pixels: Array<ImageSlot[] | undefined>;
 }
 
 /** Grows a [rows, dim] matrix as batches arrive; dim is learned from the first batch. */
@@ -107,6 +107,8 @@ export class EmbedStage extends PartStage {
     };
 
     const specs = images.map((e) => e.spec);
+    // Each image's slot of every encoder's input tensor is made in the decode threads (image-tensor.ts).
+    const tensors = images.map((e) => e.inputType as TensorType);
     /** Reads a chunk and hands its images to the decode threads; resolves once they are read, not decoded. */
     const startChunk = async (start: number): Promise<ReadChunk> => {
       const batch = rows.slice(start, start + chunkSize);
@@ -119,7 +121,9 @@ export class EmbedStage extends PartStage {
       // A copy per image: a view into a larger read buffer would send the whole buffer to a thread.
       const decoded = Promise.all(
         bytes.map((b) =>
-          b instanceof Error ? { error: b.message } : preprocessInPool({ bytes: new Uint8Array(b), specs, maxPixels: ctx.config.input.max_pixels }, threads),
+          b instanceof Error
+            ? { error: b.message }
+            : slotsInPool({ bytes: new Uint8Array(b), specs, tensors, maxPixels: ctx.config.input.max_pixels }, threads),
         ),
       );
       return { start, batch, bytes, decoded };
@@ -145,7 +149,7 @@ export class EmbedStage extends PartStage {
           );
           ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, 'undecodable_image', own);
         }
-        const chunk = { start, pixels: done.map((d) => ('pixels' in d ? d.pixels : undefined)) };
+        const chunk = { start, pixels: done.map((d) => ('slots' in d ? d.slots : undefined)) };
         await Promise.all(queues.map((q) => q.put(chunk)));
       }
       for (const q of queues) q.close();
@@ -156,7 +160,7 @@ export class EmbedStage extends PartStage {
       const table = tables.get(e.spec.name)!;
       const where = `encoders.${e.spec.name} (${e.spec.model})`;
       let start = 0;
-      let pending: Array<Uint8Array | undefined> = [];
+      let pending: Array<ImageSlot | undefined> = [];
       const flush = async (count: number) => {
         const batch = pending.slice(0, count);
         pending = pending.slice(count);
