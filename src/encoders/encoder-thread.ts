@@ -85,19 +85,23 @@ export class EncoderThread<S extends Spec = Spec> {
     return port1;
   }
 
-  private send(job: Omit<EncoderJob, 'id'>): Promise<Vectors> {
+  private send(job: Omit<EncoderJob, 'id'>, transfer: ArrayBuffer[] = []): Promise<Vectors> {
     if (this.failure) return Promise.reject(this.failure);
     return new Promise((resolve, reject) => {
       const id = this.nextId++;
       this.pending.set(id, { resolve, reject });
       this.endpoint.ref();
-      this.endpoint.postMessage({ id, ...job });
+      this.endpoint.postMessage({ id, ...job }, transfer);
     });
   }
 
-  /** One batch of images' tensor slots in the model's input type (undefined for an image that failed: a zero input). */
+  /**
+   * One batch of images' tensor slots in the model's input type (undefined for an image that
+   * failed: a zero input). The slots are handed over, not copied: each is its encoder's alone
+   * (image-tensor.ts makes one per encoder), and unusable here afterwards.
+   */
   encodeImages(this: EncoderThread<ImageEncoderSpec>, rows: Array<ImageSlot | undefined>): Promise<Vectors> {
-    return this.send({ rows });
+    return this.send({ rows }, [...new Set(rows.flatMap((r) => (r ? [r.buffer as ArrayBuffer] : [])))]);
   }
 
   encodeTexts(this: EncoderThread<TextEncoderSpec>, texts: string[]): Promise<Vectors> {
