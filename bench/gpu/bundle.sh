@@ -18,7 +18,7 @@ tar -cf - package.json package-lock.json .npmrc bin configs dist | tar -x -C "$s
 rm -rf "$stage/app/node_modules/onnxruntime-node/bin/napi-v6/"{win32,darwin} \
   "$stage/app/node_modules/onnxruntime-node/bin/napi-v6/linux/arm64" "$stage/app/node_modules/typescript"
 tar -C "$stage/app" -cf - . | xz -T0 -6 >"$dest/app.tar.xz"
-xz -T0 -9 -c "$(readlink -f "$(command -v node)")" >"$dest/node.xz"
+xz -T0 -6 -c "$(readlink -f "$(command -v node)")" >"$dest/node.xz"
 (cd "$dest/gl" && apt-get download libvulkan1 libglvnd0 >/dev/null 2>&1)
 ls "$dest"/gl/libvulkan1_*.deb >/dev/null
 node bin/megapairs.js models --out "$dest/builtin" >/dev/null
