@@ -6,6 +6,7 @@ import path from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import ort from 'onnxruntime-node';
 import { BUILTIN_IMAGE_PREPROCESS, ensureBuiltinModels, type BuiltinModels } from '../src/encoders/builtin.ts';
+import { decodeThreads } from '../src/encoders/decode-pool.ts';
 import { preprocessRgb, writeChw } from '../src/encoders/image-preprocess.ts';
 import { attr, encodeModel, GraphBuilder } from '../src/encoders/onnx-writer.ts';
 import { bytesToUnicode, Tokenizer } from '../src/encoders/tokenizer.ts';
@@ -311,4 +312,12 @@ describe('tokenizer', () => {
       await rm(dir, { recursive: true, force: true });
     }
   });
+});
+
+test('decode_threads 0 is every core the machine has (no cap); with spinning onnxruntime threads, the cores they leave', () => {
+  const cores = os.availableParallelism();
+  assert.equal(decodeThreads(0), cores);
+  assert.equal(decodeThreads(5), 5);
+  assert.equal(decodeThreads(0, { intraOpThreads: 1 }), Math.max(1, cores - 1));
+  assert.equal(decodeThreads(0, { intraOpThreads: cores * 2 }), 1);
 });

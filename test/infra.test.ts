@@ -154,6 +154,8 @@ test('the gpu worker asks for a GPU on a GPU node and runs the CUDA image', () =
   assert.equal(c.resources.limits['nvidia.com/gpu'], '1');
   assert.ok(Object.keys(pod.nodeSelector).some((k) => k.startsWith('nvidia.com/')));
   assert.equal(c.image, 'megapairs-cuda');
+  // webgpu needs the driver's Vulkan ICD, which the NVIDIA runtime mounts only for `graphics`.
+  assert.match(c.env.find((e: { name: string }) => e.name === 'NVIDIA_DRIVER_CAPABILITIES')?.value ?? '', /(^|,)graphics(,|$)/);
   for (const kind of ['cpu', 'annotate']) assert.equal(container(workerOf(kind)).c.image, 'megapairs');
 });
 
@@ -306,6 +308,9 @@ for (const file of ['Dockerfile', 'Dockerfile.cuda']) {
     if (file === 'Dockerfile.cuda') {
       assert.match(ops(final, 'ENV').join(' '), /MEGAPAIRS_EXECUTION_PROVIDERS=cuda,cpu/);
       assert.match(stages.map(runs).join('\n'), /ONNXRUNTIME_NODE_INSTALL=cuda12/);
+      // webgpu (Dawn over Vulkan): the loader in the image, the driver's ICD mounted by the runtime.
+      assert.match(runs(final), /apt-get install .*\blibvulkan1\b/);
+      assert.match(ops(final, 'ENV').join(' '), /NVIDIA_DRIVER_CAPABILITIES=\S*graphics/);
       assert.equal(copiesFrom('deps').length, 1, 'node_modules with the CUDA provider');
     }
   });

@@ -4,6 +4,7 @@
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import { cpSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import { decodeNpy } from '../src/artifacts/npy.ts';
@@ -11,6 +12,7 @@ import { ENCODER_NAMES } from '../src/config/schema.ts';
 import { loadConfig, parseConfig } from '../src/config/load.ts';
 import { shardBytes } from '../src/knn/hnsw-shard.ts';
 import { estimateTokens, measure, type Measured } from '../src/plan/measure.ts';
+import { formatPlan } from '../src/plan/format.ts';
 import { planRun, type PlanInputs } from '../src/plan/plan.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
@@ -87,6 +89,34 @@ test('measured on the slice: the corpus listing, real encoder rates and the vect
     [0, 1, 2].reduce((s, n) => s + statSync(path.join(root, 'output', ctx.layout.triplesPart(n))).size, 0),
     2,
   );
+});
+
+test('preprocessing core-hours, measured as the stage preprocesses, and which of it and the device sets the pace', () => {
+  const config = loadConfig(configFile);
+  assert.ok(measured.preprocess.perCoreSecond > 0 && Number.isFinite(measured.preprocess.perCoreSecond));
+  assert.equal(measured.preprocess.threads, os.availableParallelism(), 'decode_threads 0: every core');
+  assert.equal(measured.providers, 'cpu');
+  const p = planRun(config, measured, inputs(1_000_000));
+  const device = p.embedding.reduce((h, e) => h + e.hours, 0);
+  assert.ok(Math.abs(p.pace.deviceHours - device) < 1e-9, 'the three sessions share the device: their hours add up');
+  assert.ok(Math.abs(p.preprocessing.coreHours - 1_000_000 / measured.preprocess.perCoreSecond / 3600) < 1e-9);
+  assert.ok(Math.abs(p.preprocessing.hours - p.preprocessing.coreHours / measured.preprocess.threads) < 1e-9);
+  // On the CPU provider inference and preprocessing share the cores: their hours add up.
+  assert.equal(p.pace.sharedCores, true);
+  assert.ok(Math.abs(p.pace.hours - (device + p.preprocessing.hours)) < 1e-9);
+  // On a device, the slower of the two sets the pace.
+  const onGpu = (perSecond: number): Measured => ({
+    ...measured,
+    providers: 'webgpu',
+    encoders: Object.fromEntries(ENCODER_NAMES.map((e) => [e, { ...measured.encoders[e], perSecond }])) as Measured['encoders'],
+  });
+  const fast = planRun(config, onGpu(1e9), inputs(1_000_000));
+  assert.deepEqual([fast.pace.sharedCores, fast.pace.setBy, fast.pace.hours], [false, 'preprocessing', fast.preprocessing.hours]);
+  const slow = planRun(config, onGpu(1e-3), inputs(1_000_000));
+  assert.deepEqual([slow.pace.setBy, slow.pace.hours], ['device', slow.pace.deviceHours]);
+  assert.match(formatPlan(fast), /preprocessing sets it: .* hours on \d+ decode threads against .* device-hours for the three encoders/);
+  assert.match(formatPlan(slow), /pace: the device sets it/);
+  assert.match(formatPlan(p), /pace: inference and preprocessing share the CPU's cores/);
 });
 
 test('figures scale linearly with the images; index memory per shard stays bounded', () => {

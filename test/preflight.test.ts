@@ -6,6 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
+import { explainWebgpuFailure } from '../src/encoders/webgpu-needs.ts';
 import { preflightProblems } from '../src/preflight/preflight.ts';
 import { createContext } from '../src/runner/context.ts';
 import { demoConfigObject, runCli, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
@@ -146,4 +147,38 @@ test('distributed: preflight runs before anything is enqueued', async () => {
   } finally {
     redis.disconnect();
   }
+});
+
+test('webgpu: a missing Vulkan loader or driver is named in plain words; --gpu N is refused, saying how to pick the GPU', async () => {
+  const root = tempDir('pf-webgpu');
+  const obj = { ...demoConfigObject(await sampleSlice(), root), encoders: { execution_providers: ['webgpu'] } };
+  const file = writeConfigFile(root, obj);
+  const [run, gpu, indexed] = await Promise.all([
+    runCli(['run', '--config', file]),
+    runCli(['run', '--config', file, '--gpu', '1']),
+    runCli(['run', '--config', writeConfigFile(tempDir('pf-webgpu-1'), { ...obj, encoders: { execution_providers: ['webgpu:1'] } })]),
+  ]);
+  // This machine has no GPU: session creation fails, and preflight says what the node lacks.
+  assert.equal(run.code, 2, run.stderr);
+  assert.match(
+    run.stderr,
+    /encoders\.visual_semantic\.model: found cannot load ONNX model .* with execution providers \[webgpu\]: webgpu found no GPU: (the Vulkan loader libvulkan\.so\.1 is not installed \(Debian\/Ubuntu: apt-get install libvulkan1\)|no Vulkan driver is installed|the Vulkan driver found no usable GPU)/,
+  );
+  assert.equal(gpu.code, 2, gpu.stderr);
+  assert.match(gpu.stderr, /--gpu 1 names a device, but the webgpu provider cannot be given one .*NVIDIA_VISIBLE_DEVICES=N/);
+  assert.equal(indexed.code, 2, indexed.stderr);
+  assert.match(indexed.stderr, /encoders\.execution_providers: "webgpu:1" names a device, but the webgpu provider cannot be given one/);
+
+  // Each missing part in its own words: no loader; a loader and no driver; both (then the GPU itself).
+  const lib = tempDir('pf-webgpu-lib');
+  const icd = tempDir('pf-webgpu-icd');
+  const none = { lib: [path.join(root, 'none')], icd: [icd] };
+  assert.match(explainWebgpuFailure({}, none), /libvulkan\.so\.1 is not installed \(Debian\/Ubuntu: apt-get install libvulkan1\)/);
+  await writeFile(path.join(lib, 'libvulkan.so.1'), '');
+  assert.match(
+    explainWebgpuFailure({ LD_LIBRARY_PATH: lib }, none),
+    /no Vulkan driver is installed: .*libvulkan\.so\.1 found no ICD manifest .*NVIDIA_DRIVER_CAPABILITIES must include "graphics"/,
+  );
+  await writeFile(path.join(icd, 'nvidia_icd.json'), '{}');
+  assert.match(explainWebgpuFailure({ LD_LIBRARY_PATH: lib }, none), /the Vulkan driver found no usable GPU \(loader .*, drivers .*nvidia_icd\.json\)/);
 });

@@ -4,6 +4,11 @@ import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { test } from 'node:test';
+import { Worker } from 'node:worker_threads';
+import { encoderBroker } from '../src/encoders/encoder-broker.ts';
+import { EncoderThread } from '../src/encoders/encoder-thread.ts';
+import { OnnxEncoder } from '../src/encoders/onnx-encoder.ts';
+import { resolveEncoders } from '../src/encoders/resolve.ts';
 import { createContext } from '../src/runner/context.ts';
 import { Lazy, LazyMap } from '../src/util/lazy.ts';
 import { demoConfig, tempDir } from './helpers.ts';
@@ -75,4 +80,29 @@ test('ctx.shared belongs to the current keys: a manifest read under one key is n
   assert.notEqual(ctx.shared, old);
   assert.equal((await loading).total, 6);
   assert.equal((await ctx.shared.manifest()).total, 9);
+});
+
+test('unit threads share the process encoder threads: one session per model, the same vectors as a session of their own', async () => {
+  const root = tempDir('shared-encoders');
+  const config = demoConfig(root, root);
+  const r = await resolveEncoders(config, createContext(config).cacheDir);
+  const texts = ['a red apple on a table', 'two cats', ''];
+  const before = EncoderThread.started;
+  const unit = () =>
+    new Promise<{ data: Float32Array; dim: number; startedHere: number }>((resolve, reject) => {
+      const { port } = encoderBroker();
+      const w = new Worker(new URL('./encoder-thread-user.mjs', import.meta.url), {
+        workerData: { encoderBroker: port, spec: r.caption, settings: r.settings, texts },
+        transferList: [port],
+      });
+      w.once('message', (m) => void w.terminate().then(() => resolve(m)));
+      w.once('error', reject);
+    });
+  const [a, b] = await Promise.all([unit(), unit()]);
+  assert.equal(EncoderThread.started - before, 1, 'the two unit threads got one encoder thread, started by this (the main) thread');
+  assert.deepEqual([a.startedHere, b.startedHere], [0, 0], 'no unit thread started one of its own');
+  const own = await (await OnnxEncoder.open(r.caption, r.settings)).encodeTexts(texts);
+  assert.deepEqual(Buffer.from(a.data.buffer), Buffer.from(own.data.buffer));
+  assert.deepEqual(Buffer.from(b.data.buffer), Buffer.from(own.data.buffer));
+  assert.equal(a.dim, own.dim);
 });

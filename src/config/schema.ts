@@ -227,7 +227,7 @@ export const configSchema = z.strictObject({
       inter_op_threads: z.number().int().min(0).max(256).default(0),
       /** onnxruntime's threads spin-wait for work between operators: a little faster alone, but they hold cores that decoding needs (default off). */
       spin_wait: z.boolean().default(false),
-      /** Images decoded and preprocessed at once (worker threads; 0: one per core, at most 8). */
+      /** Images decoded and preprocessed at once (worker threads; 0: one per core the machine has). */
       decode_threads: z.number().int().min(0).max(64).default(0),
       /** Ready batches queued ahead of inference per encoder (bounds memory). */
       prefetch_batches: z.number().int().min(1).max(64).default(2),

@@ -5,28 +5,13 @@
 import ort from 'onnxruntime-node';
 import { fromHalfArray, toHalfArray } from '../util/float16.ts';
 import { checkModelIO, pool, type ModelIO } from './model-io.ts';
-import type { Config } from '../config/schema.ts';
-import { resolveEncoders, type ImageEncoderSpec, type TextEncoderSpec } from './resolve.ts';
+import type { ImageEncoderSpec, TextEncoderSpec } from './resolve.ts';
 import { loadSession, type SessionSettings } from './sessions.ts';
 import { Tokenizer } from './tokenizer.ts';
 
 export interface Vectors {
   data: Float32Array;
   dim: number;
-}
-
-export interface Encoders {
-  images: OnnxEncoder<ImageEncoderSpec>[];
-  caption: OnnxEncoder<TextEncoderSpec>;
-}
-
-/** The config's three encoders, resolved (built-ins made under cacheDir) and opened. */
-export async function openEncoders(config: Config, cacheDir: string): Promise<Encoders> {
-  const r = await resolveEncoders(config, cacheDir);
-  return {
-    images: await Promise.all(r.images.map((s) => OnnxEncoder.open(s, r.settings))),
-    caption: await OnnxEncoder.open(r.caption, r.settings),
-  };
 }
 
 const tokenizers = new Map<string, Promise<Tokenizer>>();
@@ -99,12 +84,16 @@ export class OnnxEncoder<S extends ImageEncoderSpec | TextEncoderSpec = ImageEnc
 
   /** `pixels` is a [n, 3, size, size] float32 tensor made with writeChw. */
   encodeImages(this: OnnxEncoder<ImageEncoderSpec>, pixels: Float32Array, n: number): Promise<Vectors> {
+    const values = pixels.subarray(0, n * 3 * this.spec.size * this.spec.size);
+    return this.encodeImageTensor(this.io.input.type === 'float16' ? toHalfArray(values) : values, n);
+  }
+
+  /** `data` is the [n, 3, size, size] input already in the model's element type (float16 as its bits). */
+  encodeImageTensor(this: OnnxEncoder<ImageEncoderSpec>, data: Float32Array | Uint16Array, n: number): Promise<Vectors> {
     const { size } = this.spec;
-    const { input } = this.io;
-    const values = pixels.subarray(0, n * 3 * size * size);
-    const tensor =
-      input.type === 'float16' ? new ort.Tensor('float16', toHalfArray(values), [n, 3, size, size]) : new ort.Tensor('float32', values, [n, 3, size, size]);
-    return this.run({ [input.name]: tensor }, n);
+    const dims = [n, 3, size, size];
+    const tensor = data instanceof Uint16Array ? new ort.Tensor('float16', data, dims) : new ort.Tensor('float32', data, dims);
+    return this.run({ [this.io.input.name]: tensor }, n);
   }
 
   async encodeTexts(this: OnnxEncoder<TextEncoderSpec>, texts: string[]): Promise<Vectors> {

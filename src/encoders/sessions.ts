@@ -7,6 +7,7 @@
 import os from 'node:os';
 import ort from 'onnxruntime-node';
 import type { Config } from '../config/schema.ts';
+import { explainWebgpuFailure, isWebgpuAdapterFailure } from './webgpu-needs.ts';
 
 export type ExecutionProvider = string | { name: string; deviceId: number };
 
@@ -60,12 +61,22 @@ export function withDevice(providers: ExecutionProvider[], device: Device | unde
     throw new Error(
       `${where} names the device "${providerName(explicit)}" and ${device.from} names device ${device.id}: give the device in one place (a plain "${explicit.name}" with ${device.from}, or no ${device.from.split(/[ =]/)[0]})`,
     );
+  if (!providers.some((p) => DEVICE_INDEXED.includes(providerName(p))) && providers.includes('webgpu')) throw new Error(webgpuTakesNoDevice(device.from));
   if (!providers.some((p) => DEVICE_INDEXED.includes(providerName(p))))
     throw new Error(
       `${device.from} names a device, but none of the execution providers [${providers.map(providerName).join(', ')}] from ${where} takes one (${DEVICE_INDEXED.join(', ')})`,
     );
   return providers.map((p) => (typeof p === 'string' && DEVICE_INDEXED.includes(p) ? { name: p, deviceId: device.id } : p));
 }
+
+/**
+ * onnxruntime-node's WebGPU provider cannot be pointed at an adapter: its options are layout,
+ * validation and CPU nodes only (a deviceId is refused as an unrecognized option, and the native
+ * provider's deviceId names a WebGPU context, not an adapter); Dawn takes the first adapter Vulkan
+ * lists. So a process picks its GPU by seeing only that one.
+ */
+export const webgpuTakesNoDevice = (from: string, drop = from.split(/[ =]/)[0]) =>
+  `${from} names a device, but the webgpu provider cannot be given one (onnxruntime-node ${ort.env.versions.common} has no adapter option for it; it runs on the first GPU Vulkan lists): let the process see only its GPU instead (NVIDIA_VISIBLE_DEVICES=N for the container, or one nvidia.com/gpu per pod), and drop ${drop}`;
 
 /** Where the providers came from, for messages: the config key, or the environment variable. */
 export function providersSource(config: Config): string {
@@ -85,6 +96,7 @@ export function parseExecutionProviders(names: readonly string[], where: string)
       throw new Error(
         `${where}: unknown execution provider "${raw}" (onnxruntime-node ${ort.env.versions.common} knows: ${known.join(', ')}; a device as cuda:1)`,
       );
+    if (m[2] !== undefined && name === 'webgpu') throw new Error(`${where}: ${webgpuTakesNoDevice(`"${raw}"`, 'the device (a plain "webgpu")')}`);
     return m[2] !== undefined ? { name: name!, deviceId: Number(m[2]) } : name!;
   });
 }
@@ -118,13 +130,17 @@ export function loadSession(model: string, settings: SessionSettings): Promise<o
       intraOpNumThreads: settings.intraOpThreads,
       interOpNumThreads: settings.interOpThreads,
       // Spinning threads keep a core busy between operators and batches: faster for a session
-      // alone, but they take the cores the decode threads need (measured in bench/embed.ts).
+      // alone, but they take the cores the decode threads need (README, "Real models": 1.33x on the built-ins).
       extra: { session: { intra_op: { allow_spinning: settings.spinWait ? '1' : '0' }, inter_op: { allow_spinning: settings.spinWait ? '1' : '0' } } },
     }).catch((err: Error) => {
       sessions.delete(key);
       const list = settings.executionProviders.map(providerName).join(', ');
       const device = settings.device ? ` (device ${settings.device.id} from ${settings.device.from})` : '';
-      throw new Error(`cannot load ONNX model ${model} with execution providers [${list}]${device}: ${err.message}`);
+      const why =
+        settings.executionProviders.includes('webgpu') && isWebgpuAdapterFailure(err.message)
+          ? `webgpu found no GPU: ${explainWebgpuFailure()}. onnxruntime said: `
+          : '';
+      throw new Error(`cannot load ONNX model ${model} with execution providers [${list}]${device}: ${why}${err.message}`);
     });
     sessions.set(key, s);
   }

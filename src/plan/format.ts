@@ -19,9 +19,16 @@ export function formatPlan(p: Plan): string {
   lines.push(`  total: work ${formatBytes(p.totalBytes.work)}, output ${formatBytes(p.totalBytes.output)}`, '', `embedding (rates on ${p.providers})`);
   for (const e of p.embedding)
     lines.push(
-      `  ${e.encoder.padEnd(16)} dim ${String(e.dim).padStart(4)}  ${e.perSecond.toFixed(0).padStart(7)}/s (${e.source})  ${hours(e.hours).padStart(9)} device-hours` +
-        (e.preprocessCpuHours === undefined ? '' : `, decode+resize ${hours(e.preprocessCpuHours)} CPU-core-hours`),
+      `  ${e.encoder.padEnd(16)} dim ${String(e.dim).padStart(4)}  ${e.perSecond.toFixed(0).padStart(7)}/s (${e.source})  ${hours(e.hours).padStart(9)} device-hours`,
     );
+  const pre = p.preprocessing;
+  const pace = p.pace;
+  lines.push(
+    `  preprocessing     ${pre.perCoreSecond.toFixed(1)}/s per core (measured; one decode, a resize per image encoder)  ${hours(pre.coreHours)} CPU-core-hours, ${hours(pre.hours)} hours on ${pre.threads} decode threads`,
+    pace.sharedCores
+      ? `  pace: inference and preprocessing share the CPU's cores: about ${hours(pace.hours)} hours (${hours(pace.deviceHours)} inference + ${hours(pace.preprocessHours)} preprocessing); ${pace.setBy === 'device' ? 'inference' : 'preprocessing'} takes the larger share`
+      : `  pace: ${pace.setBy === 'device' ? `the device sets it: ${hours(pace.deviceHours)} device-hours for the three encoders against ${hours(pace.preprocessHours)} hours of preprocessing` : `preprocessing sets it: ${hours(pace.preprocessHours)} hours on ${pre.threads} decode threads against ${hours(pace.deviceHours)} device-hours for the three encoders`}, so about ${hours(pace.hours)} hours per device`,
+  );
   lines.push('', `index: ${p.index.shards} shard(s) per encoder of up to ${int(p.index.shardSize)} images`);
   for (const s of p.index.perShard)
     lines.push(

@@ -1,6 +1,7 @@
 // What the planner measures before any run: the corpus size from its listing (img2dataset's
 // NNNNN_stats.json, else by counting samples), and on a small sample of it the configured
 // encoders' real speed and vector size (onnxruntime on this machine's execution providers), the
+// speed of preprocessing on one core as the embed stage does it (one decode for every image encoder), the
 // bytes of a catalog row, a caption and an exported JPEG, and the bytes per row of the later
 // artifacts' Parquet (written for real from rows shaped like the run's).
 import { mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
@@ -12,9 +13,12 @@ import { describePrompt, instructPrompt, PROMPT_VERSION } from '../annotate/prom
 import { DEMONSTRATIONS } from '../annotate/demonstrations.ts';
 import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
 import { listShards, memberByteCaps, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
-import { preprocessRgb, writeChw } from '../encoders/image-preprocess.ts';
+import { decodeThreads } from '../encoders/decode-pool.ts';
+import { writeChw } from '../encoders/image-preprocess.ts';
 import { OnnxEncoder } from '../encoders/onnx-encoder.ts';
+import { preprocessImages } from '../encoders/preprocess-images.ts';
 import { resolveEncoders } from '../encoders/resolve.ts';
+import { providerName } from '../encoders/sessions.ts';
 import { trainingJpeg } from '../export/training-image.ts';
 import { annotationsSchema } from '../artifacts/tables.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
@@ -39,14 +43,20 @@ export interface EncoderRate {
   /** Model forward passes, images (or captions) per second, preprocessing excluded. */
   perSecond: number;
   source: Source;
-  /** Decode + resize per second on the CPU (image encoders). */
-  preprocessPerSecond?: number;
+}
+
+/** Preprocessing as the embed stage does it: each image decoded once and resized for every image encoder, on one core. */
+export interface PreprocessRate {
+  perCoreSecond: number;
+  /** The decode threads a run on this machine gets (encoders.decode_threads; 0: its cores). */
+  threads: number;
 }
 
 export interface Measured {
   corpus: CorpusCount;
   sample: { images: number; meanImageBytes: number; meanCaptionBytes: number; meanExportJpegBytes: number };
   encoders: Record<EncoderName, EncoderRate>;
+  preprocess: PreprocessRate;
   /** Execution providers the rates were measured with. */
   providers: string;
   /** Bytes per row of each Parquet artifact, and per line of megapairs.jsonl. */
@@ -128,15 +138,24 @@ export async function measure(ctx: StageContext, n: number, given: Partial<Recor
   const samples = rows.slice(0, n);
   const bytes = samples.map((s) => s.image.data);
   const resolved = await resolveEncoders(config, ctx.cacheDir);
+  // Preprocessing one image after another on this thread (after one untimed image): a core's rate.
+  const task = (b: Uint8Array) => ({ bytes: b, specs: resolved.images, maxPixels: config.input.max_pixels });
+  await preprocessImages(task(bytes[0]));
+  const started = performance.now();
+  const prepared: Uint8Array[][] = [];
+  for (const b of bytes) {
+    const r = await preprocessImages(task(b));
+    if ('pixels' in r) prepared.push(r.pixels);
+  }
+  const preprocess = { perCoreSecond: bytes.length / ((performance.now() - started) / 1000), threads: decodeThreads(config.encoders.decode_threads) };
+  if (!prepared.length) throw new Error(`input.path: none of the ${bytes.length} sampled images at ${ctx.input.uri('')} decodes`);
   const encoders = {} as Record<EncoderName, EncoderRate>;
-  for (const spec of resolved.images) {
+  for (const [k, spec] of resolved.images.entries()) {
     const encoder = await OnnxEncoder.open(spec, resolved.settings);
-    const started = performance.now();
-    const rgb = await Promise.all(bytes.map((b) => preprocessRgb(b, spec, config.input.max_pixels)));
-    const preprocessPerSecond = rgb.length / ((performance.now() - started) / 1000);
+    const rgb = prepared.map((p) => p[k]);
     const dim = (await encoder.encodeImages(chw(rgb.slice(0, 1), spec), 1)).dim;
     const perSecond = given[spec.name] ?? (await rate(rgb, spec.batchSize, (chunk) => encoder.encodeImages(chw(chunk, spec), chunk.length)));
-    encoders[spec.name] = { dim, perSecond, source: given[spec.name] ? 'given' : 'measured', preprocessPerSecond };
+    encoders[spec.name] = { dim, perSecond, source: given[spec.name] ? 'given' : 'measured' };
   }
   const caption = resolved.caption;
   const textEncoder = await OnnxEncoder.open(caption, resolved.settings);
@@ -159,7 +178,8 @@ export async function measure(ctx: StageContext, n: number, given: Partial<Recor
       meanExportJpegBytes: mean(jpegs.map((j) => j.length)),
     },
     encoders,
-    providers: process.env.MEGAPAIRS_EXECUTION_PROVIDERS ?? 'cpu',
+    preprocess,
+    providers: resolved.settings.executionProviders.map(providerName).join(', '),
     rowBytes: await rowBytes(config, rows, corpus.images, tmpdir()),
   };
 }

@@ -32,7 +32,15 @@ export interface Plan {
   parts: number;
   artifacts: Artifact[];
   totalBytes: { work: number; output: number };
-  embedding: Array<{ encoder: EncoderName; dim: number; perSecond: number; source: Source; hours: number; preprocessCpuHours?: number }>;
+  embedding: Array<{ encoder: EncoderName; dim: number; perSecond: number; source: Source; hours: number }>;
+  /** Decode and resize for every image encoder: core-hours, and hours on the decode threads a run on this machine gets. */
+  preprocessing: { perCoreSecond: number; coreHours: number; threads: number; hours: number };
+  /**
+   * What sets the embed stage's pace: the device, whose encoders' sessions together take the sum of
+   * their device-hours, or preprocessing on the decode threads. On the CPU provider both share the
+   * cores, so their hours add up.
+   */
+  pace: { setBy: 'device' | 'preprocessing'; deviceHours: number; preprocessHours: number; sharedCores: boolean; hours: number };
   providers: string;
   index: {
     shards: number;
@@ -57,6 +65,10 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
   const n = inputs.images;
   const imagesPerPart = m.corpus.images / Math.max(1, m.corpus.shards);
   const pairs = n * inputs.pairsPerImage.value;
+  const deviceHours = ENCODER_NAMES.reduce((h, e) => h + n / m.encoders[e].perSecond / 3600, 0);
+  const coreHours = n / m.preprocess.perCoreSecond / 3600;
+  const preprocessing = { perCoreSecond: m.preprocess.perCoreSecond, coreHours, threads: m.preprocess.threads, hours: coreHours / m.preprocess.threads };
+  const sharedCores = m.providers.split(', ')[0] === 'cpu';
   const vectorBytes = (e: EncoderName) => m.encoders[e].dim * (config.embed.dtype === 'float16' ? 2 : 4);
   const artifacts: Artifact[] = [
     { name: 'catalog', where: 'work', bytes: n * m.rowBytes.catalog },
@@ -134,9 +146,16 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
         perSecond: r.perSecond,
         source: r.source,
         hours: n / r.perSecond / 3600,
-        preprocessCpuHours: r.preprocessPerSecond ? n / r.preprocessPerSecond / 3600 : undefined,
       };
     }),
+    preprocessing,
+    pace: {
+      setBy: deviceHours >= preprocessing.hours ? 'device' : 'preprocessing',
+      deviceHours,
+      preprocessHours: preprocessing.hours,
+      sharedCores,
+      hours: sharedCores ? deviceHours + preprocessing.hours : Math.max(deviceHours, preprocessing.hours),
+    },
     providers: m.providers,
     index: {
       shards,

@@ -1,9 +1,11 @@
 // Embed: one unit per catalog part. Every image gets a vector from each image encoder and its
 // caption one from the caption encoder, in catalog row order (row i of every .npy is catalog row
 // i). An image that fails to decode gets zero vectors, mask 0 and a ledger entry, so rows stay
-// aligned. Reading and decoding (in decode threads) run ahead of inference through a bounded queue
-// of ready chunks, and each encoder runs at its own batch_size: memory is bounded by the queue
-// and the batches, not the part. Bytes that cannot be read as the catalog recorded them (the tar
+// aligned. Reading and decoding (in decode threads) run ahead of inference through bounded queues
+// of ready chunks, one per image encoder; each encoder runs on its own thread at its own
+// batch_size, the caption encoder from the start, so reading, decoding and the three encoders'
+// sessions work at once and the slowest sets the pace. Memory is bounded by the queues and the
+// batches, not the part; the batches are the same rows whatever the pace, so the vectors are too. Bytes that cannot be read as the catalog recorded them (the tar
 // gone, cut or replaced on shared storage, an S3 short body, an outage) are the environment's
 // fault, not the image's: the unit fails and a rerun reads them again once storage is whole.
 // Vectors are kept as float32 while the part is embedded and written as `embed.dtype` says.
@@ -14,10 +16,10 @@ import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { readImageBatch } from '../corpus/image-bytes.ts';
 import { BatchQueue } from '../encoders/batch-queue.ts';
-import { decodeThreads, preprocessInPool } from '../encoders/decode-pool.ts';
-import { preprocessRgb, writeChw } from '../encoders/image-preprocess.ts';
-import type { OnnxEncoder } from '../encoders/onnx-encoder.ts';
-import type { PreprocessResult } from '../encoders/preprocess-images.ts';
+import { decodeThreads, slotsInPool } from '../encoders/decode-pool.ts';
+import type { EncoderThread } from '../encoders/encoder-thread.ts';
+import { preprocessRgb } from '../encoders/image-preprocess.ts';
+import type { ImageSlot, TensorResult, TensorType } from '../encoders/image-tensor.ts';
 import type { ImageEncoderSpec, TextEncoderSpec } from '../encoders/resolve.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { toHalfArray } from '../util/float16.ts';
@@ -30,13 +32,13 @@ interface ReadChunk {
   start: number;
   batch: CatalogRow[];
   bytes: Array<Buffer | Error>;
-  decoded: Promise<Array<PreprocessResult | { error: string }>>;
+  decoded: Promise<Array<TensorResult | { error: string }>>;
 }
 
-/** Rows read and decoded together: per row, one RGB buffer per image encoder, or undefined if it failed. */
+/** Rows read and decoded together: per row, its tensor slot for each image encoder, or undefined if it failed. */
 interface ReadyChunk {
   start: number;
-  pixels: Array<Uint8Array[] | undefined>;
+  pixels: Array<ImageSlot[] | undefined>;
 }
 
 /** Grows a [rows, dim] matrix as batches arrive; dim is learned from the first batch. */
@@ -92,11 +94,23 @@ export class EmbedStage extends PartStage {
     const tables = new Map<EncoderName, VectorTable>([...images, caption].map((e) => [e.spec.name, new VectorTable(rows.length)]));
     const mask = new Uint8Array(rows.length).fill(1);
     const { decode_threads, prefetch_batches } = ctx.config.encoders;
-    const threads = decodeThreads(decode_threads);
+    const { settings } = caption;
+    const threads = decodeThreads(decode_threads, settings.spinWait && settings.executionProviders[0] === 'cpu' ? settings : undefined);
     const chunkSize = Math.max(...images.map((e) => e.spec.batchSize));
-    const queue = new BatchQueue<ReadyChunk>(prefetch_batches);
+    // One queue of ready chunks per image encoder: the producer puts each chunk in every queue and
+    // waits for room in all of them, so it runs at most prefetch_batches chunks ahead of the
+    // slowest encoder while the others take theirs as they come.
+    const queues = images.map(() => new BatchQueue<ReadyChunk>(prefetch_batches));
+    let failure: Error | undefined;
+    /** The unit's first failure stops every part of it: the producer and each encoder's loop. */
+    const fail = (err: Error) => {
+      failure ??= err;
+      for (const q of queues) q.fail(failure);
+    };
 
     const specs = images.map((e) => e.spec);
+    // Each image's slot of every encoder's input tensor is made in the decode threads (image-tensor.ts).
+    const tensors = images.map((e) => e.inputType as TensorType);
     /** Reads a chunk and hands its images to the decode threads; resolves once they are read, not decoded. */
     const startChunk = async (start: number): Promise<ReadChunk> => {
       const batch = rows.slice(start, start + chunkSize);
@@ -109,7 +123,9 @@ export class EmbedStage extends PartStage {
       // A copy per image: a view into a larger read buffer would send the whole buffer to a thread.
       const decoded = Promise.all(
         bytes.map((b) =>
-          b instanceof Error ? { error: b.message } : preprocessInPool({ bytes: new Uint8Array(b), specs, maxPixels: ctx.config.input.max_pixels }, threads),
+          b instanceof Error
+            ? { error: b.message }
+            : slotsInPool({ bytes: new Uint8Array(b), specs, tensors, maxPixels: ctx.config.input.max_pixels }, threads),
         ),
       );
       return { start, batch, bytes, decoded };
@@ -135,43 +151,40 @@ export class EmbedStage extends PartStage {
           );
           ledger.add(r.key, `${ctx.input.uri(r.tar)}:${r.image.replace(/^.*\//, '')}@${r.offset}`, 'undecodable_image', own);
         }
-        await queue.put({ start, pixels: done.map((d) => ('pixels' in d ? d.pixels : undefined)) });
+        const chunk = { start, pixels: done.map((d) => ('slots' in d ? d.slots : undefined)) };
+        await Promise.all(queues.map((q) => q.put(chunk)));
       }
-      queue.close();
+      for (const q of queues) q.close();
     };
-    const producing = produce().catch((err: Error) => queue.fail(err));
 
-    // Each image encoder collects ready rows until it has a batch of its own batch_size.
-    const pending = images.map(() => ({ start: 0, rows: [] as Array<Uint8Array | undefined> }));
-    const flush = async (e: OnnxEncoder<ImageEncoderSpec>, p: (typeof pending)[number], count: number) => {
-      const { size } = e.spec;
-      const pixels = new Float32Array(count * 3 * size * size);
-      p.rows.slice(0, count).forEach((px, i) => px && writeChw(px, e.spec, pixels, i));
-      tables.get(e.spec.name)!.put(p.start, await e.encodeImages(pixels, count), `encoders.${e.spec.name} (${e.spec.model})`);
-      p.rows.splice(0, count);
-      p.start += count;
-    };
-    try {
-      for await (const chunk of queue) {
-        for (const [k, e] of images.entries()) {
-          const p = pending[k];
-          p.rows.push(...chunk.pixels.map((px) => px?.[k]));
-          while (p.rows.length >= e.spec.batchSize) await flush(e as OnnxEncoder<ImageEncoderSpec>, p, e.spec.batchSize);
-        }
+    /** An image encoder collects ready rows until it has a batch of its own batch_size, as they come, on its own thread. */
+    const embedImages = async (e: EncoderThread<ImageEncoderSpec>, k: number) => {
+      const table = tables.get(e.spec.name)!;
+      const where = `encoders.${e.spec.name} (${e.spec.model})`;
+      let start = 0;
+      let pending: Array<ImageSlot | undefined> = [];
+      const flush = async (count: number) => {
+        const batch = pending.slice(0, count);
+        pending = pending.slice(count);
+        table.put(start, await e.encodeImages(batch), where);
+        start += count;
+      };
+      for await (const chunk of queues[k]) {
+        pending.push(...chunk.pixels.map((px) => px?.[k]));
+        while (pending.length >= e.spec.batchSize) await flush(e.spec.batchSize);
       }
-      for (const [k, e] of images.entries()) if (pending[k].rows.length) await flush(e as OnnxEncoder<ImageEncoderSpec>, pending[k], pending[k].rows.length);
-    } catch (err) {
-      queue.fail(err as Error);
-      throw err;
-    } finally {
-      await producing;
-    }
-    const text = caption as OnnxEncoder<TextEncoderSpec>;
-    for (let start = 0; start < rows.length; start += text.spec.batchSize) {
-      tables
-        .get('caption')!
-        .put(start, await text.encodeTexts(rows.slice(start, start + text.spec.batchSize).map((r) => r.caption)), `encoders.caption (${text.spec.model})`);
-    }
+      if (pending.length) await flush(pending.length);
+    };
+    /** The captions need no image: their encoder runs from the start, beside the image encoders. */
+    const embedCaptions = async (text: EncoderThread<TextEncoderSpec>) => {
+      for (let start = 0; start < rows.length && !failure; start += text.spec.batchSize) {
+        const texts = rows.slice(start, start + text.spec.batchSize).map((r) => r.caption);
+        tables.get('caption')!.put(start, await text.encodeTexts(texts), `encoders.caption (${text.spec.model})`);
+      }
+    };
+    const parts = [produce(), ...images.map((e, k) => embedImages(e, k)), embedCaptions(caption)].map((p) => p.catch(fail));
+    await Promise.all(parts); // every part has stopped before the unit fails: none writes after it
+    if (failure) throw failure;
 
     mask.forEach((ok, row) => {
       if (!ok) for (const t of tables.values()) t.clear(row);

@@ -10,7 +10,7 @@ import { AnnotateProgress } from '../annotate/progress.ts';
 import { RequestCache } from '../annotate/request-cache.ts';
 import { sharedLimits } from '../annotate/shared-slots.ts';
 import type { EncoderName } from '../config/schema.ts';
-import { openEncoders, type Encoders } from '../encoders/onnx-encoder.ts';
+import { openEncoderThreads, type EncoderThreads } from '../encoders/encoder-thread.ts';
 import { ShardRouter } from '../knn/shard-router.ts';
 import { Lazy, LazyMap } from '../util/lazy.ts';
 import type { ShardMeta } from './index-build.ts';
@@ -21,7 +21,7 @@ export class SharedResources {
   private readonly manifestFile: Lazy<Promise<CatalogManifest>>;
   private readonly shardMetas: LazyMap<{ encoder: EncoderName; shard: number }, Promise<ShardMeta>>;
   private readonly routers: LazyMap<EncoderName, Promise<ShardRouter>>;
-  private readonly sessions: Lazy<Promise<Encoders>>;
+  private readonly sessions: Lazy<Promise<EncoderThreads>>;
   private readonly annotatorOf: Lazy<Promise<Annotator>>;
   private readonly progress = new Lazy(() => new AnnotateProgress());
 
@@ -33,7 +33,7 @@ export class SharedResources {
       ({ encoder, shard }) => `${encoder}:${shard}`,
     );
     this.routers = new LazyMap(async (encoder) => ShardRouter.fromJSON(JSON.parse((await ctx.work.read(layout.shardRouter(encoder))).toString('utf8'))));
-    this.sessions = new Lazy(() => openEncoders(ctx.config, ctx.cacheDir));
+    this.sessions = new Lazy(() => openEncoderThreads(ctx.config, ctx.cacheDir));
     this.annotatorOf = new Lazy(async () =>
       createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work), shared: await sharedLimits(ctx.config) }),
     );
@@ -54,8 +54,8 @@ export class SharedResources {
     return this.routers.get(encoder);
   }
 
-  /** The three encoders' ONNX sessions, opened once: embed runs every unit through them. */
-  encoders(): Promise<Encoders> {
+  /** The three encoders, each on its thread with its session, opened once: embed runs every unit through them. */
+  encoders(): Promise<EncoderThreads> {
     return this.sessions.get();
   }
 

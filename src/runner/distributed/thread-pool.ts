@@ -5,8 +5,10 @@
 //
 // One pool per process, shared by all the queues it serves, so threads (and what they cache:
 // model sessions, index shards, catalog parts) are bounded by the pool size, not by the number
-// of queues.
+// of queues. Encoder sessions are the exception: the process keeps one per model, each on its own
+// thread, and the unit threads reach them through ports (encoders/encoder-broker.ts).
 import { Worker } from 'node:worker_threads';
+import { encoderBroker } from '../../encoders/encoder-broker.ts';
 import type { MetricsSnapshot } from '../../metrics/registry.ts';
 
 /** The task was in hand when the pool was aborted (shutdown): it did not finish. */
@@ -73,7 +75,9 @@ export class ThreadPool<I, O> {
   }
 
   private spawn(): Promise<void> {
-    const w = new Worker(this.entry, { workerData: this.workerData });
+    // Each thread gets a port on which it asks for the process's encoder threads, shared by all units.
+    const { port } = encoderBroker();
+    const w = new Worker(this.entry, { workerData: { ...(this.workerData as object), encoderBroker: port }, transferList: [port] });
     this.threads.add(w);
     return new Promise<void>((resolve, reject) => {
       let started = false;

@@ -1,0 +1,6 @@
+// Entry of an encoder thread: worker threads do not inherit tsx's loader on Node 20 (see
+// src/runner/distributed/unit-thread-entry.mjs), so the thread registers it before the TypeScript.
+import { register } from 'tsx/esm/api';
+
+register();
+await import('./encoder-thread-body.ts');
