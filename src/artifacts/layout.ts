@@ -115,8 +115,11 @@ export function keyedLayout(keys: StageKeys) {
     /** Written after a part's triples reach the output: the emit key the output part is from. */
     emittedMarker: (n: number) => `_megapairs/triples/${part(n)}.key`,
     exportedMarker: () => `_megapairs/megapairs.jsonl.key`,
-    /** The folders holding a stage's ledger under the current keys: one per part key where it is keyed by part. */
-    ledgerFolders: (stage: string) => (partKeys(stage) ?? [ledgerKey(stage)]).map((key) => `${LEDGER_FOLDER}/${stage}/${key}/`),
+    /**
+     * The folders holding a stage's ledger under the current keys: the stage key's (entries that
+     * are no part's, e.g. refused jobs) and, where it is keyed by part, one per part key.
+     */
+    ledgerFolders: (stage: string) => [ledgerKey(stage), ...(partKeys(stage) ?? [])].map((key) => `${LEDGER_FOLDER}/${stage}/${key}/`),
     ledgerPart: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage, unit)}/${unit}.jsonl`,
     /** What a distributed unit computed (items, failed), beside its ledger: read back by a later attempt that finds the unit complete. */
     unitResult: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage, unit)}/${unit}.result.json`,
