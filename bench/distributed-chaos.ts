@@ -84,6 +84,7 @@ async function timeRun(chaos: boolean): Promise<{ seconds: number; jsonl: string
         if (!victim) continue;
         victim.kill('SIGKILL');
         kills++;
+        process.stderr.write(`kill ${kills} at ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
         ws.push(startWorker(file).child);
       }
     })();
@@ -108,6 +109,7 @@ async function timeRun(chaos: boolean): Promise<{ seconds: number; jsonl: string
 }
 
 const clean = await timeRun(false);
+process.stderr.write(`fault-free run: ${clean.seconds.toFixed(1)} s\n`);
 const faults = await timeRun(true);
 console.log(
   [

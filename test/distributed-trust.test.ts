@@ -219,7 +219,8 @@ test('a Redis outage: one line when it is lost and one when it is back, with its
   // A Redis of this test's own (AOF on, as in production), killed -9 and restarted mid-run.
   const dir = tempDir('dist-outage-redis');
   const port = 20_000 + (process.pid % 20_000);
-  const redis = () => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: 'ignore' });
+  const redis = () =>
+    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: 'ignore' });
   let server = redis();
   await sleep(500);
   const run = newRun('outage');
@@ -243,8 +244,11 @@ test('a Redis outage: one line when it is lost and one when it is back, with its
       workerLines.filter((l) => /ECONNREFUSED|Connection is closed/.test(l)),
       [],
     );
-    assert.ok(followerLines.some((l) => l.includes('waiting for Redis')));
-    assert.ok(!followerLines.some((l) => l.startsWith('no worker serves')), followerLines.join('\n'));
+    // (Before the worker started, control had no worker indeed.)
+    const lost = followerLines.findIndex((l) => l.includes('waiting for Redis'));
+    assert.ok(lost >= 0, followerLines.join('\n'));
+    assert.match(followerLines.slice(lost).find((l) => l.includes(' is back after '))!, /is back after \d+\.\ds down$/);
+    assert.ok(!followerLines.slice(lost).some((l) => l.startsWith('no worker serves')), followerLines.join('\n'));
   } finally {
     await w.stop();
     server.kill('SIGKILL');
