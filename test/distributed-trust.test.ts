@@ -156,7 +156,7 @@ async function watchStarts(queue: Queue, seen: Map<string, number[]>): Promise<v
   }
 }
 
-test('a worker takes jobs only for free threads; killed -9 holding two, they are taken again within about lock_ms', { timeout: 300_000 }, async () => {
+test('a worker takes jobs only for free threads; killed -9 holding two, they are taken again within about lock_ms', { timeout: 300_000 }, async (t) => {
   const lockMs = 4000;
   const run = newRun('prefetch', { lock_ms: lockMs, concurrency: 2 });
   const follower = cli(['run', '--config', run.file]);
@@ -199,6 +199,7 @@ test('a worker takes jobs only for free threads; killed -9 holding two, they are
     }
     for (const id of held) {
       const [first, second] = starts.get(id)!;
+      t.diagnostic(`${id}: taken again ${second - first} ms after its first start (lock_ms ${lockMs})`);
       // Taken again by the rescuer: its lock lapsed (lock_ms after the last renewal) and the next
       // stalled check (every lock_ms/4) moved it back; not the two lock_ms of a check every lock_ms.
       assert.ok(second - first < 2 * lockMs, `${id} was taken again ${second - first} ms after its first start`);
