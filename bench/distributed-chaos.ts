@@ -1,9 +1,9 @@
 // The distributed runner under chaos against itself without faults, side by side on the same
 // machine and corpus (the demo sample, data/sample): a fault-free run with N worker processes,
-// then the same run while a random worker is killed -9 every 3-6 s and a fresh one started in
-// its place. Prints each wall time, their ratio (goal: <= 2), the kills, and whether the triples
-// are byte-identical. The workers of the fault-free run are started and warm before its clock
-// starts; under chaos the replacements start cold, as on a cluster that reschedules a pod.
+// then the same run while a random ready worker is killed -9 every 3-6 s and a fresh one started
+// in its place. Prints each wall time, their ratio (goal: <= 2), the kills, and whether the
+// triples are byte-identical. The workers of the fault-free run are started and warm before its
+// clock starts; under chaos the replacements start cold, as on a cluster that reschedules a pod.
 // Usage: npx tsx bench/distributed-chaos.ts [--workers 3] [--concurrency 2] [--lock-ms 30000] [--min-s 3] [--max-s 6] [--limit N]
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
@@ -33,6 +33,9 @@ await buildSampleCorpus({ outDir: sample });
 process.env.MEGAPAIRS_CACHE = path.join(root, 'data', '.cache'); // built-in models are made once, not timed
 const limit = Number(values.limit);
 
+/** Workers that said ready: the ones a kill strands units of (one still starting holds none). */
+const readyWorkers = new Set<ChildProcess>();
+
 function startWorker(file: string): { child: ChildProcess; ready: Promise<void> } {
   const child = spawn(process.execPath, ['--import', 'tsx', path.join(root, 'src/cli/main.ts'), 'worker', 'all', '--config', file, '--grace', '0'], {
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -41,7 +44,10 @@ function startWorker(file: string): { child: ChildProcess; ready: Promise<void> 
   const ready = new Promise<void>((resolve) => {
     child.stdout!.on('data', (d) => {
       out += d;
-      if (/ready: /.test(out)) resolve();
+      if (/ready: /.test(out)) {
+        readyWorkers.add(child);
+        resolve();
+      }
     });
   });
   child.stderr!.on('data', () => {});
@@ -79,11 +85,12 @@ async function timeRun(chaos: boolean): Promise<{ seconds: number; jsonl: string
       while (!done) {
         await sleep((min + Math.random() * (max - min)) * 1000);
         if (done) return;
-        const live = ws.filter(alive);
+        const live = ws.filter((w) => alive(w) && readyWorkers.has(w));
         const victim = live[Math.floor(Math.random() * live.length)];
         if (!victim) continue;
         victim.kill('SIGKILL');
         kills++;
+        process.stderr.write(`kill ${kills} at ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
         ws.push(startWorker(file).child);
       }
     })();
@@ -108,6 +115,7 @@ async function timeRun(chaos: boolean): Promise<{ seconds: number; jsonl: string
 }
 
 const clean = await timeRun(false);
+process.stderr.write(`fault-free run: ${clean.seconds.toFixed(1)} s\n`);
 const faults = await timeRun(true);
 console.log(
   [

@@ -156,7 +156,7 @@ async function watchStarts(queue: Queue, seen: Map<string, number[]>): Promise<v
   }
 }
 
-test('a worker takes jobs only for free threads; killed -9 holding two, they are taken again within about lock_ms', { timeout: 300_000 }, async () => {
+test('a worker takes jobs only for free threads; killed -9 holding two, they are taken again within about lock_ms', { timeout: 300_000 }, async (t) => {
   const lockMs = 4000;
   const run = newRun('prefetch', { lock_ms: lockMs, concurrency: 2 });
   const follower = cli(['run', '--config', run.file]);
@@ -199,6 +199,7 @@ test('a worker takes jobs only for free threads; killed -9 holding two, they are
     }
     for (const id of held) {
       const [first, second] = starts.get(id)!;
+      t.diagnostic(`${id}: taken again ${second - first} ms after its first start (lock_ms ${lockMs})`);
       // Taken again by the rescuer: its lock lapsed (lock_ms after the last renewal) and the next
       // stalled check (every lock_ms/4) moved it back; not the two lock_ms of a check every lock_ms.
       assert.ok(second - first < 2 * lockMs, `${id} was taken again ${second - first} ms after its first start`);
@@ -219,7 +220,8 @@ test('a Redis outage: one line when it is lost and one when it is back, with its
   // A Redis of this test's own (AOF on, as in production), killed -9 and restarted mid-run.
   const dir = tempDir('dist-outage-redis');
   const port = 20_000 + (process.pid % 20_000);
-  const redis = () => spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: 'ignore' });
+  const redis = () =>
+    spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'yes', '--dir', dir], { stdio: 'ignore' });
   let server = redis();
   await sleep(500);
   const run = newRun('outage');
@@ -243,8 +245,11 @@ test('a Redis outage: one line when it is lost and one when it is back, with its
       workerLines.filter((l) => /ECONNREFUSED|Connection is closed/.test(l)),
       [],
     );
-    assert.ok(followerLines.some((l) => l.includes('waiting for Redis')));
-    assert.ok(!followerLines.some((l) => l.startsWith('no worker serves')), followerLines.join('\n'));
+    // (Before the worker started, control had no worker indeed.)
+    const lost = followerLines.findIndex((l) => l.includes('waiting for Redis'));
+    assert.ok(lost >= 0, followerLines.join('\n'));
+    assert.match(followerLines.slice(lost).find((l) => l.includes(' is back after '))!, /is back after \d+\.\ds down$/);
+    assert.ok(!followerLines.slice(lost).some((l) => l.startsWith('no worker serves')), followerLines.join('\n'));
   } finally {
     await w.stop();
     server.kill('SIGKILL');

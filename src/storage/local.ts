@@ -35,8 +35,8 @@ export async function writeAtomically(target: string, fill: (tmp: string) => Pro
   }
 }
 
-/** A file's version: its size and modification time (copies that keep mtimes, rsync -a or cp -p, keep it). */
-const fileVersion = (st: { size: number; mtimeMs: number }): ObjectVersion => ({ size: st.size, version: `${st.size}-${st.mtimeMs}` });
+/** A file's version: its size and modification time to the ms (copies that keep mtimes, rsync -a or cp -p, keep it). */
+const fileVersion = (st: { size: number; mtimeMs: number }): ObjectVersion => ({ size: st.size, version: `${st.size}-${Math.floor(st.mtimeMs)}` });
 
 export class LocalStorage implements Storage {
   constructor(readonly root: string) {}
