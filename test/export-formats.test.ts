@@ -4,7 +4,7 @@
 // complete shards; an image that cannot be decoded is in the ledger and its triples are left out.
 import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
-import { cpSync, createReadStream, openSync, readFileSync, readdirSync, writeSync, closeSync } from 'node:fs';
+import { cpSync, createReadStream, openSync, readFileSync, readdirSync, statSync, utimesSync, writeSync, closeSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
 import sharp from 'sharp';
@@ -156,9 +156,13 @@ test('an image that cannot be decoded is in the ledger, and its triples are left
   // Overwrite the bytes of one target image in the corpus with zeros.
   const [{ t_id }] = await duckdb(`select t_id from '${path.join(root, 'output', 'triples', '*.parquet')}' limit 1`);
   const row = (await lookupImages(ctx, [Number(t_id)])).get(Number(t_id))!;
-  const fd = openSync(path.join(root, 'input', row.tar), 'r+');
+  // In place, keeping the tar's mtime (so its version): the bytes rot, the shard is the one catalogued.
+  const tar = path.join(root, 'input', row.tar);
+  const { atime, mtimeMs } = statSync(tar);
+  const fd = openSync(tar, 'r+');
   writeSync(fd, Buffer.alloc(row.length), 0, row.length, row.offset);
   closeSync(fd);
+  utimesSync(tar, atime, mtimeMs / 1000);
   const uses = triples.filter((t) => [t.q_img, t.t_img, ...t.hns].includes(row.image)).length;
   const to = path.join(tempDir('export-hf-fault'), 'hf');
   const report = await exportShards(ctx, openStorage(to), 'hf', opts);

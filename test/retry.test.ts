@@ -37,7 +37,7 @@ test('a tar cut after catalog fails the unit; restored, retry-failed recovers ev
 
   const tar = path.join(corpus, '00001.tar');
   const whole = await readFile(tar);
-  const { atime, mtime } = await stat(tar);
+  const { atime, mtimeMs } = await stat(tar);
   await writeFile(tar, whole.subarray(0, Math.floor(whole.length * 0.6)));
   await assert.rejects(
     runLocal(ctx, { progress, stages: pipelineStages().slice(2), resolved }),
@@ -52,7 +52,7 @@ test('a tar cut after catalog fails the unit; restored, retry-failed recovers ev
 
   // Restored as a copy that keeps its mtime (rsync -a, cp -p) restores it: the same corpus, the same keys.
   await writeFile(tar, whole);
-  await utimes(tar, atime, mtime);
+  await utimes(tar, atime, mtimeMs / 1000); // seconds with the fraction: a Date would round to the ms
   const retried = await runCli(['retry-failed', '--config', file]);
   assert.equal(retried.code, 0, retried.stderr);
   assert.match(retried.stdout, /retrying 1 unit\(s\): embed part-00001/);
