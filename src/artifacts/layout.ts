@@ -6,7 +6,7 @@
 // under the work prefix say which key wrote it. Stages keyed by part (catalog, embed) keep each
 // part under its own part key: `catalog/<part key>/part-NNNNN.parquet`.
 import type { EncoderName } from '../config/schema.ts';
-import { partKeyName, splitKeyName, type StageKeys } from '../provenance/stage-keys.ts';
+import { partKeyName, type StageKeys } from '../provenance/stage-keys.ts';
 
 const part = (n: number) => `part-${String(n).padStart(5, '0')}`;
 const shard = (s: number) => `shard-${String(s).padStart(2, '0')}`;
@@ -65,7 +65,7 @@ export function keyedLayout(keys: StageKeys) {
   };
   /** The part keys of a stage keyed by part, or undefined for other stages. */
   const partKeys = (stage: string) => {
-    const found = Object.keys(keys).filter((name) => splitKeyName(name).stage === stage && splitKeyName(name).unit);
+    const found = Object.keys(keys).filter((name) => name.startsWith(partKeyName(stage, '')));
     return found.length ? found.map((name) => keys[name]) : undefined;
   };
   return {

@@ -3,7 +3,7 @@
 // (they come from the artifacts before it), so it is shown as computing whole; a stage keyed by
 // part knows its parts from its keys, so it says how many it reuses and computes all the same.
 import { pipelineStages } from '../pipeline.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { Stage, StageContext } from '../stages/stage.ts';
 import { changesSince, stageReason, stageStatus } from './explain.ts';
 import { resolveRun } from './resolve-run.ts';
 
@@ -30,8 +30,7 @@ export async function dryRunPlan(ctx: StageContext): Promise<{ key: string; stag
     }
     // A part-keyed stage's units are its parts (PartStage units are part numbers).
     const units = upstreamComputes ? Object.keys(now.parts!).map((u) => Number(u.replace(/^part-/, ''))) : await stage.plan(ctx);
-    let done = 0;
-    for (const u of units) if (await stage.isDone(ctx, u)) done++;
+    const done = await countDone(ctx, stage, units);
     const status = stageStatus(units.length, done);
     out.push({
       stage: stage.name,
@@ -53,11 +52,17 @@ export async function dryRunPlan(ctx: StageContext): Promise<{ key: string; stag
 export async function missingWork(ctx: StageContext): Promise<{ stage: string; missing: number; units: number } | undefined> {
   for (const stage of pipelineStages()) {
     const units = await stage.plan(ctx);
-    let missing = 0;
-    for (const u of units) if (!(await stage.isDone(ctx, u))) missing++;
+    const missing = units.length - (await countDone(ctx, stage, units));
     if (missing) return { stage: stage.name, missing, units: units.length };
   }
   return undefined;
+}
+
+/** How many of the units have their artifacts complete under the context's keys. */
+async function countDone(ctx: StageContext, stage: Stage<any>, units: unknown[]): Promise<number> {
+  let done = 0;
+  for (const u of units) if (await stage.isDone(ctx, u)) done++;
+  return done;
 }
 
 export function formatDryRun(plan: { key: string; stages: PlannedStage[] }, runName: string): string {
