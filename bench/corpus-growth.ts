@@ -11,7 +11,8 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config/load.ts';
 import { createContext } from '../src/runner/context.ts';
-import { runLocal, type StageReport } from '../src/runner/local.ts';
+import { runLocal } from '../src/runner/local.ts';
+import type { StageReport } from '../src/runner/stage-report.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 
 const { values } = parseArgs({

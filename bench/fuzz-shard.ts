@@ -30,7 +30,7 @@ import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
 import { CatalogStage } from '../src/stages/catalog.ts';
-import type { StageContext } from '../src/stages/stage.ts';
+import type { StageContext } from '../src/core/stage.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { printableKey, unsafeKeyProblem } from '../src/storage/safe-key.ts';
 import { Rng } from '../src/util/rng.ts';

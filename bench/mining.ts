@@ -25,7 +25,8 @@ import { ExactTopK } from '../src/knn/exact.ts';
 import { loadShard } from '../src/knn/hnsw-shard.ts';
 import { pipelineStages } from '../src/pipeline.ts';
 import { createContext } from '../src/runner/context.ts';
-import { LocalThreads, runStage } from '../src/runner/local.ts';
+import { runStage } from '../src/runner/local.ts';
+import { UnitThreads } from '../src/runner/threads/unit-threads.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { readPartVectors } from '../src/stages/embeddings.ts';
 import { IndexStage } from '../src/stages/index-build.ts';
@@ -40,8 +41,9 @@ import { SearchStage, searchUnitBytes, type SearchUnit } from '../src/stages/sea
 import { SelectStage } from '../src/stages/select.ts';
 import { clusteredVectors } from './clustered-vectors.ts';
 import { timeSearchOrders } from './search-order.ts';
-import type { StageContext } from '../src/stages/stage.ts';
+import type { StageContext } from '../src/core/stage.ts';
 import type { Storage } from '../src/storage/storage.ts';
+import { shared } from '../src/stages/shared-resources.ts';
 
 const { values } = parseArgs({
   options: {
@@ -120,7 +122,7 @@ const rss = () => process.memoryUsage.rss() / MiB;
 /** ms per query for part 0's queries in shard 0 of the first space, in catalog order and in locality order. */
 async function searchOrderAB(ctx: StageContext): Promise<{ catalog: number; locality: number }> {
   const encoder = ENCODER_NAMES[0];
-  const meta = await ctx.shared.shardMeta({ encoder, shard: 0 });
+  const meta = await shared(ctx).shardMeta({ encoder, shard: 0 });
   const shard = await loadShard(ctx.work, ctx.layout.indexShard(encoder, 0), meta.dim, meta.count, ctx.config.index.ef_search);
   const queries = await readPartVectors(ctx, encoder, 0);
   const ms = timeSearchOrders(
@@ -144,7 +146,7 @@ async function benchSize(n: number) {
   const { ctx, root, vectors } = await corpus(n);
   const partition = await timed(async () => {
     await runStage(ctx, new PartitionStage(), ctx.config.runner.concurrency, quiet);
-    const scatter = new LocalThreads(ctx.config, ctx.config.runner.concurrency);
+    const scatter = new UnitThreads(ctx.config, ctx.config.runner.concurrency);
     await runStage(ctx, new AssignStage(), ctx.config.runner.concurrency, quiet, scatter);
     await runStage(ctx, new RouteStage(), ctx.config.runner.concurrency, quiet, scatter);
     await scatter.close();
@@ -152,11 +154,11 @@ async function benchSize(n: number) {
   // The index built twice side by side: one unit at a time in-process, then in unit threads.
   const serial = values['no-serial-index'] ? { seconds: Number.NaN } : await timed(() => runStage(ctx, new IndexStage(), 1, quiet));
   await rm(path.join(root, 'work', 'index'), { recursive: true, force: true });
-  const threads = new LocalThreads(ctx.config, ctx.config.runner.concurrency);
+  const threads = new UnitThreads(ctx.config, ctx.config.runner.concurrency);
   const index = await timed(() => runStage(ctx, new IndexStage(), ctx.config.runner.concurrency, quiet, threads));
   await threads.close();
   let indexed = 0;
-  for (const u of await new IndexStage().plan(ctx)) if (u.encoder === ENCODER_NAMES[0]) indexed += (await ctx.shared.shardMeta(u)).count;
+  for (const u of await new IndexStage().plan(ctx)) if (u.encoder === ENCODER_NAMES[0]) indexed += (await shared(ctx).shardMeta(u)).count;
 
   // Search, unit by unit, so reads and memory are attributed to each unit.
   const search = new SearchStage();
@@ -179,8 +181,8 @@ async function benchSize(n: number) {
     const t = await timed(() => search.run({ ...ctx, work: storage }, u));
     clearInterval(timer);
     peak = Math.max(peak, rss());
-    const meta = await ctx.shared.shardMeta(u);
-    const largest = Math.max(...(await ctx.shared.manifest()).parts.map((p) => p.rows));
+    const meta = await shared(ctx).shardMeta(u);
+    const largest = Math.max(...(await shared(ctx).manifest()).parts.map((p) => p.rows));
     perUnit.push({
       unit: search.unitId(u),
       seconds: t.seconds,
@@ -209,7 +211,7 @@ async function benchSize(n: number) {
   const bruteForceSeconds = (bf.seconds / sample) * n * ENCODER_NAMES.length;
 
   // Releasing a shard: load one shard 3 times, with and without release().
-  const meta = await ctx.shared.shardMeta({ encoder: ENCODER_NAMES[0], shard: 0 });
+  const meta = await shared(ctx).shardMeta({ encoder: ENCODER_NAMES[0], shard: 0 });
   const growth = async (release: boolean) => {
     const start = rss();
     const held = [];

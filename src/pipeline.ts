@@ -1,7 +1,12 @@
-// The stages in data-flow order (docs/architecture.md): corpus -> catalog -> embeddings -> shard
-// routers (partition, when index.probe_shards > 0) -> each shard's rows (assign: members; route:
-// queries) -> indexes -> partial neighbour lists (search; recall beside it) -> candidates (mine) ->
-// pairs (select) -> annotations -> triples. Each stage runs only after every unit of the one before is complete.
+// The pipeline's registry: its stages in data-flow order, and the one place they are listed.
+// corpus -> catalog -> embeddings -> shard routers (partition, when index.probe_shards > 0) ->
+// each shard's rows (assign: members; route: queries) -> indexes -> partial neighbour lists
+// (search; recall beside it) -> candidates (mine) -> pairs (select) -> annotations -> triples.
+// Each stage says what it reads, its folder and its completion markers (src/core/stage.ts); the
+// local order, the distributed phases and worker kinds, the layout's folders, retry-failed and
+// the docs' tables (test/architecture.test.ts) are all derived from this list. A new stage is one
+// file and one line here.
+import type { Stage } from './core/stage.ts';
 import { AnnotateStage } from './stages/annotate.ts';
 import { AssignStage } from './stages/assign.ts';
 import { CatalogStage } from './stages/catalog.ts';
@@ -10,13 +15,12 @@ import { EmitStage } from './stages/emit.ts';
 import { IndexStage } from './stages/index-build.ts';
 import { JsonlStage } from './stages/jsonl.ts';
 import { ManifestStage } from './stages/manifest.ts';
-import { PartitionStage } from './stages/partition.ts';
 import { MineStage } from './stages/mine.ts';
+import { PartitionStage } from './stages/partition.ts';
 import { RecallStage } from './stages/recall.ts';
 import { RouteStage } from './stages/route.ts';
 import { SearchStage } from './stages/search.ts';
 import { SelectStage } from './stages/select.ts';
-import type { Stage } from './stages/stage.ts';
 
 export function pipelineStages(): Stage<any>[] {
   return [
@@ -38,6 +42,11 @@ export function pipelineStages(): Stage<any>[] {
 }
 
 /** The pipeline's stages by name, for runners that receive a stage name (queue jobs). */
-export function stagesByName(): Map<string, Stage<any>> {
-  return new Map(pipelineStages().map((s) => [s.name, s]));
+export function stagesByName(stages: readonly Stage<any>[] = pipelineStages()): Map<string, Stage<any>> {
+  return new Map(stages.map((s) => [s.name, s]));
+}
+
+/** Each stage's work folder (core/layout.ts keeps its artifacts under `<folder>/<key>/`). */
+export function stageFolders(stages: readonly Stage<any>[] = pipelineStages()): Record<string, string> {
+  return Object.fromEntries(stages.filter((s) => s.folder).map((s) => [s.name, s.folder!]));
 }

@@ -68,14 +68,7 @@ async function modelFileConfig(name: string, extra: Record<string, unknown> = {}
 }
 
 test('the build emits the CLI, the workers and the unit thread as JavaScript', () => {
-  for (const file of [
-    'src/cli/main.js',
-    'workers/all.js',
-    'workers/gpu.js',
-    'workers/cpu.js',
-    'workers/annotate.js',
-    'src/runner/distributed/unit-thread.js',
-  ]) {
+  for (const file of ['src/cli/main.js', 'workers/all.js', 'workers/gpu.js', 'workers/cpu.js', 'workers/annotate.js', 'src/runner/threads/unit-thread.js']) {
     assert.ok(existsSync(path.join(pkg, 'dist', file)), `dist/${file} is missing`);
   }
   const deps = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')).dependencies as Record<string, string>;

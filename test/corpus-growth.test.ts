@@ -10,12 +10,14 @@ import { readParquet } from '../src/artifacts/parquet.ts';
 import { pairsSchema, type PairRow } from '../src/artifacts/tables.ts';
 import { dryRunPlan } from '../src/provenance/dry-run.ts';
 import { createContext } from '../src/runner/context.ts';
-import { runLocal, type StageReport } from '../src/runner/local.ts';
+import { runLocal } from '../src/runner/local.ts';
+import type { StageReport } from '../src/runner/stage-report.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/runner/summary.ts';
-import type { StageContext } from '../src/stages/stage.ts';
+import type { StageContext } from '../src/core/stage.ts';
 import { FakeServer, good } from './chat-server.ts';
 import { demoConfig, membersOf, type SliceSample, sliceSamples, tarOf, tempDir } from './helpers.ts';
+import { shared } from '../src/stages/shared-resources.ts';
 
 const server = new FakeServer();
 let baseUrl: string;
@@ -47,7 +49,7 @@ async function run(ctx: StageContext): Promise<{ reports: StageReport[]; request
 
 async function pairKeys(ctx: StageContext): Promise<Set<string>> {
   const out = new Set<string>();
-  for (const p of (await ctx.shared.manifest()).parts)
+  for (const p of (await shared(ctx).manifest()).parts)
     for (const r of await readParquet<PairRow>(ctx.work, ctx.layout.pairsPart(p.number), pairsSchema)) out.add(`${r.q_id}>${r.t_id}`);
   return out;
 }
@@ -127,5 +129,5 @@ test('a replaced shard recomputes its own parts only; a removed one drops its pa
   assert.match(catalog.reason, /part-00001 tar\.size|part-00001 tar\.version|part-00001 (size|version)/);
   const { reports } = await run(changed);
   assert.deepEqual([stage(reports, 'embed').units, stage(reports, 'embed').skipped], [2, 1]);
-  assert.equal((await changed.shared.manifest()).total, 2 * SHARD);
+  assert.equal((await shared(changed).manifest()).total, 2 * SHARD);
 });

@@ -12,7 +12,7 @@ import { readLedger } from '../src/ledger/ledger.ts';
 import type { Config } from '../src/config/schema.ts';
 import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
-import type { StageContext } from '../src/stages/stage.ts';
+import type { StageContext } from '../src/core/stage.ts';
 import { runDistributed, RunFailedError } from '../src/runner/distributed/follow.ts';
 import { runStatus } from '../src/runner/distributed/status.ts';
 import { startWorker } from '../src/runner/distributed/worker.ts';
@@ -189,7 +189,7 @@ test('finished phases leave Redis: completed jobs trimmed, the summary kept; cle
     );
     const status = await runStatus(config);
     assert.match(status, /phases done/);
-    assert.match(status, /^ +embed +3 units \(0 already complete\)  150 items/m);
+    assert.match(status, /^ +embed +3 units \(0 already complete\) {2}150 items/m);
     // What a follower needs is kept: the same summary, followed again.
     assert.deepEqual((await runDistributed(config, { write: () => {}, pollMs: 100 })).summary, result.summary);
 

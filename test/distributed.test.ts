@@ -19,6 +19,7 @@ import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { cli, newRun as newRunIn, ownPrefix, stop, workers, type Proc } from './distributed-harness.ts';
 import { demoConfig, sampleSlice, tempDir } from './helpers.ts';
+import { shared } from '../src/stages/shared-resources.ts';
 
 const cacheDir = tempDir('dist-cache');
 process.env.MEGAPAIRS_CACHE = cacheDir; // built-in models made once for every process here
@@ -91,7 +92,7 @@ test("routed shards (index.probe_shards): partition, then assign and route units
   assert.equal((await follower.exited).code, 0, follower.out());
   assert.equal(run.jsonl(), readFileSync(path.join(local, 'output', 'megapairs.jsonl'), 'utf8'));
   const done = ws.flatMap((w) => [...w.out().matchAll(/done (partition|assign|route|index)\.([\w.-]+)/g)].map((m) => `${m[1]}.${m[2]}`));
-  const parts = (await localRun.shared.manifest()).parts.length;
+  const parts = (await shared(localRun).manifest()).parts.length;
   const count = (stage: string) => done.filter((d) => d.startsWith(`${stage}.`)).length;
   assert.deepEqual([count('partition'), count('assign'), count('route'), count('index')], [3, parts, parts, 12], done.join(' '));
   await stop(ws);
@@ -230,7 +231,7 @@ test('a worker whose config decides other artifacts refuses at start (exit 2, na
   const refused = cli(['worker', 'all', '--config', otherFile]);
   const { code } = await refused.exited;
   assert.equal(code, 2);
-  assert.match(refused.err(), /differs from run test .*\n(.*\n)*  mine: mine\.k: 20 -> 7\n/);
+  assert.match(refused.err(), /differs from run test .*\n(.*\n)* {2}mine: mine\.k: 20 -> 7\n/);
   assert.doesNotMatch(refused.out(), /start /, 'it took no job');
 
   // The same storage reached by another path (another node's mount): the same run.
@@ -285,7 +286,7 @@ test('a run restarted with a changed config and a new output computes only what 
   const follower = cli(['run', '--config', file]);
   // The worker started with the old config takes a job of the new run, hands it back and refuses.
   assert.equal((await old[0].exited).code, 2);
-  assert.match(old[0].err(), /\n  mine: mine\.k: 7 -> 20\n/, "the run's value, then this worker's");
+  assert.match(old[0].err(), /\n {2}mine: mine\.k: 7 -> 20\n/, "the run's value, then this worker's");
   const ws = await workers(file, 1);
   assert.equal((await follower.exited).code, 0);
   const summary = JSON.parse(readFileSync(path.join(run.root, 'output-k7', 'summary.json'), 'utf8'));

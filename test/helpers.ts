@@ -11,7 +11,7 @@ import type { Config } from '../src/config/schema.ts';
 import { readTarEntries, TarWriter } from '../src/corpus/tar.ts';
 import { pipelineStages } from '../src/pipeline.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
-import type { Stage } from '../src/stages/stage.ts';
+import type { Stage } from '../src/core/stage.ts';
 
 export const repoRoot = path.join(import.meta.dirname, '..');
 

@@ -14,7 +14,7 @@ import { shardCount } from '../src/stages/index-build.ts';
 import { partNeighbours } from '../src/stages/mine.ts';
 import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { SearchStage } from '../src/stages/search.ts';
-import type { StageContext } from '../src/stages/stage.ts';
+import type { StageContext } from '../src/core/stage.ts';
 import { AnnotateStage } from '../src/stages/annotate.ts';
 import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 import { lookupImages } from '../src/stages/catalog-lookup.ts';
@@ -22,6 +22,7 @@ import { EmitStage } from '../src/stages/emit.ts';
 import type { Storage } from '../src/storage/storage.ts';
 import { Rng } from '../src/util/rng.ts';
 import { demoConfig, sampleSlice, stagesUpTo, tempDir } from './helpers.ts';
+import { shared } from '../src/stages/shared-resources.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);
 let input: string;
@@ -36,18 +37,18 @@ before(async () => {
 
 async function allPairs(c: StageContext): Promise<PairRow[]> {
   const out: PairRow[] = [];
-  for (const p of (await c.shared.manifest()).parts) out.push(...(await readParquet<PairRow>(c.work, c.layout.pairsPart(p.number), pairsSchema)));
+  for (const p of (await shared(c).manifest()).parts) out.push(...(await readParquet<PairRow>(c.work, c.layout.pairsPart(p.number), pairsSchema)));
   return out;
 }
 
 test('shard-major search then a merge per part gives the neighbours of searching every shard per query', async () => {
-  const manifest = await ctx.shared.manifest();
+  const manifest = await shared(ctx).manifest();
   const { k } = ctx.config.mine;
   assert.equal(shardCount(manifest, 40), 4);
   for (const encoder of ENCODER_NAMES) {
     const shards: LoadedShard[] = [];
     for (let s = 0; s < 4; s++) {
-      const meta = await ctx.shared.shardMeta({ encoder, shard: s });
+      const meta = await shared(ctx).shardMeta({ encoder, shard: s });
       shards.push(await loadShard(ctx.work, ctx.layout.indexShard(encoder, s), meta.dim, meta.count, ctx.config.index.ef_search));
     }
     for (const p of manifest.parts) {
@@ -72,7 +73,7 @@ test('shard-major search then a merge per part gives the neighbours of searching
 
 test('pairs: one row per (query, target), relation first by priority, no near-duplicate or target among the negatives', async () => {
   const { band, hard_negatives, relation_priority, max_pairs_per_target } = ctx.config.mine;
-  const manifest = await ctx.shared.manifest();
+  const manifest = await shared(ctx).manifest();
   const vectors = new Map<EncoderName, Float32Array[]>();
   for (const e of ENCODER_NAMES) {
     const all: Float32Array[] = [];
@@ -179,7 +180,7 @@ function countingCatalogReads(c: StageContext): { ctx: StageContext; reads: stri
 
 test('image lookups read each catalog part once per unit, whatever the order of the ids', async () => {
   const direct = new Map<number, CatalogRow>();
-  for (const p of (await ctx.shared.manifest()).parts) {
+  for (const p of (await shared(ctx).manifest()).parts) {
     (await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(p.number), catalogSchema)).forEach((r, i) => direct.set(p.offset + i, r));
   }
   const ids = Rng.for(1, 'lookup').sample([...direct.keys(), ...direct.keys()], 200);

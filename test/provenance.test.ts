@@ -10,7 +10,8 @@ import { decodeNpy } from '../src/artifacts/npy.ts';
 import { parseConfig } from '../src/config/load.ts';
 import { ENCODER_NAMES } from '../src/config/schema.ts';
 import { createContext } from '../src/runner/context.ts';
-import { runLocal, type StageReport } from '../src/runner/local.ts';
+import { runLocal } from '../src/runner/local.ts';
+import type { StageReport } from '../src/runner/stage-report.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/runner/summary.ts';
 import { toHalfArray } from '../src/util/float16.ts';
@@ -168,7 +169,7 @@ test('--dry-run prints the plan and writes nothing; gc removes the keys no confi
   assert.equal(plan.status, 0, plan.stderr);
   assert.match(plan.stdout, /index +[0-9a-f]{12} +reuse/);
   assert.match(plan.stdout, /search +[0-9a-f]{12} +compute \d+ units? +mine\.k: 20 -> 7/);
-  assert.match(plan.stdout, /\n  mine +[0-9a-f]{12} +compute +mine\.k: 20 -> 7/);
+  assert.match(plan.stdout, /\n {2}mine +[0-9a-f]{12} +compute +mine\.k: 20 -> 7/);
   await run(k7);
 
   const pairsKeys = () => readdirSync(path.join(root, 'work', 'pairs'));

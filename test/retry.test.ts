@@ -13,7 +13,7 @@ import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { resolveRun } from '../src/provenance/resolve-run.ts';
-import type { StageContext } from '../src/stages/stage.ts';
+import type { StageContext } from '../src/core/stage.ts';
 import { demoConfigObject, runCli, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
 /** A context under the config's keys, to read its ledger. */

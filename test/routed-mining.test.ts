@@ -17,8 +17,9 @@ import { SearchStage } from '../src/stages/search.ts';
 import type { Storage } from '../src/storage/storage.ts';
 import { partNeighbours } from '../src/stages/mine.ts';
 import { readMiningSummary } from '../src/stages/mining-stats.ts';
-import type { StageContext } from '../src/stages/stage.ts';
+import type { StageContext } from '../src/core/stage.ts';
 import { demoConfig, sampleSlice, stagesUpTo, tempDir } from './helpers.ts';
+import { shared } from '../src/stages/shared-resources.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);
 let input: string;
@@ -35,17 +36,17 @@ before(async () => {
 });
 
 test('each image is indexed once, in its home shard; a query is searched only in its nearest shards, and the merge is theirs', async () => {
-  const manifest = await ctx.shared.manifest();
+  const manifest = await shared(ctx).manifest();
   const { k } = ctx.config.mine;
   const shards = shardCount(manifest, 40);
   assert.equal(shards, 4);
   for (const encoder of ENCODER_NAMES) {
-    const router = await ctx.shared.shardRouter(encoder);
+    const router = await shared(ctx).shardRouter(encoder);
     assert.equal(router.shards, shards);
     const loaded: LoadedShard[] = [];
     let indexed = 0;
     for (let s = 0; s < shards; s++) {
-      const meta = await ctx.shared.shardMeta({ encoder, shard: s });
+      const meta = await shared(ctx).shardMeta({ encoder, shard: s });
       indexed += meta.count;
       loaded.push(await loadShard(ctx.work, ctx.layout.indexShard(encoder, s), meta.dim, meta.count, ctx.config.index.ef_search));
     }
@@ -90,7 +91,7 @@ test('each image is indexed once, in its home shard; a query is searched only in
 });
 
 test('an index unit reads only its members of each part, a search unit only the queries routed to its shard: no part is read whole', async () => {
-  const manifest = await ctx.shared.manifest();
+  const manifest = await shared(ctx).manifest();
   const encoder = ENCODER_NAMES[1];
   const shard = 2;
   const watched = () => {
@@ -135,10 +136,10 @@ test('shard_overlap: images near a border are indexed in their two nearest shard
   const reports = new Map((await runLocal(replicated, { progress: quiet, stages: stagesUpTo('select') })).map((r) => [r.stage, r.status]));
   for (const s of ['catalog', 'manifest', 'embed', 'partition', 'route']) assert.equal(reports.get(s), 'reused', s);
   for (const s of ['assign', 'index', 'search', 'recall', 'mine', 'select']) assert.equal(reports.get(s), 'computed', s);
-  const manifest = await replicated.shared.manifest();
+  const manifest = await shared(replicated).manifest();
   const { k } = replicated.config.mine;
   for (const encoder of ENCODER_NAMES) {
-    const router = await replicated.shared.shardRouter(encoder);
+    const router = await shared(replicated).shardRouter(encoder);
     const members: number[][] = Array.from({ length: router.shards }, () => []);
     const vectors = new Map<number, Float32Array>();
     for (const p of manifest.parts) {
@@ -151,7 +152,7 @@ test('shard_overlap: images near a border are indexed in their two nearest shard
     }
     assert.ok(members.flat().length > vectors.size, `${encoder}: some images are in two shards`);
     for (let s = 0; s < router.shards; s++) {
-      const meta = await replicated.shared.shardMeta({ encoder, shard: s });
+      const meta = await shared(replicated).shardMeta({ encoder, shard: s });
       assert.equal(meta.count, members[s].length, `${encoder} shard ${s} holds its homes and its border's replicas`);
       const shard = await loadShard(replicated.work, replicated.layout.indexShard(encoder, s), meta.dim, meta.count, replicated.config.index.ef_search);
       for (const id of members[s]) assert.equal(shard.search(vectors.get(id)!, 1)[0].id, id, `${encoder} image ${id} in shard ${s}`);

@@ -22,7 +22,7 @@ import { createContext } from '../src/runner/context.ts';
 import { pipelineStages } from '../src/pipeline.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import type { StageContext } from '../src/stages/stage.ts';
+import type { StageContext } from '../src/core/stage.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { s3Client } from '../src/storage/s3-client.ts';
 import { pathUnder, UnsafeKeyError, unsafeKeyProblem } from '../src/storage/safe-key.ts';

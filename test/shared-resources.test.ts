@@ -1,4 +1,4 @@
-// What the units of a process share (ctx.shared): loaded once, a failed load tried again, and
+// What the units of a process share (shared(ctx)): loaded once, a failed load tried again, and
 // never served under other artifact keys than those it was loaded under.
 import assert from 'node:assert/strict';
 import { mkdirSync, writeFileSync } from 'node:fs';
@@ -12,6 +12,7 @@ import { resolveEncoders } from '../src/encoders/resolve.ts';
 import { createContext } from '../src/runner/context.ts';
 import { Lazy, LazyMap } from '../src/util/lazy.ts';
 import { demoConfig, tempDir } from './helpers.ts';
+import { shared } from '../src/stages/shared-resources.ts';
 
 test('Lazy loads once; a failed load, thrown or rejected, is forgotten and loaded again', async () => {
   let loads = 0;
@@ -48,10 +49,10 @@ test('Lazy loads once; a failed load, thrown or rejected, is forgotten and loade
   assert.deepEqual(seen, ['x1', 'x2']);
 });
 
-test('ctx.shared belongs to the current keys: a manifest read under one key is not served under another', async () => {
+test('shared(ctx) belongs to the current keys: a manifest read under one key is not served under another', async () => {
   const root = tempDir('shared');
   const ctx = createContext(demoConfig(path.join(root, 'input'), root));
-  assert.throws(() => ctx.shared, /artifact keys are not resolved yet/);
+  assert.throws(() => shared(ctx), /artifact keys are not resolved yet/);
   const writeManifest = (key: string, total: number) => {
     const dir = path.join(root, 'work', 'manifest', key);
     mkdirSync(dir, { recursive: true });
@@ -59,27 +60,25 @@ test('ctx.shared belongs to the current keys: a manifest read under one key is n
   };
 
   ctx.keys = { manifest: 'a' };
-  await assert.rejects(ctx.shared.manifest(), 'not written yet');
+  await assert.rejects(shared(ctx).manifest(), 'not written yet');
   writeManifest('a', 5);
-  assert.equal((await ctx.shared.manifest()).total, 5, 'a failed read is tried again');
+  assert.equal((await shared(ctx).manifest()).total, 5, 'a failed read is tried again');
   writeManifest('a', 6);
-  assert.equal((await ctx.shared.manifest()).total, 5, 'read once per keys');
-  const copy = { ...ctx };
-  assert.equal(copy.shared, ctx.shared, 'a copy of the context shares its resources');
+  assert.equal((await shared(ctx).manifest()).total, 5, 'read once per keys');
 
   writeManifest('b', 9);
   ctx.keys = { manifest: 'b' };
-  assert.equal((await ctx.shared.manifest()).total, 9, 'new keys, new resources');
+  assert.equal((await shared(ctx).manifest()).total, 9, 'new keys, new resources');
   assert.equal(ctx.layout.keys, ctx.keys);
 
   // A load under the old keys still in flight when they change reads the old keys' artifact.
   ctx.keys = { manifest: 'a' };
-  const old = ctx.shared;
+  const old = shared(ctx);
   const loading = old.manifest();
   ctx.keys = { manifest: 'b' };
-  assert.notEqual(ctx.shared, old);
+  assert.notEqual(shared(ctx), old);
   assert.equal((await loading).total, 6);
-  assert.equal((await ctx.shared.manifest()).total, 9);
+  assert.equal((await shared(ctx).manifest()).total, 9);
 });
 
 test('unit threads share the process encoder threads: one session per model, the same vectors as a session of their own', async () => {

@@ -3,7 +3,7 @@
 // retry, a rerun or a re-mine that sends the same request reads the reply instead of paying again;
 // on shared work storage this serves every worker of a distributed run.
 import { createHash } from 'node:crypto';
-import { cachedRequestPath } from '../artifacts/layout.ts';
+import { cachedRequestPath } from '../core/layout.ts';
 import { NotFoundError, type Storage } from '../storage/storage.ts';
 
 /** What is kept of a reply: enough to parse it again and to count its tokens. */

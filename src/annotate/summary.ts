@@ -1,7 +1,7 @@
 // summary.json's `annotation` section, from the annotate units' stats files on disk: requests
 // sent and read from the request cache, errors by kind, per endpoint; tokens per model; and the
 // cost when `annotate.openai.price` names every model used.
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import type { AnnotationTally } from './annotator.ts';
 
 export interface AnnotationSummary {

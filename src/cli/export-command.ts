@@ -14,7 +14,7 @@ import { exportShards, type ShardFormat } from '../export/export-shards.ts';
 import type { Fit } from '../export/training-image.ts';
 import type { ExportOptions } from '../export/export-dataset.ts';
 import type { Storage } from '../storage/storage.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 
 export const EXPORT_USAGE = `export --config <file> --to <folder | s3://bucket/prefix> [--format jsonl|hf|webdataset]
          [--size 512] [--fit contain|cover|fill] [--quality 90] [--concurrency 8]

@@ -2,14 +2,14 @@
 // the config costs: every artifact's size, device-hours per encoder, index memory per shard, model
 // requests, tokens and cost. Rates are measured on a sample of the corpus unless given.
 import { parseArgs } from 'node:util';
-import { outputLayout } from '../artifacts/layout.ts';
+import { outputLayout } from '../core/layout.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { loadConfig } from '../config/load.ts';
 import { formatPlan } from '../plan/format.ts';
 import { estimateTokens, measure } from '../plan/measure.ts';
 import { planRun, type PlanInputs, type Tokens } from '../plan/plan.ts';
 import { createContext } from '../runner/context.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import { UsageError } from './usage-error.ts';
 
 export const PLAN_USAGE = `plan --config <file> [--images N] [--sample 64] [--rate <encoder>=<per s>]... [--pairs-per-image X]

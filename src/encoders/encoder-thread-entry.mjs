@@ -1,5 +1,5 @@
 // Entry of an encoder thread: worker threads do not inherit tsx's loader on Node 20 (see
-// src/runner/distributed/unit-thread-entry.mjs), so the thread registers it before the TypeScript.
+// src/runner/threads/unit-thread-entry.mjs), so the thread registers it before the TypeScript.
 import { register } from 'tsx/esm/api';
 
 register();

@@ -5,7 +5,7 @@
 // destination means its images are there.
 import { ensureKeys } from '../provenance/resolve-run.ts';
 import { readManifest } from '../stages/manifest.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { exportJsonl } from './export-jsonl.ts';
 import { exportPartImages } from './export-images.ts';

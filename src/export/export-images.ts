@@ -2,12 +2,12 @@
 // there is listed once per part and skipped (writes are whole, so a listed image is complete), which
 // makes an interrupted export resumable. Each image is one ranged read of its tar member via the
 // catalog, then resized to JPEG; at most `concurrency` are in memory at once.
-import { partName } from '../artifacts/layout.ts';
+import { partName } from '../core/layout.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { mapPool } from '../util/pool.ts';
 import type { IdBitmap } from './referenced-images.ts';

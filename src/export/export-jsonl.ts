@@ -2,7 +2,7 @@
 // name pointing at its exported JPEG. A triple that uses an image which could not be exported is
 // left out (the image is in the ledger), so every line a trainer reads has all its files.
 import { createInterface } from 'node:readline';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import { storeViaLocalFile, writeChunks } from '../storage/staged-file.ts';
 import type { Storage } from '../storage/storage.ts';
 import { exportedImageKey } from './training-image.ts';

@@ -7,7 +7,7 @@
 import { ensureKeys } from '../provenance/resolve-run.ts';
 import { parquetRowCount } from '../artifacts/parquet.ts';
 import { readManifest } from '../stages/manifest.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { datasetCard } from './dataset-card.ts';
 import { writeHfShard } from './hf-parquet.ts';

@@ -5,7 +5,7 @@
 import { readParquet } from '../artifacts/parquet.ts';
 import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import type { CatalogManifest } from '../stages/manifest.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 
 export class IdBitmap {
   private readonly bits: Uint8Array;

@@ -3,14 +3,14 @@
 // (a query recurs once per relation). An image that is missing, cut or undecodable goes to the
 // ledger and its triples are left out; any other storage error (an outage past its retries) fails
 // the export, which a rerun resumes.
-import { partName } from '../artifacts/layout.ts';
+import { partName } from '../core/layout.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import { readImageBytes } from '../corpus/image-bytes.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { lookupImages } from '../stages/catalog-lookup.ts';
 import { triplesSchema, type TripleRow } from '../artifacts/tables.ts';
 import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import { UnsafeKeyError } from '../storage/safe-key.ts';
 import { NotFoundError, ShortReadError } from '../storage/storage.ts';
 import { LruCache } from '../util/lru.ts';

@@ -5,9 +5,9 @@
 // a fault of the environment fails the unit, which is retried, instead of coming here. `retryable`
 // says whether another try may still pass (a model reply that stayed malformed, a unit that failed);
 // `megapairs retry-failed` reruns the units holding such entries.
-import { LEDGER_STAGES_OUTSIDE } from '../artifacts/layout.ts';
-import { stagesOf } from '../provenance/stage-keys.ts';
-import type { StageContext } from '../stages/stage.ts';
+import { LEDGER_STAGES_OUTSIDE } from '../core/layout.ts';
+import { stagesOf } from '../core/keys.ts';
+import type { StageContext } from '../core/stage.ts';
 import { describeError } from '../util/error-chain.ts';
 import { redact } from '../secrets/redact.ts';
 

@@ -24,7 +24,7 @@ import { annotationsSchema } from '../artifacts/tables.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { triplesSchema } from '../artifacts/tables.ts';
 import { pairsSchema } from '../artifacts/tables.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import { LocalStorage } from '../storage/local.ts';
 import { mapPool } from '../util/pool.ts';
 import { Rng, seedFrom } from '../util/rng.ts';

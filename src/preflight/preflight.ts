@@ -1,7 +1,7 @@
 // Preflight: everything a run needs is checked before any unit runs, and every problem is
 // reported at once (config key, what was found, what was expected); the CLI exits 2 on any.
 // `megapairs run --no-preflight` skips it.
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import type { PreflightProblem } from './problem.ts';
 import { checkAnnotator } from './annotator.ts';
 import { checkEncoders } from './encoders.ts';

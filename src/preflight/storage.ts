@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import type { Config } from '../config/schema.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
 import { listShards } from '../corpus/webdataset.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { describeError } from '../util/error-chain.ts';
 import type { PreflightProblem } from './problem.ts';

@@ -3,7 +3,7 @@
 // (they come from the artifacts before it), so it is shown as computing whole; a stage keyed by
 // part knows its parts from its keys, so it says how many it reuses and computes all the same.
 import { pipelineStages } from '../pipeline.ts';
-import type { Stage, StageContext } from '../stages/stage.ts';
+import { isUnitDone, type Stage, type StageContext } from '../core/stage.ts';
 import { changesSince, stageReason, stageStatus } from './explain.ts';
 import { resolveRun } from './resolve-run.ts';
 
@@ -61,7 +61,7 @@ export async function missingWork(ctx: StageContext): Promise<{ stage: string; m
 /** How many of the units have their artifacts complete under the context's keys. */
 async function countDone(ctx: StageContext, stage: Stage<any>, units: unknown[]): Promise<number> {
   let done = 0;
-  for (const u of units) if (await stage.isDone(ctx, u)) done++;
+  for (const u of units) if (await isUnitDone(ctx, stage, u)) done++;
   return done;
 }
 

@@ -1,9 +1,10 @@
 // `megapairs gc`: removes work artifacts that no given config refers to, i.e. every stage folder
 // and ledger folder under a key other than the configs' keys. Run records, storage markers and the
 // request cache of annotation (content-addressed, reusable by any config) are kept.
-import { LEDGER_FOLDER, STAGE_FOLDERS } from '../artifacts/layout.ts';
+import { LEDGER_FOLDER } from '../core/layout.ts';
+import { stageFolders } from '../pipeline.ts';
 import type { Storage } from '../storage/storage.ts';
-import { splitKeyName, type StageKeys } from './stage-keys.ts';
+import { splitKeyName, type StageKeys } from '../core/keys.ts';
 
 export interface GcResult {
   /** "<folder>/<key>/" of every removed (or, dry, removable) key, with its file count. */
@@ -13,11 +14,12 @@ export interface GcResult {
 
 /** Keys the configs use, per stage; the work storage's other stage keys go. */
 export async function collectGarbage(work: Storage, keep: StageKeys[], opts: { dryRun?: boolean } = {}): Promise<GcResult> {
+  const folders = stageFolders();
   const wanted = new Set<string>();
   for (const keys of keep) {
     for (const [name, key] of Object.entries(keys)) {
       const { stage } = splitKeyName(name); // a part key's folder is its stage's
-      wanted.add(`${STAGE_FOLDERS[stage]}/${key}/`);
+      wanted.add(`${folders[stage]}/${key}/`);
       wanted.add(`${LEDGER_FOLDER}/${stage}/${key}/`);
     }
     // Ledgers of steps outside the pipeline sit under the key of the stage they follow.
@@ -25,7 +27,7 @@ export async function collectGarbage(work: Storage, keep: StageKeys[], opts: { d
   }
   const byFolder = new Map<string, string[]>();
   const add = (folder: string, key: string) => byFolder.set(folder, [...(byFolder.get(folder) ?? []), key]);
-  for (const top of Object.values(STAGE_FOLDERS)) {
+  for (const top of Object.values(folders)) {
     for await (const key of work.list(`${top}/`)) {
       const [, k] = key.split('/');
       if (k) add(`${top}/${k}/`, key);

@@ -2,9 +2,10 @@
 // digests), set on the context so every artifact path is the current key's, and the last recorded
 // run of the same name, to explain what changed. `record` writes this run's record in its place.
 import { pipelineStages } from '../pipeline.ts';
-import type { Stage, StageContext } from '../stages/stage.ts';
+import type { Stage, StageContext } from '../core/stage.ts';
 import { readRunRecord, writeRunRecord, type RunRecord } from './run-record.ts';
-import { keysOf, resolveProvenance, runKey, type RunProvenance } from './stage-keys.ts';
+import { runKey } from '../core/keys.ts';
+import { keysOf, resolveProvenance, type RunProvenance } from './stage-keys.ts';
 
 export interface ResolvedRun {
   key: string;

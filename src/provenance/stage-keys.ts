@@ -4,7 +4,8 @@
 // upstream changes every key after it; an unchanged config gives the same keys, so nothing is
 // recomputed. Artifacts live under their stage's key (layout.ts), so an old artifact is never read
 // under a new key.
-import type { Stage, StageContext } from '../stages/stage.ts';
+import type { Stage, StageContext } from '../core/stage.ts';
+import { partKeyName, type StageKeys } from '../core/keys.ts';
 import { digest } from './digest.ts';
 
 /** Raised when the layout of artifacts changes in a way old keys must not be read under. */
@@ -26,7 +27,6 @@ export interface PartProvenance {
 }
 
 export type RunProvenance = Record<string, StageProvenance>;
-export type StageKeys = Record<string, string>;
 
 /** Every stage's provenance, in pipeline order; a stage may read only stages listed before it. */
 export async function resolveProvenance(ctx: StageContext, stages: readonly Stage<any>[]): Promise<RunProvenance> {
@@ -74,15 +74,6 @@ async function partProvenance(ctx: StageContext, stage: Stage<any>, decidedBy: R
   return parts;
 }
 
-/** The name a part key travels under among the stage keys. */
-export const partKeyName = (stage: string, unit: string) => `${stage}@${unit}`;
-
-/** The stage and, for a part key, the unit of a name in StageKeys. */
-export function splitKeyName(name: string): { stage: string; unit?: string } {
-  const at = name.indexOf('@');
-  return at < 0 ? { stage: name } : { stage: name.slice(0, at), unit: name.slice(at + 1) };
-}
-
 /** Stage keys, then every part key under its `<stage>@<unit>` name. */
 export function keysOf(p: RunProvenance): StageKeys {
   const out: StageKeys = {};
@@ -92,9 +83,3 @@ export function keysOf(p: RunProvenance): StageKeys {
   }
   return out;
 }
-
-/** The names of the stages among StageKeys (part keys left out). */
-export const stagesOf = (keys: StageKeys): string[] => Object.keys(keys).filter((name) => !splitKeyName(name).unit);
-
-/** The run's own key: the last stage's, which chains every other. */
-export const runKey = (keys: StageKeys, stageOrder: readonly string[]): string => keys[stageOrder[stageOrder.length - 1]];

@@ -6,8 +6,9 @@ import { readImageBytes } from '../corpus/image-bytes.ts';
 import { lookupImages } from '../stages/catalog-lookup.ts';
 import { triplesSchema, type TripleRow } from '../artifacts/tables.ts';
 import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import { thumbnailDataUri } from './thumbnail.ts';
+import { shared } from '../stages/shared-resources.ts';
 
 export interface GalleryImage {
   name: string;
@@ -37,7 +38,7 @@ export interface GalleryOptions {
 }
 
 export async function galleryTriples(ctx: StageContext, opts: GalleryOptions): Promise<GalleryTriple[]> {
-  const manifest = await ctx.shared.manifest();
+  const manifest = await shared(ctx).manifest();
   const picked: Array<{ triple: TripleRow; negativeId?: number }> = [];
   const perRelation = new Map<string, number>();
   for (const { number } of manifest.parts.slice(0, opts.maxParts)) {

@@ -1,11 +1,11 @@
 // Builds the context stages run in from a config: the three storages and a local cache folder.
 import { homedir } from 'node:os';
 import path from 'node:path';
-import { keyedLayout, type Layout } from '../artifacts/layout.ts';
+import { keyedLayout, type Layout } from '../core/layout.ts';
 import type { Config } from '../config/schema.ts';
-import type { StageKeys } from '../provenance/stage-keys.ts';
-import { SharedResources } from '../stages/shared-resources.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageKeys } from '../core/keys.ts';
+import { stageFolders } from '../pipeline.ts';
+import type { StageContext } from '../core/stage.ts';
 import { isUrl } from '../storage/location.ts';
 import { openStorage } from '../storage/open.ts';
 import { rememberSecrets } from '../secrets/redact.ts';
@@ -22,16 +22,9 @@ export function createContext(config: Config, keys?: StageKeys): StageContext {
   rememberSecrets(config); // whatever this context's stages write passes through redact()
   const cacheDir = cacheDirFor(config);
   const storage = { s3: config.s3, cacheDir };
-  // The layout and the shared resources of the current keys, made again together when they change.
-  let current: { keys: StageKeys; layout: Layout; shared: SharedResources } | undefined;
-  const currentOf = (ctx: StageContext) => {
-    if (!ctx.keys) throw new Error('artifact keys are not resolved yet: resolve the run first');
-    if (current?.keys !== ctx.keys) {
-      const layout = keyedLayout(ctx.keys);
-      current = { keys: ctx.keys, layout, shared: new SharedResources(ctx, layout) };
-    }
-    return current;
-  };
+  const folders = stageFolders();
+  // The layout of the current keys, made again when they change.
+  let current: { keys: StageKeys; layout: Layout } | undefined;
   return {
     config,
     input: openStorage(config.input.path, storage),
@@ -40,10 +33,9 @@ export function createContext(config: Config, keys?: StageKeys): StageContext {
     cacheDir,
     keys,
     get layout(): Layout {
-      return currentOf(this).layout;
-    },
-    get shared(): SharedResources {
-      return currentOf(this).shared;
+      if (!this.keys) throw new Error('artifact keys are not resolved yet: resolve the run first');
+      if (current?.keys !== this.keys) current = { keys: this.keys, layout: keyedLayout(this.keys, folders) };
+      return current.layout;
     },
   };
 }

@@ -6,45 +6,8 @@
 import { readLedger } from '../ledger/ledger.ts';
 import { ensureKeys } from '../provenance/resolve-run.ts';
 import { pipelineStages } from '../pipeline.ts';
-import type { Stage, StageContext } from '../stages/stage.ts';
+import { markerStorage, type Stage, type StageContext } from '../core/stage.ts';
 import type { Storage } from '../storage/storage.ts';
-
-/** Where a unit's completion marker is: the artifact its stage's isDone looks for. */
-function doneMarkers(ctx: StageContext, stage: string, unit: any): Array<[Storage, string]> {
-  switch (stage) {
-    case 'catalog':
-      return [[ctx.work, ctx.layout.catalogPart(unit.number)]];
-    case 'manifest':
-      return [[ctx.work, ctx.layout.catalogManifest()]];
-    case 'embed':
-      return [[ctx.work, ctx.layout.embeddingMask(unit)]];
-    case 'partition':
-      return [[ctx.work, ctx.layout.shardRouter(unit)]];
-    case 'assign':
-      return [[ctx.work, ctx.layout.shardMembersDone(unit)]];
-    case 'route':
-      return [[ctx.work, ctx.layout.shardQueriesDone(unit)]];
-    case 'index':
-      return [[ctx.work, ctx.layout.indexShardMeta(unit.encoder, unit.shard)]];
-    case 'search':
-      return (unit.parts as number[]).map((n): [Storage, string] => [ctx.work, ctx.layout.searchDistances(unit.encoder, unit.shard, n)]);
-    case 'recall':
-      return [[ctx.work, ctx.layout.recall(unit)]];
-    case 'mine':
-      return [[ctx.work, ctx.layout.candidatesStats(unit)]];
-    case 'select':
-      return [[ctx.work, ctx.layout.miningStats()]];
-    case 'annotate':
-      return [[ctx.work, ctx.layout.annotationsPart(unit)]];
-    case 'emit':
-      return [[ctx.output, ctx.layout.emittedMarker(unit)]];
-    case 'jsonl':
-      return [[ctx.output, ctx.layout.exportedMarker()]];
-    // A stage added to the pipeline must say here what marks its unit done, or retry would leave it stale.
-    default:
-      throw new Error(`retry-failed: no completion marker known for stage "${stage}" (src/runner/retry-local.ts)`);
-  }
-}
 
 const planned = (ctx: StageContext, stage: Stage<any>): Promise<unknown[]> => stage.plan(ctx).catch(() => []); // not reached yet: nothing to forget
 
@@ -84,7 +47,7 @@ export async function prepareRetry(ctx: StageContext): Promise<RetryPlan> {
     const mixes = dirty.size > 0 && !ids.some((id) => dirty.has(id)); // its units are not per part
     if (mixes && units.length > 1) all = true;
     const chosen = all || mixes ? units : units.filter((u) => dirty.has(stage.unitId(u)) || mine.has(stage.unitId(u)));
-    for (const u of chosen) forget.push(...doneMarkers(ctx, stage.name, u));
+    for (const u of chosen) forget.push(...stage.doneMarkers(ctx, u).map((m): [Storage, string] => [markerStorage(ctx, m), m.key]));
     if (!mixes) dirty = new Set([...dirty, ...mine]);
     else dirty = new Set([...dirty, ...mine, ...ids]);
   });

@@ -1,7 +1,7 @@
 // The end-of-run summary, computed from the artifacts themselves (not from what this process
 // happened to run), so a resumed run reports the whole run.
 import { ensureKeys } from '../provenance/resolve-run.ts';
-import { outputLayout } from '../artifacts/layout.ts';
+import { outputLayout } from '../core/layout.ts';
 import { decodeNpy } from '../artifacts/npy.ts';
 import { parquetRowCount, readParquet } from '../artifacts/parquet.ts';
 import { annotationSummary, type AnnotationSummary } from '../annotate/summary.ts';
@@ -9,9 +9,9 @@ import { ENCODER_NAMES } from '../config/schema.ts';
 import { JOB_REFUSED, readLedger } from '../ledger/ledger.ts';
 import { readManifest } from '../stages/manifest.ts';
 import { readMiningSummary, type MiningSummary } from '../stages/mining-stats.ts';
-import type { StageContext } from '../stages/stage.ts';
+import type { StageContext } from '../core/stage.ts';
 import type { Storage } from '../storage/storage.ts';
-import type { StageReport } from './local.ts';
+import type { StageReport } from './stage-report.ts';
 import { decideOutcome, type RunOutcome } from './outcome.ts';
 import { canonicalJson } from '../provenance/digest.ts';
 import { writeRunReport } from '../report/write-report.ts';

@@ -14,11 +14,14 @@ import { mapPool } from '../util/pool.ts';
 import { Rng } from '../util/rng.ts';
 import { lookupImages } from './catalog-lookup.ts';
 import { PartStage } from './part-stage.ts';
-import type { StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, StageContext, UnitResult } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 export class AnnotateStage extends PartStage {
   readonly name = 'annotate';
   readonly after = ['catalog', 'manifest', 'select'];
+  readonly folder = 'annotations';
+  readonly needs = 'model-endpoint';
   /**
    * The annotator, each step's model and the prompts' settings. Where the endpoints are and how
    * fast they are asked (limits, timeouts, the circuit, prices) decide nothing.
@@ -46,8 +49,8 @@ export class AnnotateStage extends PartStage {
     return { 'annotate.annotator': annotator, ...models, 'annotate.openai': prompts, 'run.seed': ctx.config.run.seed };
   }
 
-  isDone(ctx: StageContext, n: number): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.annotationsPart(n));
+  doneMarkers(ctx: StageContext, n: number): DoneMarker[] {
+    return [{ storage: 'work', key: ctx.layout.annotationsPart(n) }];
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
@@ -57,10 +60,10 @@ export class AnnotateStage extends PartStage {
       ctx,
       pairs.flatMap((p) => [p.q_id, p.t_id]),
     );
-    const annotator = await ctx.shared.annotator();
+    const annotator = await shared(ctx).annotator();
     const image = (row: CatalogRow): PairImage => ({ key: row.image, caption: row.caption, bytes: () => readImageBytes(ctx.input, row) });
     const tally = newTally();
-    const progress = ctx.shared.annotateProgress();
+    const progress = shared(ctx).annotateProgress();
 
     let environmentFault: Error | undefined;
     progress.unitStarted(pairs.length);

@@ -5,10 +5,11 @@
 import type { ShardRouter } from '../knn/shard-router.ts';
 import { routedShards } from './partition.ts';
 import { ShardRowsStage } from './shard-rows.ts';
-import type { StageContext } from './stage.ts';
+import type { StageContext } from '../core/stage.ts';
 
 export class AssignStage extends ShardRowsStage {
   readonly name = 'assign';
+  readonly folder = 'assigned';
   decidedBy(ctx: StageContext): Record<string, unknown> {
     return routedShards(ctx.config) ? { 'index.shard_overlap': ctx.config.index.shard_overlap } : { 'index.probe_shards > 0': false };
   }

@@ -5,10 +5,11 @@
 import { readParquet } from '../artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { locate } from './manifest.ts';
-import type { StageContext } from './stage.ts';
+import type { StageContext } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 export async function lookupImages(ctx: StageContext, ids: Iterable<number>): Promise<Map<number, CatalogRow>> {
-  const manifest = await ctx.shared.manifest();
+  const manifest = await shared(ctx).manifest();
   const byPart = new Map<number, Array<{ id: number; row: number }>>();
   for (const id of new Set(ids)) {
     const { number, row } = locate(manifest, id);

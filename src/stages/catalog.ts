@@ -6,7 +6,7 @@
 // its retries, an I/O error, a shard listed a moment ago and gone now) fails the unit instead, so a
 // rerun tries the shard again rather than recording its images as lost.
 import sharp from 'sharp';
-import { partName } from '../artifacts/layout.ts';
+import { partName } from '../core/layout.ts';
 import { writeParquet } from '../artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';
 import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/shard-metadata.ts';
@@ -17,7 +17,7 @@ import { canonicalJson } from '../provenance/digest.ts';
 import { printableKey, unsafeKeyProblem } from '../storage/safe-key.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { NotFoundError, ObjectChangedError } from '../storage/storage.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
 import { describeError } from '../util/error-chain.ts';
 import { withOwnError } from '../util/sharp-message.ts';
 
@@ -75,6 +75,7 @@ const captionBytes = (v: unknown): Buffer | string | undefined | null =>
 export class CatalogStage implements Stage<ShardRef> {
   readonly name = 'catalog';
   readonly after = [];
+  readonly folder = 'catalog';
   readonly keyedByPart = true;
 
   /**
@@ -112,8 +113,8 @@ export class CatalogStage implements Stage<ShardRef> {
     return partName(shard.number);
   }
 
-  isDone(ctx: StageContext, shard: ShardRef): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.catalogPart(shard.number));
+  doneMarkers(ctx: StageContext, shard: ShardRef): DoneMarker[] {
+    return [{ storage: 'work', key: ctx.layout.catalogPart(shard.number) }];
   }
 
   async run(ctx: StageContext, shard: ShardRef): Promise<UnitResult> {

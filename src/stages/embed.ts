@@ -25,7 +25,8 @@ import { UnitLedger } from '../ledger/ledger.ts';
 import { toHalfArray } from '../util/float16.ts';
 import { withOwnError } from '../util/sharp-message.ts';
 import { PartStage } from './part-stage.ts';
-import type { StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, StageContext, UnitResult } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 /** Rows read and handed to the decode threads: their bytes, and their decoding under way. */
 interface ReadChunk {
@@ -62,6 +63,8 @@ class VectorTable {
 export class EmbedStage extends PartStage {
   readonly name = 'embed';
   readonly after = ['catalog'];
+  readonly folder = 'embeddings';
+  readonly needs = 'gpu';
   /** Each part is keyed by its catalog part: a grown corpus embeds only its new parts. */
   readonly keyedByPart = true;
 
@@ -83,14 +86,14 @@ export class EmbedStage extends PartStage {
     return out;
   }
 
-  isDone(ctx: StageContext, n: number): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.embeddingMask(n));
+  doneMarkers(ctx: StageContext, n: number): DoneMarker[] {
+    return [{ storage: 'work', key: ctx.layout.embeddingMask(n) }];
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const ledger = new UnitLedger(this.name, this.unitId(n));
     const rows = await readParquet<CatalogRow>(ctx.work, ctx.layout.catalogPart(n), catalogSchema);
-    const { images, caption } = await ctx.shared.encoders();
+    const { images, caption } = await shared(ctx).encoders();
     const tables = new Map<EncoderName, VectorTable>([...images, caption].map((e) => [e.spec.name, new VectorTable(rows.length)]));
     const mask = new Uint8Array(rows.length).fill(1);
     const { decode_threads, prefetch_batches } = ctx.config.encoders;

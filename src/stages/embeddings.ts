@@ -3,7 +3,7 @@
 // `embed.dtype` stored them as.
 import { decodeNpy, floatData } from '../artifacts/npy.ts';
 import type { EncoderName } from '../config/schema.ts';
-import type { StageContext } from './stage.ts';
+import type { StageContext } from '../core/stage.ts';
 
 export interface PartVectors {
   rows: number;

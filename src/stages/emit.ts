@@ -1,22 +1,25 @@
 // Emit: one unit per part. Joins each annotated pair with its images and writes the product: a
 // triples Parquet part and its MegaPairs-format JSONL lines ({q_img, q_text, t_img, hns}).
-import { readMarker } from '../artifacts/marker.ts';
 import { readParquet, writeParquet } from '../artifacts/parquet.ts';
 import { annotationsSchema, pairsSchema, triplesSchema, type AnnotationRow, type PairRow, type TripleRow } from '../artifacts/tables.ts';
 import { lookupImages } from './catalog-lookup.ts';
 import { PartStage } from './part-stage.ts';
-import type { StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, StageContext, UnitResult } from '../core/stage.ts';
 
 export class EmitStage extends PartStage {
   readonly name = 'emit';
   readonly after = ['catalog', 'manifest', 'select', 'annotate'];
+  readonly chain = 'unit';
   decidedBy(): Record<string, unknown> {
     return {};
   }
 
-  async isDone(ctx: StageContext, n: number): Promise<boolean> {
+  doneMarkers(ctx: StageContext, n: number): DoneMarker[] {
     // The output keeps plain names, so its marker says which emit key the part there is from.
-    return (await readMarker(ctx.output, ctx.layout.emittedMarker(n))) === ctx.layout.keys.emit && ctx.output.exists(ctx.layout.triplesPart(n));
+    return [
+      { storage: 'output', key: ctx.layout.emittedMarker(n), holds: ctx.layout.keys.emit },
+      { storage: 'output', key: ctx.layout.triplesPart(n) },
+    ];
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {

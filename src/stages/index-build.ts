@@ -9,14 +9,15 @@ import { readPartVectors, rowOf } from './embeddings.ts';
 import type { CatalogManifest } from './manifest.ts';
 import { routedShards } from './partition.ts';
 import { readShardRows } from './shard-rows.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 export interface IndexUnit {
   encoder: EncoderName;
   shard: number;
 }
 
-/** A shard's metadata, written last (it marks the unit complete); read through ctx.shared.shardMeta(). */
+/** A shard's metadata, written last (it marks the unit complete); read through shared(ctx).shardMeta(). */
 export interface ShardMeta {
   encoder: EncoderName;
   shard: number;
@@ -36,6 +37,7 @@ export function shardCount(manifest: CatalogManifest, shardSize: number): number
 export class IndexStage implements Stage<IndexUnit> {
   readonly name = 'index';
   readonly after = ['manifest', 'embed', 'partition', 'assign'];
+  readonly folder = 'index';
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { shard_size, m, ef_construction } = ctx.config.index;
     return {
@@ -49,18 +51,18 @@ export class IndexStage implements Stage<IndexUnit> {
   readonly threaded = true;
 
   async plan(ctx: StageContext): Promise<IndexUnit[]> {
-    const shards = shardCount(await ctx.shared.manifest(), ctx.config.index.shard_size);
+    const shards = shardCount(await shared(ctx).manifest(), ctx.config.index.shard_size);
     return ENCODER_NAMES.flatMap((encoder) => Array.from({ length: shards }, (_, shard) => ({ encoder, shard })));
   }
   unitId(u: IndexUnit): string {
     return `${u.encoder}-shard-${String(u.shard).padStart(2, '0')}`;
   }
-  isDone(ctx: StageContext, u: IndexUnit): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.indexShardMeta(u.encoder, u.shard));
+  doneMarkers(ctx: StageContext, u: IndexUnit): DoneMarker[] {
+    return [{ storage: 'work', key: ctx.layout.indexShardMeta(u.encoder, u.shard) }];
   }
 
   async run(ctx: StageContext, u: IndexUnit): Promise<UnitResult> {
-    const manifest = await ctx.shared.manifest();
+    const manifest = await shared(ctx).manifest();
     const routed = routedShards(ctx.config);
     const first = routed ? 0 : u.shard * ctx.config.index.shard_size;
     const end = routed ? manifest.total : Math.min(first + ctx.config.index.shard_size, manifest.total);

@@ -2,14 +2,14 @@
 // makes global image ids (part offset + row) that the indexes use as labels. One unit.
 import { parquetRowCount } from '../artifacts/parquet.ts';
 import { CatalogStage } from './catalog.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
 
 export interface CatalogManifest {
   total: number;
   parts: Array<{ number: number; rows: number; offset: number }>;
 }
 
-/** Reads the manifest; the stages after it use ctx.shared.manifest(), read once per context and keys. */
+/** Reads the manifest; the stages after it use shared(ctx).manifest(), read once per context and keys. */
 export async function readManifest(ctx: Pick<StageContext, 'work' | 'layout'>): Promise<CatalogManifest> {
   return JSON.parse((await ctx.work.read(ctx.layout.catalogManifest())).toString('utf8')) as CatalogManifest;
 }
@@ -31,6 +31,8 @@ export function locate(manifest: CatalogManifest, id: number): { number: number;
 export class ManifestStage implements Stage<'manifest'> {
   readonly name = 'manifest';
   readonly after = ['catalog'];
+  readonly folder = 'manifest';
+  readonly chain = 'all';
   decidedBy(): Record<string, unknown> {
     return {};
   }
@@ -40,8 +42,8 @@ export class ManifestStage implements Stage<'manifest'> {
   unitId(): string {
     return 'manifest';
   }
-  isDone(ctx: StageContext): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.catalogManifest());
+  doneMarkers(ctx: StageContext): DoneMarker[] {
+    return [{ storage: 'work', key: ctx.layout.catalogManifest() }];
   }
   async run(ctx: StageContext): Promise<UnitResult> {
     const manifest: CatalogManifest = { total: 0, parts: [] };

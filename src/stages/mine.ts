@@ -15,7 +15,8 @@ import { Rng } from '../util/rng.ts';
 import { shardCount } from './index-build.ts';
 import { addToHistogram, similarityHistogram, type PartMiningStats } from './mining-stats.ts';
 import { PartStage } from './part-stage.ts';
-import type { StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, StageContext, UnitResult } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 /** One shard's partial top-(k+1) per row of part `n`, as neighbour lists (none for an unembedded row). */
 async function readPartial(ctx: StageContext, encoder: EncoderName, shard: number, n: number): Promise<Neighbour[][]> {
@@ -33,7 +34,7 @@ async function readPartial(ctx: StageContext, encoder: EncoderName, shard: numbe
 
 /** Each row's k nearest neighbours in the space, across every shard, the query itself left out. */
 export async function partNeighbours(ctx: StageContext, encoder: EncoderName, n: number): Promise<Neighbour[][]> {
-  const manifest = await ctx.shared.manifest();
+  const manifest = await shared(ctx).manifest();
   const { offset, rows } = manifest.parts.find((p) => p.number === n)!;
   const lists: Neighbour[][][] = Array.from({ length: rows }, () => []);
   for (let shard = 0; shard < shardCount(manifest, ctx.config.index.shard_size); shard++) {
@@ -50,19 +51,20 @@ export async function partNeighbours(ctx: StageContext, encoder: EncoderName, n:
 export class MineStage extends PartStage {
   readonly name = 'mine';
   readonly after = ['manifest', 'embed', 'search'];
+  readonly folder = 'candidates';
   readonly threaded = true;
   decidedBy(ctx: StageContext): Record<string, unknown> {
     return { mine: ctx.config.mine, 'index.shard_size': ctx.config.index.shard_size, 'run.seed': ctx.config.run.seed };
   }
 
-  isDone(ctx: StageContext, n: number): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.candidatesStats(n));
+  doneMarkers(ctx: StageContext, n: number): DoneMarker[] {
+    return [{ storage: 'work', key: ctx.layout.candidatesStats(n) }];
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
     const { band, targets_per_space, relation_priority } = ctx.config.mine;
     const [low, high] = band;
-    const manifest = await ctx.shared.manifest();
+    const manifest = await shared(ctx).manifest();
     const { offset, rows } = manifest.parts.find((p) => p.number === n)!;
     const stats: PartMiningStats = {
       queries: 0,

@@ -2,7 +2,7 @@
 // pairs the selection merged or dropped. Parts write theirs as small JSON sidecars, the selection
 // adds them up, and summary.json's `mining` section reads the result back from the artifacts.
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
-import type { StageContext } from './stage.ts';
+import type { StageContext } from '../core/stage.ts';
 
 /** counts[i] holds values in [edges[i], edges[i+1]); the last bin also holds its upper edge. */
 export interface Histogram {

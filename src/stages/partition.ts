@@ -1,5 +1,5 @@
 // Partition: one unit per space, only when index.probe_shards > 0. It trains the space's shard
-// router (knn/shard-router.ts) on a seeded sample of its vectors (ctx.shared.shardRouter reads it):
+// router (knn/shard-router.ts) on a seeded sample of its vectors (shared(ctx).shardRouter reads it):
 // assign then puts each vector in its home shard (and route each query in its probe_shards nearest)
 // so that index and search read only their own rows. The sample is SAMPLE_PER_SHARD vectors a
 // shard, taken whole from catalog parts in a seeded order: a part's rows are in catalog order,
@@ -9,7 +9,8 @@ import { ShardRouter } from '../knn/shard-router.ts';
 import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import { shardCount } from './index-build.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 const SAMPLE_PER_SHARD = 256;
 
@@ -19,6 +20,7 @@ export const routedShards = (config: Config): boolean => config.index.probe_shar
 export class PartitionStage implements Stage<EncoderName> {
   readonly name = 'partition';
   readonly after = ['manifest', 'embed'];
+  readonly folder = 'partition';
   decidedBy(ctx: StageContext): Record<string, unknown> {
     return { 'index.shard_size': ctx.config.index.shard_size, 'index.probe_shards > 0': routedShards(ctx.config), 'run.seed': ctx.config.run.seed };
   }
@@ -30,12 +32,12 @@ export class PartitionStage implements Stage<EncoderName> {
   unitId(e: EncoderName): string {
     return e;
   }
-  isDone(ctx: StageContext, e: EncoderName): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.shardRouter(e));
+  doneMarkers(ctx: StageContext, e: EncoderName): DoneMarker[] {
+    return [{ storage: 'work', key: ctx.layout.shardRouter(e) }];
   }
 
   async run(ctx: StageContext, encoder: EncoderName): Promise<UnitResult> {
-    const manifest = await ctx.shared.manifest();
+    const manifest = await shared(ctx).manifest();
     const shards = shardCount(manifest, ctx.config.index.shard_size);
     const want = shards > 1 ? SAMPLE_PER_SHARD * shards : 0;
     const sample: Float32Array[] = [];

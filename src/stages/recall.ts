@@ -19,7 +19,8 @@ import { shardCount } from './index-build.ts';
 import { locate } from './manifest.ts';
 import { routedShards } from './partition.ts';
 import type { RecallStats } from './mining-stats.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 /** Float tolerance for "at least as similar as the exact K-th" (both sides use the same dot product). */
 export const TIE_TOLERANCE = 1e-6;
@@ -27,6 +28,7 @@ export const TIE_TOLERANCE = 1e-6;
 export class RecallStage implements Stage<EncoderName> {
   readonly name = 'recall';
   readonly after = ['manifest', 'embed', 'partition', 'index'];
+  readonly folder = 'recall';
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { k, band, recall_queries } = ctx.config.mine;
     return {
@@ -48,13 +50,13 @@ export class RecallStage implements Stage<EncoderName> {
   unitId(e: EncoderName): string {
     return e;
   }
-  isDone(ctx: StageContext, e: EncoderName): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.recall(e));
+  doneMarkers(ctx: StageContext, e: EncoderName): DoneMarker[] {
+    return [{ storage: 'work', key: ctx.layout.recall(e) }];
   }
 
   async run(ctx: StageContext, encoder: EncoderName): Promise<UnitResult> {
     const { k, band, recall_queries } = ctx.config.mine;
-    const manifest = await ctx.shared.manifest();
+    const manifest = await shared(ctx).manifest();
     // The sample: distinct ids drawn (seeded) from the catalog; those not embedded are left out.
     const rng = Rng.for(ctx.config.run.seed, 'recall', encoder);
     const drawn = new Set<number>();
@@ -73,11 +75,11 @@ export class RecallStage implements Stage<EncoderName> {
     }
 
     const lists: Neighbour[][][] = ids.map(() => []);
-    const router = routedShards(ctx.config) ? await ctx.shared.shardRouter(encoder) : undefined;
+    const router = routedShards(ctx.config) ? await shared(ctx).shardRouter(encoder) : undefined;
     const shards = shardCount(manifest, ctx.config.index.shard_size);
     const probed = vectors.map((q) => new Set(router ? router.route(q, ctx.config.index.probe_shards) : Array.from({ length: shards }, (_, s) => s)));
     for (let s = 0; s < shards; s++) {
-      const meta = await ctx.shared.shardMeta({ encoder, shard: s });
+      const meta = await shared(ctx).shardMeta({ encoder, shard: s });
       const shard = await loadShard(ctx.work, ctx.layout.indexShard(encoder, s), meta.dim, meta.count, ctx.config.index.ef_search, countShardRead(encoder));
       try {
         vectors.forEach((q, i) => probed[i].has(s) && lists[i].push(shard.search(q, k + 1)));

@@ -5,10 +5,11 @@
 // again but keeps the shards.
 import type { ShardRouter } from '../knn/shard-router.ts';
 import { ShardRowsStage } from './shard-rows.ts';
-import type { StageContext } from './stage.ts';
+import type { StageContext } from '../core/stage.ts';
 
 export class RouteStage extends ShardRowsStage {
   readonly name = 'route';
+  readonly folder = 'routed';
   decidedBy(ctx: StageContext): Record<string, unknown> {
     return { 'index.probe_shards': ctx.config.index.probe_shards };
   }

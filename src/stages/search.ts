@@ -7,7 +7,7 @@
 // index.probe_shards > 0 a unit reads and searches only the queries that the route stage sent its
 // shard (it is among their probe_shards nearest); the other rows' lists stay empty.
 import { countShardRead } from '../metrics/registry.ts';
-import { partName } from '../artifacts/layout.ts';
+import { partName } from '../core/layout.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { loadShard, shardBytes, type LoadedShard } from '../knn/hnsw-shard.ts';
@@ -18,7 +18,8 @@ import { shardCount, type ShardMeta } from './index-build.ts';
 import type { CatalogManifest } from './manifest.ts';
 import { routedShards } from './partition.ts';
 import { readShardRows } from './shard-rows.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 export interface SearchUnit {
   encoder: EncoderName;
@@ -61,6 +62,7 @@ function nearDuplicates(shard: LoadedShard, query: Float32Array, ids: number[], 
 export class SearchStage implements Stage<SearchUnit> {
   readonly name = 'search';
   readonly after = ['manifest', 'embed', 'partition', 'route', 'index'];
+  readonly folder = 'search';
   /** K, the near-duplicate bound (the band's top) and ef_search; how parts are grouped into units only paces the work. */
   decidedBy(ctx: StageContext): Record<string, unknown> {
     const { ef_search, probe_shards } = ctx.config.index;
@@ -69,13 +71,13 @@ export class SearchStage implements Stage<SearchUnit> {
   readonly threaded = true;
 
   async plan(ctx: StageContext): Promise<SearchUnit[]> {
-    const manifest = await ctx.shared.manifest();
+    const manifest = await shared(ctx).manifest();
     const { memory_budget_mb, shard_size } = ctx.config.index;
     const largestPart = Math.max(0, ...manifest.parts.map((p) => p.rows));
     const units: SearchUnit[] = [];
     for (const encoder of ENCODER_NAMES) {
       for (let shard = 0; shard < shardCount(manifest, shard_size); shard++) {
-        const meta = await ctx.shared.shardMeta({ encoder, shard });
+        const meta = await shared(ctx).shardMeta({ encoder, shard });
         const need = searchUnitBytes(meta, largestPart, meta.dim, ctx.config.mine.k);
         if (need > memory_budget_mb * MiB) {
           throw new Error(
@@ -94,16 +96,15 @@ export class SearchStage implements Stage<SearchUnit> {
     return `${u.encoder}-shard-${String(u.shard).padStart(2, '0')}-${partName(u.parts[0])}-to-${partName(u.parts[u.parts.length - 1])}`;
   }
 
-  async isDone(ctx: StageContext, u: SearchUnit): Promise<boolean> {
-    const done = await Promise.all(u.parts.map((n) => ctx.work.exists(ctx.layout.searchDistances(u.encoder, u.shard, n))));
-    return done.every(Boolean);
+  doneMarkers(ctx: StageContext, u: SearchUnit): DoneMarker[] {
+    return u.parts.map((n) => ({ storage: 'work', key: ctx.layout.searchDistances(u.encoder, u.shard, n) }));
   }
 
   async run(ctx: StageContext, u: SearchUnit): Promise<UnitResult> {
-    const meta = await ctx.shared.shardMeta(u);
+    const meta = await shared(ctx).shardMeta(u);
     const width = ctx.config.mine.k + 1; // the query finds itself first; mine drops it
     const high = ctx.config.mine.band[1];
-    const manifest = await ctx.shared.manifest();
+    const manifest = await shared(ctx).manifest();
     const shard = await loadShard(
       ctx.work,
       ctx.layout.indexShard(u.encoder, u.shard),

@@ -8,7 +8,8 @@ import { readParquet, writeParquet } from '../artifacts/parquet.ts';
 import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
 import { addHistograms, addToHistogram, similarityHistogram, type Histogram, type MiningSummary, type PartMiningStats } from './mining-stats.ts';
-import type { Stage, StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 /** Near-duplicate clusters: connected components of the near-duplicate edges (union-find). */
 class Clusters {
@@ -45,6 +46,7 @@ function inDegreeHistogram(inDegree: Uint32Array): MiningSummary['target_in_degr
 export class SelectStage implements Stage<'select'> {
   readonly name = 'select';
   readonly after = ['manifest', 'mine'];
+  readonly folder = 'pairs';
   decidedBy(ctx: StageContext): Record<string, unknown> {
     return { mine: ctx.config.mine };
   }
@@ -55,13 +57,13 @@ export class SelectStage implements Stage<'select'> {
   unitId(): string {
     return 'select';
   }
-  isDone(ctx: StageContext): Promise<boolean> {
-    return ctx.work.exists(ctx.layout.miningStats());
+  doneMarkers(ctx: StageContext): DoneMarker[] {
+    return [{ storage: 'work', key: ctx.layout.miningStats() }];
   }
 
   async run(ctx: StageContext): Promise<UnitResult> {
     const { hard_negatives, max_pairs_per_target, symmetric } = ctx.config.mine;
-    const manifest = await ctx.shared.manifest();
+    const manifest = await shared(ctx).manifest();
     const total = manifest.total;
     const edge = (a: number, b: number) => (a < b ? a * total + b : b * total + a);
 

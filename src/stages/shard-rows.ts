@@ -11,7 +11,8 @@ import type { ShardRouter } from '../knn/shard-router.ts';
 import { readPartVectors, rowOf, type PartVectors } from './embeddings.ts';
 import { routedShards } from './partition.ts';
 import { PartStage } from './part-stage.ts';
-import type { StageContext, UnitResult } from './stage.ts';
+import type { DoneMarker, StageContext, UnitResult } from '../core/stage.ts';
+import { shared } from './shared-resources.ts';
 
 /** Where one shard's rows of one part are. */
 export interface ShardRowsKeys {
@@ -73,8 +74,8 @@ export abstract class ShardRowsStage extends PartStage {
   async plan(ctx: StageContext): Promise<number[]> {
     return routedShards(ctx.config) ? super.plan(ctx) : [];
   }
-  isDone(ctx: StageContext, n: number): Promise<boolean> {
-    return ctx.work.exists(this.files(ctx).done(n));
+  doneMarkers(ctx: StageContext, n: number): DoneMarker[] {
+    return [{ storage: 'work', key: this.files(ctx).done(n) }];
   }
 
   async run(ctx: StageContext, n: number): Promise<UnitResult> {
@@ -82,7 +83,7 @@ export abstract class ShardRowsStage extends PartStage {
     const counts = {} as Record<EncoderName, number[]>;
     let embedded = 0; // the mask is every space's
     for (const encoder of ENCODER_NAMES) {
-      const router = await ctx.shared.shardRouter(encoder);
+      const router = await shared(ctx).shardRouter(encoder);
       const part = await readPartVectors(ctx, encoder, n);
       embedded = part.mask.reduce((a, b) => a + b, 0);
       counts[encoder] = await writeShardRows(ctx, part, router.shards, this.shardsOf(ctx, router), (s) => files.rows(encoder, s, n));

@@ -1,9 +1,9 @@
-// What the units of one process share, as `ctx.shared`: each member is loaded on first use and
+// What the units of one process share, as `shared(ctx)`: each member is loaded on first use and
 // kept, and a failed load is forgotten so a later unit loads it again. A set of resources belongs
-// to one set of artifact keys: the context builds a new one with its layout when its keys change,
+// to one context and one set of artifact keys: a new one is made when the context's keys change,
 // so nothing loaded under other keys is served. Every member's source is named here.
-// Its own module, not stage.ts: it imports stage modules (manifest.ts), which import stage.ts.
-import type { Layout } from '../artifacts/layout.ts';
+import type { Layout } from '../core/layout.ts';
+import type { StageKeys } from '../core/keys.ts';
 import type { Annotator } from '../annotate/annotator.ts';
 import { createAnnotator } from '../annotate/create.ts';
 import { AnnotateProgress } from '../annotate/progress.ts';
@@ -15,7 +15,7 @@ import { ShardRouter } from '../knn/shard-router.ts';
 import { Lazy, LazyMap } from '../util/lazy.ts';
 import type { ShardMeta } from './index-build.ts';
 import { readManifest, type CatalogManifest } from './manifest.ts';
-import type { StageContext } from './stage.ts';
+import type { StageContext } from '../core/stage.ts';
 
 export class SharedResources {
   private readonly manifestFile: Lazy<Promise<CatalogManifest>>;
@@ -68,4 +68,16 @@ export class SharedResources {
   annotateProgress(): AnnotateProgress {
     return this.progress.get();
   }
+}
+
+const byContext = new WeakMap<StageContext, { keys: StageKeys; shared: SharedResources }>();
+
+/** The resources the context's units share under its current keys. */
+export function shared(ctx: StageContext): SharedResources {
+  const layout = ctx.layout; // throws until the keys are resolved
+  const current = byContext.get(ctx);
+  if (current && current.keys === ctx.keys) return current.shared;
+  const made = { keys: ctx.keys!, shared: new SharedResources(ctx, layout) };
+  byContext.set(ctx, made);
+  return made.shared;
 }

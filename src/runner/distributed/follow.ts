@@ -10,18 +10,19 @@ import { kindsServing } from './kinds.ts';
 import { ensureStorageId } from '../../provenance/storage-identity.ts';
 import { resolveRun } from '../../provenance/resolve-run.ts';
 import { keysOf } from '../../provenance/stage-keys.ts';
-import { enqueueRun, finalJobId, START, type RunResult } from './phases.ts';
+import { enqueueRun, finalJobId, type RunResult } from './phases.ts';
+import { START } from './phase-plan.ts';
 import { publishRun, readPublishedRun, type PublishedRun } from './run-identity.ts';
 import { runMetricsSources } from './queue-metrics.ts';
 import { serveMetrics } from '../../metrics/server.ts';
 import { COUNT_TYPES, pending, QueueProgress, type QueueCounts } from './progress.ts';
-import { barrierJobId, CONTROL, RunQueues, type UnitJobResult } from './queues.ts';
-import type { StageReport } from '../local.ts';
-import { addUnit, stageTally, type StageTally } from './reports.ts';
+import { barrierJobId, CONTROL, RunQueues, unitIdOfJob, type UnitJobResult } from './queues.ts';
+import { addUnit, type StageReport, type StageTally } from '../stage-report.ts';
+import { stageTally } from './reports.ts';
 import { forgetFinishedRun, savedReports } from './retention.ts';
 import { missingWork } from '../../provenance/dry-run.ts';
-import type { StageContext } from '../../stages/stage.ts';
-import { recordUnitFailure, unitIdOfJob } from './unit-failure.ts';
+import type { StageContext } from '../../core/stage.ts';
+import { recordUnitFailure } from '../unit-failure.ts';
 
 export class RunFailedError extends Error {
   constructor(message: string) {

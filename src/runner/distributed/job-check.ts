@@ -12,8 +12,9 @@ import { createHash } from 'node:crypto';
 import { JOB_REFUSED, UnitLedger } from '../../ledger/ledger.ts';
 import { stagesByName } from '../../pipeline.ts';
 import { canonicalJson } from '../../provenance/digest.ts';
-import type { StageContext } from '../../stages/stage.ts';
-import { BARRIER_BEFORE, START } from './phases.ts';
+import type { StageContext } from '../../core/stage.ts';
+import { BARRIER_BEFORE } from './phases.ts';
+import { START } from './phase-plan.ts';
 import { barrierJobId, CONTROL, type ControlJobData, type RunQueues, type UnitJobData, unitJobId } from './queues.ts';
 
 /** What a check gives: the run's own unit, or why the job is refused. */

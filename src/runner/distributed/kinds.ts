@@ -1,14 +1,18 @@
-// Worker kinds: which queues a worker process serves. GPU nodes run `gpu` (embed), CPU nodes
-// `cpu` (everything else but annotation, plus the control queue that advances the run), and
-// `annotate` workers mostly wait on a model server, so they scale on their own. `all` serves
-// every queue (one machine, or tests). A single stage name (or `control`) serves just that queue.
+// Worker kinds: which queues a worker process serves, from what each stage `needs` (the
+// pipeline's registry). GPU nodes run `gpu` (embed), `annotate` workers serve the stages that
+// mostly wait on a model endpoint (annotate), so they scale on their own, and CPU nodes `cpu`:
+// everything else, plus the control queue that advances the run. `all` serves every queue (one
+// machine, or tests). A single stage name (or `control`) serves just that queue.
+import { pipelineStages } from '../../pipeline.ts';
 import { CONTROL, STAGE_NAMES } from './queues.ts';
 
+const stages = pipelineStages();
+const needing = (need: string | undefined) => stages.filter((s) => s.needs === need).map((s) => s.name);
 const WORKER_KINDS: Record<string, readonly string[]> = {
   all: [CONTROL, ...STAGE_NAMES],
-  gpu: ['embed'],
-  cpu: [CONTROL, ...STAGE_NAMES.filter((s) => s !== 'embed' && s !== 'annotate')],
-  annotate: ['annotate'],
+  gpu: needing('gpu'),
+  cpu: [CONTROL, ...needing(undefined)],
+  annotate: needing('model-endpoint'),
 };
 
 export function queuesOfKind(kind: string): readonly string[] {

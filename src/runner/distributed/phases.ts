@@ -1,48 +1,37 @@
-// The shape of a distributed run. A stage's plan() may only be called once the stages before it
-// are complete, so the run cannot be one flow built upfront: it is a chain of phases, each a flow
-// whose root is a barrier job on the control queue. When a barrier's children are all complete,
-// BullMQ releases it; a worker runs it, and it plans and enqueues the next phase:
+// The shape of a distributed run: the phases phase-plan.ts derives from the pipeline's registry,
+// each a BullMQ flow whose root is a barrier job on the control queue. When a barrier's children
+// are all complete, BullMQ releases it; a worker runs it, and it plans and enqueues the next phase:
 //
-//   start          -> after.manifest <- manifest <- catalog units
-//   after.manifest -> after.embed    <- embed units
-//   after.embed    -> after.partition <- partition units (shard routers; none unless index.probe_shards > 0)
-//   after.partition -> after.assign  <- assign units, route units (parts; likewise)
-//   after.assign   -> after.index    <- index units
-//   after.index    -> after.search   <- search units (space, shard, query parts), recall units
-//   after.search   -> after.mine     <- mine units (parts)
-//   after.mine     -> after.select   <- select
-//   after.select   -> after.jsonl    <- jsonl <- emit n <- annotate n   (per part: pipelined)
-//   after.jsonl    -> writes summary.json; its return value is the run's summary
+//   start           -> after.manifest  <- manifest <- catalog units
+//   after.manifest  -> after.embed     <- embed units
+//   after.embed     -> after.partition <- partition units (shard routers; none unless index.probe_shards > 0)
+//   after.partition -> after.route     <- assign units, route units (parts; likewise)
+//   after.route     -> after.index     <- index units
+//   after.index     -> after.recall    <- search units (space, shard, query parts), recall units
+//   after.recall    -> after.mine      <- mine units (parts)
+//   after.mine      -> after.select    <- select
+//   after.select    -> after.jsonl     <- jsonl <- emit n <- annotate n   (per part: pipelined)
+//   after.jsonl     -> writes summary.json; its return value is the run's summary
 //
 // Every job id is deterministic, so a barrier that runs twice (a crash after enqueueing) adds nothing.
 // Units whose artifacts are complete are not enqueued at all (counted as skipped), so a run enqueued
 // again (after Redis lost it, or after its finished jobs were trimmed) plans only what is left. A
 // barrier closes its phase (retention.ts): sums the units into stage reports, trims their jobs.
 import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
-import { stagesByName } from '../../pipeline.ts';
-import type { Stage, StageContext } from '../../stages/stage.ts';
-import type { StageReport } from '../local.ts';
+import { pipelineStages, stagesByName } from '../../pipeline.ts';
+import { barriersBefore, phasesOf, START, type Phase } from './phase-plan.ts';
+import { isUnitDone, type Stage, type StageContext } from '../../core/stage.ts';
+import { emptyTally, reportOf, type StageReport } from '../stage-report.ts';
 import { saveSummary, summarize, type RunSummary } from '../summary.ts';
 import type { PublishedRun } from './run-identity.ts';
 import { stageReason, stageStatus } from '../../provenance/explain.ts';
-import { barrierJobId, CONTROL, jobOptions, STAGE_NAMES, unitJobId, type ControlJobData, type RunQueues, type UnitJobData } from './queues.ts';
-import { emptyTally, reportOf } from './reports.ts';
-import { closePhase, savedReports, type Planned } from './retention.ts';
+import { barrierJobId, CONTROL, jobOptions, STAGE_NAMES, unitJobId, type ControlJobData, type Planned, type RunQueues, type UnitJobData } from './queues.ts';
+import { closePhase, savedReports } from './retention.ts';
 
-export const START = 'start';
-const FINAL = 'after.jsonl';
-/** Each barrier and the one whose job enqueues it (see the chain above); job-check.ts runs no other. */
-export const BARRIER_BEFORE: Readonly<Record<string, string>> = {
-  'after.manifest': START,
-  'after.embed': 'after.manifest',
-  'after.partition': 'after.embed',
-  'after.assign': 'after.partition',
-  'after.index': 'after.assign',
-  'after.search': 'after.index',
-  'after.mine': 'after.search',
-  'after.select': 'after.mine',
-  [FINAL]: 'after.select',
-};
+const PHASES = phasesOf(pipelineStages());
+const FINAL = PHASES.at(-1)!.barrier;
+/** Each barrier and the one whose job enqueues it; job-check.ts runs no other. */
+export const BARRIER_BEFORE: Readonly<Record<string, string>> = barriersBefore(PHASES);
 /** The job id of the run's last barrier, whose return value is the run's result. */
 export const finalJobId = (runKey: string) => barrierJobId(FINAL, runKey);
 
@@ -83,16 +72,12 @@ class Phases {
   }
 
   /** The stage's units whose artifacts are not complete yet (the rest are counted as skipped). */
-  async todo(stage: string, units?: unknown[]): Promise<unknown[]> {
+  async todo(stage: string): Promise<unknown[]> {
     const s = this.stage(stage);
-    units ??= await s.plan(this.ctx);
-    const done = await Promise.all(units.map((u) => s.isDone(this.ctx, u)));
+    const units = await s.plan(this.ctx);
+    const done = await Promise.all(units.map((u) => isUnitDone(this.ctx, s, u)));
     this.planned[stage] = { units: units.length, skipped: done.filter(Boolean).length };
     return units.filter((_, i) => !done[i]);
-  }
-
-  async units(stage: string): Promise<FlowChildJob[]> {
-    return (await this.todo(stage)).map((u) => this.unit(stage, u));
   }
 
   barrier(barrier: string, children: FlowChildJob[]): FlowJob {
@@ -102,47 +87,54 @@ class Phases {
 
   /** The flow that follows `barrier`, or undefined after the last. */
   async next(barrier: string): Promise<FlowJob | undefined> {
-    switch (barrier) {
-      case START: {
-        const catalog = await this.units('catalog');
-        const manifest = await this.todo('manifest', ['manifest']);
-        return this.barrier('after.manifest', manifest.length ? [this.unit('manifest', 'manifest', catalog)] : catalog);
-      }
-      case 'after.manifest':
-        return this.barrier('after.embed', await this.units('embed'));
-      case 'after.embed':
-        return this.barrier('after.partition', await this.units('partition'));
-      case 'after.partition':
-        return this.barrier('after.assign', [...(await this.units('assign')), ...(await this.units('route'))]);
-      case 'after.assign':
-        return this.barrier('after.index', await this.units('index'));
-      case 'after.index':
-        return this.barrier('after.search', [...(await this.units('search')), ...(await this.units('recall'))]);
-      case 'after.search':
-        return this.barrier('after.mine', await this.units('mine'));
-      case 'after.mine':
-        return this.barrier('after.select', await this.units('select'));
-      case 'after.select': {
-        // Annotate and emit share their units (the parts), so each part flows on alone: a chain
-        // of its stages that are not complete, each waiting on the one before.
-        const parts = (await this.stage('annotate').plan(this.ctx)) as unknown[];
-        const todo = new Map<string, Set<unknown>>();
-        for (const stage of ['annotate', 'emit']) todo.set(stage, new Set(await this.todo(stage, parts)));
-        const chains: FlowChildJob[] = [];
-        for (const p of parts) {
-          let chain: FlowChildJob | undefined;
-          for (const stage of ['annotate', 'emit']) if (todo.get(stage)!.has(p)) chain = this.unit(stage, p, chain && [chain]);
-          if (chain) chains.push(chain);
-        }
-        const jsonl = await this.todo('jsonl', ['jsonl']);
-        return this.barrier(FINAL, jsonl.length ? [this.unit('jsonl', 'jsonl', chains)] : chains);
-      }
-      case FINAL:
-        return undefined;
-      default:
-        throw new Error(`unknown barrier "${barrier}"`);
-    }
+    const at = barrier === START ? 0 : PHASES.findIndex((p) => p.barrier === barrier) + 1;
+    if (at === 0 && barrier !== START) throw new Error(`unknown barrier "${barrier}"`);
+    const phase = PHASES[at];
+    return phase && this.flowOf(phase);
   }
+
+  /**
+   * A phase's units not complete yet. A chained stage's unit waits on the jobs of the stages it
+   * reads in the phase (`unit`: the same unit id; `all`: every one, through the chains below
+   * them); every job nothing waits on waits for the barrier.
+   */
+  private async flowOf(phase: Phase): Promise<FlowJob> {
+    const open = new Map<string, Map<string, FlowChildJob>>(); // stage -> unit id -> a job nothing in the phase waits on yet
+    for (const stage of phase.stages) {
+      const reads = readsWithin(stage, phase);
+      const jobs = new Map<string, FlowChildJob>();
+      for (const unit of await this.todo(stage.name)) {
+        const id = stage.unitId(unit);
+        const children: FlowChildJob[] = [];
+        for (const r of reads) {
+          const waiting = open.get(r)!;
+          const taken = stage.chain === 'unit' ? [id].filter((u) => waiting.has(u)) : stage.chain === 'all' ? [...waiting.keys()] : [];
+          for (const u of taken) children.push(waiting.get(u)!), waiting.delete(u);
+        }
+        jobs.set(id, this.unit(stage.name, unit, children.length ? children : undefined));
+      }
+      open.set(stage.name, jobs);
+    }
+    return this.barrier(
+      phase.barrier,
+      [...open.values()].flatMap((m) => [...m.values()]),
+    );
+  }
+}
+
+/** The stages of the phase before `stage` that it reads, directly or through others in the phase (nearest first). */
+function readsWithin(stage: Stage<any>, phase: Phase): string[] {
+  const names = new Set(phase.stages.map((s) => s.name));
+  const out: string[] = [];
+  const visit = (s: Stage<any>) => {
+    for (const r of s.after) {
+      if (!names.has(r) || out.includes(r) || r === stage.name) continue;
+      out.push(r);
+      if (stage.chain === 'all') visit(phase.stages.find((x) => x.name === r)!);
+    }
+  };
+  visit(stage);
+  return out;
 }
 
 /**

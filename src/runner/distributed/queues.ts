@@ -2,12 +2,12 @@
 // phase to phase. Names, job ids and job options live here so that every process (workers, `run`,
 // `status`, `retry-failed`) agrees on them. Job ids are deterministic, so enqueueing the same run
 // twice adds nothing.
-import { FlowProducer, Queue, type JobsOptions } from 'bullmq';
+import { FlowProducer, Queue, type Job, type JobsOptions } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
 import { pipelineStages } from '../../pipeline.ts';
-import type { StageKeys } from '../../provenance/stage-keys.ts';
-import type { Planned } from './retention.ts';
+import type { StageKeys } from '../../core/keys.ts';
+import type { UnitOutcome } from '../unit-executor.ts';
 
 export const CONTROL = 'control';
 
@@ -22,6 +22,9 @@ export interface UnitJobData {
   run: string;
 }
 
+/** The units a phase planned per stage, and how many of them were complete already. */
+export type Planned = Record<string, { units: number; skipped: number }>;
+
 export interface ControlJobData {
   barrier: string;
   /** The key of the run that enqueued it. */
@@ -30,14 +33,11 @@ export interface ControlJobData {
   planned?: Planned;
 }
 
-/** What a unit job returns; the final barrier sums these into the stage reports. */
-export interface UnitJobResult {
-  skipped: boolean;
-  items: number;
-  failed: number;
+/** What a unit job returns (the unit executor's outcome); the final barrier sums these into the stage reports. */
+export type UnitJobResult = UnitOutcome & {
   /** A job the run did not plan (job-check.ts): why it was refused; nothing was done and it counts nowhere. */
   refused?: string;
-}
+};
 
 /**
  * "<stage>.<stage key>.<unit id>": a unit's job is the unit under one provenance key, so a run with
@@ -45,6 +45,12 @@ export interface UnitJobResult {
  * BullMQ job ids may not hold ":" (it separates Redis key parts).
  */
 export const unitJobId = (stage: string, key: string, unitId: string) => `${stage}.${key}.${unitId}`;
+/** The unit id of a unit job: its id is "<stage>.<stage key>.<unit id>" (queues.ts). */
+export function unitIdOfJob(job: Pick<Job, 'id'>, stage: string): string {
+  const keyAndUnit = job.id!.slice(stage.length + 1);
+  return keyAndUnit.slice(keyAndUnit.indexOf('.') + 1);
+}
+
 /** A barrier's job id: one per run key. */
 export const barrierJobId = (barrier: string, runKey: string) => `${barrier}.${runKey}`;
 

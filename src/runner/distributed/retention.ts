@@ -5,13 +5,12 @@
 // Re-enqueueing does not need them: planning skips units whose artifacts are complete. The
 // control queue's few barrier jobs stay: the start barrier marks the run as enqueued, the final
 // one holds the summary. `megapairs clean` removes every key of a run.
-import type { StageReport } from '../local.ts';
-import { CONTROL, STAGE_NAMES, type RunQueues } from './queues.ts';
+import { reportOf, type StageReport } from '../stage-report.ts';
+import { CONTROL, STAGE_NAMES, type Planned, type RunQueues } from './queues.ts';
 import { publishedRunKey } from './run-identity.ts';
-import { reportOf, stageTally } from './reports.ts';
+import { stageTally } from './reports.ts';
 
 /** Units a barrier's phase planned per stage, and how many of them were complete already (not enqueued). */
-export type Planned = Record<string, { units: number; skipped: number }>;
 
 /** One hash per run key: a run restarted with a changed config keeps its own reports. */
 const reportsKey = (rq: RunQueues) => rq.queue(CONTROL).toKey(`reports:${rq.run?.key ?? 'unkeyed'}`);

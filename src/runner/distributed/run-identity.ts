@@ -6,7 +6,8 @@
 // compared by its marker's id, models by their content.
 import type { Redis } from 'ioredis';
 import { changesSince } from '../../provenance/explain.ts';
-import { resolveProvenance, type RunProvenance, type StageKeys, keysOf } from '../../provenance/stage-keys.ts';
+import type { StageKeys } from '../../core/keys.ts';
+import { resolveProvenance, type RunProvenance, keysOf } from '../../provenance/stage-keys.ts';
 import { readStorageId, storageMarker } from '../../provenance/storage-identity.ts';
 import { pipelineStages } from '../../pipeline.ts';
 import type { Config } from '../../config/schema.ts';

@@ -22,11 +22,11 @@ import { queuesOfKind } from './kinds.ts';
 import { advance } from './phases.ts';
 import { runMetricsSources } from './queue-metrics.ts';
 import type { MetricsServer } from '../../metrics/server.ts';
-import { CONTROL, RunQueues, type ControlJobData, type UnitJobData, type UnitJobResult } from './queues.ts';
-import { AbortedError, ThreadPool } from './thread-pool.ts';
-import type { UnitTask } from './unit-thread.ts';
+import { CONTROL, RunQueues, unitIdOfJob, type ControlJobData, type UnitJobData, type UnitJobResult } from './queues.ts';
+import { AbortedError } from '../threads/thread-pool.ts';
+import { UnitThreads } from '../threads/unit-threads.ts';
 import { SlotWorker, Slots } from './slot-worker.ts';
-import { recordUnitFailure, unitIdOfJob, type UnitFailureReason } from './unit-failure.ts';
+import { recordUnitFailure, type UnitFailureReason } from '../unit-failure.ts';
 import { JobCheck } from './job-check.ts';
 import { redacting } from '../../secrets/redact.ts';
 
@@ -50,9 +50,6 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-// Compiled (dist/), threads load the JavaScript; from the sources, an entry that registers tsx first.
-const THREAD_ENTRY = new URL(import.meta.url.endsWith('.ts') ? './unit-thread-entry.mjs' : './unit-thread.js', import.meta.url);
-
 export async function startWorker(config: Config, kind: string, opts: WorkerOptions = {}): Promise<RunningWorker> {
   const queues = queuesOfKind(kind);
   const concurrency = opts.concurrency ?? config.runner.concurrency;
@@ -67,15 +64,15 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     connection.disconnect();
     throw err;
   });
-  const pool = new ThreadPool<UnitTask, UnitJobResult>(THREAD_ENTRY, unitQueues.length ? concurrency : 0, { config });
-  await pool.start().catch(async (err: Error) => {
+  const threads = new UnitThreads(config, unitQueues.length ? concurrency : 0);
+  await threads.start().catch((err: Error) => {
     connection.disconnect();
-    await pool.abort();
-    throw new Error(`cannot start unit threads: ${err.message}`);
+    throw err;
   });
   const rq = new RunQueues(config, connection);
   rq.run = { key: accepted.key, keys: accepted.keys };
-  let ctx = createContext(config, accepted.keys);
+  // The process's one context; its keys follow the run it serves.
+  const ctx = createContext(config, accepted.keys);
   const check = new JobCheck(rq, log);
   let refuse!: (err: Error) => void;
   const refused = new Promise<never>((_, reject) => (refuse = reject));
@@ -94,7 +91,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     try {
       accepted = await acceptRun(connection, config, log);
       rq.run = { key: accepted.key, keys: accepted.keys };
-      ctx = createContext(config, accepted.keys);
+      ctx.keys = accepted.keys;
       return true;
     } catch (err) {
       await job.moveToWait(token);
@@ -113,7 +110,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     log(`start ${job.id}`);
     const stage = job.data.stage;
     try {
-      const r = await pool.run({ stage, unit: checked.unit, keys: accepted.keys });
+      const r = await threads.run({ stage, unit: checked.unit, keys: accepted.keys });
       const seconds = (Date.now() - started) / 1000;
       log(`done ${job.id} ${r.skipped ? 'skipped (complete)' : `${r.items} items`} ${seconds.toFixed(1)}s`);
       unitsTotal.inc({ stage, outcome: r.skipped ? 'skipped' : 'done' });
@@ -193,11 +190,11 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const stop = (): Promise<void> =>
     (stopping ??= (async () => {
       log(`stopping: no new jobs; units in hand get ${((opts.graceMs ?? 25_000) / 1000).toFixed(0)}s to finish`);
-      const timer = setTimeout(() => void pool.abort(), opts.graceMs ?? 25_000);
+      const timer = setTimeout(() => void threads.close(), opts.graceMs ?? 25_000);
       await Promise.all(workers.map((w) => w.close()));
       clearTimeout(timer);
       await Promise.all(writes);
-      await pool.abort(); // the queue workers have closed, so no thread is busy: this only ends them
+      await threads.close(); // the queue workers have closed, so no thread is busy: this only ends them
       await rq.close();
       outages.stop();
       await connection.quit().catch(() => connection.disconnect());
@@ -205,6 +202,6 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     })());
 
   await Promise.all(workers.map((w) => w.waitUntilReady()));
-  opts.metrics?.setSources(runMetricsSources(rq, queues, () => pool.metrics()));
+  opts.metrics?.setSources(runMetricsSources(rq, queues, () => threads.metrics()));
   return { queues, run: accepted.key, refused, stop };
 }

@@ -6,27 +6,10 @@
 // under the work prefix say which key wrote it. Stages keyed by part (catalog, embed) keep each
 // part under its own part key: `catalog/<part key>/part-NNNNN.parquet`.
 import type { EncoderName } from '../config/schema.ts';
-import { partKeyName, type StageKeys } from '../provenance/stage-keys.ts';
+import { partKeyName, type StageKeys } from './keys.ts';
 
 const part = (n: number) => `part-${String(n).padStart(5, '0')}`;
 const shard = (s: number) => `shard-${String(s).padStart(2, '0')}`;
-
-/** The work folder each stage keeps its artifacts in, under its key. */
-export const STAGE_FOLDERS: Record<string, string> = {
-  catalog: 'catalog',
-  manifest: 'manifest',
-  embed: 'embeddings',
-  partition: 'partition',
-  assign: 'assigned',
-  route: 'routed',
-  index: 'index',
-  search: 'search',
-  recall: 'recall',
-  mine: 'candidates',
-  select: 'pairs',
-  annotate: 'annotations',
-  // emit and export write the product under the output prefix, marked in its _megapairs/ folder.
-};
 
 /** Work folders that are not keyed by a stage: the ledger (keyed inside), run records, identity. */
 export const LEDGER_FOLDER = 'failures';
@@ -46,16 +29,17 @@ const shardRows = (folder: string, encoder: EncoderName, s: number, n: number) =
 
 export type Layout = ReturnType<typeof keyedLayout>;
 
-export function keyedLayout(keys: StageKeys) {
+/** `folders`: each stage's work folder, from the pipeline's registry (src/pipeline.ts). */
+export function keyedLayout(keys: StageKeys, folders: Readonly<Record<string, string>>) {
   const at = (stage: string) => {
     const key = keys[stage];
-    if (!key || !STAGE_FOLDERS[stage]) throw new Error(`no provenance key or folder for stage "${stage}"`);
-    return `${STAGE_FOLDERS[stage]}/${key}`;
+    if (!key || !folders[stage]) throw new Error(`no provenance key or folder for stage "${stage}"`);
+    return `${folders[stage]}/${key}`;
   };
   const atPart = (stage: string, n: number) => {
     const key = keys[partKeyName(stage, part(n))];
-    if (!key || !STAGE_FOLDERS[stage]) throw new Error(`no provenance key for ${part(n)} of stage "${stage}": the part is not in this run's corpus`);
-    return `${STAGE_FOLDERS[stage]}/${key}`;
+    if (!key || !folders[stage]) throw new Error(`no provenance key for ${part(n)} of stage "${stage}": the part is not in this run's corpus`);
+    return `${folders[stage]}/${key}`;
   };
   /** A unit's ledger sits under its part's key where its stage is keyed by part ("part-00003.unit" is part-00003's). */
   const ledgerKey = (stage: string, unit?: string) => {

@@ -2,7 +2,7 @@
 // wrote its artifacts (or whose completion Redis lost in an outage) runs again and finds the unit
 // complete; it then reports the items the first attempt computed, read from here, so the stage's
 // counts are the artifacts' and not 0 for every unit a crash made run twice.
-import type { StageContext, UnitResult } from '../../stages/stage.ts';
+import type { StageContext, UnitResult } from '../core/stage.ts';
 
 export async function writeUnitResult(ctx: StageContext, stage: string, unitId: string, r: UnitResult): Promise<void> {
   await ctx.work.write(ctx.layout.unitResult(stage, unitId), JSON.stringify({ items: r.items, failed: r.failed }) + '\n');

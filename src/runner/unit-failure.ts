@@ -4,9 +4,8 @@
 // runner.max_stalls times). The entry
 // has its own file, so the unit's own ledger is untouched, and it is blanked when the unit later
 // succeeds (after `megapairs retry-failed`), so the ledger always tells the run's current state.
-import type { Job } from 'bullmq';
-import { UnitLedger } from '../../ledger/ledger.ts';
-import type { StageContext } from '../../stages/stage.ts';
+import { UnitLedger } from '../ledger/ledger.ts';
+import type { StageContext } from '../core/stage.ts';
 
 export type UnitFailureReason = 'unit_failed' | 'unit_stalled';
 
@@ -31,10 +30,4 @@ export async function recordUnitFailure(
 /** An empty ledger's save blanks an earlier entry, and writes nothing when there was none. */
 export async function clearUnitFailure(ctx: StageContext, stage: string, unitId: string): Promise<void> {
   await unitLedger(stage, unitId).save(ctx);
-}
-
-/** The unit id of a unit job: its id is "<stage>.<stage key>.<unit id>" (queues.ts). */
-export function unitIdOfJob(job: Pick<Job, 'id'>, stage: string): string {
-  const keyAndUnit = job.id!.slice(stage.length + 1);
-  return keyAndUnit.slice(keyAndUnit.indexOf('.') + 1);
 }
