@@ -12,7 +12,7 @@ import { parseArgs } from 'node:util';
 import { parseConfig } from '../src/config/load.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
-import type { StageReport } from '../src/runner/stage-report.ts';
+import type { StageReport } from '../src/core/stage-report.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 
 const { values } = parseArgs({

@@ -23,7 +23,7 @@ import { total } from '../src/runner/distributed/progress.ts';
 import { CONTROL, RunQueues } from '../src/runner/distributed/queues.ts';
 import { runMemory } from '../src/runner/distributed/retention.ts';
 import { runLocal } from '../src/runner/local.ts';
-import type { StageReport } from '../src/runner/stage-report.ts';
+import type { StageReport } from '../src/core/stage-report.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
 

@@ -8,7 +8,7 @@ import { parseConfig } from '../src/config/load.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { summarize } from '../src/runner/summary.ts';
+import { summarize } from '../src/report/summary.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
 
 const { values } = parseArgs({

@@ -11,7 +11,7 @@ import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { summarize } from '../src/runner/summary.ts';
+import { summarize } from '../src/report/summary.ts';
 import { demoConfig, duckdb, membersOf, sliceSamples, tarOf, tempDir } from './helpers.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);

@@ -10,7 +10,7 @@ import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { readPartVectors, rowOf } from '../src/stages/embeddings.ts';
-import { shardCount } from '../src/stages/index-build.ts';
+import { shardCount } from '../src/stages/shard-plan.ts';
 import { partNeighbours } from '../src/stages/mine.ts';
 import { readMiningSummary } from '../src/stages/mining-stats.ts';
 import { SearchStage } from '../src/stages/search.ts';

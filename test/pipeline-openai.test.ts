@@ -12,7 +12,7 @@ import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { summarize } from '../src/runner/summary.ts';
+import { summarize } from '../src/report/summary.ts';
 import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, isDescribe, reply, type Handler } from './chat-server.ts';
 import { demoConfig, demoConfigObject, duckdb, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 

@@ -8,7 +8,7 @@ import { loadConfig } from '../src/config/load.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { summarize } from '../src/runner/summary.ts';
+import { summarize } from '../src/report/summary.ts';
 import { demoConfig, demoConfigObject, duckdb, readJsonl, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
 const quiet = new ProgressReporter(process.stderr, true);

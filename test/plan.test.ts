@@ -17,7 +17,7 @@ import { planRun, type PlanInputs } from '../src/plan/plan.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { summarize } from '../src/runner/summary.ts';
+import { summarize } from '../src/report/summary.ts';
 import { demoConfigObject, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
 let root: string;

@@ -11,9 +11,9 @@ import { parseConfig } from '../src/config/load.ts';
 import { ENCODER_NAMES } from '../src/config/schema.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
-import type { StageReport } from '../src/runner/stage-report.ts';
+import type { StageReport } from '../src/core/stage-report.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { summarize } from '../src/runner/summary.ts';
+import { summarize } from '../src/report/summary.ts';
 import { toHalfArray } from '../src/util/float16.ts';
 import { demoConfigObject, duckdb, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 

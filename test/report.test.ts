@@ -14,7 +14,7 @@ import { writeRunReport } from '../src/report/write-report.ts';
 import type { Histogram, ReportSummary } from '../src/report/sections.ts';
 import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
-import type { RunSummary } from '../src/runner/summary.ts';
+import type { RunSummary } from '../src/report/run-summary.ts';
 import type { StageContext } from '../src/core/stage.ts';
 import { demoConfigObject, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 import { launchChromium, noBrowser } from './report-browser.ts';

@@ -15,7 +15,7 @@ import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { summarize } from '../src/runner/summary.ts';
+import { summarize } from '../src/report/summary.ts';
 import { catalogSchema, type CatalogRow } from '../src/artifacts/tables.ts';
 import { openStorage } from '../src/storage/open.ts';
 import { s3Client } from '../src/storage/s3-client.ts';

@@ -11,7 +11,7 @@ import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/load.ts';
 import { createContext } from '../src/runner/context.ts';
-import { summarize } from '../src/runner/summary.ts';
+import { summarize } from '../src/report/summary.ts';
 import { cli, newRun, stop, workers } from './distributed-harness.ts';
 import { filesUnder, sampleSlice, tempDir } from './helpers.ts';
 

@@ -7,7 +7,7 @@ import { UsageError } from './usage-error.ts';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { createContext } from '../runner/context.ts';
-import { reusedNote, runReport } from '../runner/summary.ts';
+import { reusedNote, runReport } from '../report/summary.ts';
 import { checkEmbedding, preflight } from '../preflight/preflight.ts';
 import { providerName, releaseSessions, sessionSettings } from '../encoders/sessions.ts';
 import { applyGpuOption } from './gpu-option.ts';

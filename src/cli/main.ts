@@ -12,7 +12,7 @@ import type { StageKeys } from '../core/keys.ts';
 import type { StageContext } from '../core/stage.ts';
 import { createContext } from '../runner/context.ts';
 import { runLocal, UnitError } from '../runner/local.ts';
-import type { StageReport } from '../runner/stage-report.ts';
+import type { StageReport } from '../core/stage-report.ts';
 import { prepareRetry } from '../runner/retry-local.ts';
 import { preflight, PreflightError } from '../preflight/preflight.ts';
 import { describeError } from '../util/error-chain.ts';
@@ -22,7 +22,7 @@ import { EXPORT_USAGE, exportCommand } from './export-command.ts';
 import { PLAN_USAGE, planCommand } from './plan-command.ts';
 import { applyGpuOption } from './gpu-option.ts';
 import { UsageError } from './usage-error.ts';
-import { reusedNote, runReport, saveSummary, summarize } from '../runner/summary.ts';
+import { reusedNote, runReport, saveSummary, summarize } from '../report/summary.ts';
 import { acquireRunLease, LeaseHeldError } from '../runner/lease.ts';
 import { redact } from '../secrets/redact.ts';
 

@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
-import { isUrl } from '../storage/location.ts';
+import { isUrl } from './location.ts';
 import { configSchema, ENCODER_NAMES, type Config } from './schema.ts';
 import { rememberSecrets } from '../secrets/redact.ts';
 

@@ -2,7 +2,7 @@
 // config before anything runs: the input and output names, element types and shapes. Every
 // mismatch names the config key, what the model really has, and what the config expected.
 import type ort from 'onnxruntime-node';
-import type { PreflightProblem } from '../preflight/problem.ts';
+import type { PreflightProblem } from '../core/problem.ts';
 import type { ImageEncoderSpec, Pooling, TextEncoderSpec } from './resolve.ts';
 
 type Meta = ort.InferenceSession.ValueMetadata;

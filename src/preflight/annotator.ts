@@ -3,7 +3,7 @@
 import { endpointSettings, STEPS, type EndpointSettings } from '../annotate/endpoint-settings.ts';
 import { errorText, excerpt } from '../annotate/text.ts';
 import type { Config } from '../config/schema.ts';
-import type { PreflightProblem } from './problem.ts';
+import type { PreflightProblem } from '../core/problem.ts';
 
 const TIMEOUT_MS = 10_000;
 

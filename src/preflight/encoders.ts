@@ -10,7 +10,7 @@ import { resamplerLine } from '../encoders/native-addon.ts';
 import { loadTokenizer, OnnxEncoder } from '../encoders/onnx-encoder.ts';
 import { resolveEncoders, type ImageEncoderSpec, type ResolvedEncoders, type TextEncoderSpec } from '../encoders/resolve.ts';
 import { loadSession, providersSource } from '../encoders/sessions.ts';
-import type { PreflightProblem } from './problem.ts';
+import type { PreflightProblem } from '../core/problem.ts';
 
 /** A small non-square photo-like test image, so the batch exercises resize and crop. */
 async function testImage(): Promise<Buffer> {

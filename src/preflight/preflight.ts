@@ -2,7 +2,7 @@
 // reported at once (config key, what was found, what was expected); the CLI exits 2 on any.
 // `megapairs run --no-preflight` skips it.
 import type { StageContext } from '../core/stage.ts';
-import type { PreflightProblem } from './problem.ts';
+import type { PreflightProblem } from '../core/problem.ts';
 import { checkAnnotator } from './annotator.ts';
 import { checkEncoders } from './encoders.ts';
 import { checkModelFiles, checkStorage } from './storage.ts';

@@ -10,7 +10,7 @@ import { listShards } from '../corpus/webdataset.ts';
 import type { StageContext } from '../core/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 import { describeError } from '../util/error-chain.ts';
-import type { PreflightProblem } from './problem.ts';
+import type { PreflightProblem } from '../core/problem.ts';
 
 /** Input: listable, with at least one NNNNN.tar shard. */
 export async function checkInput(input: Storage): Promise<PreflightProblem[]> {

@@ -1,11 +1,9 @@
 // Why a stage reuses or recomputes its artifacts, in words a person can act on: what changed in
 // the values that decide it (compared with the last recorded run of the same name), or which
 // stage before it changed.
-import { differences } from './digest.ts';
+import { differences } from '../core/digest.ts';
+import type { StageStatus } from '../core/stage-report.ts';
 import type { PartProvenance, StageProvenance } from './stage-keys.ts';
-
-/** 'not needed': the config asks nothing of the stage (the partition stage when shards are id ranges). */
-export type StageStatus = 'computed' | 'reused' | 'partly reused' | 'not needed';
 
 export function stageStatus(units: number, skipped: number): StageStatus {
   if (units === 0) return 'not needed';

@@ -6,7 +6,7 @@
 // under a new key.
 import type { Stage, StageContext } from '../core/stage.ts';
 import { partKeyName, type StageKeys } from '../core/keys.ts';
-import { digest } from './digest.ts';
+import { digest } from '../core/digest.ts';
 
 /** Raised when the layout of artifacts changes in a way old keys must not be read under. */
 export const ARTIFACT_FORMAT = 2;

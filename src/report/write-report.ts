@@ -1,7 +1,7 @@
 // Writes report.html beside summary.json at the end of a run (either runner), from the summary and
 // a gallery of sample triples read back from the output.
 import { outputLayout } from '../core/layout.ts';
-import type { RunSummary } from '../runner/summary.ts';
+import type { RunSummary } from './run-summary.ts';
 import type { StageContext } from '../core/stage.ts';
 import { galleryTriples } from './gallery.ts';
 import { renderReport } from './render.ts';

@@ -6,7 +6,7 @@ import type { Config } from '../config/schema.ts';
 import type { StageKeys } from '../core/keys.ts';
 import { stageFolders } from '../pipeline.ts';
 import type { StageContext } from '../core/stage.ts';
-import { isUrl } from '../storage/location.ts';
+import { isUrl } from '../config/location.ts';
 import { openStorage } from '../storage/open.ts';
 import { rememberSecrets } from '../secrets/redact.ts';
 

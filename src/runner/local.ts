@@ -11,7 +11,7 @@ import { resolveRun, type ResolvedRun } from '../provenance/resolve-run.ts';
 import { describeError } from '../util/error-chain.ts';
 import { mapPool } from '../util/pool.ts';
 import { ProgressReporter, type StageProgress } from './progress.ts';
-import { addUnit, emptyTally, reportOf, type StageReport } from './stage-report.ts';
+import { addUnit, emptyTally, reportOf, type StageReport } from '../core/stage-report.ts';
 import { UnitThreads } from './threads/unit-threads.ts';
 import { executeUnit } from './unit-executor.ts';
 import { recordUnitFailure } from './unit-failure.ts';

@@ -2,14 +2,10 @@
 // every rank for its local, Slurm and Ray launchers): skip it when its markers hold, else run it
 // and record what it computed; then blank an earlier failure of it in the ledger. The local
 // runner and the distributed workers only decide which units run where and when.
-import { isUnitDone, type Stage, type StageContext, type UnitResult } from '../core/stage.ts';
+import { isUnitDone, type Stage, type StageContext } from '../core/stage.ts';
+import type { UnitOutcome } from '../core/stage-report.ts';
 import { clearUnitFailure } from './unit-failure.ts';
 import { readUnitResult, writeUnitResult } from './unit-record.ts';
-
-export interface UnitOutcome extends UnitResult {
-  /** Its artifacts were complete already (an earlier attempt or run made them): items are what that one recorded. */
-  skipped: boolean;
-}
 
 export async function executeUnit<U>(ctx: StageContext, stage: Stage<U>, unit: U): Promise<UnitOutcome> {
   const unitId = stage.unitId(unit);

@@ -3,7 +3,7 @@
 // too when it lies within index.shard_overlap of that border; each shard's rows are written apart
 // (shard-rows.ts), so an index unit reads only its members instead of every part.
 import type { ShardRouter } from '../knn/shard-router.ts';
-import { routedShards } from './partition.ts';
+import { routedShards } from './shard-plan.ts';
 import { ShardRowsStage } from './shard-rows.ts';
 import type { StageContext } from '../core/stage.ts';
 

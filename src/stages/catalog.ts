@@ -13,7 +13,7 @@ import { MetadataError, readShardMetadata, type ShardMetadata } from '../corpus/
 import { TarError } from '../corpus/tar.ts';
 import { listShards, memberByteCaps, readSamples, type ShardRef, type WebdatasetSample } from '../corpus/webdataset.ts';
 import { configSchema } from '../config/schema.ts';
-import { canonicalJson } from '../provenance/digest.ts';
+import { canonicalJson } from '../core/digest.ts';
 import { printableKey, unsafeKeyProblem } from '../storage/safe-key.ts';
 import { UnitLedger } from '../ledger/ledger.ts';
 import { NotFoundError, ObjectChangedError } from '../storage/storage.ts';

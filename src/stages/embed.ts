@@ -9,7 +9,7 @@
 // gone, cut or replaced on shared storage, an S3 short body, an outage) are the environment's
 // fault, not the image's: the unit fails and a rerun reads them again once storage is whole.
 // Vectors are kept as float32 while the part is embedded and written as `embed.dtype` says.
-import { modelIdentity } from '../provenance/file-digest.ts';
+import { modelIdentity } from '../core/file-digest.ts';
 import { encodeNpy } from '../artifacts/npy.ts';
 import { readParquet } from '../artifacts/parquet.ts';
 import { catalogSchema, type CatalogRow } from '../artifacts/tables.ts';

@@ -7,32 +7,10 @@ import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { buildShard } from '../knn/hnsw-shard.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
 import type { CatalogManifest } from './manifest.ts';
-import { routedShards } from './partition.ts';
+import { routedShards, shardCount, type IndexUnit, type ShardMeta } from './shard-plan.ts';
 import { readShardRows } from './shard-rows.ts';
 import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
 import { shared } from './shared-resources.ts';
-
-export interface IndexUnit {
-  encoder: EncoderName;
-  shard: number;
-}
-
-/** A shard's metadata, written last (it marks the unit complete); read through shared(ctx).shardMeta(). */
-export interface ShardMeta {
-  encoder: EncoderName;
-  shard: number;
-  /** Global ids [first, end) that the shard covers (routed shards: the whole catalog). */
-  first: number;
-  end: number;
-  count: number;
-  dim: number;
-  m: number;
-  ef_construction: number;
-}
-
-export function shardCount(manifest: CatalogManifest, shardSize: number): number {
-  return Math.max(1, Math.ceil(manifest.total / shardSize));
-}
 
 export class IndexStage implements Stage<IndexUnit> {
   readonly name = 'index';

@@ -12,7 +12,7 @@ import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { mergeTopK, type Neighbour } from '../knn/hnsw-shard.ts';
 import { Rng } from '../util/rng.ts';
-import { shardCount } from './index-build.ts';
+import { shardCount } from './shard-plan.ts';
 import { addToHistogram, similarityHistogram, type PartMiningStats } from './mining-stats.ts';
 import { PartStage } from './part-stage.ts';
 import type { DoneMarker, StageContext, UnitResult } from '../core/stage.ts';

@@ -4,18 +4,15 @@
 // so that index and search read only their own rows. The sample is SAMPLE_PER_SHARD vectors a
 // shard, taken whole from catalog parts in a seeded order: a part's rows are in catalog order,
 // which has nothing to do with the embedding space.
-import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
+import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { ShardRouter } from '../knn/shard-router.ts';
 import { Rng } from '../util/rng.ts';
 import { readPartVectors, rowOf } from './embeddings.ts';
-import { shardCount } from './index-build.ts';
+import { routedShards, shardCount } from './shard-plan.ts';
 import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
 import { shared } from './shared-resources.ts';
 
 const SAMPLE_PER_SHARD = 256;
-
-/** Whether shards are cells of the embedding space (searched only near a query) or ranges of ids (every one searched). */
-export const routedShards = (config: Config): boolean => config.index.probe_shards > 0;
 
 export class PartitionStage implements Stage<EncoderName> {
   readonly name = 'partition';

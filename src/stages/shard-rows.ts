@@ -9,7 +9,7 @@ import { decodeNpy, encodeNpy, floatData } from '../artifacts/npy.ts';
 import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import type { ShardRouter } from '../knn/shard-router.ts';
 import { readPartVectors, rowOf, type PartVectors } from './embeddings.ts';
-import { routedShards } from './partition.ts';
+import { routedShards } from './shard-plan.ts';
 import { PartStage } from './part-stage.ts';
 import type { DoneMarker, StageContext, UnitResult } from '../core/stage.ts';
 import { shared } from './shared-resources.ts';

@@ -13,7 +13,7 @@ import type { EncoderName } from '../config/schema.ts';
 import { openEncoderThreads, type EncoderThreads } from '../encoders/encoder-thread.ts';
 import { ShardRouter } from '../knn/shard-router.ts';
 import { Lazy, LazyMap } from '../util/lazy.ts';
-import type { ShardMeta } from './index-build.ts';
+import type { ShardMeta } from './shard-plan.ts';
 import { readManifest, type CatalogManifest } from './manifest.ts';
 import type { StageContext } from '../core/stage.ts';
 

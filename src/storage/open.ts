@@ -4,7 +4,7 @@ import { homedir } from 'node:os';
 import path from 'node:path';
 import { configSchema, type S3Settings } from '../config/schema.ts';
 import { LocalStorage } from './local.ts';
-import { isUrl } from './location.ts';
+import { isUrl } from '../config/location.ts';
 import { S3Storage } from './s3.ts';
 import { s3Client } from './s3-client.ts';
 import { isS3Uri } from './s3-location.ts';

@@ -17,7 +17,7 @@ import { runMetricsSources } from './queue-metrics.ts';
 import { serveMetrics } from '../../metrics/server.ts';
 import { COUNT_TYPES, pending, QueueProgress, type QueueCounts } from './progress.ts';
 import { barrierJobId, CONTROL, RunQueues, unitIdOfJob, type UnitJobResult } from './queues.ts';
-import { addUnit, type StageReport, type StageTally } from '../stage-report.ts';
+import { addUnit, type StageReport, type StageTally } from '../../core/stage-report.ts';
 import { stageTally } from './reports.ts';
 import { forgetFinishedRun, savedReports } from './retention.ts';
 import { missingWork } from '../../provenance/dry-run.ts';

@@ -11,7 +11,7 @@ import type { Job } from 'bullmq';
 import { createHash } from 'node:crypto';
 import { JOB_REFUSED, UnitLedger } from '../../ledger/ledger.ts';
 import { stagesByName } from '../../pipeline.ts';
-import { canonicalJson } from '../../provenance/digest.ts';
+import { canonicalJson } from '../../core/digest.ts';
 import type { StageContext } from '../../core/stage.ts';
 import { BARRIER_BEFORE } from './phases.ts';
 import { START } from './phase-plan.ts';

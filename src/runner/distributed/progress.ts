@@ -4,7 +4,7 @@
 // phase is done (its report, summed from its units by the phase's barrier). Counts come from
 // Redis, so any process can follow a run, whoever runs its units. On a terminal, the stages under
 // way are live bars (formatBar) redrawn below the finished lines.
-import { emptyTally, type StageReport, type StageTally } from '../stage-report.ts';
+import { emptyTally, type StageReport, type StageTally } from '../../core/stage-report.ts';
 import { formatBar } from '../progress.ts';
 import { CONTROL } from './queues.ts';
 

@@ -7,7 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Config } from '../../config/schema.ts';
 import { pipelineStages } from '../../pipeline.ts';
 import type { StageKeys } from '../../core/keys.ts';
-import type { UnitOutcome } from '../unit-executor.ts';
+import type { UnitOutcome } from '../../core/stage-report.ts';
 
 export const CONTROL = 'control';
 

@@ -2,7 +2,7 @@
 // and their own timestamps, processedOn and finishedOn), so they are the same whichever process
 // asks, however often workers crashed, and however late a follower joins.
 import type { Job } from 'bullmq';
-import { addUnit, emptyTally, reportOf, type StageReport, type StageTally } from '../stage-report.ts';
+import { addUnit, emptyTally, reportOf, type StageReport, type StageTally } from '../../core/stage-report.ts';
 import { STAGE_NAMES, unitJobId, type RunQueues, type UnitJobResult } from './queues.ts';
 
 const PAGE = 1000;

@@ -5,7 +5,7 @@
 // Re-enqueueing does not need them: planning skips units whose artifacts are complete. The
 // control queue's few barrier jobs stay: the start barrier marks the run as enqueued, the final
 // one holds the summary. `megapairs clean` removes every key of a run.
-import { reportOf, type StageReport } from '../stage-report.ts';
+import { reportOf, type StageReport } from '../../core/stage-report.ts';
 import { CONTROL, STAGE_NAMES, type Planned, type RunQueues } from './queues.ts';
 import { publishedRunKey } from './run-identity.ts';
 import { stageTally } from './reports.ts';

@@ -7,11 +7,12 @@ import type { Config } from '../../config/schema.ts';
 import type { StageKeys } from '../../core/keys.ts';
 import { snapshot } from '../../metrics/registry.ts';
 import { stagesByName } from '../../pipeline.ts';
-import { canonicalJson } from '../../provenance/digest.ts';
+import { canonicalJson } from '../../core/digest.ts';
 import { redact } from '../../secrets/redact.ts';
 import { describeError } from '../../util/error-chain.ts';
 import { createContext } from '../context.ts';
-import { executeUnit, type UnitOutcome } from '../unit-executor.ts';
+import type { UnitOutcome } from '../../core/stage-report.ts';
+import { executeUnit } from '../unit-executor.ts';
 
 export interface UnitTask {
   stage: string;

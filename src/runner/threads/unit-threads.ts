@@ -3,7 +3,7 @@
 // distributed worker every unit, so its main thread stays free to renew job locks.
 import type { Config } from '../../config/schema.ts';
 import type { MetricsSnapshot } from '../../metrics/registry.ts';
-import type { UnitOutcome } from '../unit-executor.ts';
+import type { UnitOutcome } from '../../core/stage-report.ts';
 import { ThreadPool } from './thread-pool.ts';
 import type { UnitTask } from './unit-thread.ts';
 

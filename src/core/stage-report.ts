@@ -1,8 +1,16 @@
 // A stage's statistics, one object collected the same way by both runners: each unit's outcome
-// (unit-executor.ts) is added to a tally as it finishes, and the tally becomes the stage's report
+// (runner/unit-executor.ts) is added to a tally as it finishes, and the tally becomes the stage's report
 // in summary.json. The distributed runner adds the outcomes its jobs returned, read back from Redis.
-import type { StageStatus } from '../provenance/explain.ts';
-import type { UnitOutcome } from './unit-executor.ts';
+import type { UnitResult } from './stage.ts';
+
+/** What running one unit came to. */
+export interface UnitOutcome extends UnitResult {
+  /** Its artifacts were complete already (an earlier attempt or run made them): items are what that one recorded. */
+  skipped: boolean;
+}
+
+/** Whether a stage computed its artifacts, reused them all, or some of each; 'not needed': the config asks nothing of it (partition when shards are id ranges). */
+export type StageStatus = 'computed' | 'reused' | 'partly reused' | 'not needed';
 
 export interface StageReport {
   stage: string;

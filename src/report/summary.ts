@@ -1,38 +1,22 @@
 // The end-of-run summary, computed from the artifacts themselves (not from what this process
-// happened to run), so a resumed run reports the whole run.
+// happened to run), so a resumed run reports the whole run. Its shape is run-summary.ts.
 import { ensureKeys } from '../provenance/resolve-run.ts';
 import { outputLayout } from '../core/layout.ts';
 import { decodeNpy } from '../artifacts/npy.ts';
 import { parquetRowCount, readParquet } from '../artifacts/parquet.ts';
-import { annotationSummary, type AnnotationSummary } from '../annotate/summary.ts';
+import { annotationSummary } from '../annotate/summary.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
 import { JOB_REFUSED, readLedger } from '../ledger/ledger.ts';
 import { readManifest } from '../stages/manifest.ts';
 import { readMiningSummary, type MiningSummary } from '../stages/mining-stats.ts';
 import type { StageContext } from '../core/stage.ts';
 import type { Storage } from '../storage/storage.ts';
-import type { StageReport } from './stage-report.ts';
-import { decideOutcome, type RunOutcome } from './outcome.ts';
-import { canonicalJson } from '../provenance/digest.ts';
-import { writeRunReport } from '../report/write-report.ts';
+import type { StageReport } from '../core/stage-report.ts';
+import { decideOutcome } from './outcome.ts';
+import type { RunSummary } from './run-summary.ts';
+import { canonicalJson } from '../core/digest.ts';
+import { writeRunReport } from './write-report.ts';
 import { redact } from '../secrets/redact.ts';
-
-export interface RunSummary {
-  images: { catalogued: number; refused: number };
-  embeddings: Record<string, number>;
-  pairs: Record<string, number>;
-  triples: number;
-  failures: Record<string, number>;
-  seconds: Record<string, number>;
-  /** Per stage: its provenance key, whether it reused its artifacts or computed them, and why. */
-  stages: Record<string, { key?: string; status?: string; reason?: string; units: number; items: number; failed: number; seconds: number }>;
-  /** What the exit code says, decided from the same files (src/runner/outcome.ts). */
-  outcome: RunOutcome;
-  /** The openai annotator's requests, cache hits, errors, tokens and cost (absent for the template annotator). */
-  annotation?: AnnotationSummary;
-  /** Recall, similarity histograms, target in-degree and what the selection dropped (absent before it ran). */
-  mining?: MiningSummary;
-}
 
 export async function summarize(ctx: StageContext, reports: StageReport[]): Promise<RunSummary> {
   await ensureKeys(ctx); // the summary of this config's artifacts
