@@ -16,6 +16,7 @@ import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import { runDistributed } from '../src/runner/distributed/follow.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
+import { createContext } from '../src/runner/context.ts';
 
 const { values } = parseArgs({
   options: {
@@ -74,7 +75,7 @@ async function timeRun(chaos: boolean): Promise<{ seconds: number; jsonl: string
   let kills = 0;
   let done = false;
   try {
-    const following = runDistributed(config, { write: () => {}, pollMs: 200 });
+    const following = runDistributed(createContext(config), { write: () => {}, pollMs: 200 });
     const first = Array.from({ length: Number(values.workers) }, () => startWorker(file));
     ws.push(...first.map((w) => w.child));
     await Promise.all(first.map((w) => w.ready));

@@ -148,7 +148,7 @@ async function timeDistributed(): Promise<{ seconds: number; jsonl: string; delt
     const usedBefore = await usedMemory(redis);
     const before = await info(redis);
     const started = Date.now();
-    const following = runDistributed(config, { write: () => {}, pollMs: 500 });
+    const following = runDistributed(createContext(config), { write: () => {}, pollMs: 500 });
     const sampled = values['redis-memory'] ? sampleMemory(rq, following) : Promise.resolve({ peak: 0, jobsAtPeak: 0 });
     const { reports } = await following;
     const seconds = (Date.now() - started) / 1000;

@@ -86,7 +86,7 @@ test('a unit that loses its worker more than runner.max_stalls times fails for g
   const run = newRun('maxstalls', { attempts: 3, max_stalls: 0 });
   const config = parseConfig(run.obj);
   const ws = await workers(run.file, 2);
-  const failure = runDistributed(config, { write: () => {}, pollMs: 200 }).then(
+  const failure = runDistributed(createContext(config), { write: () => {}, pollMs: 200 }).then(
     () => undefined,
     (e: Error) => e,
   );
@@ -126,7 +126,7 @@ test('a queue no worker serves: the hint names the kinds that serve it, status n
   const lines: string[] = [];
   let onHint!: () => void;
   const hinted = new Promise<void>((resolve) => (onHint = resolve));
-  const following = runDistributed(config, {
+  const following = runDistributed(createContext(config), {
     pollMs: 200,
     quietMs: 1000,
     configFile: run.file,
@@ -149,13 +149,13 @@ test('a queue no worker serves: the hint names the kinds that serve it, status n
   assert.match(status, /^ +embed +\(none\)$/m);
 
   // A worker for the rest (annotate is unserved too, once mining is done).
-  const gpu = await startWorker(config, 'all', { concurrency: 1 });
+  const gpu = await startWorker(createContext(config), 'all', { concurrency: 1 });
   try {
     const result = await following;
     assert.equal(run.jsonl(), reference);
     // A second follower, after the fact: the same stage times, from the units' own timestamps.
     const again: string[] = [];
-    const second = await runDistributed(config, { write: (l) => again.push(l), pollMs: 100 });
+    const second = await runDistributed(createContext(config), { write: (l) => again.push(l), pollMs: 100 });
     assert.deepEqual(second.summary.seconds, result.summary.seconds);
     for (const r of result.reports) {
       if (!r.units) continue;
@@ -176,8 +176,8 @@ test('finished phases leave Redis: completed jobs trimmed, the summary kept; cle
   const config = parseConfig(run.obj);
   const started: string[] = [];
   // The follower publishes the run first: a worker serves only a published run.
-  const following = runDistributed(config, { write: () => {}, pollMs: 100 });
-  const w = await startWorker(config, 'all', { concurrency: 1, log: (l) => l.startsWith('start ') && started.push(l.slice(6)) });
+  const following = runDistributed(createContext(config), { write: () => {}, pollMs: 100 });
+  const w = await startWorker(createContext(config), 'all', { concurrency: 1, log: (l) => l.startsWith('start ') && started.push(l.slice(6)) });
   try {
     const result = await following;
     assert.equal(run.jsonl(), reference);
@@ -191,7 +191,7 @@ test('finished phases leave Redis: completed jobs trimmed, the summary kept; cle
     assert.match(status, /phases done/);
     assert.match(status, /^ +embed +3 units \(0 already complete\) {2}150 items/m);
     // What a follower needs is kept: the same summary, followed again.
-    assert.deepEqual((await runDistributed(config, { write: () => {}, pollMs: 100 })).summary, result.summary);
+    assert.deepEqual((await runDistributed(createContext(config), { write: () => {}, pollMs: 100 })).summary, result.summary);
 
     const clean = cli(['clean', '--run', 'test', '--config', run.file]);
     assert.equal((await clean.exited).code, 0);
@@ -200,7 +200,7 @@ test('finished phases leave Redis: completed jobs trimmed, the summary kept; cle
 
     // Enqueued again from nothing: every unit's artifact is complete, so no unit job is enqueued.
     started.length = 0;
-    const again = await runDistributed(config, { write: () => {}, pollMs: 100 });
+    const again = await runDistributed(createContext(config), { write: () => {}, pollMs: 100 });
     assert.deepEqual(
       started.filter((id) => !/^(start|after\.)/.test(id)),
       [],

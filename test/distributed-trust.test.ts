@@ -228,8 +228,8 @@ test('a Redis outage: one line when it is lost and one when it is back, with its
   const config = parseConfig({ ...run.obj, redis: { ...(run.obj.redis as object), url: `redis://127.0.0.1:${port}` } });
   const followerLines: string[] = [];
   const workerLines: string[] = [];
-  const following = runDistributed(config, { write: (l) => followerLines.push(l), pollMs: 200, quietMs: 1000 });
-  const w = await startWorker(config, 'all', { concurrency: 1, log: (l) => workerLines.push(l) });
+  const following = runDistributed(createContext(config), { write: (l) => followerLines.push(l), pollMs: 200, quietMs: 1000 });
+  const w = await startWorker(createContext(config), 'all', { concurrency: 1, log: (l) => workerLines.push(l) });
   try {
     while (!workerLines.some((l) => l.startsWith('done embed.'))) await sleep(50);
     server.kill('SIGKILL');

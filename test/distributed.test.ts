@@ -164,8 +164,8 @@ test('a run restarted after a crash recomputes nothing that was complete; re-enq
   // Redis lost (a fresh prefix), artifacts kept: every unit is enqueued again and skipped.
   const fresh = parseConfig({ ...run.obj, redis: { prefix: `${run.prefix}-fresh` } });
   ownPrefix(`${run.prefix}-fresh`);
-  const following = runDistributed(fresh, { write: () => {}, pollMs: 100 });
-  const w = await startWorker(fresh, 'all', { concurrency: 1 });
+  const following = runDistributed(createContext(fresh), { write: () => {}, pollMs: 100 });
+  const w = await startWorker(createContext(fresh), 'all', { concurrency: 1 });
   try {
     const result = await following;
     assert.equal(
@@ -190,8 +190,8 @@ test('a unit that keeps failing lands in the failed set and the ledger; retry-fa
   mkdirSync(path.join(run.root, 'work'), { recursive: true });
   writeFileSync(path.join(run.root, 'work', 'index'), 'in the way');
   const config = parseConfig(run.obj, { baseDir: run.root });
-  const failing = runDistributed(config, { write: () => {}, pollMs: 100 });
-  const w = await startWorker(config, 'all', { concurrency: 1 });
+  const failing = runDistributed(createContext(config), { write: () => {}, pollMs: 100 });
+  const w = await startWorker(createContext(config), 'all', { concurrency: 1 });
   try {
     await assert.rejects(failing, (e: Error) => {
       assert.ok(e instanceof RunFailedError);
@@ -211,7 +211,7 @@ test('a unit that keeps failing lands in the failed set and the ledger; retry-fa
 
     rmSync(path.join(run.root, 'work', 'index'));
     assert.equal((await retryFailed(config)).length, 3);
-    const result = await runDistributed(config, { write: () => {}, pollMs: 100 });
+    const result = await runDistributed(createContext(config), { write: () => {}, pollMs: 100 });
     assert.deepEqual(result.summary.failures, {}, 'the ledger no longer names the units');
     assert.equal(result.summary.images.catalogued, 150);
     assert.equal(readFileSync(path.join(run.root, 'output', 'summary.json'), 'utf8'), JSON.stringify(result.summary, null, 1));
@@ -225,7 +225,7 @@ test('a worker whose config decides other artifacts refuses at start (exit 2, na
 }, async () => {
   const run = newRun('mismatch');
   const config = parseConfig(run.obj, { baseDir: run.root });
-  const following = runDistributed(config, { write: () => {}, pollMs: 100 });
+  const following = runDistributed(createContext(config), { write: () => {}, pollMs: 100 });
   const otherFile = path.join(run.root, 'other.yaml');
   writeFileSync(otherFile, stringify({ ...run.obj, mine: { ...(run.obj.mine as object), k: 7 } }));
   const refused = cli(['worker', 'all', '--config', otherFile]);

@@ -59,19 +59,20 @@ export async function runDistributedCommand(
 ): Promise<number> {
   const port = metricsPortOf(metricsPort);
   // A local run of this name writing this work folder: the workers would write beside it.
-  await refuseIfHeld(createContext(config).work, config.run.name);
-  if (checks) await preflight(createContext(config));
+  const ctx = createContext(config);
+  await refuseIfHeld(ctx.work, config.run.name);
+  if (checks) await preflight(ctx);
   const { runDistributed } = await import('../runner/distributed/follow.ts');
   const started = Date.now();
-  const result = await runDistributed(config, {
+  const result = await runDistributed(ctx, {
     configFile,
     write: quiet ? () => {} : undefined,
     metricsPort: port,
     metricsHost,
     onMetrics: (p) => process.stderr.write(`metrics on ${httpUrl(metricsHost, p)}/metrics\n`),
   });
-  process.stdout.write(runReport(result.summary, createContext(config).output, result.seconds ?? (Date.now() - started) / 1000));
-  if (result.reused) process.stdout.write(reusedNote(createContext(config).output));
+  process.stdout.write(runReport(result.summary, ctx.output, result.seconds ?? (Date.now() - started) / 1000));
+  if (result.reused) process.stdout.write(reusedNote(ctx.output));
   return result.summary.outcome?.exit_code ?? 0;
 }
 
@@ -108,14 +109,15 @@ export async function workerCommand(args: string[]): Promise<void> {
   const metricsPort = metricsPortOf(values['metrics-port']);
   const metrics = metricsPort === undefined ? undefined : await serveMetrics(metricsPort, {}, values['metrics-host']);
   if (metrics) log(`metrics on ${httpUrl(values['metrics-host']!, metrics.port)}/metrics, liveness at /healthz`);
+  const ctx = createContext(config); // the process's one context: the worker serves its units under it
   let providers = '';
   if (embeds) {
-    await preflight(createContext(config), [checkEmbedding]);
+    await preflight(ctx, [checkEmbedding]);
     // The unit threads load their own sessions: this thread's were only for the check.
     await releaseSessions();
     providers = `; encoders on ${sessionSettings(config).executionProviders.map(providerName).join(', ')}`;
   }
-  const w = await startWorker(config, kind, { concurrency, graceMs: grace * 1000, log, metrics });
+  const w = await startWorker(ctx, kind, { concurrency, graceMs: grace * 1000, log, metrics });
   const served = metrics ? `; metrics on ${httpUrl(values['metrics-host']!, metrics.port)}/metrics` : '';
   log(
     `ready: queues ${w.queues.join(', ')} of run ${config.run.name} (key ${w.run}) on ${describeRedis(config)}, ${concurrency ?? config.runner.concurrency} at once${providers}${served}`,

@@ -116,8 +116,20 @@ export function cachedRequestPath(hash: string): string {
   return `${REQUESTS_FOLDER}/${hash.slice(0, 2)}/${hash}.json`;
 }
 
+/** Work paths under no stage's key: a run name's record and lease, and a storage's identity marker. */
+export const unkeyedLayout = {
+  /** The last run of a run name: its key and every stage's provenance (provenance/run-record.ts). */
+  runRecord: (run: string) => `${RUNS_FOLDER}/${run}.json`,
+  /** The local run holding a run name (runner/lease.ts). */
+  runLease: (run: string) => `${RUNS_FOLDER}/${run}.lease.json`,
+  /** A storage's random id, by which runs compare storages instead of locations (provenance/storage-identity.ts). */
+  storageIdentity: () => '_megapairs/identity.json',
+};
+
 /** The product under the output prefix: plain names, whichever key wrote them. */
 export const outputLayout = {
+  /** The folders of the per-part product and its markers: a part there that the run did not emit is another config's. */
+  partFolders: () => ['triples/', '_megapairs/triples/'],
   triplesPart: (n: number) => `triples/${part(n)}.parquet`,
   triplesJsonlPart: (n: number) => `triples/${part(n)}.jsonl`,
   megapairsJsonl: () => 'megapairs.jsonl',

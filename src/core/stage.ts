@@ -18,6 +18,8 @@ export interface StageContext {
   output: Storage;
   /** A local folder for caches (downloaded index shards, built-in models). */
   cacheDir: string;
+  /** The stages this context runs, in order: the pipeline's registry (src/pipeline.ts). */
+  readonly stages: readonly Stage<any>[];
   /** Every stage's provenance key; set once per run (resolveRun), before any unit runs. */
   keys?: StageKeys;
   /** Artifact paths under the current keys (throws until the keys are set). */

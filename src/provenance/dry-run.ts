@@ -2,7 +2,6 @@
 // and why, without doing any work. A stage after one that must compute cannot list its units yet
 // (they come from the artifacts before it), so it is shown as computing whole; a stage keyed by
 // part knows its parts from its keys, so it says how many it reuses and computes all the same.
-import { pipelineStages } from '../pipeline.ts';
 import { isUnitDone, type Stage, type StageContext } from '../core/stage.ts';
 import { changesSince, stageReason, stageStatus } from './explain.ts';
 import { resolveRun } from './resolve-run.ts';
@@ -20,7 +19,7 @@ export async function dryRunPlan(ctx: StageContext): Promise<{ key: string; stag
   const run = await resolveRun(ctx);
   const out: PlannedStage[] = [];
   let upstreamComputes = false;
-  for (const stage of pipelineStages()) {
+  for (const stage of ctx.stages) {
     const now = run.provenance[stage.name];
     const previous = run.previous?.stages[stage.name];
     if (upstreamComputes && !now.parts) {
@@ -50,7 +49,7 @@ export async function dryRunPlan(ctx: StageContext): Promise<{ key: string; stag
  * local runner: a record elsewhere (Redis) saying the run finished is only a cache of this.
  */
 export async function missingWork(ctx: StageContext): Promise<{ stage: string; missing: number; units: number } | undefined> {
-  for (const stage of pipelineStages()) {
+  for (const stage of ctx.stages) {
     const units = await stage.plan(ctx);
     const missing = units.length - (await countDone(ctx, stage, units));
     if (missing) return { stage: stage.name, missing, units: units.length };

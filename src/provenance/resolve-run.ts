@@ -1,7 +1,6 @@
 // Resolving a run: every stage's key from the config and what it names (corpus listing, model
 // digests), set on the context so every artifact path is the current key's, and the last recorded
 // run of the same name, to explain what changed. `record` writes this run's record in its place.
-import { pipelineStages } from '../pipeline.ts';
 import type { Stage, StageContext } from '../core/stage.ts';
 import { readRunRecord, writeRunRecord, type RunRecord } from './run-record.ts';
 import { runKey } from '../core/keys.ts';
@@ -15,7 +14,7 @@ export interface ResolvedRun {
 }
 
 export async function resolveRun(ctx: StageContext, opts: { record?: boolean; stages?: readonly Stage<any>[] } = {}): Promise<ResolvedRun> {
-  const stages = opts.stages ?? pipelineStages();
+  const stages = opts.stages ?? ctx.stages;
   const provenance = await resolveProvenance(ctx, stages);
   ctx.keys = keysOf(provenance);
   const key = runKey(

@@ -1,7 +1,7 @@
 // The record of a run's provenance, kept in the work storage under the run's name: what the last
 // run of this name was keyed by, so the next one can say per stage why it reuses or recomputes
 // (`mine.band: [0.8,0.96] -> [0.9,0.96]`), and a distributed run's workers can check they agree.
-import { RUNS_FOLDER } from '../core/layout.ts';
+import { unkeyedLayout } from '../core/layout.ts';
 import type { StageContext } from '../core/stage.ts';
 import { NotFoundError } from '../storage/storage.ts';
 import type { RunProvenance } from './stage-keys.ts';
@@ -13,7 +13,7 @@ export interface RunRecord {
   stages: RunProvenance;
 }
 
-const recordKey = (run: string) => `${RUNS_FOLDER}/${run}.json`;
+const recordKey = unkeyedLayout.runRecord;
 
 export async function readRunRecord(ctx: StageContext): Promise<RunRecord | undefined> {
   try {

@@ -4,8 +4,9 @@
 import { randomUUID } from 'node:crypto';
 import type { Storage } from '../storage/storage.ts';
 import { NotFoundError } from '../storage/storage.ts';
+import { unkeyedLayout } from '../core/layout.ts';
 
-const MARKER = '_megapairs/identity.json';
+const MARKER = unkeyedLayout.storageIdentity();
 
 export async function readStorageId(storage: Storage): Promise<string | undefined> {
   try {

@@ -4,8 +4,8 @@ import path from 'node:path';
 import { keyedLayout, type Layout } from '../core/layout.ts';
 import type { Config } from '../config/schema.ts';
 import type { StageKeys } from '../core/keys.ts';
-import { stageFolders } from '../pipeline.ts';
-import type { StageContext } from '../core/stage.ts';
+import { pipelineStages, stageFolders } from '../pipeline.ts';
+import type { Stage, StageContext } from '../core/stage.ts';
 import { isUrl } from '../config/location.ts';
 import { openStorage } from '../storage/open.ts';
 import { rememberSecrets } from '../secrets/redact.ts';
@@ -18,11 +18,12 @@ function cacheDirFor(config: Config): string {
 }
 
 /** A context for the config; its keys come from resolveRun (local) or the run's record (workers). */
-export function createContext(config: Config, keys?: StageKeys): StageContext {
+/** `stages`: the pipeline's registry, unless a caller (a test, an embedding program) runs its own list. */
+export function createContext(config: Config, keys?: StageKeys, stages: readonly Stage<any>[] = pipelineStages()): StageContext {
   rememberSecrets(config); // whatever this context's stages write passes through redact()
   const cacheDir = cacheDirFor(config);
   const storage = { s3: config.s3, cacheDir };
-  const folders = stageFolders();
+  const folders = stageFolders(stages);
   // The layout of the current keys, made again when they change.
   let current: { keys: StageKeys; layout: Layout } | undefined;
   return {
@@ -31,6 +32,7 @@ export function createContext(config: Config, keys?: StageKeys): StageContext {
     work: openStorage(config.work, storage),
     output: openStorage(config.output, storage),
     cacheDir,
+    stages,
     keys,
     get layout(): Layout {
       if (!this.keys) throw new Error('artifact keys are not resolved yet: resolve the run first');

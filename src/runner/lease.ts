@@ -11,7 +11,7 @@ import { randomUUID } from 'node:crypto';
 import { link, mkdir, readFile, rename, unlink, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import path from 'node:path';
-import { RUNS_FOLDER } from '../core/layout.ts';
+import { unkeyedLayout } from '../core/layout.ts';
 import { LocalStorage } from '../storage/local.ts';
 import type { Storage } from '../storage/storage.ts';
 
@@ -39,7 +39,7 @@ export interface Lease {
   release(): Promise<void>;
 }
 
-const leaseKey = (run: string) => `${RUNS_FOLDER}/${run}.lease.json`;
+const leaseKey = unkeyedLayout.runLease;
 
 function alive(pid: number): boolean {
   try {

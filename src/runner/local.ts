@@ -5,7 +5,6 @@
 // (index builds and searches: hnswlib computes synchronously) run in unit threads, so
 // concurrency makes them faster too.
 import type { StageContext, Stage } from '../core/stage.ts';
-import { pipelineStages } from '../pipeline.ts';
 import { stageReason, stageStatus } from '../provenance/explain.ts';
 import { resolveRun, type ResolvedRun } from '../provenance/resolve-run.ts';
 import { describeError } from '../util/error-chain.ts';
@@ -13,7 +12,7 @@ import { mapPool } from '../util/pool.ts';
 import { ProgressReporter, type StageProgress } from './progress.ts';
 import { addUnit, emptyTally, reportOf, type StageReport } from '../core/stage-report.ts';
 import { UnitThreads } from './threads/unit-threads.ts';
-import { executeUnit } from './unit-executor.ts';
+import { executeUnit, plannedUnits } from './unit-executor.ts';
 import { recordUnitFailure } from './unit-failure.ts';
 
 export class UnitError extends Error {
@@ -36,7 +35,8 @@ export async function runStage(
 ): Promise<StageReport> {
   const tally = emptyTally();
   const startedAt = Date.now();
-  const units = await stage.plan(ctx);
+  const { units, todo } = await plannedUnits(ctx, stage);
+  tally.done = tally.skipped = units.length - todo.length;
   const p = (): StageProgress => ({
     stage: stage.name,
     units: units.length,
@@ -48,7 +48,7 @@ export async function runStage(
   });
   progress.update(p());
   let firstError: UnitError | undefined;
-  await mapPool(units, concurrency, async (unit) => {
+  await mapPool(todo, concurrency, async (unit) => {
     if (firstError) return; // stop starting units after a failure; let those in flight finish
     const unitId = stage.unitId(unit);
     try {
@@ -73,7 +73,7 @@ export async function runLocal(
   opts: { progress?: ProgressReporter; stages?: Stage<any>[]; resolved?: ResolvedRun } = {},
 ): Promise<StageReport[]> {
   const progress = opts.progress ?? new ProgressReporter();
-  const stages = opts.stages ?? pipelineStages();
+  const stages = opts.stages ?? ctx.stages;
   const run = opts.resolved ?? (await resolveRun(ctx, { record: true }));
   const reports: StageReport[] = [];
   const concurrency = ctx.config.runner.concurrency;

@@ -5,7 +5,6 @@
 // rewrites its own ledger file, so entries that pass are cleared.
 import { readLedger } from '../ledger/ledger.ts';
 import { ensureKeys } from '../provenance/resolve-run.ts';
-import { pipelineStages } from '../pipeline.ts';
 import { markerStorage, type Stage, type StageContext } from '../core/stage.ts';
 import type { Storage } from '../storage/storage.ts';
 
@@ -35,7 +34,7 @@ export async function prepareRetry(ctx: StageContext): Promise<RetryPlan> {
     add(named, f.stage, unitId);
     if (f.reason !== 'unit_failed') add(toRedo, f.stage, unitId);
   }
-  const stages = pipelineStages();
+  const stages = ctx.stages;
   const plans = await Promise.all(stages.map((s) => planned(ctx, s)));
   const forget: Array<[Storage, string]> = [];
   let dirty = new Set<string>(); // unit ids carried down from the stages above

@@ -7,6 +7,17 @@ import type { UnitOutcome } from '../core/stage-report.ts';
 import { clearUnitFailure } from './unit-failure.ts';
 import { readUnitResult, writeUnitResult } from './unit-record.ts';
 
+/**
+ * A stage's units, split into those already complete (counted as skipped, with no items: this
+ * run did not compute them) and those to run: both runners plan a stage this way.
+ */
+export async function plannedUnits<U>(ctx: StageContext, stage: Stage<U>): Promise<{ units: U[]; todo: U[] }> {
+  const units = await stage.plan(ctx);
+  const done = await Promise.all(units.map((u) => isUnitDone(ctx, stage, u)));
+  return { units, todo: units.filter((_, i) => !done[i]) };
+}
+
+/** Runs a planned unit; one found complete meanwhile (an earlier attempt made it) reports what that attempt recorded. */
 export async function executeUnit<U>(ctx: StageContext, stage: Stage<U>, unit: U): Promise<UnitOutcome> {
   const unitId = stage.unitId(unit);
   let outcome: UnitOutcome;

@@ -39,8 +39,7 @@ export class JsonlStage implements Stage<'jsonl'> {
     // Parts an earlier config emitted that this run has not (fewer shards): not this run's product.
     const numbers = (await shared(ctx).manifest()).parts.map((p) => p.number);
     const current = new Set(numbers.flatMap((n) => [ctx.layout.triplesPart(n), ctx.layout.triplesJsonlPart(n), ctx.layout.emittedMarker(n)]));
-    for (const folder of ['triples/', '_megapairs/triples/'])
-      for await (const key of ctx.output.list(folder)) if (!current.has(key)) await ctx.output.delete(key);
+    for (const folder of ctx.layout.partFolders()) for await (const key of ctx.output.list(folder)) if (!current.has(key)) await ctx.output.delete(key);
     await ctx.output.write(ctx.layout.exportedMarker(), ctx.layout.keys.jsonl);
     return { items: lines, failed: 0 };
   }

@@ -3,8 +3,6 @@
 // optional: the run advances without this process, and running it again (same config) only
 // follows again.
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Config } from '../../config/schema.ts';
-import { createContext } from '../context.ts';
 import { connectRedis, describeRedis, watchOutages } from './connection.ts';
 import { kindsServing } from './kinds.ts';
 import { ensureStorageId } from '../../provenance/storage-identity.ts';
@@ -71,8 +69,7 @@ export async function describeFailed(rq: RunQueues, limit = 20): Promise<string>
  * one whose `work` is not the run's cannot (a refusal), so the follower, with the run's config,
  * makes sure every failed unit is in the run's ledger.
  */
-async function ledgerFailedUnits(rq: RunQueues): Promise<void> {
-  const ctx = createContext(rq.config, rq.run?.keys);
+async function ledgerFailedUnits(rq: RunQueues, ctx: StageContext): Promise<void> {
   const work = ctx.work;
   for (const { short, queue } of rq.all()) {
     if (short === CONTROL) continue;
@@ -139,8 +136,8 @@ class QueueEvents {
 }
 
 /** The run this config describes: its keys resolved, its record written, its storage marked. */
-async function startRun(config: Config): Promise<{ run: PublishedRun; ctx: StageContext }> {
-  const ctx = createContext(config);
+async function startRun(ctx: StageContext): Promise<PublishedRun> {
+  const config = ctx.config;
   const resolved = await resolveRun(ctx, { record: true });
   const storage = { work: await ensureStorageId(ctx.work), output: await ensureStorageId(ctx.output) };
   const run = {
@@ -151,7 +148,7 @@ async function startRun(config: Config): Promise<{ run: PublishedRun; ctx: Stage
     previous: resolved.previous?.stages,
     publishedAt: new Date().toISOString(),
   };
-  return { run, ctx };
+  return run;
 }
 
 /**
@@ -176,12 +173,14 @@ async function reconcile(rq: RunQueues, ctx: StageContext, run: PublishedRun, wr
   if (published?.key === run.key) Object.assign(run, { previous: published.previous, publishedAt: published.publishedAt });
 }
 
-export async function runDistributed(config: Config, opts: FollowOptions = {}): Promise<RunResult> {
+/** Starts or resumes the run of the context's config and follows it to its end. */
+export async function runDistributed(ctx: StageContext, opts: FollowOptions = {}): Promise<RunResult> {
+  const config = ctx.config;
   const write = opts.write ?? ((line: string) => process.stderr.write(line + '\n'));
   // Live bars on a terminal; plain lines to a given writer or to a log.
   const tty = opts.tty ?? (!opts.write && process.stderr.isTTY ? process.stderr : undefined);
   const cfg = opts.configFile ?? '<file>';
-  const { run, ctx } = await startRun(config);
+  const run = await startRun(ctx);
   const connection = await connectRedis(config, 'megapairs-run');
   const rq = new RunQueues(config, connection);
   rq.run = { key: run.key, keys: keysOf(run.stages) };
@@ -275,7 +274,7 @@ export async function runDistributed(config: Config, opts: FollowOptions = {}): 
       stuckPolls = waitingWork === 0 && failed > 0 ? stuckPolls + 1 : 0;
       if (stuckPolls >= 2) {
         progress.end();
-        await ledgerFailedUnits(rq);
+        await ledgerFailedUnits(rq, ctx);
         throw new RunFailedError(
           `${failed} unit(s) failed for good, and the run cannot finish without them:\n${await describeFailed(rq)}\n` +
             `they are in the failures ledger too. Fix the cause, then \`megapairs retry-failed --config ${cfg}\` and \`megapairs run --config ${cfg}\` to follow the run again.`,

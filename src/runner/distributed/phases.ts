@@ -20,7 +20,8 @@
 import type { FlowChildJob, FlowJob, JobsOptions } from 'bullmq';
 import { pipelineStages, stagesByName } from '../../pipeline.ts';
 import { barriersBefore, phasesOf, START, type Phase } from './phase-plan.ts';
-import { isUnitDone, type Stage, type StageContext } from '../../core/stage.ts';
+import type { Stage, StageContext } from '../../core/stage.ts';
+import { plannedUnits } from '../unit-executor.ts';
 import { emptyTally, reportOf, type StageReport } from '../../core/stage-report.ts';
 import type { RunSummary } from '../../report/run-summary.ts';
 import { saveSummary, summarize } from '../../report/summary.ts';
@@ -74,11 +75,9 @@ class Phases {
 
   /** The stage's units whose artifacts are not complete yet (the rest are counted as skipped). */
   async todo(stage: string): Promise<unknown[]> {
-    const s = this.stage(stage);
-    const units = await s.plan(this.ctx);
-    const done = await Promise.all(units.map((u) => isUnitDone(this.ctx, s, u)));
-    this.planned[stage] = { units: units.length, skipped: done.filter(Boolean).length };
-    return units.filter((_, i) => !done[i]);
+    const { units, todo } = await plannedUnits(this.ctx, this.stage(stage));
+    this.planned[stage] = { units: units.length, skipped: units.length - todo.length };
+    return todo;
   }
 
   barrier(barrier: string, children: FlowChildJob[]): FlowJob {

@@ -9,9 +9,8 @@ import { changesSince } from '../../provenance/explain.ts';
 import type { StageKeys } from '../../core/keys.ts';
 import { resolveProvenance, type RunProvenance, keysOf } from '../../provenance/stage-keys.ts';
 import { readStorageId, storageMarker } from '../../provenance/storage-identity.ts';
-import { pipelineStages } from '../../pipeline.ts';
 import type { Config } from '../../config/schema.ts';
-import { createContext } from '../context.ts';
+import type { StageContext } from '../../core/stage.ts';
 
 export interface PublishedRun {
   run: string;
@@ -47,8 +46,7 @@ export async function readPublishedRun(connection: Redis, config: Config): Promi
  * What keeps this process's config from serving the published run: its stages' provenance
  * compared with the run's (the values that differ, by config path) and its storage ids.
  */
-export async function disagreements(config: Config, run: PublishedRun): Promise<string[]> {
-  const ctx = createContext(config);
+export async function disagreements(ctx: StageContext, run: PublishedRun): Promise<string[]> {
   const problems: string[] = [];
   for (const [name, storage] of [
     ['work', ctx.work],
@@ -61,7 +59,7 @@ export async function disagreements(config: Config, run: PublishedRun): Promise<
       );
     }
   }
-  const own = await resolveProvenance(ctx, pipelineStages());
+  const own = await resolveProvenance(ctx, ctx.stages);
   for (const [stage, p] of Object.entries(own)) {
     const theirs = run.stages[stage];
     if (!theirs) problems.push(`${stage}: the run has no such stage`);
@@ -78,17 +76,18 @@ export async function disagreements(config: Config, run: PublishedRun): Promise<
 /** The published run this worker may serve: waits for one to be published, refuses one it disagrees with. */
 export async function acceptRun(
   connection: Redis,
-  config: Config,
+  ctx: StageContext,
   log: (line: string) => void,
   pollMs = 1000,
 ): Promise<{ key: string; keys: StageKeys; published: PublishedRun }> {
+  const config = ctx.config;
   let run = await readPublishedRun(connection, config);
   if (!run) log(`waiting for \`megapairs run\` to start run ${config.run.name}`);
   while (!run) {
     await new Promise((r) => setTimeout(r, pollMs));
     run = await readPublishedRun(connection, config);
   }
-  const problems = await disagreements(config, run);
+  const problems = await disagreements(ctx, run);
   if (problems.length) {
     throw new RunMismatchError(
       `this worker's config differs from run ${config.run.name} (key ${run.key}) in what decides its artifacts (the run's value -> this worker's):\n  ${problems.join('\n  ')}\n` +

@@ -13,9 +13,8 @@
 // within the grace period, and after that returns them to the queue for another worker.
 import { WaitingError, Worker, type Job, type Processor, type WorkerOptions as QueueWorkerOptions } from 'bullmq';
 import { hostname } from 'node:os';
-import type { Config } from '../../config/schema.ts';
+import type { StageContext } from '../../core/stage.ts';
 import { itemFailuresTotal, itemsTotal, unitSeconds, unitsTotal } from '../../metrics/registry.ts';
-import { createContext } from '../context.ts';
 import { acceptRun, readPublishedRun } from './run-identity.ts';
 import { connectRedis, isConnectionError, watchOutages } from './connection.ts';
 import { queuesOfKind } from './kinds.ts';
@@ -50,7 +49,9 @@ export interface RunningWorker {
   stop(): Promise<void>;
 }
 
-export async function startWorker(config: Config, kind: string, opts: WorkerOptions = {}): Promise<RunningWorker> {
+/** `ctx`: the process's one context; its keys are set to those of the run the worker serves. */
+export async function startWorker(ctx: StageContext, kind: string, opts: WorkerOptions = {}): Promise<RunningWorker> {
+  const config = ctx.config;
   const queues = queuesOfKind(kind);
   const concurrency = opts.concurrency ?? config.runner.concurrency;
   const log = opts.log ?? (() => {});
@@ -60,7 +61,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   const connection = await connectRedis(config, `megapairs-worker-${kind}`);
   const outages = watchOutages(connection, config, log);
   // Refuse at start, before any job is taken, when this config would write other artifacts.
-  let accepted = await acceptRun(connection, config, log).catch((err: Error) => {
+  let accepted = await acceptRun(connection, ctx, log).catch((err: Error) => {
     connection.disconnect();
     throw err;
   });
@@ -71,8 +72,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
   });
   const rq = new RunQueues(config, connection);
   rq.run = { key: accepted.key, keys: accepted.keys };
-  // The process's one context; its keys follow the run it serves.
-  const ctx = createContext(config, accepted.keys);
+  ctx.keys = accepted.keys;
   const check = new JobCheck(rq, log);
   let refuse!: (err: Error) => void;
   const refused = new Promise<never>((_, reject) => (refuse = reject));
@@ -89,7 +89,7 @@ export async function startWorker(config: Config, kind: string, opts: WorkerOpti
     const published = await readPublishedRun(connection, config);
     if (published?.key !== job.data.run) return false;
     try {
-      accepted = await acceptRun(connection, config, log);
+      accepted = await acceptRun(connection, ctx, log);
       rq.run = { key: accepted.key, keys: accepted.keys };
       ctx.keys = accepted.keys;
       return true;
