@@ -3,7 +3,7 @@
 // config writes beside the old artifacts and never reads them. A part number is the input shard's
 // number, so a catalog part, its embeddings, its pairs, its annotations and its triples all share
 // one number. The product under the output prefix keeps plain names for its readers; markers
-// under the work prefix say which key wrote it. Stages keyed by part (catalog, embed) keep each
+// under the output prefix (_megapairs/) say which key wrote it. Stages keyed by part (catalog, embed) keep each
 // part under its own part key: `catalog/<part key>/part-NNNNN.parquet`.
 import type { EncoderName } from '../config/schema.ts';
 import { partKeyName, type StageKeys } from './keys.ts';

@@ -20,7 +20,7 @@ export interface PartExport {
   failed: string[];
 }
 
-/** The stage name export failures carry in the ledger (failures/export_images/part-NNNNN.jsonl). */
+/** The stage name export failures carry in the ledger (failures/export_images/<jsonl key>/part-NNNNN.jsonl). */
 export const EXPORT_STAGE = 'export_images';
 
 export async function exportPartImages(

@@ -93,5 +93,5 @@ export async function* tripleBatches(ctx: StageContext, n: number, opts: TripleI
   }
 }
 
-/** The ledger of one export format's part, e.g. failures/export_images/hf-part-00003.jsonl. */
+/** The ledger of one export format's part, e.g. failures/export_images/<jsonl key>/hf-part-00003.jsonl. */
 export const formatLedger = (format: string, n: number) => new UnitLedger(EXPORT_STAGE, `${format}-${partName(n)}`);

@@ -1,5 +1,5 @@
 // The optional summary.json sections the report draws (the contract in the project notes). Each is
-// computed from artifacts by src/runner/summary.ts when the run measured it; the report draws
+// computed from artifacts by summary.ts when the run measured it; the report draws
 // what is there and says "not measured in this run" for the rest.
 import type { RunSummary } from './run-summary.ts';
 

@@ -9,7 +9,7 @@ import type { StageContext } from '../core/stage.ts';
 
 export type UnitFailureReason = 'unit_failed' | 'unit_stalled';
 
-/** The unit's own ledger file is failures/<stage>/<unit>.jsonl; this one is <unit>.unit.jsonl. */
+/** The unit's own ledger file is failures/<stage>/<key>/<unit>.jsonl; this one is <unit>.unit.jsonl. */
 const unitLedger = (stage: string, unitId: string) => new UnitLedger(stage, `${unitId}.unit`);
 
 export async function recordUnitFailure(
