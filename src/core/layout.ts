@@ -13,6 +13,8 @@ const shard = (s: number) => `shard-${String(s).padStart(2, '0')}`;
 
 /** Work folders that are not keyed by a stage: the ledger (keyed inside), run records, identity. */
 export const LEDGER_FOLDER = 'failures';
+/** A stage's ledger folder under one key (gc keeps or removes them whole). */
+export const ledgerFolder = (stage: string, key: string) => `${LEDGER_FOLDER}/${stage}/${key}/`;
 /** Every ledger's stage: the pipeline's and the steps outside it that keep one. */
 export const LEDGER_STAGES_OUTSIDE = ['export_images', 'control'];
 export const RUNS_FOLDER = 'runs';
@@ -103,7 +105,7 @@ export function keyedLayout(keys: StageKeys, folders: Readonly<Record<string, st
      * The folders holding a stage's ledger under the current keys: the stage key's (entries that
      * are no part's, e.g. refused jobs) and, where it is keyed by part, one per part key.
      */
-    ledgerFolders: (stage: string) => [ledgerKey(stage), ...(partKeys(stage) ?? [])].map((key) => `${LEDGER_FOLDER}/${stage}/${key}/`),
+    ledgerFolders: (stage: string) => [ledgerKey(stage), ...(partKeys(stage) ?? [])].map((key) => ledgerFolder(stage, key)),
     ledgerPart: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage, unit)}/${unit}.jsonl`,
     /** What a distributed unit computed (items, failed), beside its ledger: read back by a later attempt that finds the unit complete. */
     unitResult: (stage: string, unit: string) => `${LEDGER_FOLDER}/${stage}/${ledgerKey(stage, unit)}/${unit}.result.json`,

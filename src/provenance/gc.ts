@@ -1,7 +1,7 @@
 // `megapairs gc`: removes work artifacts that no given config refers to, i.e. every stage folder
 // and ledger folder under a key other than the configs' keys. Run records, storage markers and the
 // request cache of annotation (content-addressed, reusable by any config) are kept.
-import { LEDGER_FOLDER } from '../core/layout.ts';
+import { LEDGER_FOLDER, ledgerFolder } from '../core/layout.ts';
 import { stageFolders } from '../pipeline.ts';
 import type { Storage } from '../storage/storage.ts';
 import { splitKeyName, type StageKeys } from '../core/keys.ts';
@@ -20,10 +20,10 @@ export async function collectGarbage(work: Storage, keep: StageKeys[], opts: { d
     for (const [name, key] of Object.entries(keys)) {
       const { stage } = splitKeyName(name); // a part key's folder is its stage's
       wanted.add(`${folders[stage]}/${key}/`);
-      wanted.add(`${LEDGER_FOLDER}/${stage}/${key}/`);
+      wanted.add(ledgerFolder(stage, key));
     }
     // Ledgers of steps outside the pipeline sit under the key of the stage they follow.
-    wanted.add(`${LEDGER_FOLDER}/export_images/${keys.jsonl}/`);
+    wanted.add(ledgerFolder('export_images', keys.jsonl));
   }
   const byFolder = new Map<string, string[]>();
   const add = (folder: string, key: string) => byFolder.set(folder, [...(byFolder.get(folder) ?? []), key]);
@@ -35,7 +35,7 @@ export async function collectGarbage(work: Storage, keep: StageKeys[], opts: { d
   }
   for await (const key of work.list(`${LEDGER_FOLDER}/`)) {
     const [, stage, k] = key.split('/');
-    if (stage && k) add(`${LEDGER_FOLDER}/${stage}/${k}/`, key);
+    if (stage && k) add(ledgerFolder(stage, k), key);
   }
   const result: GcResult = { removed: [], kept: [] };
   for (const [folder, keys] of [...byFolder].sort(([a], [b]) => a.localeCompare(b))) {

@@ -13,7 +13,7 @@ import { ENCODER_NAMES, type EncoderName } from '../config/schema.ts';
 import { mergeTopK, type Neighbour } from '../knn/hnsw-shard.ts';
 import { Rng } from '../util/rng.ts';
 import { shardCount } from './shard-plan.ts';
-import { addToHistogram, similarityHistogram, type PartMiningStats } from './mining-stats.ts';
+import { addToHistogram, miningSettings, similarityHistogram, type PartMiningStats } from './mining-stats.ts';
 import { PartStage } from './part-stage.ts';
 import type { DoneMarker, StageContext, UnitResult } from '../core/stage.ts';
 import { shared } from './shared-resources.ts';
@@ -54,7 +54,7 @@ export class MineStage extends PartStage {
   readonly folder = 'candidates';
   readonly threaded = true;
   decidedBy(ctx: StageContext): Record<string, unknown> {
-    return { mine: ctx.config.mine, 'index.shard_size': ctx.config.index.shard_size, 'run.seed': ctx.config.run.seed };
+    return { mine: miningSettings(ctx), 'index.shard_size': ctx.config.index.shard_size, 'run.seed': ctx.config.run.seed };
   }
 
   doneMarkers(ctx: StageContext, n: number): DoneMarker[] {

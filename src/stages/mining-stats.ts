@@ -79,3 +79,13 @@ export async function readMiningSummary(ctx: StageContext): Promise<MiningSummar
   }
   return { ...s, spaces };
 }
+
+/**
+ * The `mine` settings that decide candidates and pairs: all but how search units group query
+ * parts (query_parts_per_unit: pacing) and how many queries recall samples (recall_queries:
+ * recall's own artifact), so changing those recomputes neither mining nor what follows it.
+ */
+export function miningSettings(ctx: StageContext): Omit<StageContext['config']['mine'], 'query_parts_per_unit' | 'recall_queries'> {
+  const { query_parts_per_unit, recall_queries, ...settings } = ctx.config.mine;
+  return settings;
+}

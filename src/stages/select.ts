@@ -7,7 +7,7 @@
 import { readParquet, writeParquet } from '../artifacts/parquet.ts';
 import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
-import { addHistograms, addToHistogram, similarityHistogram, type Histogram, type MiningSummary, type PartMiningStats } from './mining-stats.ts';
+import { addHistograms, addToHistogram, miningSettings, similarityHistogram, type Histogram, type MiningSummary, type PartMiningStats } from './mining-stats.ts';
 import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
 import { shared } from './shared-resources.ts';
 
@@ -48,7 +48,7 @@ export class SelectStage implements Stage<'select'> {
   readonly after = ['manifest', 'mine'];
   readonly folder = 'pairs';
   decidedBy(ctx: StageContext): Record<string, unknown> {
-    return { mine: ctx.config.mine };
+    return { mine: miningSettings(ctx) };
   }
 
   async plan(): Promise<'select'[]> {
