@@ -11,6 +11,7 @@ import { parseConfig } from '../src/config/load.ts';
 import { ENCODER_NAMES } from '../src/config/schema.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
+import { resolveRun } from '../src/provenance/resolve-run.ts';
 import type { StageReport } from '../src/core/stage-report.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/report/summary.ts';
@@ -184,4 +185,21 @@ test('--dry-run prints the plan and writes nothing; gc removes the keys no confi
   const after = cli('run', '--config', k7file, '--dry-run');
   assert.doesNotMatch(after.stdout, /compute/, 'the kept config still has every artifact');
   assert.match(cli('run', '--config', file, '--dry-run').stdout, /search +[0-9a-f]{12} +compute \d+ units?/, 'the removed config must recompute');
+});
+
+test('settings that pace the work or feed only recall decide nothing else: query_parts_per_unit and recall_queries keep the mining keys', async () => {
+  const root = tempDir('prov-pacing');
+  const keysOf = async (mine: Record<string, unknown>) => {
+    const ctx = createContext(parseConfig(demoConfigObject(input, root, { mine })));
+    return (await resolveRun(ctx)).provenance;
+  };
+  const base = await keysOf({});
+  const paced = await keysOf({ query_parts_per_unit: 1 });
+  const sampled = await keysOf({ recall_queries: 50 });
+  for (const stage of ['search', 'mine', 'select', 'annotate', 'emit']) {
+    assert.equal(paced[stage].key, base[stage].key, `query_parts_per_unit changes ${stage}`);
+    assert.equal(sampled[stage].key, base[stage].key, `recall_queries changes ${stage}`);
+  }
+  assert.notEqual(sampled.recall.key, base.recall.key, 'recall_queries decides recall');
+  assert.notEqual((await keysOf({ targets_per_space: 2 })).mine.key, base.mine.key, 'a mining setting decides mine');
 });
