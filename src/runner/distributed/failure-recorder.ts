@@ -1,6 +1,5 @@
-// A worker's ledger entries for the units that fail for good. Every unit that fails for good (its
-// last attempt, too many stalls, a refusal) goes to the ledger from the worker, the one place that
-// sees all three.
+// A worker's ledger entries for the units that fail for good: their last attempt, too many stalls,
+// or a refusal (worker.ts says why the worker is the one to write them).
 import type { Job } from 'bullmq';
 import { hostname } from 'node:os';
 import type { StageContext } from '../../core/stage.ts';

@@ -10,8 +10,9 @@
 // not a failed attempt: preemptible nodes are killed often, so a unit may lose its worker
 // runner.max_stalls times, apart from its runner.attempts.
 // Every unit that fails for good (its last attempt, too many stalls, a refusal) goes to the ledger
-// from here, the one place that sees all three (failure-recorder.ts). Stop (SIGTERM) stops taking jobs, lets the ones in hand finish
-// within the grace period, and after that returns them to the queue for another worker.
+// from here (failure-recorder.ts), the one place that sees all three. Stop (SIGTERM) stops taking
+// jobs, lets the ones in hand finish within the grace period, and after that returns them to the
+// queue for another worker.
 import { Worker, type Processor, type WorkerOptions as QueueWorkerOptions } from 'bullmq';
 import { hostname } from 'node:os';
 import type { StageContext } from '../../core/stage.ts';
