@@ -65,6 +65,8 @@ test('shared(ctx) belongs to the current keys: a manifest read under one key is 
   assert.equal((await shared(ctx).manifest()).total, 5, 'a failed read is tried again');
   writeManifest('a', 6);
   assert.equal((await shared(ctx).manifest()).total, 5, 'read once per keys');
+  const copy = { ...ctx };
+  assert.equal(shared(copy), shared(ctx), 'a copy of the context shares its resources');
 
   writeManifest('b', 9);
   ctx.keys = { manifest: 'b' };

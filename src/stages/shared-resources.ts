@@ -1,6 +1,6 @@
 // What the units of one process share, as `shared(ctx)`: each member is loaded on first use and
 // kept, and a failed load is forgotten so a later unit loads it again. A set of resources belongs
-// to one context and one set of artifact keys: a new one is made when the context's keys change,
+// to one config and one set of artifact keys: a new one is made when the context's keys change,
 // so nothing loaded under other keys is served. Every member's source is named here.
 import type { Layout } from '../core/layout.ts';
 import type { StageKeys } from '../core/keys.ts';
@@ -9,7 +9,7 @@ import { createAnnotator } from '../annotate/create.ts';
 import { AnnotateProgress } from '../annotate/progress.ts';
 import { RequestCache } from '../annotate/request-cache.ts';
 import { sharedLimits } from '../annotate/shared-slots.ts';
-import type { EncoderName } from '../config/schema.ts';
+import type { Config, EncoderName } from '../config/schema.ts';
 import { openEncoderThreads, type EncoderThreads } from '../encoders/encoder-thread.ts';
 import { ShardRouter } from '../knn/shard-router.ts';
 import { Lazy, LazyMap } from '../util/lazy.ts';
@@ -70,14 +70,17 @@ export class SharedResources {
   }
 }
 
-const byContext = new WeakMap<StageContext, { keys: StageKeys; shared: SharedResources }>();
+// By keys, then config: a copy of a context (`{ ...ctx, work }`) shares its resources, as the same
+// run's units do; another config, or the same one under other keys, gets its own.
+const byKeys = new WeakMap<StageKeys, WeakMap<Config, SharedResources>>();
 
 /** The resources the context's units share under its current keys. */
 export function shared(ctx: StageContext): SharedResources {
   const layout = ctx.layout; // throws until the keys are resolved
-  const current = byContext.get(ctx);
-  if (current && current.keys === ctx.keys) return current.shared;
-  const made = { keys: ctx.keys!, shared: new SharedResources(ctx, layout) };
-  byContext.set(ctx, made);
-  return made.shared;
+  const keys = ctx.keys!;
+  let byConfig = byKeys.get(keys);
+  if (!byConfig) byKeys.set(keys, (byConfig = new WeakMap()));
+  let resources = byConfig.get(ctx.config);
+  if (!resources) byConfig.set(ctx.config, (resources = new SharedResources(ctx, layout)));
+  return resources;
 }

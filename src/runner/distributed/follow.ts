@@ -17,7 +17,6 @@ import type { StageContext } from '../../core/stage.ts';
 import { RunFollower } from './run-follower.ts';
 
 export { RunFailedError } from './run-follower.ts';
-export { describeFailed, queueCounts } from './queue-state.ts';
 
 export interface FollowOptions {
   /** Progress lines (stderr by default). */

@@ -3,7 +3,7 @@
 // that failed all their attempts; their parents, waiting on them, go on once they complete).
 import type { Config } from '../../config/schema.ts';
 import { connectRedis, describeRedis } from './connection.ts';
-import { describeFailed, queueCounts } from './follow.ts';
+import { describeFailed, queueCounts } from './queue-state.ts';
 import { keysOf } from '../../provenance/stage-keys.ts';
 import { finalJobId } from './phases.ts';
 import { readPublishedRun } from './run-identity.ts';
