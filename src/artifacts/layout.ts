@@ -132,6 +132,21 @@ export function cachedRequestPath(hash: string): string {
   return `${REQUESTS_FOLDER}/${hash.slice(0, 2)}/${hash}.json`;
 }
 
+/**
+ * The batch journal (src/annotate/batch/journal.ts), beside the replies it fills: one record per
+ * uploaded batch input file, by the file's id, whatever run uploaded it. A record names the
+ * file's requests in a second object, written first, so states are rewritten without them.
+ */
+export const BATCHES_FOLDER = `${REQUESTS_FOLDER}/batches/`;
+/** An uploaded file's record: its batch, states with their times, request counts, when it was collected. */
+export function batchRecordPath(fileId: string): string {
+  return `${BATCHES_FOLDER}${fileId}.json`;
+}
+/** The custom_ids (request hashes) an uploaded file holds, in its line order, with their models. */
+export function batchRequestsPath(fileId: string): string {
+  return `${BATCHES_FOLDER}${fileId}.requests.json`;
+}
+
 /** The product under the output prefix: plain names, whichever key wrote them. */
 export const outputLayout = {
   triplesPart: (n: number) => `triples/${part(n)}.parquet`,

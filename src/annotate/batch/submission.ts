@@ -1,0 +1,94 @@
+// Submitting a batch without ever submitting it twice. The order of a submission is: upload the
+// file; record it with its requests (the intent: its batch is about to be created); create the
+// batch; record the batch's id. A kill before the record leaves an unused file and no batch. A kill
+// after it (or a create whose reply was lost) leaves a record without a batch id: before creating
+// one, the batches are listed, newest first, for one made from that file; only when none is found
+// is it created. Listing stops at batches older than the file, which none of its batches can be.
+import { type BatchClient, BatchApiError, type BatchObject } from './client.ts';
+import { fileContent, type BatchInputFile } from './files.ts';
+import { type BatchJournal, type JournalRecord, statusTime } from './journal.ts';
+import { type Patience, persist } from './persist.ts';
+
+export class Submitter {
+  constructor(
+    private readonly client: BatchClient,
+    private readonly journal: BatchJournal,
+    private readonly patience: Patience,
+  ) {}
+
+  /** Uploads a file, records it, then creates its batch; the record names the batch. */
+  async submit(file: BatchInputFile, name: string): Promise<JournalRecord> {
+    const content = fileContent(file);
+    const up = await persist(`upload of ${name}`, this.patience, () => this.client.uploadFile(name, content));
+    const record: JournalRecord = {
+      file_id: up.id,
+      endpoint: this.client.baseURL,
+      model: file.model,
+      requests: file.lines.length,
+      bytes: content.length,
+      file_created_at: up.created_at,
+      status: 'uploaded',
+      transitions: [{ status: 'uploaded', at: new Date().toISOString(), seen: new Date().toISOString() }],
+    };
+    await this.journal.recordUpload(
+      record,
+      file.lines.map((l) => l.custom_id),
+    );
+    await this.create(record);
+    return record;
+  }
+
+  /** Gives each record without a batch id its batch: the one made from its file if there is one, else a new one. */
+  async resume(records: readonly JournalRecord[]): Promise<void> {
+    const pending = records.filter((r) => !r.batch_id);
+    if (!pending.length) return;
+    const found = await this.find(pending);
+    for (const record of pending) {
+      const batch = found.get(record.file_id);
+      if (batch) await this.adopt(record, batch);
+      else await this.create(record);
+    }
+  }
+
+  /**
+   * Creates the batch of a recorded file. A create that fails in passing may still have made the
+   * batch, so each new try first looks for it.
+   */
+  private async create(record: JournalRecord): Promise<void> {
+    const what = `batch of file ${record.file_id}`;
+    let tried = false;
+    const batch = await persist(`creating the ${what}`, this.patience, async () => {
+      const made = tried ? (await this.listFor([record])).get(record.file_id) : undefined;
+      tried = true;
+      return made ?? this.client.createBatch(record.file_id, { megapairs_input_file: record.file_id });
+    }).catch((err) => {
+      throw err instanceof BatchApiError
+        ? new BatchApiError(`${err.message} (journal: ${this.journal.where(record.file_id)})`, err.transient, err.status)
+        : err;
+    });
+    await this.adopt(record, batch);
+  }
+
+  private async adopt(record: JournalRecord, batch: BatchObject): Promise<void> {
+    record.batch_id = batch.id;
+    record.status = batch.status;
+    record.transitions.push({ status: batch.status, at: statusTime(batch, batch.status), seen: new Date().toISOString() });
+    await this.journal.save(record);
+  }
+
+  private find(records: readonly JournalRecord[]): Promise<Map<string, BatchObject>> {
+    return persist('listing batches', this.patience, () => this.listFor(records));
+  }
+
+  /** The batch made from each record's file, among the batches listed newest first. */
+  private async listFor(records: readonly JournalRecord[]): Promise<Map<string, BatchObject>> {
+    const want = new Set(records.map((r) => r.file_id));
+    const oldest = Math.min(...records.map((r) => r.file_created_at));
+    const found = new Map<string, BatchObject>();
+    for await (const batch of this.client.list()) {
+      if (want.has(batch.input_file_id) && !found.has(batch.input_file_id)) found.set(batch.input_file_id, batch);
+      if (found.size === want.size || batch.created_at < oldest) break;
+    }
+    return found;
+  }
+}
