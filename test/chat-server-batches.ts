@@ -28,7 +28,10 @@ export interface BatchBehaviour {
   lineTimeoutMs: number;
   /** Answer only this many lines, then wait for the expiry or a cancel. */
   holdAfterLines?: number;
-  /** The batch expires this long after its creation, unfinished lines in the error file as batch_expired. */
+  /**
+   * The batch expires this long after its creation (a held batch once it holds), its unfinished
+   * lines in the error file as batch_expired.
+   */
   expireAfterMs?: number;
   /** Where lines answered with a status other than 200 go: the error file (OpenAI), the output file (vLLM), or each in turn. */
   nonOkTo: 'error_file' | 'output' | 'alternate';
@@ -106,6 +109,9 @@ interface ServerBatch {
   halt?: 'expired' | 'cancelled';
   halted: Promise<void>;
   stopNow: () => void;
+  /** Resolves once the batch has answered as many lines as its hold lets it. */
+  holding: Promise<void>;
+  nowHolding: () => void;
 }
 
 const now = () => Math.floor(Date.now() / 1000);
@@ -137,6 +143,8 @@ export class BatchApi {
   private defaults: BatchBehaviour = BATCH_DEFAULTS;
   private script: Partial<BatchBehaviour>[] = [];
   private seq = 0;
+  /** While paused, batches that reach in_progress answer no line. */
+  private gate?: { open: Promise<void>; release: () => void };
 
   /** `origin`: where the server's own chat-completions route answers, e.g. http://127.0.0.1:1234. */
   constructor(private readonly origin: () => string) {}
@@ -153,6 +161,19 @@ export class BatchApi {
   /** The next batches created get these behaviours (over the configured ones) in order, then the configured one. */
   plan(behaviours: Partial<BatchBehaviour>[]): void {
     this.script = [...behaviours];
+  }
+
+  /** Batches that reach in_progress from now on stay there, answering nothing, until resume(). */
+  pause(): void {
+    if (this.gate) return;
+    let release = () => {};
+    const open = new Promise<void>((resolve) => (release = resolve));
+    this.gate = { open, release };
+  }
+
+  resume(): void {
+    this.gate?.release();
+    this.gate = undefined;
   }
 
   /** How many custom_ids were submitted more than once. */
@@ -266,17 +287,23 @@ export class BatchApi {
     };
     let stopNow = () => {};
     const halted = new Promise<void>((resolve) => (stopNow = resolve));
-    const batch: ServerBatch = { obj, behaviour, lines: [], results: new Map(), finished: [], halted, stopNow };
+    let nowHolding = () => {};
+    const holding = new Promise<void>((resolve) => (nowHolding = resolve));
+    const batch: ServerBatch = { obj, behaviour, lines: [], results: new Map(), finished: [], halted, stopNow, holding, nowHolding };
     this.batches.set(obj.id, batch);
     this.batchesCreated++;
     this.countSubmissions(file.bytes);
     this.events.emit('batch-created', obj);
     if (behaviour.expireAfterMs !== undefined) {
-      setTimeout(() => this.halt(batch, 'expired'), behaviour.expireAfterMs).unref();
+      const expire = () => this.halt(batch, 'expired');
+      // A held batch expires with exactly its held lines done, however slow the machine.
+      const timer = setTimeout(() => (behaviour.holdAfterLines === undefined ? expire() : void holding.then(expire)), behaviour.expireAfterMs);
+      timer.unref();
     }
     void this.run(batch);
-    if (behaviour.createReplyDelayMs) await sleep(behaviour.createReplyDelayMs);
-    send(res, 200, obj);
+    // The reply is sent late without holding the test process open (its client may be gone).
+    if (behaviour.createReplyDelayMs) setTimeout(() => !res.destroyed && send(res, 200, obj), behaviour.createReplyDelayMs).unref();
+    else send(res, 200, obj);
   }
 
   /** Every line that names a custom_id counts as submitted, whether or not the batch passes validation. */
@@ -342,7 +369,9 @@ export class BatchApi {
     batch.obj.request_counts.total = batch.lines.length;
     this.setStatus(batch, 'in_progress');
     const started = Date.now();
+    if (this.gate) await Promise.race([this.gate.open, batch.halted]);
     await this.answerLines(batch);
+    batch.nowHolding();
     if (!batch.halt && batch.results.size < batch.lines.length) await batch.halted; // held: until expiry or cancel
     if (batch.halt) return this.end(batch);
     await this.wait(batch, b.inProgressMs - (Date.now() - started));
