@@ -41,7 +41,7 @@ function parts(server: FakeServer, prefix = 'batch') {
   const work = new LocalStorage(tempDir(prefix));
   const cache = new RequestCache(work);
   const journal = new BatchJournal(work);
-  const client = new BatchClient({ baseURL: server.url });
+  const client = new BatchClient({ baseURL: server.url, maxRetries: 0 });
   const run = (requests: readonly BatchRequest[], settings: Partial<BatchSettings> = {}) =>
     runBatches({ requests, cache, journal, client, settings: { pollIntervalMs: 20, log: () => {}, ...settings } });
   return { work, cache, journal, client, run };
@@ -510,6 +510,54 @@ describe('batch driver', () => {
     assert.equal(report.totals.environment_failures, 3);
     assert.equal(server.batches.batchesCreated, 2);
     for (const o of outcomes) assert.equal(await cache.get(o.custom_id), undefined);
+  });
+
+  it('gives up on a server down past downAfterMs, and the rerun adopts its batch', async (t) => {
+    const server = await startServer(t);
+    server.batches.pause();
+    const { journal, run } = parts(server);
+    const requests = chatRequests(4);
+    const running = run(requests, { downAfterMs: 200 });
+    await batchesCreated(server, 1);
+    await allBatches(server, 'in_progress');
+    await server.stop();
+    await assert.rejects(running, /polling batch batch_\d+: still failing after \d+ tries in \d+ s: .*ECONNREFUSED/);
+    const [open] = await journal.open(server.url);
+    assert.ok(open.batch_id && !open.collected_at, 'the batch stays recorded, not collected');
+
+    await server.start();
+    server.batches.resume();
+    const { outcomes, report } = await run(requests);
+    assert.ok(outcomes.every((o) => completion(o)));
+    assert.deepEqual([report.totals.adopted, report.totals.submitted, server.batches.batchesCreated, server.batches.submittedTwice], [4, 0, 1, 0]);
+  });
+
+  it('sends in a new file the requests of a recorded file the server no longer has', async (t) => {
+    const server = await startServer(t);
+    const { journal, run } = parts(server);
+    const requests = chatRequests(4);
+    // As a run killed after recording its upload leaves it, weeks before the file expired.
+    const at = new Date().toISOString();
+    await journal.recordUpload(
+      {
+        file_id: 'file-gone',
+        endpoint: server.url,
+        model: 'l',
+        requests: 4,
+        bytes: 1,
+        file_created_at: 0,
+        status: 'uploaded',
+        transitions: [{ status: 'uploaded', at, seen: at }],
+      },
+      requests.map((r) => r.custom_id),
+    );
+    const { outcomes, report } = await run(requests);
+    assert.ok(outcomes.every((o) => completion(o).attempts === 1));
+    assert.deepEqual([report.totals.adopted, report.totals.submitted, server.batches.batchesCreated], [0, 4, 1]);
+    const gone = (await journal.all()).find((r) => r.file_id === 'file-gone')!;
+    assert.match(gone.abandoned!, /No such File object: file-gone/);
+    assert.ok(gone.collected_at);
+    assert.deepEqual(await journal.open(server.url), []);
   });
 
   it('stops on a validation failure, naming the file, the line and its request', async (t) => {

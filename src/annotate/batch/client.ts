@@ -3,7 +3,8 @@
 // read result files. Ids come from the server and become storage keys (the journal): each is
 // checked to be a plain name before it is used.
 import OpenAI, { APIConnectionError, APIError, toFile } from 'openai';
-import { errorText, excerpt } from '../text.ts';
+import { describeError } from '../../util/error-chain.ts';
+import { excerpt } from '../text.ts';
 
 export type BatchObject = OpenAI.Batches.Batch;
 export type BatchStatus = BatchObject['status'];
@@ -17,6 +18,8 @@ export interface BatchClientOptions {
   apiKey?: string;
   /** One call's limit; default the SDK's (10 minutes: an upload of 200 MB takes a while). */
   timeoutMs?: number;
+  /** The SDK's own quick retries of a call that may be repeated (never a create); default the SDK's (2). */
+  maxRetries?: number;
 }
 
 /**
@@ -50,7 +53,14 @@ export class BatchClient {
 
   constructor(opts: BatchClientOptions) {
     this.baseURL = opts.baseURL;
-    this.#sdk = new OpenAI({ apiKey: opts.apiKey || 'EMPTY', baseURL: opts.baseURL, organization: null, project: null, timeout: opts.timeoutMs });
+    this.#sdk = new OpenAI({
+      apiKey: opts.apiKey || 'EMPTY',
+      baseURL: opts.baseURL,
+      organization: null,
+      project: null,
+      timeout: opts.timeoutMs,
+      maxRetries: opts.maxRetries,
+    });
   }
 
   /** Uploads a JSONL input file with purpose `batch`. */
@@ -108,7 +118,8 @@ export class BatchClient {
     try {
       return await fn();
     } catch (err) {
-      if (err instanceof APIConnectionError) throw new BatchApiError(`${what} at ${this.baseURL}: ${errorText(err)}`, true);
+      // In the cause's words: "Connection error." alone does not say ECONNREFUSED.
+      if (err instanceof APIConnectionError) throw new BatchApiError(`${what} at ${this.baseURL}: ${describeError(err)}`, true);
       if (err instanceof APIError && typeof err.status === 'number') {
         const s = err.status;
         const hint =

@@ -150,7 +150,18 @@ export async function runBatches(input: {
     totals.adopted += ours;
     tracked.push({ record, customIds, ours, adopted: true, collected: false });
   }
-  await submitter.resume(tracked.map((t) => t.record));
+  for (const gone of await submitter.resume(tracked.map((t) => t.record))) {
+    const t = tracked.find((x) => x.record === gone)!;
+    tracked.splice(tracked.indexOf(t), 1);
+    totals.adopted -= t.ours;
+    for (const id of t.customIds) {
+      const st = states.get(id);
+      if (st?.inFile !== gone.file_id) continue;
+      st.inFile = undefined;
+      st.attempts = 0;
+    }
+    s.log(`file ${gone.file_id} of an earlier run is gone from the server (${gone.abandoned}): its requests go in a new file`);
+  }
 
   // 3. The rest, and later each round's follow-ups.
   const submit = async (batch: RequestState[]) => {

@@ -35,6 +35,8 @@ export interface JournalRecord {
   errors?: { code?: string; message?: string; line?: number | null }[];
   /** When every reply of a terminal batch was in the cache: the record is closed, its requests free to go again. */
   collected_at?: string;
+  /** Why a record was closed without a batch: the server refused to make one from its file (expired, deleted). */
+  abandoned?: string;
 }
 
 /** The requests of an uploaded file, in its line order (line n is custom_ids[n - 1]). */

@@ -38,16 +38,34 @@ export class Submitter {
     return record;
   }
 
-  /** Gives each record without a batch id its batch: the one made from its file if there is one, else a new one. */
-  async resume(records: readonly JournalRecord[]): Promise<void> {
+  /**
+   * Gives each record without a batch id its batch: the one made from its file if there is one,
+   * else a new one. A file the server refuses to make a batch from (gone since: files expire) is
+   * closed in the journal and returned: its requests are free to go in a new file.
+   */
+  async resume(records: readonly JournalRecord[]): Promise<JournalRecord[]> {
     const pending = records.filter((r) => !r.batch_id);
-    if (!pending.length) return;
+    if (!pending.length) return [];
     const found = await this.find(pending);
+    const abandoned: JournalRecord[] = [];
     for (const record of pending) {
       const batch = found.get(record.file_id);
-      if (batch) await this.adopt(record, batch);
-      else await this.create(record);
+      if (batch) {
+        await this.adopt(record, batch);
+        continue;
+      }
+      try {
+        await this.create(record);
+      } catch (err) {
+        // 400 or 404: this file, not the server (a server without the Batch API refuses the next upload too).
+        if (!(err instanceof BatchApiError) || err.transient || (err.status !== 400 && err.status !== 404)) throw err;
+        record.abandoned = err.message;
+        record.collected_at = new Date().toISOString();
+        await this.journal.save(record);
+        abandoned.push(record);
+      }
     }
+    return abandoned;
   }
 
   /**
