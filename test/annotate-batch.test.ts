@@ -23,7 +23,7 @@ import { LocalStorage } from '../src/storage/local.ts';
 import { mapPool } from '../src/util/pool.ts';
 import { Rng } from '../src/util/rng.ts';
 import { chatRequests } from './annotate-batch-requests.ts';
-import { drop, FakeServer, good, rateLimited, status400, status500, type Handler, type ServerOptions } from './chat-server.ts';
+import { drop, FakeServer, good, hang, rateLimited, status400, status500, type Handler, type ServerOptions } from './chat-server.ts';
 import { repoRoot, tempDir } from './helpers.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -441,10 +441,11 @@ describe('batch driver', () => {
   it("returns the items' own faults and sends the environment's again in a follow-up batch", async (t) => {
     const server = await startServer(t);
     // One line at a time, so line n meets handler n; non-200 lines go to both files in turn.
-    server.batches.plan([{ concurrency: 1, nonOkTo: 'alternate' }, { concurrency: 1 }]);
-    server.plan([good, status400, status500, rateLimited(0), good, drop, status400, good]);
+    // A hung line is given up after lineTimeoutMs.
+    server.batches.plan([{ concurrency: 1, nonOkTo: 'alternate', lineTimeoutMs: 200 }, { concurrency: 1 }]);
+    server.plan([good, status400, status500, rateLimited(0), good, drop, status400, good, hang]);
     const { cache, run } = parts(server);
-    const requests = chatRequests(8);
+    const requests = chatRequests(9);
     const { outcomes, report } = await run(requests);
 
     const [first] = [...server.batches.batches.values()];
@@ -471,9 +472,13 @@ describe('batch driver', () => {
       errors.some((l) => l.response === null && l.error.code === 'server_error'),
       'a dropped request in the error file',
     );
+    assert.ok(
+      errors.some((l) => l.response === null && l.error.code === 'timeout'),
+      'a hung request in the error file',
+    );
 
     const item = [1, 6];
-    const environment = [2, 3, 5];
+    const environment = [2, 3, 5, 8];
     for (const [i, o] of outcomes.entries()) {
       if (item.includes(i)) {
         assert.ok('failure' in o);
@@ -484,8 +489,8 @@ describe('batch driver', () => {
     }
     // The follow-up held exactly the environment's faults.
     assert.deepEqual(new Set(inputFiles(server)[1].lines.map((l) => l.custom_id)), new Set(environment.map((i) => requests[i].custom_id)));
-    assert.deepEqual([report.totals.completed, report.totals.item_failures, report.totals.environment_failures, report.batches.length], [6, 2, 0, 2]);
-    assert.deepEqual(report.batches[0].request_counts, { total: 8, completed: 3, failed: 5 });
+    assert.deepEqual([report.totals.completed, report.totals.item_failures, report.totals.environment_failures, report.batches.length], [7, 2, 0, 2]);
+    assert.deepEqual(report.batches[0].request_counts, { total: 9, completed: 3, failed: 6 });
   });
 
   it("reports the environment's faults once their attempts are spent; a refused endpoint is not tried again", async (t) => {

@@ -14,7 +14,7 @@
 // custom_id and each request body (sha256 of its JSON, i.e. requestHash) was submitted in a batch.
 import { createHash } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import type http from 'node:http';
+import http from 'node:http';
 
 export interface BatchBehaviour {
   /** Time spent in validating, and at least in in_progress, finalizing, cancelling. */
@@ -143,6 +143,8 @@ export class BatchApi {
   private defaults: BatchBehaviour = BATCH_DEFAULTS;
   private script: Partial<BatchBehaviour>[] = [];
   private seq = 0;
+  /** Connections of the lines' requests to the server's own route, kept open between lines. */
+  private readonly agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   /** While paused, batches that reach in_progress answer no line. */
   private gate?: { open: Promise<void>; release: () => void };
 
@@ -453,28 +455,41 @@ export class BatchApi {
   }
 
   /** A line as an online request to this server's own route: same handlers, same faults. */
-  private async answerLine(batch: ServerBatch, line: Line): Promise<LineResult> {
-    try {
-      const res = await fetch(`${this.origin()}${line.url}`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-megapairs-batch': batch.obj.id },
-        body: JSON.stringify(line.body),
-        signal: AbortSignal.timeout(batch.behaviour.lineTimeoutMs),
+  private answerLine(batch: ServerBatch, line: Line): Promise<LineResult> {
+    const payload = JSON.stringify(line.body);
+    return new Promise<LineResult>((resolve) => {
+      const failed = (code: string, message: string) => resolve({ error: { code, message } });
+      const req = http.request(
+        `${this.origin()}${line.url}`,
+        {
+          method: 'POST',
+          agent: this.agent,
+          headers: { 'content-type': 'application/json', 'content-length': Buffer.byteLength(payload), 'x-megapairs-batch': batch.obj.id },
+          timeout: batch.behaviour.lineTimeoutMs,
+        },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) => failed('server_error', `The request failed: ${err.message}`));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let body: unknown;
+            try {
+              body = JSON.parse(text);
+            } catch {
+              body = text; // a reply that is not JSON is passed on as it came
+            }
+            resolve({ status: res.statusCode ?? 0, body });
+          });
+        },
+      );
+      req.on('timeout', () => {
+        req.destroy();
+        failed('timeout', 'The request timed out.');
       });
-      const text = await res.text();
-      let body: unknown;
-      try {
-        body = JSON.parse(text);
-      } catch {
-        body = text; // a reply that is not JSON is passed on as it came
-      }
-      return { status: res.status, body };
-    } catch (err) {
-      const timedOut = (err as Error).name === 'TimeoutError';
-      return {
-        error: { code: timedOut ? 'timeout' : 'server_error', message: timedOut ? 'The request timed out.' : `The request failed: ${(err as Error).message}` },
-      };
-    }
+      req.on('error', (err) => failed('server_error', `The request failed: ${err.message}`));
+      req.end(payload);
+    });
   }
 
   /** The batch ends: completed, or as halted; its output and error files are written. */
