@@ -112,6 +112,9 @@ export function keyedLayout(keys: StageKeys) {
      * key: a rerun, a re-mine or another config that sends the same request reads it.
      */
     cachedRequest: cachedRequestPath,
+    /** The batch journal beside it: an uploaded batch file's record and its requests, whatever run uploaded it. */
+    batchRecord: batchRecordPath,
+    batchRequests: batchRequestsPath,
     /** Written after a part's triples reach the output: the emit key the output part is from. */
     emittedMarker: (n: number) => `_megapairs/triples/${part(n)}.key`,
     exportedMarker: () => `_megapairs/megapairs.jsonl.key`,
