@@ -37,8 +37,8 @@ async function startServer(t: TestContext, opts: ServerOptions = {}): Promise<Fa
 }
 
 /** A driver's parts over a fresh work folder, polling fast and quietly. */
-function parts(server: FakeServer, prefix = 'batch') {
-  const work = new LocalStorage(tempDir(prefix));
+function parts(server: FakeServer, workDir = tempDir('batch')) {
+  const work = new LocalStorage(workDir);
   const cache = new RequestCache(work);
   const journal = new BatchJournal(work);
   const client = new BatchClient({ baseURL: server.url, maxRetries: 0 });
@@ -130,6 +130,7 @@ function driverProcess(t: TestContext, url: string, workDir: string, count: numb
   child.stdout!.on('data', (d: Buffer) => (out += d.toString()));
   const exit = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   return {
+    exit,
     kill: async () => {
       child.kill('SIGKILL');
       assert.equal((await exit).signal, 'SIGKILL');
@@ -390,6 +391,75 @@ describe('batch driver', () => {
     assert.equal((await cacheFiles(work)).size, 300);
     assert.deepEqual(await journal.open(server.url), [], 'every record collected');
     t.diagnostic(`300 requests, 3 batches, two kills: ${wallMs} ms from the first start to the last report`);
+  });
+
+  it("survives kill -9 at moments the server's events pick (uploads, creates, states, lines): nothing is submitted twice", { timeout: 300_000 }, async (t) => {
+    const server = await startServer(t, { batch: { validatingMs: 30, inProgressMs: 150, finalizingMs: 30, concurrency: 4 } });
+    const workDir = tempDir('batch-chaos');
+    const rng = new Rng(Number(process.env.BATCH_CHAOS_SEED ?? 23)); // another seed: other moments
+    // A kind of event, then how many more of it: kills fall after an upload, a create, a change of state, a line.
+    const kinds = { file: 2, 'batch-created': 2, status: 6, line: 80 };
+    const counts = new Map<string, number>();
+    const seen = new Map<string, number>();
+    let after: { kind: string; at: number; resolve: () => void } | undefined;
+    for (const kind of Object.keys(kinds)) {
+      server.batches.events.on(kind, () => {
+        counts.set(kind, (counts.get(kind) ?? 0) + 1);
+        if (after?.kind === kind && counts.get(kind)! >= after.at) {
+          seen.set(kind, (seen.get(kind) ?? 0) + 1);
+          after.resolve();
+          after = undefined;
+        }
+      });
+    }
+    let kills = 0;
+    for (;;) {
+      const run = driverProcess(t, server.url, workDir, 600, 100);
+      if (kills === 8) {
+        const { report, completions } = await run.report();
+        assert.equal(completions, 600);
+        assert.equal(report.totals.cached + report.totals.adopted + report.totals.submitted - report.totals.resubmitted, 600);
+        break;
+      }
+      // Killed at the picked event, unless it finishes first.
+      const [kind, most] = Object.entries(kinds)[rng.int(0, 3)];
+      const moment = new Promise<void>((resolve) => (after = { kind, at: (counts.get(kind) ?? 0) + rng.int(1, most), resolve }));
+      if ((await Promise.race([moment.then(() => 'kill'), run.exit.then(() => 'done')])) === 'done') {
+        after = undefined;
+        await run.report();
+        break;
+      }
+      await run.kill();
+      kills++;
+    }
+    assert.equal(server.batches.submittedTwice, 0, 'no request submitted twice');
+    assert.equal(submitted(server, 1).size, 600);
+    assert.equal(server.batches.linesAnswered, 600);
+    assert.ok(server.batches.batchesCreated <= server.batches.filesUploaded);
+    const work = new LocalStorage(workDir);
+    assert.equal((await cacheFiles(work)).size, 600);
+    assert.deepEqual(await new BatchJournal(work).open(server.url), []);
+    t.diagnostic(
+      `${kills} kills (at ${[...seen].map(([k, n]) => `${n} ${k}`).join(', ')}): ${server.batches.filesUploaded} files uploaded, ${server.batches.batchesCreated} batches`,
+    );
+  });
+
+  it('reads back a batch that ended while no run knew its id (its create reply lost to a kill)', { timeout: 60_000 }, async (t) => {
+    const server = await startServer(t);
+    server.batches.plan([{ createReplyDelayMs: 600_000 }]);
+    const workDir = tempDir('batch-lost-reply');
+    const first = driverProcess(t, server.url, workDir, 50, 100);
+    await batchesCreated(server, 1);
+    await first.kill();
+    await allBatches(server, 'completed');
+    // The rerun finds it by listing, ended, and reads its output: nothing is sent again.
+    const { outcomes, report } = await parts(server, workDir).run(chatRequests(50));
+    assert.ok(outcomes.every((o) => completion(o).from === 'batch'));
+    assert.deepEqual([report.totals.adopted, report.totals.submitted, server.batches.batchesCreated, server.batches.submittedTwice], [50, 0, 1, 0]);
+    assert.deepEqual(
+      report.batches[0].transitions.map((tr) => tr.status),
+      ['uploaded', 'validating', 'in_progress', 'finalizing', 'completed'],
+    );
   });
 
   it('sends again only what an expired batch did not run', async (t) => {

@@ -9,10 +9,10 @@
 import { redact } from '../../secrets/redact.ts';
 import { mapPool } from '../../util/pool.ts';
 import { requestHash, type CachedCompletion, type RequestCache } from '../request-cache.ts';
-import { type BatchClient, type BatchObject, type BatchStatus, TERMINAL } from './client.ts';
+import { type BatchClient, type BatchStatus, TERMINAL } from './client.ts';
 import { collectBatch } from './collect.ts';
 import { batchLine, type BatchLimits, DEFAULT_LIMITS, splitIntoFiles } from './files.ts';
-import { type BatchJournal, type JournalRecord, statusTime, type Transition } from './journal.ts';
+import { type BatchJournal, type JournalRecord, noteBatch, type Transition } from './journal.ts';
 import type { BatchFailure } from './outcome.ts';
 import type { Patience } from './persist.ts';
 import { persist } from './persist.ts';
@@ -92,9 +92,6 @@ interface Tracked {
   adopted: boolean;
   collected: boolean;
 }
-
-/** Lifecycle order, for states a batch passed between two polls. */
-const ORDER: BatchStatus[] = ['validating', 'in_progress', 'finalizing', 'cancelling', 'completed', 'failed', 'expired', 'cancelled'];
 
 export async function runBatches(input: {
   requests: readonly BatchRequest[];
@@ -225,22 +222,10 @@ export async function runBatches(input: {
     await new Promise((resolve) => setTimeout(resolve, s.pollIntervalMs));
   }
 
-  /** The batch's state now, into its record: the states it passed since the last poll, with their times. */
+  /** The batch's state now, into its record. */
   async function refresh(record: JournalRecord): Promise<void> {
     const batch = await persist(`polling batch ${record.batch_id}`, patience, () => client.retrieve(record.batch_id!));
-    const before = JSON.stringify(record);
-    for (const status of passed(batch)) {
-      if (!record.transitions.some((t) => t.status === status))
-        record.transitions.push({ status, at: statusTime(batch, status), seen: new Date().toISOString() });
-    }
-    const rank = (t: Transition) => (t.status === 'uploaded' ? -1 : ORDER.indexOf(t.status));
-    record.transitions.sort((a, b) => rank(a) - rank(b));
-    record.status = batch.status;
-    if (batch.request_counts) record.request_counts = { ...batch.request_counts };
-    if (batch.output_file_id) record.output_file_id = batch.output_file_id;
-    if (batch.error_file_id) record.error_file_id = batch.error_file_id;
-    if (batch.errors?.data?.length) record.errors = batch.errors.data.map((e) => ({ code: e.code, message: e.message, line: e.line }));
-    if (JSON.stringify(record) !== before) await journal.save(record);
+    if (noteBatch(record, batch)) await journal.save(record);
   }
 
   const outcomes = input.requests.map((r) => states.get(r.custom_id)!.outcome!);
@@ -265,14 +250,4 @@ export async function runBatches(input: {
     }),
   );
   return { outcomes, report: { batches, totals } };
-}
-
-/** The states a batch went through up to its current one, in lifecycle order, as its timestamps show. */
-function passed(batch: BatchObject): BatchStatus[] {
-  const at: Partial<Record<BatchStatus, number | undefined>> = {
-    in_progress: batch.in_progress_at,
-    finalizing: batch.finalizing_at,
-    cancelling: batch.cancelling_at,
-  };
-  return ORDER.filter((status) => status === 'validating' || status === batch.status || typeof at[status] === 'number');
 }

@@ -63,6 +63,41 @@ export function statusTime(batch: BatchObject, status: BatchStatus): string {
   return new Date(typeof s === 'number' && s > 0 ? s * 1000 : Date.now()).toISOString();
 }
 
+/** Lifecycle order, for states a batch passed between two looks at it. */
+const ORDER: BatchStatus[] = ['validating', 'in_progress', 'finalizing', 'cancelling', 'completed', 'failed', 'expired', 'cancelled'];
+
+/** The states a batch went through up to its current one, in lifecycle order, as its timestamps show. */
+function passed(batch: BatchObject): BatchStatus[] {
+  const at: Partial<Record<BatchStatus, number | null | undefined>> = {
+    in_progress: batch.in_progress_at,
+    finalizing: batch.finalizing_at,
+    cancelling: batch.cancelling_at,
+  };
+  return ORDER.filter((status) => status === 'validating' || status === batch.status || typeof at[status] === 'number');
+}
+
+/**
+ * The batch as the server shows it now, into its record: its state and the states it passed since
+ * (with their times), its request counts, its result files, its validation errors. Whether the
+ * record changed. The one way a record learns of its batch, whether polled or found by listing.
+ */
+export function noteBatch(record: JournalRecord, batch: BatchObject): boolean {
+  const before = JSON.stringify(record);
+  record.batch_id = batch.id;
+  for (const status of passed(batch)) {
+    if (!record.transitions.some((t) => t.status === status))
+      record.transitions.push({ status, at: statusTime(batch, status), seen: new Date().toISOString() });
+  }
+  const rank = (t: Transition) => (t.status === 'uploaded' ? -1 : ORDER.indexOf(t.status));
+  record.transitions.sort((a, b) => rank(a) - rank(b));
+  record.status = batch.status;
+  if (batch.request_counts) record.request_counts = { ...batch.request_counts };
+  if (batch.output_file_id) record.output_file_id = batch.output_file_id;
+  if (batch.error_file_id) record.error_file_id = batch.error_file_id;
+  if (batch.errors?.data?.length) record.errors = batch.errors.data.map((e) => ({ code: e.code, message: e.message, line: e.line }));
+  return JSON.stringify(record) !== before;
+}
+
 export class BatchJournal {
   constructor(private readonly work: Storage) {}
 

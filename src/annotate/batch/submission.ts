@@ -6,7 +6,7 @@
 // is it created. Listing stops at batches older than the file, which none of its batches can be.
 import { type BatchClient, BatchApiError, type BatchObject } from './client.ts';
 import { fileContent, type BatchInputFile } from './files.ts';
-import { type BatchJournal, type JournalRecord, statusTime } from './journal.ts';
+import { type BatchJournal, type JournalRecord, noteBatch } from './journal.ts';
 import { type Patience, persist } from './persist.ts';
 
 export class Submitter {
@@ -87,10 +87,9 @@ export class Submitter {
     await this.adopt(record, batch);
   }
 
+  /** The batch made from the record's file, into the record: it may have ended already, its result files with it. */
   private async adopt(record: JournalRecord, batch: BatchObject): Promise<void> {
-    record.batch_id = batch.id;
-    record.status = batch.status;
-    record.transitions.push({ status: batch.status, at: statusTime(batch, batch.status), seen: new Date().toISOString() });
+    noteBatch(record, batch);
     await this.journal.save(record);
   }
 
