@@ -635,6 +635,34 @@ describe('batch driver', () => {
     assert.deepEqual(await journal.open(server.url), []);
   });
 
+  it('sends again the requests of a batch the server no longer knows, or whose output file is gone', async (t) => {
+    const server = await startServer(t);
+    server.batches.pause();
+    const { journal, run } = parts(server);
+    const running = run(chatRequests(4));
+    await batchesCreated(server, 1);
+    const [lost] = server.batches.batches.keys();
+    server.batches.batches.delete(lost);
+    server.batches.resume();
+    const { outcomes, report } = await running;
+    assert.ok(outcomes.every((o) => completion(o).attempts === 2));
+    assert.deepEqual([report.totals.submitted, report.totals.resubmitted, report.batches.length], [8, 4, 2]);
+    const record = (await journal.all()).find((r) => r.batch_id === lost)!;
+    assert.match(record.abandoned!, /No such Batch object/);
+
+    // A batch that completed, its output file deleted before it is read (providers keep them a while).
+    const other = await startServer(t);
+    other.batches.events.on('status', (b: { id: string; status: string; output_file_id: string }) => {
+      if (b.status === 'completed' && b.id === [...other.batches.batches.keys()][0]) other.batches.files.delete(b.output_file_id);
+    });
+    const second = await parts(other).run(chatRequests(4));
+    assert.ok(second.outcomes.every((o) => completion(o).attempts === 2));
+    assert.deepEqual(
+      second.report.batches.map((b) => b.status),
+      ['completed', 'completed'],
+    );
+  });
+
   it('stops on a validation failure, naming the file, the line and its request', async (t) => {
     const server = await startServer(t);
     const { journal, run } = parts(server);

@@ -122,8 +122,9 @@ export class BatchClient {
       if (err instanceof APIConnectionError) throw new BatchApiError(`${what} at ${this.baseURL}: ${describeError(err)}`, true);
       if (err instanceof APIError && typeof err.status === 'number') {
         const s = err.status;
-        const hint =
-          s === 404 && !what.includes('/batches/') ? ' (does the server serve the Batch API?)' : s === 401 || s === 403 ? ' (check the API key)' : '';
+        // A 404 on these routes (not on one batch or file, not a create naming a missing file) says the server has no Batch API.
+        const route = what === 'POST /files' || what === 'GET /batches';
+        const hint = s === 404 && route ? ' (does the server serve the Batch API?)' : s === 401 || s === 403 ? ' (check the API key)' : '';
         throw new BatchApiError(`${what} at ${this.baseURL}: HTTP ${s}: ${excerpt(err.message)}${hint}`, s === 429 || s >= 500, s);
       }
       throw err;

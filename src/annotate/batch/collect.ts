@@ -4,7 +4,7 @@
 // run did not ask for too (a killed run's, another unit's), since no reply is ever bought twice.
 import { mapPool } from '../../util/pool.ts';
 import type { RequestCache } from '../request-cache.ts';
-import type { BatchClient } from './client.ts';
+import { BatchApiError, type BatchClient } from './client.ts';
 import type { JournalRecord } from './journal.ts';
 import { type LineVerdict, readResultLine, unfinished } from './outcome.ts';
 import { type Patience, persist } from './persist.ts';
@@ -18,6 +18,8 @@ export interface Collected {
   /** Lines that are not result lines, and lines naming a request the file does not hold (both ignored). */
   unreadable: number;
   foreign: number;
+  /** Result files the server no longer has (providers keep them for a while only): their requests are unfinished. */
+  missingFiles: string[];
 }
 
 export async function collectBatch(
@@ -31,9 +33,17 @@ export async function collectBatch(
   const verdicts = new Map<RequestHash, LineVerdict>();
   let unreadable = 0;
   let foreign = 0;
+  const missingFiles: string[] = [];
   for (const fileId of [record.output_file_id, record.error_file_id]) {
     if (!fileId) continue;
-    const text = await persist(`reading file ${fileId} of batch ${record.batch_id}`, patience, () => client.fileText(fileId));
+    let text: string;
+    try {
+      text = await persist(`reading file ${fileId} of batch ${record.batch_id}`, patience, () => client.fileText(fileId));
+    } catch (err) {
+      if (!(err instanceof BatchApiError) || err.status !== 404) throw err;
+      missingFiles.push(fileId);
+      continue;
+    }
     for (const raw of text.split('\n')) {
       if (!raw.trim()) continue;
       const line = readResultLine(raw);
@@ -49,5 +59,5 @@ export async function collectBatch(
   }
   const replies = [...verdicts].filter((e): e is [RequestHash, Extract<LineVerdict, { ok: true }>] => e[1].ok);
   await mapPool(replies, 16, ([id, v]) => cache.put(id, record.model, v.completion));
-  return { verdicts, kept: replies.length, unreadable, foreign };
+  return { verdicts, kept: replies.length, unreadable, foreign, missingFiles };
 }

@@ -9,11 +9,11 @@
 import { redact } from '../../secrets/redact.ts';
 import { mapPool } from '../../util/pool.ts';
 import { requestHash, type CachedCompletion, type RequestCache } from '../request-cache.ts';
-import { type BatchClient, type BatchStatus, TERMINAL } from './client.ts';
+import { BatchApiError, type BatchClient, type BatchStatus, TERMINAL } from './client.ts';
 import { collectBatch } from './collect.ts';
 import { batchLine, type BatchLimits, DEFAULT_LIMITS, splitIntoFiles } from './files.ts';
 import { type BatchJournal, type JournalRecord, noteBatch, type Transition } from './journal.ts';
-import type { BatchFailure } from './outcome.ts';
+import { type BatchFailure, type LineVerdict, unfinished } from './outcome.ts';
 import type { Patience } from './persist.ts';
 import { persist } from './persist.ts';
 import type { BatchRequest, RequestHash } from './request.ts';
@@ -186,16 +186,9 @@ export async function runBatches(input: {
   // 4. Polled until every batch has ended and been read back.
   for (;;) {
     const retry: RequestState[] = [];
-    for (const t of tracked.filter((t) => !t.collected)) {
-      if (!TERMINAL.has(t.record.status as BatchStatus)) await refresh(t.record);
-      if (!TERMINAL.has(t.record.status as BatchStatus)) continue;
-      if (t.record.status === 'failed') {
-        t.record.collected_at = new Date().toISOString();
-        await journal.save(t.record);
-        throw new BatchValidationError(t.record, t.customIds, journal.where(t.record.file_id));
-      }
-      const collected = await collectBatch(t.record, t.customIds, client, cache, patience);
-      for (const [id, verdict] of collected.verdicts) {
+    /** A closed batch's verdicts on this run's requests: a reply, a failure, or another submission. */
+    const settle = async (t: Tracked, verdicts: Map<RequestHash, LineVerdict>) => {
+      for (const [id, verdict] of verdicts) {
         const st = states.get(id);
         if (!st || st.inFile !== t.record.file_id) continue; // not ours: its reply is kept, nothing more
         st.inFile = undefined;
@@ -203,12 +196,35 @@ export async function runBatches(input: {
         else if (verdict.failure.retryable && st.attempts < s.maxAttempts) retry.push(st);
         else st.outcome = { custom_id: id, failure: verdict.failure, attempts: st.attempts };
       }
-      if (collected.unreadable || collected.foreign) {
-        s.log(`batch ${t.record.batch_id}: ignored ${collected.unreadable} unreadable result line(s) and ${collected.foreign} naming no request of its file`);
-      }
       t.record.collected_at = new Date().toISOString();
       await journal.save(t.record);
       t.collected = true;
+    };
+    for (const t of tracked.filter((t) => !t.collected)) {
+      if (!TERMINAL.has(t.record.status as BatchStatus)) {
+        const gone = await refresh(t.record);
+        if (gone) {
+          // The server no longer knows the batch: nothing more will come of it, its requests go again.
+          t.record.abandoned = gone;
+          s.log(`batch ${t.record.batch_id} is gone from the server (${gone}): its requests go again`);
+          await settle(t, new Map(t.customIds.map((id) => [id, { ok: false, failure: unfinished(`batch ${t.record.batch_id} is gone: ${gone}`) }])));
+          continue;
+        }
+      }
+      if (!TERMINAL.has(t.record.status as BatchStatus)) continue;
+      if (t.record.status === 'failed') {
+        t.record.collected_at = new Date().toISOString();
+        await journal.save(t.record);
+        throw new BatchValidationError(t.record, t.customIds, journal.where(t.record.file_id));
+      }
+      const collected = await collectBatch(t.record, t.customIds, client, cache, patience);
+      if (collected.unreadable || collected.foreign || collected.missingFiles.length) {
+        s.log(
+          `batch ${t.record.batch_id}: ignored ${collected.unreadable} unreadable result line(s) and ${collected.foreign} naming no request of its file` +
+            (collected.missingFiles.length ? `; result file(s) ${collected.missingFiles.join(', ')} gone from the server (their requests go again)` : ''),
+        );
+      }
+      await settle(t, collected.verdicts);
       const c = t.record.request_counts;
       s.log(
         `batch ${t.record.batch_id} ${t.record.status}: ${collected.kept} replies kept${c ? ` (${c.completed} completed, ${c.failed} failed of ${c.total})` : ''}`,
@@ -222,10 +238,16 @@ export async function runBatches(input: {
     await new Promise((resolve) => setTimeout(resolve, s.pollIntervalMs));
   }
 
-  /** The batch's state now, into its record. */
-  async function refresh(record: JournalRecord): Promise<void> {
-    const batch = await persist(`polling batch ${record.batch_id}`, patience, () => client.retrieve(record.batch_id!));
-    if (noteBatch(record, batch)) await journal.save(record);
+  /** The batch's state now, into its record; what the server said when it no longer knows the batch (404). */
+  async function refresh(record: JournalRecord): Promise<string | undefined> {
+    try {
+      const batch = await persist(`polling batch ${record.batch_id}`, patience, () => client.retrieve(record.batch_id!));
+      if (noteBatch(record, batch)) await journal.save(record);
+      return undefined;
+    } catch (err) {
+      if (err instanceof BatchApiError && err.status === 404) return err.message;
+      throw err;
+    }
   }
 
   const outcomes = input.requests.map((r) => states.get(r.custom_id)!.outcome!);

@@ -35,7 +35,7 @@ export interface JournalRecord {
   errors?: { code?: string; message?: string; line?: number | null }[];
   /** When every reply of a terminal batch was in the cache: the record is closed, its requests free to go again. */
   collected_at?: string;
-  /** Why a record was closed without a batch: the server refused to make one from its file (expired, deleted). */
+  /** Why a record was closed without results: the server refused to make a batch from its file, or no longer knows its batch. */
   abandoned?: string;
 }
 
