@@ -462,6 +462,23 @@ describe('batch driver', () => {
     );
   });
 
+  it("reads back another run's ended batch that holds none of its requests: every paid reply kept", { timeout: 60_000 }, async (t) => {
+    const server = await startServer(t);
+    server.batches.pause();
+    const workDir = tempDir('batch-sweep');
+    const { journal, work, run } = parts(server, workDir);
+    // Killed once its batch is recorded: the batch runs on, with no run waiting for it.
+    const killed = driverProcess(t, server.url, workDir, 50, 100);
+    while (!(await journal.open(server.url))[0]?.batch_id) await new Promise((r) => setTimeout(r, 20));
+    await killed.kill();
+    server.batches.resume();
+    await allBatches(server, 'completed');
+    const { report } = await run(chatRequests(10, { first: 1000 }));
+    assert.deepEqual([report.totals.swept, report.totals.adopted, report.totals.submitted], [1, 0, 10]);
+    assert.equal((await cacheFiles(work)).size, 60, "the killed run's 50 replies and this run's 10");
+    assert.deepEqual(await journal.open(server.url), []);
+  });
+
   it('sends again only what an expired batch did not run', async (t) => {
     const server = await startServer(t);
     server.batches.plan([{ holdAfterLines: 4, expireAfterMs: 50 }]);

@@ -14,8 +14,7 @@ import { collectBatch } from './collect.ts';
 import { batchLine, type BatchLimits, DEFAULT_LIMITS, splitIntoFiles } from './files.ts';
 import { type BatchJournal, type JournalRecord, noteBatch, type Transition } from './journal.ts';
 import { type BatchFailure, type LineVerdict, unfinished } from './outcome.ts';
-import type { Patience } from './persist.ts';
-import { persist } from './persist.ts';
+import { type Patience, persist } from './persist.ts';
 import type { BatchRequest, RequestHash } from './request.ts';
 import { Submitter } from './submission.ts';
 import { BatchValidationError } from './validation-error.ts';
@@ -70,6 +69,8 @@ export interface BatchRunReport {
     submitted: number;
     resubmitted: number;
     batches: number;
+    /** Ended batches of other runs, holding none of this run's requests, read back (their replies kept) and closed. */
+    swept: number;
     files_uploaded: number;
     completed: number;
     item_failures: number;
@@ -118,6 +119,7 @@ export async function runBatches(input: {
     submitted: 0,
     resubmitted: 0,
     batches: 0,
+    swept: 0,
     files_uploaded: 0,
     completed: 0,
     item_failures: 0,
@@ -133,6 +135,7 @@ export async function runBatches(input: {
   totals.cached = [...states.values()].filter((st) => st.outcome).length;
 
   // 2. Requests a recorded batch already holds: waited for, never submitted again.
+  const others: { record: JournalRecord; customIds: RequestHash[] }[] = [];
   for (const record of await journal.open(client.baseURL)) {
     const customIds = await journal.requestsOf(record.file_id);
     let ours = 0;
@@ -143,9 +146,22 @@ export async function runBatches(input: {
       st.attempts = 1;
       ours++;
     }
-    if (!ours) continue;
-    totals.adopted += ours;
-    tracked.push({ record, customIds, ours, adopted: true, collected: false });
+    if (!ours) others.push({ record, customIds });
+    else {
+      totals.adopted += ours;
+      tracked.push({ record, customIds, ours, adopted: true, collected: false });
+    }
+  }
+  // Other runs' batches that hold none of this run's requests: read back if they have ended (their
+  // replies were paid for, and a killed run may never come back for them), else left to their run.
+  for (const { record, customIds } of others) {
+    if (!record.batch_id) continue;
+    if (!TERMINAL.has(record.status as BatchStatus)) record.abandoned = await refresh(record);
+    if (!record.abandoned && !TERMINAL.has(record.status as BatchStatus)) continue;
+    if (!record.abandoned && record.status !== 'failed') await collectBatch(record, customIds, client, cache, patience);
+    record.collected_at = new Date().toISOString();
+    await journal.save(record);
+    totals.swept++;
   }
   for (const gone of await submitter.resume(tracked.map((t) => t.record))) {
     const t = tracked.find((x) => x.record === gone)!;
