@@ -70,7 +70,7 @@ try {
   for (const r of runs) {
     const t = r.report.totals;
     console.log(
-      `${r.label}: ${(r.wall / 1000).toFixed(1)} s; ${t.cached} cached, ${t.submitted} submitted (${t.resubmitted} again), ${t.files_uploaded} files, ${t.batches} batches, ${r.lines} lines answered; ` +
+      `${r.label}: ${(r.wall / 1000).toFixed(1)} s; ${t.cached} cached, ${t.submitted} submitted (${t.resubmitted} again), ${t.files_uploaded} files, ${t.batches} batches, ${r.lines} lines answered, ${t.environment_failures} environment failures left; ` +
         `batches took ${r.rounds.map((ms) => `${(ms / 1000).toFixed(1)} s`).join(' + ') || '-'} (upload to last state seen, per round)`,
     );
   }
