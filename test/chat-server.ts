@@ -6,8 +6,11 @@
 //    malformed JSON, an off-template reply, a refusal, a short list).
 // It counts what it served (requests, in flight, per model, per fault) and can be stopped and
 // started again on the same port, which is how "the endpoint is down for a while" happens.
+// It also serves the Batch API (/v1/files, /v1/batches: chat-server-batches.ts), each batch line
+// answered by the same handlers as an online request.
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { BatchApi, type BatchBehaviour } from './chat-server-batches.ts';
 
 export interface Recorded {
   url: string;
@@ -110,6 +113,8 @@ export interface ServerOptions {
   seed?: number;
   /** Models GET /models lists. Default: whatever is asked for is served (an empty list means none). */
   models?: string[];
+  /** How batches behave (chat-server-batches.ts: BATCH_DEFAULTS). */
+  batch?: Partial<BatchBehaviour>;
 }
 
 /** mulberry32: a small seeded generator for fault draws. */
@@ -143,6 +148,8 @@ export class FakeServer {
   private draw = generator(1);
   private port = 0;
   private server?: http.Server;
+  /** The Batch API: its files, batches and counts (submissions per custom_id and per body). */
+  readonly batches = new BatchApi(() => `http://127.0.0.1:${this.port}`);
 
   constructor(opts: ServerOptions = {}) {
     this.configure(opts);
@@ -152,6 +159,7 @@ export class FakeServer {
   configure(opts: ServerOptions): void {
     this.opts = { ...opts };
     this.draw = generator(opts.seed ?? 1);
+    this.batches.configure(opts.batch);
   }
 
   /** Listens on a random port the first time, then on the same one again after stop(). */
@@ -200,6 +208,7 @@ export class FakeServer {
     req.on('data', (c: Buffer) => chunks.push(c));
     req.on('end', () => {
       if (req.method === 'GET' && req.url?.endsWith('/models')) return this.models(res);
+      if (BatchApi.handles(req.url)) return this.batches.handle(req, res, Buffer.concat(chunks));
       const body = JSON.parse(Buffer.concat(chunks).toString('utf8'));
       this.requests.push({ url: req.url ?? '', headers: req.headers, body, at: Date.now() });
       this.inFlight++;

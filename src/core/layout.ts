@@ -98,6 +98,9 @@ export function keyedLayout(keys: StageKeys, folders: Readonly<Record<string, st
      * key: a rerun, a re-mine or another config that sends the same request reads it.
      */
     cachedRequest: cachedRequestPath,
+    /** The batch journal beside it: an uploaded batch file's record and its requests, whatever run uploaded it. */
+    batchRecord: batchRecordPath,
+    batchRequests: batchRequestsPath,
     /** Written after a part's triples reach the output: the emit key the output part is from. */
     emittedMarker: (n: number) => `_megapairs/triples/${part(n)}.key`,
     exportedMarker: () => `_megapairs/megapairs.jsonl.key`,
@@ -127,6 +130,21 @@ export const unkeyedLayout = {
   /** A storage's random id, by which runs compare storages instead of locations (provenance/storage-identity.ts). */
   storageIdentity: () => '_megapairs/identity.json',
 };
+
+/**
+ * The batch journal (src/annotate/batch/journal.ts), beside the replies it fills: one record per
+ * uploaded batch input file, by the file's id, whatever run uploaded it. A record names the
+ * file's requests in a second object, written first, so states are rewritten without them.
+ */
+export const BATCHES_FOLDER = `${REQUESTS_FOLDER}/batches/`;
+/** An uploaded file's record: its batch, states with their times, request counts, when it was collected. */
+export function batchRecordPath(fileId: string): string {
+  return `${BATCHES_FOLDER}${fileId}.json`;
+}
+/** The custom_ids (request hashes) an uploaded file holds, in its line order, with their models. */
+export function batchRequestsPath(fileId: string): string {
+  return `${BATCHES_FOLDER}${fileId}.requests.json`;
+}
 
 /** The product under the output prefix: plain names, whichever key wrote them. */
 export const outputLayout = {
