@@ -14,7 +14,6 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import sharp from 'sharp';
 import type { PairToAnnotate } from '../src/annotate/annotator.ts';
-import { pairsInFlight } from '../src/annotate/endpoint-settings.ts';
 import { OpenAIAnnotator } from '../src/annotate/openai.ts';
 import { RequestCache } from '../src/annotate/request-cache.ts';
 import { configSchema } from '../src/config/schema.ts';
@@ -93,7 +92,7 @@ async function scenario(slots: number, faults: FaultRates | undefined) {
   };
   const started = Date.now();
   stopAt = started + SECONDS * 1000;
-  const workers = Array.from({ length: pairsInFlight(cfg) }, worker);
+  const workers = Array.from({ length: annotator.pairsInFlight }, worker);
   await new Promise((r) => setTimeout(r, WARM_S * 1000));
   const [s0, c0, t0] = [await ask<Stats[]>({ stats: true }, 'stats'), process.cpuUsage(), Date.now()];
   await new Promise((r) => setTimeout(r, stopAt - Date.now()));

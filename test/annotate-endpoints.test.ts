@@ -9,11 +9,11 @@ import { Redis } from 'ioredis';
 import sharp from 'sharp';
 import { AnnotationError, newTally, type PairToAnnotate } from '../src/annotate/annotator.ts';
 import { imageEncodes } from '../src/annotate/image-url.ts';
-import { endpointSettings } from '../src/annotate/endpoint-settings.ts';
+import { endpointLimit, endpointSettings } from '../src/annotate/endpoint-settings.ts';
 import { OpenAIAnnotator } from '../src/annotate/openai.ts';
 import { checkAnnotator } from '../src/preflight/annotator.ts';
 import { RequestCache } from '../src/annotate/request-cache.ts';
-import { sharedSlots } from '../src/annotate/shared-slots.ts';
+import { sharedSlots } from '../src/runner/distributed/shared-limits.ts';
 import { configSchema, type OpenAIAnnotatorConfig } from '../src/config/schema.ts';
 import { LocalStorage } from '../src/storage/local.ts';
 import { mapPool } from '../src/util/pool.ts';
@@ -384,7 +384,7 @@ describe('limits across processes', () => {
       // then holds from the first request (a full bucket's minute of burst would take a minute to see).
       const settings = endpointSettings(openai({ base_url: url, describe: { tokens_per_min: tpm } }), 'describe');
       t0 = Date.now();
-      const slot = await sharedSlots(redis, prefix, settings, 30_000).acquire();
+      const slot = await sharedSlots(redis, prefix, endpointLimit(settings, 30_000)).acquire();
       await slot.charge(tpm);
       slot.release();
       for (const p of procs) p.go();

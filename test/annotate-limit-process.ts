@@ -5,8 +5,9 @@
 import { once } from 'node:events';
 import { Redis } from 'ioredis';
 import sharp from 'sharp';
+import { endpointLimit } from '../src/annotate/endpoint-settings.ts';
 import { OpenAIAnnotator } from '../src/annotate/openai.ts';
-import { sharedSlots } from '../src/annotate/shared-slots.ts';
+import { sharedSlots } from '../src/runner/distributed/shared-limits.ts';
 import { configSchema } from '../src/config/schema.ts';
 import { mapPool } from '../src/util/pool.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -21,7 +22,7 @@ const cfg = configSchema.parse({
 }).annotate.openai!;
 const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
 // The environment's OPENAI_API_KEY: a test tells the processes apart at the server by it.
-const a = new OpenAIAnnotator(cfg, process.env, { log: () => {}, shared: (s) => sharedSlots(redis, prefix, s, 30_000) });
+const a = new OpenAIAnnotator(cfg, process.env, { log: () => {}, shared: (s) => sharedSlots(redis, prefix, endpointLimit(s, 30_000)) });
 const png = (k: number) =>
   sharp({ create: { width: 16, height: 16, channels: 3, background: { r: (k * 53) % 256, g: (k * 101) % 256, b: (k * 197) % 256 } } })
     .png()

@@ -5,15 +5,17 @@ import { after, before, beforeEach, describe, it } from 'node:test';
 import { inspect } from 'node:util';
 import sharp from 'sharp';
 import { AnnotationError, type PairToAnnotate } from '../src/annotate/annotator.ts';
-import { createAnnotator } from '../src/annotate/create.ts';
+import { annotatorBackend } from '../src/annotate/backends.ts';
 import { DEMONSTRATIONS } from '../src/annotate/demonstrations.ts';
 import { EndpointDownError } from '../src/annotate/endpoint.ts';
 import { OpenAIAnnotator } from '../src/annotate/openai.ts';
 import { parseDescription, parseInstructions } from '../src/annotate/replies.ts';
 import { describePrompt, instructPrompt, PROMPT_VERSION } from '../src/annotate/prompts.ts';
 import { TemplateAnnotator, writeAnnotation } from '../src/annotate/template.ts';
-import type { EncoderName, OpenAIAnnotatorConfig } from '../src/config/schema.ts';
+import type { Config, EncoderName, OpenAIAnnotatorConfig } from '../src/config/schema.ts';
+import { LocalStorage } from '../src/storage/local.ts';
 import { Rng } from '../src/util/rng.ts';
+import { tempDir } from './helpers.ts';
 import { drop, FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, good, hang, isDescribe, reply, status400, status500, type Handler } from './chat-server.ts';
 
 // ---------------------------------------------------------------------------------------------
@@ -401,11 +403,19 @@ describe('demonstration pool', () => {
   });
 });
 
-describe('createAnnotator', () => {
-  it('builds the annotator the config names', () => {
-    assert.ok(createAnnotator({ annotator: 'template' }) instanceof TemplateAnnotator);
-    const a = createAnnotator({ annotator: 'openai', openai: config() }, { [KEY_ENV]: KEY });
+describe('annotator backends', () => {
+  it('open the annotator the config names', async () => {
+    const open = (annotate: object) => {
+      const c = { annotate } as Config;
+      return annotatorBackend(c).open(c, { work: new LocalStorage(tempDir('backend-open')), env: { [KEY_ENV]: KEY } });
+    };
+    assert.ok((await open({ annotator: 'template' })) instanceof TemplateAnnotator);
+    const a = await open({ annotator: 'openai', openai: config() });
     assert.ok(a instanceof OpenAIAnnotator);
     assert.equal(a.name, 'openai');
+    assert.throws(
+      () => annotatorBackend({ annotate: { annotator: 'nope' } } as never),
+      /annotate\.annotator: no annotator backend "nope" \(there are "template", "openai"\)/,
+    );
   });
 });

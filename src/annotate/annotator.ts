@@ -1,5 +1,9 @@
 // What every annotator takes and gives. An annotator turns a mined pair into a relational
-// description and the instructions that, with the query image, should retrieve the target.
+// description and the instructions that, with the query image, should retrieve the target. The
+// annotate stage hands it a unit's pairs at once (annotateUnit): a backend that answers pair by
+// pair runs them through annotateEachPair (each-pair.ts), one that works per unit (a batch file)
+// takes the whole unit. Its backend (backend.ts) opens it once per process.
+import type { AnnotationRow } from '../artifacts/tables.ts';
 import type { EncoderName } from '../config/schema.ts';
 import type { Rng } from '../util/rng.ts';
 
@@ -20,16 +24,8 @@ export interface PairToAnnotate {
   target: PairImage;
 }
 
-export interface Annotation {
-  description: string;
-  instructions: string[];
-  /** Which annotator wrote it ("template", "openai") and with which model(s). */
-  annotator: string;
-  model: string;
-  prompt_version: string;
-  prompt_tokens: number;
-  completion_tokens: number;
-}
+/** What an annotator writes for a pair: the annotations table's row without the pair's id. */
+export type Annotation = Omit<AnnotationRow, 'pair_id'>;
 
 /** A pair that could not be annotated: the reason goes to the failures ledger. */
 export class AnnotationError extends Error {
@@ -53,8 +49,37 @@ export function newTally(): AnnotationTally {
   return { endpoints: {}, tokens: {} };
 }
 
+/** A pair of a unit, with the rng the stage seeded for it: draws from it make the pair's requests reproducible. */
+export interface UnitPair extends PairToAnnotate {
+  rng: Rng;
+}
+
+/** What the stage gives an annotator along with a unit's pairs. */
+export interface UnitIO {
+  /** The unit's id ("part-00003"): a backend that keeps files per unit (a batch) names them by it. */
+  unit: string;
+  /** Called once per pair as it is settled (annotated or refused), for the progress line. */
+  pairDone(): void;
+}
+
+/** A unit's annotations: per pair, in the order given, its annotation or its own fault; and what they cost. */
+export interface UnitAnnotations {
+  results: Array<Annotation | AnnotationError>;
+  tally: AnnotationTally;
+}
+
 export interface Annotator {
   readonly name: string;
+  /**
+   * Annotates a unit's pairs. A pair's own fault is its AnnotationError in `results` (the ledger);
+   * a fault of the environment (an endpoint down, a wrong key) is thrown: the unit fails and is
+   * retried, and no pair is ledgered for it.
+   */
+  annotateUnit(pairs: readonly UnitPair[], io: UnitIO): Promise<UnitAnnotations>;
+}
+
+/** An annotator that answers pair by pair: annotateEachPair runs a unit through `annotate`. */
+export interface PairAnnotator extends Annotator {
   /**
    * `rng` is seeded per pair, so draws (WORD_NUM, demonstrations) are reproducible. `tally`, when
    * given, adds up the requests and tokens. An AnnotationError is the pair's own fault (ledger);

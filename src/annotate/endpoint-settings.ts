@@ -1,6 +1,8 @@
 // The two endpoints of the openai annotator, resolved from the config: each step's own keys, else
 // the shared `annotate.openai` values (so a config with only base_url / mllm / llm keeps working).
+import { createHash } from 'node:crypto';
 import type { OpenAIAnnotatorConfig } from '../config/schema.ts';
+import type { SharedLimit } from '../core/shared-limits.ts';
 
 export type Step = 'describe' | 'instruct';
 export const STEPS: readonly Step[] = ['describe', 'instruct'];
@@ -42,11 +44,16 @@ export function endpointSettings(cfg: OpenAIAnnotatorConfig, step: Step): Endpoi
   };
 }
 
+/** Both steps' endpoints. */
+export function endpointsOf(cfg: OpenAIAnnotatorConfig): Record<Step, EndpointSettings> {
+  return { describe: endpointSettings(cfg, 'describe'), instruct: endpointSettings(cfg, 'instruct') };
+}
+
 /**
- * Pairs a unit works on at once: twice what keeps both endpoints' slots full (a pair waits on one
- * step at a time, and some wait out a Retry-After or a straggler). Requests themselves are bounded
- * by the endpoints, process-wide.
+ * The endpoint's limits as every process of a run shares them: its identity is its step, server
+ * and model, so processes sending to the same model on the same server share one limit.
  */
-export function pairsInFlight(cfg: OpenAIAnnotatorConfig): number {
-  return 2 * (endpointSettings(cfg, 'describe').concurrency + endpointSettings(cfg, 'instruct').concurrency);
+export function endpointLimit(s: EndpointSettings, leaseMs: number): SharedLimit {
+  const id = createHash('sha256').update(`${s.base_url}\u0000${s.model}`).digest('hex').slice(0, 16);
+  return { id: `annotate:${s.step}:${id}`, concurrency: s.concurrency, requests_per_s: s.requests_per_s, tokens_per_min: s.tokens_per_min, leaseMs };
 }

@@ -4,7 +4,8 @@
 // the circuit is open, requests wait and one probe goes every `retry_every_s`; past
 // `down_after_s` the waiting requests fail with EndpointDownError, a fault of the environment
 // that fails the unit (to be retried), never the pairs. In a distributed run the limits and a 429
-// storm's pause are also shared with the other processes (SharedSlots, held in Redis).
+// storm's pause are also shared with the other processes (SharedSlots, which the runner keeps).
+import type { SharedSlot, SharedSlots } from '../core/shared-limits.ts';
 import type { EndpointSettings } from './endpoint-settings.ts';
 
 /** How one request ended, as the endpoint needs to know it. */
@@ -35,22 +36,6 @@ export interface EndpointOptions {
    * still decides every start; a start also waits for a shared slot.
    */
   shared?: SharedSlots;
-}
-
-export interface SharedSlots {
-  /** Resolves with a slot once the shared concurrency, requests/s, tokens/min and pause allow. */
-  acquire(): Promise<SharedSlot>;
-  /**
-   * No process starts a request for `ms` (a 429 storm seen here). A duration, not a time: the
-   * processes' clocks need not agree.
-   */
-  pause(ms: number): void;
-}
-
-export interface SharedSlot {
-  release(): void;
-  /** Counts a reply's tokens against the shared budget; also after release (a straggler's reply is paid for too). */
-  charge(tokens: number): Promise<void>;
 }
 
 export interface Lease {

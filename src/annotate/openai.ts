@@ -10,17 +10,34 @@
 // timeouts, 429, 5xx while the endpoint is failing for everyone) are retried without limit of
 // attempts, paced by the shared Endpoint, until it declares the endpoint down: then the error
 // fails the unit, which is retried, and no pair is lost to it.
+//
+// `openaiBackend` is how the pipeline knows it (backend.ts): what decides its annotations, its
+// preflight, its plan and cost, and the annotator of a process.
 import OpenAI, { APIConnectionError, APIConnectionTimeoutError, APIError, APIUserAbortError } from 'openai';
-import type { OpenAIAnnotatorConfig } from '../config/schema.ts';
+import type { Config, OpenAIAnnotatorConfig } from '../config/schema.ts';
+import type { SharedSlots } from '../core/shared-limits.ts';
 import type { Rng } from '../util/rng.ts';
-import { AnnotationError, newTally, type Annotation, type AnnotationTally, type Annotator, type PairToAnnotate } from './annotator.ts';
+import {
+  AnnotationError,
+  newTally,
+  type Annotation,
+  type AnnotationTally,
+  type PairAnnotator,
+  type PairToAnnotate,
+  type UnitAnnotations,
+  type UnitIO,
+  type UnitPair,
+} from './annotator.ts';
+import type { AnnotatorBackend, Tokens } from './backend.ts';
 import { DEMONSTRATIONS, type Demonstration } from './demonstrations.ts';
-import { endpointFor, type Endpoint, type Lease, type Outcome, type SharedSlots } from './endpoint.ts';
-import { endpointSettings, STEPS, type EndpointSettings, type Step } from './endpoint-settings.ts';
+import { annotateEachPair } from './each-pair.ts';
+import { endpointFor, type Endpoint, type Lease, type Outcome } from './endpoint.ts';
+import { checkEndpoints } from './endpoint-check.ts';
+import { endpointLimit, endpointsOf, STEPS, type EndpointSettings, type Step } from './endpoint-settings.ts';
 import { imageDataUrl, ImageBytesUnreadable } from './image-url.ts';
 import { describePrompt, instructPrompt, PROMPT_VERSION, SOURCE_LABEL, TARGET_LABEL } from './prompts.ts';
 import { parseDescription, parseInstructions, rejectionText, type Parsed } from './replies.ts';
-import { requestHash, type CachedCompletion, type RequestCache } from './request-cache.ts';
+import { RequestCache, requestHash, type CachedCompletion } from './request-cache.ts';
 import { errorText, excerpt } from './text.ts';
 import { redact } from '../secrets/redact.ts';
 
@@ -69,7 +86,79 @@ function instructionsFormat(min: number): OpenAI.ResponseFormatJSONSchema {
   };
 }
 
-export class OpenAIAnnotator implements Annotator {
+/** The section of a config whose annotator is this one. */
+function section(config: Config): OpenAIAnnotatorConfig {
+  // The schema refuses annotator "openai" without its section; this guards hand-built configs.
+  const cfg = config.annotate.openai;
+  if (!cfg) throw new Error('annotate.annotator is "openai" but annotate.openai (base_url, mllm, ...) is missing');
+  return cfg;
+}
+
+/** USD for tokens by model at `price` (per million tokens), and the models it has no price for. */
+function priced(tokens: Record<string, Tokens>, price: OpenAIAnnotatorConfig['price']): { usd?: number; unpriced: string[] } {
+  const models = Object.keys(tokens);
+  const unpriced = models.filter((m) => !price?.[m]);
+  if (!price || unpriced.length) return { unpriced };
+  return { usd: models.reduce((a, m) => a + (tokens[m].prompt * price[m].prompt + tokens[m].completion * price[m].completion) / 1e6, 0), unpriced };
+}
+
+export const openaiBackend: AnnotatorBackend = {
+  name: 'openai',
+  /**
+   * Each step's model and the prompts' settings. Where the endpoints are and how fast they are
+   * asked (limits, timeouts, the circuit, prices) decide nothing.
+   */
+  decidedBy(config) {
+    const cfg = section(config);
+    const {
+      base_url,
+      api_key_env,
+      mllm,
+      llm,
+      describe,
+      instruct,
+      concurrency,
+      requests_per_s,
+      tokens_per_min,
+      timeout_ms,
+      down_after_s,
+      retry_every_s,
+      price,
+      ...prompts
+    } = cfg;
+    const endpoints = endpointsOf(cfg);
+    const models = Object.fromEntries(STEPS.map((step) => [`annotate.openai.${step}.model`, endpoints[step].model]));
+    return { ...models, 'annotate.openai': prompts };
+  },
+  preflight: (config, env) => checkEndpoints(section(config), env),
+  /** Two requests a pair, describe and instruct, each to its step's model. */
+  estimate(config, { pairs, tokensPerRequest }) {
+    const cfg = section(config);
+    const endpoints = endpointsOf(cfg);
+    const requests = Object.fromEntries(STEPS.map((step) => [step, pairs]));
+    const tokens: Record<string, Tokens> = {};
+    for (const step of STEPS) {
+      const t = (tokens[endpoints[step].model] ??= { prompt: 0, completion: 0 });
+      t.prompt += tokensPerRequest[step].prompt * pairs;
+      t.completion += tokensPerRequest[step].completion * pairs;
+    }
+    const { usd, unpriced } = priced(tokens, cfg.price);
+    return { requests, tokens, costUsd: usd, unpriced: { models: unpriced, key: 'annotate.openai.price' } };
+  },
+  cost: (config, tokens) => (Object.keys(tokens).length ? priced(tokens, section(config).price).usd : undefined),
+  sendsRequests: true,
+  async open(config, { work, sharedLimits, env }) {
+    const cfg = section(config);
+    // A lease outlives the longest request, so only a dead holder's expires.
+    const leaseMs = cfg.timeout_ms + 10_000;
+    return new OpenAIAnnotator(cfg, env, {
+      cache: new RequestCache(work),
+      shared: sharedLimits && ((s) => sharedLimits.slots(endpointLimit(s, leaseMs))),
+    });
+  },
+};
+
+export class OpenAIAnnotator implements PairAnnotator {
   readonly name = 'openai';
   readonly model: string;
   // #private fields: the clients hold API keys, and JSON.stringify / util.inspect of the
@@ -93,7 +182,7 @@ export class OpenAIAnnotator implements Annotator {
     options: OpenAIAnnotatorOptions = {},
   ) {
     const log = options.log ?? ((line: string) => process.stderr.write(redact(`[annotate] ${line}\n`)));
-    const settings = Object.fromEntries(STEPS.map((s) => [s, endpointSettings(cfg, s)])) as Record<Step, EndpointSettings>;
+    const settings = endpointsOf(cfg);
     this.settings = settings;
     this.#clients = Object.fromEntries(
       STEPS.map((s) => [
@@ -135,6 +224,19 @@ export class OpenAIAnnotator implements Annotator {
   /** The two endpoints this annotator sends to (shared with every annotator of the process). */
   get endpoints(): Record<Step, Endpoint> {
     return this.#endpoints;
+  }
+
+  /**
+   * Pairs a unit works on at once: twice what keeps both endpoints' slots full (a pair waits on one
+   * step at a time, and some wait out a Retry-After or a straggler). Requests themselves are bounded
+   * by the endpoints, process-wide.
+   */
+  get pairsInFlight(): number {
+    return 2 * (this.settings.describe.concurrency + this.settings.instruct.concurrency);
+  }
+
+  annotateUnit(pairs: readonly UnitPair[], io: UnitIO): Promise<UnitAnnotations> {
+    return annotateEachPair(this, pairs, io, this.pairsInFlight);
   }
 
   async annotate(pair: PairToAnnotate, rng: Rng, tally: AnnotationTally = newTally()): Promise<Annotation> {

@@ -1,8 +1,9 @@
 // summary.json's `annotation` section, from the annotate units' stats files on disk: requests
 // sent and read from the request cache, errors by kind, per endpoint; tokens per model; and the
-// cost when `annotate.openai.price` names every model used.
+// cost when the backend's prices name every model used. Absent for a backend that sends no requests.
 import type { StageContext } from '../core/stage.ts';
 import type { AnnotationTally } from './annotator.ts';
+import { annotatorBackend } from './backends.ts';
 
 export interface AnnotationSummary {
   endpoints: Record<string, { requests: number; cached: number; errors: Record<string, number> }>;
@@ -11,7 +12,8 @@ export interface AnnotationSummary {
 }
 
 export async function annotationSummary(ctx: StageContext, parts: number[]): Promise<AnnotationSummary | undefined> {
-  if (ctx.config.annotate.annotator !== 'openai') return undefined;
+  const backend = annotatorBackend(ctx.config);
+  if (!backend.sendsRequests) return undefined;
   const out: AnnotationSummary = { endpoints: {}, tokens: {} };
   for (const n of parts) {
     if (!(await ctx.work.exists(ctx.layout.annotationStats(n)))) continue;
@@ -28,11 +30,7 @@ export async function annotationSummary(ctx: StageContext, parts: number[]): Pro
       sum.completion += t.completion;
     }
   }
-  const price = ctx.config.annotate.openai?.price;
-  const models = Object.keys(out.tokens);
-  if (price && models.length && models.every((m) => price[m])) {
-    const usd = models.reduce((a, m) => a + (out.tokens[m].prompt * price[m].prompt + out.tokens[m].completion * price[m].completion) / 1e6, 0);
-    out.cost_usd = Math.round(usd * 1e6) / 1e6;
-  }
+  const usd = backend.cost(ctx.config, out.tokens);
+  if (usd !== undefined) out.cost_usd = Math.round(usd * 1e6) / 1e6;
   return out;
 }

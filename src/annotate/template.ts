@@ -6,7 +6,9 @@
 // comes from the pair's rng, so output is deterministic.
 import type { EncoderName } from '../config/schema.ts';
 import type { Rng } from '../util/rng.ts';
-import type { Annotation, Annotator, PairToAnnotate } from './annotator.ts';
+import type { Annotation, PairAnnotator, PairToAnnotate, UnitAnnotations, UnitIO, UnitPair } from './annotator.ts';
+import type { AnnotatorBackend } from './backend.ts';
+import { annotateEachPair } from './each-pair.ts';
 
 const TEMPLATE_VERSION = 'template-v2';
 
@@ -61,8 +63,24 @@ interface CaptionParts {
   terms: Term[];
 }
 
-export class TemplateAnnotator implements Annotator {
+/** The backend: nothing to check, nothing to pay; what decides its annotations is its name and the seed. */
+export const templateBackend: AnnotatorBackend = {
+  name: 'template',
+  decidedBy: () => ({}),
+  preflight: async () => [],
+  estimate: () => undefined,
+  cost: () => undefined,
+  sendsRequests: false,
+  open: async () => new TemplateAnnotator(),
+};
+
+export class TemplateAnnotator implements PairAnnotator {
   readonly name = 'template';
+
+  /** One pair at a time: each is a few string operations. */
+  annotateUnit(pairs: readonly UnitPair[], io: UnitIO): Promise<UnitAnnotations> {
+    return annotateEachPair(this, pairs, io, 1);
+  }
 
   async annotate(pair: PairToAnnotate, rng: Rng): Promise<Annotation> {
     const { description, instructions } = writeAnnotation(pair.query.caption, pair.target.caption, pair.relation, rng);

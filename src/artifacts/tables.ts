@@ -1,6 +1,5 @@
 // The tables stages hand each other: each artifact's row type and Parquet schema, declared once
 // here for the stage that writes it and every stage (and the summary) that reads it.
-import type { Annotation } from '../annotate/annotator.ts';
 import type { EncoderName } from '../config/schema.ts';
 import type { TableSchema } from './parquet.ts';
 
@@ -64,8 +63,18 @@ export const pairsSchema: TableSchema = {
   hns: { type: 'INT64', repeated: true },
 };
 
-/** A pair's relational description and instructions, from the annotator. */
-export type AnnotationRow = Annotation & { pair_id: string };
+/** A pair's relational description and instructions, from the annotator (annotate/annotator.ts: Annotation). */
+export interface AnnotationRow {
+  pair_id: string;
+  description: string;
+  instructions: string[];
+  /** Which annotator wrote it ("template", "openai") and with which model(s). */
+  annotator: string;
+  model: string;
+  prompt_version: string;
+  prompt_tokens: number;
+  completion_tokens: number;
+}
 
 export const annotationsSchema: TableSchema = {
   pair_id: { type: 'UTF8' },

@@ -134,6 +134,31 @@ const openaiAnnotator = z
   .refine((o) => o.describe.model ?? o.mllm, { message: 'needs `mllm` (or `describe.model`)', path: ['mllm'] });
 
 /**
+ * The `annotate` section: `annotator` names one of the backends (the first by default); a backend
+ * that takes settings has its section under its name, required when it is the one named.
+ */
+export function annotateSchema<const N extends readonly [string, ...string[]], S extends Record<string, z.ZodOptional>>(names: N, sections: S) {
+  return z
+    .strictObject({ annotator: z.enum(names).default(names[0] as never), ...sections })
+    .superRefine((value, ctx) => {
+      const a = value as Record<string, unknown> & { annotator: string };
+      if (a.annotator in sections && a[a.annotator] === undefined)
+        ctx.addIssue({ code: 'custom', message: `annotator "${a.annotator}" needs its \`${a.annotator}:\` section`, path: [a.annotator] });
+    })
+    .prefault({} as never);
+}
+
+/**
+ * The annotator backends (src/annotate/backends.ts implements each), by their name in
+ * `annotate.annotator`, and the sections of those that take settings. A new backend: its name
+ * here, and its section if it takes one.
+ */
+export const ANNOTATOR_NAMES = ['template', 'openai'] as const;
+const annotatorSections = {
+  openai: openaiAnnotator.optional(),
+};
+
+/**
  * How to reach S3 or an S3-compatible store (MinIO, Ceph, R2) for any s3:// location. Credentials
  * never go here: they come from the standard AWS chain (environment, profile, IMDS/web identity).
  */
@@ -299,16 +324,7 @@ export const configSchema = z.strictObject({
       query_parts_per_unit: z.number().int().min(0).default(0),
     })
     .prefault({}),
-  annotate: z
-    .strictObject({
-      annotator: z.enum(['template', 'openai']).default('template'),
-      openai: openaiAnnotator.optional(),
-    })
-    .refine((a) => a.annotator !== 'openai' || a.openai !== undefined, {
-      message: 'annotator "openai" needs an `openai:` section (base_url, mllm, ...)',
-      path: ['openai'],
-    })
-    .prefault({}),
+  annotate: annotateSchema(ANNOTATOR_NAMES, annotatorSections),
   runner: z
     .strictObject({
       kind: z.enum(['local', 'distributed']).default('local'),

@@ -10,6 +10,7 @@ import type { Storage } from '../storage/storage.ts';
 import type { StageKeys } from './keys.ts';
 import type { Layout } from './layout.ts';
 import { readMarker } from './marker.ts';
+import type { SharedLimits } from './shared-limits.ts';
 
 export interface StageContext {
   config: Config;
@@ -24,6 +25,11 @@ export interface StageContext {
   keys?: StageKeys;
   /** Artifact paths under the current keys (throws until the keys are set). */
   readonly layout: Layout;
+  /**
+   * Limits shared with the run's other processes (a model endpoint's), when the runner keeps
+   * them (the distributed runner, in its Redis); absent, each process's limits are its own.
+   */
+  sharedLimits?: SharedLimits;
 }
 
 export interface UnitResult {

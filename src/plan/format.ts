@@ -39,14 +39,16 @@ export function formatPlan(p: Plan): string {
   lines.push(`  index.memory_budget_mb keeps ${formatBytes(p.index.budgetBytes)} of shards loaded per mining thread`);
   const a = p.annotation;
   lines.push('', `annotation (${a.annotator}): ${int(a.pairs)} pairs (${a.pairsSource})`);
-  if (a.annotator !== 'openai') lines.push('  no model requests: the template annotator writes from the captions');
+  if (!Object.keys(a.requests).length) lines.push(`  no model requests: the ${a.annotator} annotator sends none`);
   else {
-    lines.push(`  requests: describe ${int(a.requests.describe)}, instruct ${int(a.requests.instruct)}`);
+    lines.push(
+      `  requests: ${Object.entries(a.requests)
+        .map(([kind, n]) => `${kind} ${int(n)}`)
+        .join(', ')}`,
+    );
     for (const [model, t] of Object.entries(a.tokens))
       lines.push(`  ${model}: ${int(t.prompt)} prompt + ${int(t.completion)} completion tokens (${a.tokensSource})`);
-    lines.push(
-      a.costUsd !== undefined ? `  cost: $${a.costUsd.toFixed(2)}` : `  cost: not priced (set annotate.openai.price for ${a.unpricedModels.join(', ')})`,
-    );
+    lines.push(a.costUsd !== undefined ? `  cost: $${a.costUsd.toFixed(2)}` : `  cost: not priced (set ${a.priceKey} for ${a.unpricedModels.join(', ')})`);
   }
   return lines.join('\n') + '\n';
 }

@@ -1,22 +1,21 @@
 // The plan itself: from the measured rates and sizes, the figures for a corpus of `images`
 // images. Everything scales linearly with the image count except the index shards, which come in
 // shards of index.shard_size (their count grows in steps, their memory per shard is bounded).
+import type { Tokens } from '../annotate/backend.ts';
+import { annotatorBackend } from '../annotate/backends.ts';
 import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
 import { shardBytes } from '../knn/hnsw-shard.ts';
 import { ROUTED_SHARD_CAPACITY } from '../knn/shard-router.ts';
-import { annotatorSettings, type Measured, type Source } from './measure.ts';
+import type { Measured, Source } from './measure.ts';
 
-export interface Tokens {
-  prompt: number;
-  completion: number;
-}
+export type { Tokens };
 
 export interface PlanInputs {
   images: number;
   imagesSource: string;
   /** Pairs mined per catalogued image. */
   pairsPerImage: { value: number; source: Source };
-  /** Per request. */
+  /** Per request, by the kinds of request the annotator sends (the openai annotator's describe and instruct). */
   tokens: { describe: Tokens; instruct: Tokens; source: Source };
 }
 
@@ -53,11 +52,14 @@ export interface Plan {
     annotator: string;
     pairs: number;
     pairsSource: Source;
-    requests: { describe: number; instruct: number };
+    /** By kind of request; none for an annotator that sends none. */
+    requests: Record<string, number>;
     tokens: Record<string, Tokens>;
     tokensSource: Source;
     costUsd?: number;
     unpricedModels: string[];
+    /** The config key that prices the models, for those unpriced. */
+    priceKey?: string;
   };
 }
 
@@ -111,26 +113,8 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
         ...(rest ? [{ shards: 1, images: rest, memoryBytes: memory(rest) }] : []),
       ];
 
-  const a = annotatorSettings(config);
-  const openai = config.annotate.annotator === 'openai';
-  const requests = openai ? { describe: pairs, instruct: pairs } : { describe: 0, instruct: 0 };
-  const describeModel = a.describe?.model ?? a.mllm ?? 'mllm';
-  const instructModel = a.instruct?.model ?? a.llm ?? describeModel;
-  const tokens: Record<string, Tokens> = {};
-  const add = (model: string, t: Tokens, count: number) => {
-    tokens[model] ??= { prompt: 0, completion: 0 };
-    tokens[model].prompt += t.prompt * count;
-    tokens[model].completion += t.completion * count;
-  };
-  if (openai) {
-    add(describeModel, inputs.tokens.describe, requests.describe);
-    add(instructModel, inputs.tokens.instruct, requests.instruct);
-  }
-  const unpricedModels = Object.keys(tokens).filter((model) => !a.price?.[model]);
-  const costUsd =
-    openai && a.price && !unpricedModels.length
-      ? Object.entries(tokens).reduce((s, [model, t]) => s + (t.prompt * a.price![model].prompt + t.completion * a.price![model].completion) / 1e6, 0)
-      : undefined;
+  const { source: _, ...tokensPerRequest } = inputs.tokens;
+  const estimate = annotatorBackend(config).estimate(config, { pairs, tokensPerRequest });
 
   return {
     images: n,
@@ -167,11 +151,12 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
       annotator: config.annotate.annotator,
       pairs,
       pairsSource: inputs.pairsPerImage.source,
-      requests,
-      tokens,
+      requests: estimate?.requests ?? {},
+      tokens: estimate?.tokens ?? {},
       tokensSource: inputs.tokens.source,
-      costUsd,
-      unpricedModels: openai ? unpricedModels : [],
+      costUsd: estimate?.costUsd,
+      unpricedModels: estimate?.unpriced.models ?? [],
+      priceKey: estimate?.unpriced.key,
     },
   };
 }

@@ -15,7 +15,7 @@ export interface RunSummary {
   stages: Record<string, { key?: string; status?: string; reason?: string; units: number; items: number; failed: number; seconds: number }>;
   /** What the exit code says, decided from the same files (outcome.ts). */
   outcome: RunOutcome;
-  /** The openai annotator's requests, cache hits, errors, tokens and cost (absent for the template annotator). */
+  /** The annotator's requests, cache hits, errors, tokens and cost (absent for one that sends no requests, as the template annotator). */
   annotation?: AnnotationSummary;
   /** Recall, similarity histograms, target in-degree and what the selection dropped (absent before it ran). */
   mining?: MiningSummary;

@@ -1,4 +1,5 @@
-// Builds the context stages run in from a config: the three storages and a local cache folder.
+// Builds the context stages run in from a config: the three storages, a local cache folder, and
+// for a distributed run the limits its processes share (held in its Redis).
 import { homedir } from 'node:os';
 import path from 'node:path';
 import { keyedLayout, type Layout } from '../core/layout.ts';
@@ -9,6 +10,7 @@ import type { Stage, StageContext } from '../core/stage.ts';
 import { isUrl } from '../config/location.ts';
 import { openStorage } from '../storage/open.ts';
 import { rememberSecrets } from '../secrets/redact.ts';
+import { redisSharedLimits } from './distributed/shared-limits.ts';
 
 /** Local cache: MEGAPAIRS_CACHE, else beside a local work folder, else ~/.cache/megapairs. */
 function cacheDirFor(config: Config): string {
@@ -34,6 +36,8 @@ export function createContext(config: Config, keys?: StageKeys, stages: readonly
     cacheDir,
     stages,
     keys,
+    // The runner decides which limits are shared, so no stage asks which runner it is in.
+    sharedLimits: config.runner.kind === 'distributed' ? redisSharedLimits(config) : undefined,
     get layout(): Layout {
       if (!this.keys) throw new Error('artifact keys are not resolved yet: resolve the run first');
       if (current?.keys !== this.keys) current = { keys: this.keys, layout: keyedLayout(this.keys, folders) };

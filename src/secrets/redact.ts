@@ -1,8 +1,9 @@
 // Secrets never recorded: every message this process stores or prints (ledger entries, logs, unit
 // errors that BullMQ keeps in Redis, summary.json, report.html, metrics) passes through redact(),
 // which replaces the value of every configured secret variable with its name. The variables are
-// the API key of every annotation endpoint (`api_key_env`), the S3 secret, the Redis password and
-// the dashboard token; a config registers them when it is loaded or a context is made from it.
+// the API key of every annotation endpoint (each `api_key_env` under `annotate`), the S3 secret,
+// the Redis password and the dashboard token; a config registers them when it is loaded or a
+// context is made from it.
 // Values under 8 characters are not replaced: a real key is longer, and replacing "EMPTY" (what
 // vLLM takes as a key) or "none" would garble ordinary words.
 import type { Config } from '../config/schema.ts';
@@ -11,18 +12,15 @@ import type { Config } from '../config/schema.ts';
 export const DASHBOARD_TOKEN_ENV = 'MEGAPAIRS_DASHBOARD_TOKEN';
 const MIN_SECRET_LENGTH = 8;
 
+/** Every `api_key_env` under `value`: how an annotator backend's section names its keys' variables. */
+function apiKeyVariables(value: unknown): string[] {
+  if (!value || typeof value !== 'object') return [];
+  return Object.entries(value).flatMap(([k, v]) => (k === 'api_key_env' && typeof v === 'string' ? [v] : apiKeyVariables(v)));
+}
+
 /** Names of the variables that hold the config's secrets. */
 export function secretVariables(config: Config): string[] {
-  const o = config.annotate?.openai;
-  const names = [
-    o?.api_key_env,
-    o?.describe?.api_key_env,
-    o?.instruct?.api_key_env,
-    'AWS_SECRET_ACCESS_KEY',
-    'AWS_SESSION_TOKEN',
-    config.redis?.password_env,
-    DASHBOARD_TOKEN_ENV,
-  ];
+  const names = [...apiKeyVariables(config.annotate), 'AWS_SECRET_ACCESS_KEY', 'AWS_SESSION_TOKEN', config.redis?.password_env, DASHBOARD_TOKEN_ENV];
   return [...new Set(names.filter((n): n is string => Boolean(n)))];
 }
 

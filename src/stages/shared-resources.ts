@@ -5,10 +5,8 @@
 import type { Layout } from '../core/layout.ts';
 import type { StageKeys } from '../core/keys.ts';
 import type { Annotator } from '../annotate/annotator.ts';
-import { createAnnotator } from '../annotate/create.ts';
+import type { AnnotatorBackend } from '../annotate/backend.ts';
 import { AnnotateProgress } from '../annotate/progress.ts';
-import { RequestCache } from '../annotate/request-cache.ts';
-import { sharedLimits } from '../annotate/shared-slots.ts';
 import type { Config, EncoderName } from '../config/schema.ts';
 import { openEncoderThreads, type EncoderThreads } from '../encoders/encoder-thread.ts';
 import { ShardRouter } from '../knn/shard-router.ts';
@@ -22,7 +20,7 @@ export class SharedResources {
   private readonly shardMetas: LazyMap<{ encoder: EncoderName; shard: number }, Promise<ShardMeta>>;
   private readonly routers: LazyMap<EncoderName, Promise<ShardRouter>>;
   private readonly sessions: Lazy<Promise<EncoderThreads>>;
-  private readonly annotatorOf: Lazy<Promise<Annotator>>;
+  private readonly annotators: LazyMap<AnnotatorBackend, Promise<Annotator>>;
   private readonly progress = new Lazy(() => new AnnotateProgress());
 
   /** `layout` is the keys' own: a load still in flight when the context's keys change reads the old keys' artifacts, never the new. */
@@ -34,8 +32,9 @@ export class SharedResources {
     );
     this.routers = new LazyMap(async (encoder) => ShardRouter.fromJSON(JSON.parse((await ctx.work.read(layout.shardRouter(encoder))).toString('utf8'))));
     this.sessions = new Lazy(() => openEncoderThreads(ctx.config, ctx.cacheDir));
-    this.annotatorOf = new Lazy(async () =>
-      createAnnotator(ctx.config.annotate, process.env, { cache: new RequestCache(ctx.work), shared: await sharedLimits(ctx.config) }),
+    this.annotators = new LazyMap(
+      (backend) => backend.open(ctx.config, { work: ctx.work, sharedLimits: ctx.sharedLimits, env: process.env }),
+      (backend) => backend.name,
     );
   }
 
@@ -59,9 +58,9 @@ export class SharedResources {
     return this.sessions.get();
   }
 
-  /** The configured annotator: its HTTP clients serve every unit; the endpoints' limits are process-wide (or run-wide, in Redis, for distributed runs). */
-  annotator(): Promise<Annotator> {
-    return this.annotatorOf.get();
+  /** The backend's annotator: its clients serve every unit; its limits are process-wide, or run-wide where the runner shares them (ctx.sharedLimits). */
+  annotator(backend: AnnotatorBackend): Promise<Annotator> {
+    return this.annotators.get(backend);
   }
 
   /** The progress line of the annotate units this process runs. */

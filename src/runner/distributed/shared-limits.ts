@@ -1,15 +1,14 @@
-// An endpoint's limits across every process and thread of a distributed run, held in Redis: a
-// sorted set of leases (concurrency; a lease expires on its own if its holder dies), the next
-// start time the request rate allows (requests/s), a token bucket charged with what each reply
-// reports (tokens/min), and a pause one process's 429 storm puts on all. Each operation is one
+// Limits across every process and thread of a distributed run (core/shared-limits.ts: a model
+// endpoint's, for the annotate stage), held in the run's Redis: a sorted set of leases
+// (concurrency; a lease expires on its own if its holder dies), the next start time the request
+// rate allows (requests/s), a token bucket charged with what each reply reports (tokens/min),
+// and a pause one process's 429 storm puts on all. Each operation is one
 // script, atomic and on Redis's clock, so the processes' clocks never have to agree; every key
 // expires on its own.
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Config } from '../config/schema.ts';
-import type { SharedSlot, SharedSlots } from './endpoint.ts';
-import type { EndpointSettings } from './endpoint-settings.ts';
-import type { OpenAIAnnotatorOptions } from './openai.ts';
+import type { Config } from '../../config/schema.ts';
+import type { SharedLimit, SharedLimits, SharedSlot, SharedSlots } from '../../core/shared-limits.ts';
 
 /** How often a process asks again while every shared slot is taken. */
 const FULL_POLL_MS = 10;
@@ -64,18 +63,19 @@ const PAUSE = `
 if redis.call('PTTL', KEYS[1]) < tonumber(ARGV[1]) then redis.call('SET', KEYS[1], '1', 'PX', ARGV[1]) end
 `;
 
-export function sharedSlots(redis: Redis, prefix: string, s: EndpointSettings, leaseMs: number): SharedSlots {
-  // The endpoint's identity: every process with the same server and model shares one limit.
-  const id = createHash('sha256').update(`${s.base_url}\u0000${s.model}`).digest('hex').slice(0, 16);
-  const at = `${prefix}:annotate:${s.step}:${id}`;
+/** `redis`: a connection, or how to get one when the first slot is asked for. */
+export function sharedSlots(redis: Redis | (() => Promise<Redis>), prefix: string, limit: SharedLimit): SharedSlots {
+  const connection = typeof redis === 'function' ? redis : async () => redis;
+  const at = `${prefix}:${limit.id}`;
   const keys = [`${at}:leases`, `${at}:next`, `${at}:tokens`, `${at}:pause`];
-  const interval = s.requests_per_s ? 1000 / s.requests_per_s : 0;
-  const tpm = s.tokens_per_min ?? 0;
+  const interval = limit.requests_per_s ? 1000 / limit.requests_per_s : 0;
+  const tpm = limit.tokens_per_min ?? 0;
   return {
     async acquire() {
+      const redis = await connection();
       const lease = randomUUID();
       for (;;) {
-        const [taken, wait] = (await redis.eval(ACQUIRE, 4, ...keys, s.concurrency, interval, tpm, leaseMs, lease)) as [number, number];
+        const [taken, wait] = (await redis.eval(ACQUIRE, 4, ...keys, limit.concurrency, interval, tpm, limit.leaseMs, lease)) as [number, number];
         if (taken) {
           if (wait > 0) await sleep(wait);
           return {
@@ -91,19 +91,36 @@ export function sharedSlots(redis: Redis, prefix: string, s: EndpointSettings, l
       }
     },
     pause(ms) {
-      if (ms > 0) void redis.eval(PAUSE, 1, keys[3], Math.ceil(ms)).catch(() => {});
+      if (ms > 0)
+        void connection()
+          .then((redis) => redis.eval(PAUSE, 1, keys[3], Math.ceil(ms)))
+          .catch(() => {});
     },
   };
 }
 
-/** Distributed runs: the endpoints' limits held in the run's Redis, shared by every worker and thread. */
-export async function sharedLimits(config: Config): Promise<OpenAIAnnotatorOptions['shared']> {
-  const openai = config.annotate.openai;
-  if (config.runner.kind !== 'distributed' || config.annotate.annotator !== 'openai' || !openai) return undefined;
-  // Loaded only here: a local run never needs ioredis.
-  const { connectRedis } = await import('../runner/distributed/connection.ts');
-  const redis = await connectRedis(config, 'megapairs-annotate-limits');
-  return (s) => sharedSlots(redis, config.redis.prefix, s, openai.timeout_ms + 10_000);
+/**
+ * The limits of a distributed run, kept in its Redis for every worker and thread: one connection
+ * per context, made when the first slot is asked for; a failed connection is tried again then.
+ */
+export function redisSharedLimits(config: Config): SharedLimits {
+  let redis: Promise<Redis> | undefined;
+  const connection = () =>
+    // Loaded only here: a local run never needs ioredis.
+    (redis ??= import('./connection.ts')
+      .then((m) => m.connectRedis(config, 'megapairs-shared-limits'))
+      .catch((err: Error) => {
+        redis = undefined;
+        throw err;
+      }));
+  return {
+    slots: (limit) => sharedSlots(connection, config.redis.prefix, limit),
+    async close() {
+      const connected = await redis?.catch(() => undefined);
+      redis = undefined;
+      connected?.disconnect();
+    },
+  };
 }
 
 function sleep(ms: number): Promise<void> {
