@@ -2,7 +2,9 @@
 // every object is strict so that a misspelt key fails before any work starts.
 import { z } from 'zod';
 
-export const ENCODER_NAMES = ['visual_semantic', 'visual_pattern', 'caption'] as const;
+/** The image spaces (an encoder of images each) and the text space; a new space is its name here and its section under `encoders`. */
+export const IMAGE_ENCODER_NAMES = ['visual_semantic', 'visual_pattern'] as const;
+export const ENCODER_NAMES = [...IMAGE_ENCODER_NAMES, 'caption'] as const;
 export type EncoderName = (typeof ENCODER_NAMES)[number];
 
 /** Output of a model that gives [N, T, D] hidden states instead of a pooled [N, D] embedding. */

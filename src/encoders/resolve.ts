@@ -3,7 +3,7 @@
 // preprocessing is fixed by the models themselves. The built-ins are demo code (and need the
 // openmoji dev package): they are imported only when a config names one.
 import path from 'node:path';
-import type { Config, EncoderName } from '../config/schema.ts';
+import { IMAGE_ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
 import type { BuiltinModels } from './builtin.ts';
 import { parseColour } from './decode-rgb.ts';
 import type { ImagePreprocess } from './image-preprocess.ts';
@@ -60,7 +60,7 @@ export async function resolveEncoders(config: Config, cacheDir: string): Promise
   };
 
   const images: ImageEncoderSpec[] = [];
-  for (const name of ['visual_semantic', 'visual_pattern'] as const) {
+  for (const name of IMAGE_ENCODER_NAMES) {
     const e = config.encoders[name];
     const b = builtinName(e.model);
     const model = b ? await builtin(b, `encoders.${name}.model`) : e.model;

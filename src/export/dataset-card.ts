@@ -1,6 +1,7 @@
 // The dataset card of the hf export: README.md whose YAML header gives the features, the split
 // and its files in the form the Hugging Face Hub and `datasets` read (dataset_info, configs).
 import { stringify } from 'yaml';
+import { ENCODER_NAMES } from '../config/schema.ts';
 
 export function datasetCard(opts: { runName: string; triples: number; shards: string[] }): string {
   const header = {
@@ -31,8 +32,8 @@ Multimodal retrieval training triples made by the MegaPairs method (arXiv 2412.1
 megapairs. Each row: a query image \`q_img\` with instructions \`q_text\`
 (any one of them, with the query image, should retrieve the target), the target image \`t_img\`,
 and hard negatives \`hns\` (\`hns[0]\` is the query image itself, as in the released MegaPairs data).
-\`relation\` is the embedding space that paired them (\`visual_semantic\`, \`visual_pattern\` or
-\`caption\`) and \`similarity\` their cosine similarity there.
+\`relation\` is the embedding space that paired them (${ENCODER_NAMES.map((n) => `\`${n}\``).join(', ')})
+and \`similarity\` their cosine similarity there.
 
 ${opts.triples} triples in ${opts.shards.length} Parquet shard(s) under \`data/\`; images are embedded
 as JPEG (the \`Image\` feature's {bytes, path}).
