@@ -140,7 +140,13 @@ export const openaiBackend: AnnotatorBackend = {
     const { usd, unpriced } = priced(tokens, cfg.price);
     return { requests, tokens, costUsd: usd, unpriced: { models: unpriced, key: 'annotate.openai.price' } };
   },
-  cost: (config, tokens) => (Object.keys(tokens).length ? priced(tokens, section(config).price).usd : undefined),
+  /** At the batch price (`batch.price_factor` of `price`) when the run sent by batch. */
+  cost(config, tokens) {
+    if (!Object.keys(tokens).length) return undefined;
+    const cfg = section(config);
+    const usd = priced(tokens, cfg.price).usd;
+    return usd === undefined ? undefined : cfg.mode === 'batch' ? usd * cfg.batch.price_factor : usd;
+  },
   sendsRequests: true,
   async open(config, { work, sharedLimits, env }) {
     const cfg = section(config);
