@@ -95,6 +95,36 @@ function priced(tokens: Record<string, Tokens>, price: OpenAIAnnotatorConfig['pr
   return { usd: models.reduce((a, m) => a + (tokens[m].prompt * price[m].prompt + tokens[m].completion * price[m].completion) / 1e6, 0), unpriced };
 }
 
+/** Seconds one request is expected to take when nothing measured it: a fixed start, prefill and decode at a modest pace. */
+export function expectedLatencyS(t: Tokens): number {
+  return 0.5 + t.prompt / 5000 + t.completion / 40;
+}
+
+/**
+ * The online run's wall time: each step's endpoint answers `concurrency` requests at a time, each
+ * taking the expected latency, unless requests_per_s or tokens_per_min bound it lower. The two
+ * steps run side by side on their endpoints (pairs flow from one to the other), so the slower sets it.
+ */
+function onlineHours(endpoints: Record<Step, EndpointSettings>, pairs: number, tokensPerRequest: Record<string, Tokens>): { hours: number; basis: string } {
+  const parts: string[] = [];
+  let seconds = 0;
+  for (const step of STEPS) {
+    const s = endpoints[step];
+    const t = tokensPerRequest[step];
+    const latency = expectedLatencyS(t);
+    const perSecond = Math.min(
+      s.concurrency / latency,
+      s.requests_per_s ?? Number.POSITIVE_INFINITY,
+      s.tokens_per_min ? s.tokens_per_min / 60 / Math.max(1, t.prompt + t.completion) : Number.POSITIVE_INFINITY,
+    );
+    seconds = Math.max(seconds, pairs / perSecond);
+    parts.push(
+      `${step}: ${perSecond.toFixed(1)} requests/s (concurrency ${s.concurrency} x ${latency.toFixed(1)} s expected latency${s.requests_per_s ? `, requests_per_s ${s.requests_per_s}` : ''}${s.tokens_per_min ? `, tokens_per_min ${s.tokens_per_min}` : ''})`,
+    );
+  }
+  return { hours: seconds / 3600, basis: parts.join('; ') };
+}
+
 export const openaiBackend: AnnotatorBackend = {
   name: 'openai',
   /**
@@ -138,7 +168,25 @@ export const openaiBackend: AnnotatorBackend = {
       t.completion += tokensPerRequest[step].completion * pairs;
     }
     const { usd, unpriced } = priced(tokens, cfg.price);
-    return { requests, tokens, costUsd: usd, unpriced: { models: unpriced, key: 'annotate.openai.price' } };
+    const batchUsd = usd === undefined ? undefined : usd * cfg.batch.price_factor;
+    const modes = {
+      online: { chosen: cfg.mode === 'online', costUsd: usd, ...onlineHours(endpoints, pairs, tokensPerRequest) },
+      batch: {
+        chosen: cfg.mode === 'batch',
+        costUsd: batchUsd,
+        // At least two rounds of batches (describe, then instruct from the descriptions); a reply
+        // re-asked adds a round.
+        hours: 2 * cfg.batch.expected_hours,
+        basis: `2 rounds (describe, instruct) of annotate.openai.batch.expected_hours = ${cfg.batch.expected_hours} h each; more when replies are re-asked`,
+      },
+    };
+    return {
+      requests,
+      tokens,
+      costUsd: cfg.mode === 'batch' ? batchUsd : usd,
+      unpriced: { models: unpriced, key: 'annotate.openai.price' },
+      modes,
+    };
   },
   /** At the batch price (`batch.price_factor` of `price`) when the run sent by batch. */
   cost(config, tokens) {
