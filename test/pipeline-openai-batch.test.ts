@@ -6,6 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
@@ -19,6 +20,7 @@ import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/report/summary.ts';
+import { writeRunReport } from '../src/report/write-report.ts';
 import { AnnotateStage } from '../src/stages/annotate.ts';
 import { LocalStorage } from '../src/storage/local.ts';
 import { Rng } from '../src/util/rng.ts';
@@ -108,7 +110,12 @@ test("a batch run sends the online run's requests and writes its triples and led
   assert.deepEqual(stage.decidedBy(batchCtx), stage.decidedBy(onlineCtx));
 
   // summary.json shows the batches, their states and times, and prices them at the batch price.
-  const a = (await summarize(batchCtx, [])).annotation!;
+  const batchSummary = await summarize(batchCtx, []);
+  const a = batchSummary.annotation!;
+  // The run report page lists them too.
+  const html = readFileSync(await writeRunReport(batchCtx, batchSummary), 'utf8');
+  assert.match(html, new RegExp(`batches: ${a.batches!.count} \\(completed ${a.batches!.count}\\)`));
+  for (const b of a.batches!.list) assert.ok(html.includes(b.batch_id!), b.batch_id);
   assert.ok(a.batches && a.batches.count > 0, JSON.stringify(a.batches));
   assert.equal(a.batches.by_status.completed, a.batches.count);
   assert.ok(a.batches.list.every((b) => b.transitions.some((t) => t.status === 'completed')));
