@@ -48,8 +48,8 @@ test('a third backend in one module (and its schema entry) runs the annotate sta
   );
   // Registered with the stage: the pipeline's own annotate stage, given the backends it may use.
   const stages = pipelineStages().map((s) => (s.name === 'annotate' ? new AnnotateStage([...ANNOTATOR_BACKENDS, toyBackend]) : s));
-  const ctx = createContext(config);
-  const resolved = await resolveRun(ctx, { record: true, stages });
+  const ctx = createContext(config, undefined, stages);
+  const resolved = await resolveRun(ctx, { record: true });
   assert.deepEqual(resolved.provenance.annotate.decidedBy, {
     'annotate.annotator': 'toy',
     'annotate.toy.word': 'hello',
@@ -59,7 +59,7 @@ test('a third backend in one module (and its schema entry) runs the annotate sta
   const progress = new ProgressReporter(process.stderr, true);
 
   // The first attempt of each unit submits its batch and fails: the unit fails, nothing is written or ledgered for its pairs.
-  await assert.rejects(runLocal(ctx, { progress, stages, resolved }), (err: Error) => {
+  await assert.rejects(runLocal(ctx, { progress, resolved }), (err: Error) => {
     assert.ok(err instanceof UnitError && err.stage === 'annotate', String(err));
     assert.match(err.message, /toy batch service: batch toy-batches\/part-0000\d\.jsonl submitted, not ready yet/);
     return true;
@@ -74,7 +74,7 @@ test('a third backend in one module (and its schema entry) runs the annotate sta
 
   // The rerun finds the batches: each unit's pairs come in one call, refused ones go to the ledger.
   unitCalls.length = 0;
-  const reports = await runLocal(ctx, { progress, stages, resolved });
+  const reports = await runLocal(ctx, { progress, resolved });
   const annotate = reports.find((r) => r.stage === 'annotate')!;
   const pairsOf = async (n: number) => (await readParquet<{ pair_id: string }>(ctx.work, ctx.layout.pairsPart(n))).length;
   const pairs = (await pairsOf(0)) + (await pairsOf(1));
