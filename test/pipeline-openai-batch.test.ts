@@ -79,14 +79,21 @@ test("a batch run sends the online run's requests and writes its triples and led
   const input = await sampleSlice();
   const onlineCtx = createContext(parseConfig(openaiConfig(tempDir('batch-vs-online-a'), input, baseUrl)));
   let from = server.requests.length;
+  let t0 = Date.now();
   await runLocal(onlineCtx, { progress: new ProgressReporter(process.stderr, true) });
+  const onlineS = (Date.now() - t0) / 1000;
   const onlineBodies = new Set(chatBodies(from, false));
 
   const batchCtx = createContext(parseConfig(openaiConfig(tempDir('batch-vs-online-b'), input, baseUrl, batchMode)));
   from = server.requests.length;
   const created = server.batches.batchesCreated;
+  t0 = Date.now();
   await runLocal(batchCtx, { progress: new ProgressReporter(process.stderr, true) });
+  const batchS = (Date.now() - t0) / 1000;
   const batchBodies = chatBodies(from, true);
+  process.stderr.write(
+    `[batch vs online] ${onlineBodies.size} requests; online run ${onlineS.toFixed(1)} s; batch run ${batchS.toFixed(1)} s, ${server.batches.batchesCreated - created} batches\n`,
+  );
   assert.equal(chatBodies(from, false).length, 0, 'a batch run sends no online request');
   assert.ok(server.batches.batchesCreated > created);
   // The very same requests, each once: the bodies are built alike, key for key.

@@ -132,16 +132,21 @@ export class OpenAIBatchAnnotator implements Annotator {
         bodies.set(st, batchRequest(attemptBody(cfg, st.step, st.base!, st.attempt, st.step === 'instruct' && this.structured) as unknown as ChatBody));
       const outcomes = await this.send(round, open, bodies, io.unit, tally);
       const environment: { st: PairState; failure: BatchFailure }[] = [];
+      /** Requests two pairs of the round share (a pair two spaces mined): sent once, the second counted as cached, as online. */
+      const counted = new Set<string>();
       for (const st of open) {
-        const outcome = outcomes.get(bodies.get(st)!.custom_id)!;
+        const id = bodies.get(st)!.custom_id;
+        const outcome = outcomes.get(id)!;
         const counts = (tally.endpoints[st.step] ??= { requests: 0, cached: 0, errors: {} });
+        const shared = counted.has(id);
+        counted.add(id);
         if ('completion' in outcome) {
-          if (outcome.from === 'cache') counts.cached++;
+          if (outcome.from === 'cache' || shared) counts.cached++;
           else counts.requests += outcome.attempts;
           this.received(st, outcome.completion, tally, io);
           continue;
         }
-        counts.requests += outcome.attempts;
+        if (!shared) counts.requests += outcome.attempts;
         counts.errors[outcome.failure.kind] = (counts.errors[outcome.failure.kind] ?? 0) + 1;
         const f = outcome.failure;
         if (f.owner === 'environment') {
