@@ -50,6 +50,8 @@ function config(overrides: Partial<OpenAIAnnotatorConfig> = {}): OpenAIAnnotator
     concurrency: 4,
     timeout_ms: 5000,
     attempts: 3,
+    mode: 'online',
+    batch: { poll_interval_s: 30, max_requests_per_file: 50_000, max_file_mb: 200, attempts: 3, down_after_s: 1800, price_factor: 0.5, expected_hours: 24 },
     ...overrides,
   };
 }

@@ -154,6 +154,47 @@ test('routed shards (index.probe_shards): sized as cells of the space, up to 15%
   assert.equal(planRun(config, measured, inputs(19_500_000)).artifacts.filter((a) => a.name.startsWith('routed/')).length, 0, 'none unless routed');
 });
 
+test('an openai annotator: online and batch cost and wall time, whichever mode is configured', () => {
+  const price = { 'internvl2-26b': { prompt: 0.5, completion: 1.5 }, 'llama-3-8b': { prompt: 0.1, completion: 0.2 } };
+  const openai = { base_url: 'http://127.0.0.1:9/v1', mllm: 'internvl2-26b', llm: 'llama-3-8b', concurrency: 16, price };
+  const online = planRun(parseConfig({ ...demoConfigObject('/nowhere', root), annotate: { annotator: 'openai', openai } }), measured, inputs(1_000_000, 1));
+  const batch = planRun(
+    parseConfig({
+      ...demoConfigObject('/nowhere', root),
+      annotate: { annotator: 'openai', openai: { ...openai, mode: 'batch', batch: { expected_hours: 6 } } },
+    }),
+    measured,
+    inputs(1_000_000, 1),
+  );
+  const expected = 1 * (1200 * 0.5 + 110 * 1.5 + 900 * 0.1 + 80 * 0.2);
+  for (const plan of [online, batch]) {
+    const m = plan.annotation.modes!;
+    assert.ok(Math.abs(m.online.costUsd! - expected) < 1e-6, `online ${m.online.costUsd} vs ${expected}`);
+    assert.ok(Math.abs(m.batch.costUsd! - expected / 2) < 1e-6, 'batch: half the online price by default');
+    assert.ok(m.online.hours > 0);
+  }
+  assert.ok(Math.abs(online.annotation.costUsd! - expected) < 1e-6);
+  assert.ok(Math.abs(batch.annotation.costUsd! - expected / 2) < 1e-6, 'the configured mode prices the run');
+  assert.equal(batch.annotation.modes!.batch.hours, 12, 'two rounds of expected_hours');
+  assert.ok(batch.annotation.modes!.batch.chosen && !batch.annotation.modes!.online.chosen);
+  // Online time scales with the endpoints' concurrency; a requests_per_s bound caps it.
+  const doubled = planRun(
+    parseConfig({ ...demoConfigObject('/nowhere', root), annotate: { annotator: 'openai', openai: { ...openai, concurrency: 32 } } }),
+    measured,
+    inputs(1_000_000, 1),
+  );
+  assert.ok(Math.abs(online.annotation.modes!.online.hours / doubled.annotation.modes!.online.hours - 2) < 1e-9);
+  const capped = planRun(
+    parseConfig({ ...demoConfigObject('/nowhere', root), annotate: { annotator: 'openai', openai: { ...openai, requests_per_s: 1 } } }),
+    measured,
+    inputs(1_000_000, 1),
+  );
+  assert.ok(Math.abs(capped.annotation.modes!.online.hours - 1_000_000 / 3600) < 1e-6);
+  const text = formatPlan(batch);
+  assert.match(text, /online: \$[\d.]+, about [\d.]+ h/);
+  assert.match(text, /batch \(configured\): \$[\d.]+, about 12\.0 h/);
+});
+
 test('an openai annotator: requests and tokens per model, and cost where annotate.openai.price sets it', () => {
   const config = parseConfig({
     ...demoConfigObject('/nowhere', root),

@@ -99,6 +99,43 @@ async function fullSummary(): Promise<ReportSummary> {
         'meta-llama/Meta-Llama-3-8B-Instruct': { prompt: 150_000, completion: 9_000 },
       },
       cost_usd: 0.42,
+      batches: {
+        count: 2,
+        adopted: 1,
+        by_status: { completed: 1, expired: 1 },
+        list: [
+          {
+            unit: 'part-00000',
+            batch_id: 'batch_abc',
+            file_id: 'file-1',
+            step: 'describe',
+            round: 1,
+            model: 'OpenGVLab/InternVL2-26B',
+            requests: 120,
+            ours: 120,
+            adopted: true,
+            status: 'expired',
+            transitions: [
+              { status: 'validating', at: '2026-01-01T10:00:00.000Z' },
+              { status: 'in_progress', at: '2026-01-01T10:00:05.000Z' },
+              { status: 'expired', at: '2026-01-02T10:00:00.000Z' },
+            ],
+          },
+          {
+            unit: 'part-00000',
+            batch_id: 'batch_def',
+            file_id: 'file-2',
+            step: 'describe',
+            round: 1,
+            model: 'OpenGVLab/InternVL2-26B',
+            requests: 30,
+            ours: 30,
+            adopted: false,
+            status: 'completed',
+            transitions: [{ status: 'completed', at: '2026-01-02T11:00:00.000Z' }],
+          },
+        ],
+      },
     },
     failures: { ...summary.failures, 'embed/undecodable_image': 1, 'annotate/malformed_description': 2 },
   };
@@ -174,6 +211,9 @@ test('the report with every summary section renders in Chromium: charts, thumbna
   assert.match(text, /recall@k/);
   assert.match(text, /OpenGVLab\/InternVL2-26B/);
   assert.match(text, /malformed_description/);
+  assert.match(text, /batches: 2 \(completed 1, expired 1; 1 adopted from an earlier run\)/);
+  assert.match(text, /batch_abc/);
+  assert.match(text, /validating 10:00:00 → in_progress 10:00:05 → expired 10:00:00/);
   assert.doesNotMatch(text, /not measured in this run/, 'every section measured');
   assert.ok(readFileSync(screenshot).length > 10_000, `screenshot at ${screenshot}`);
   await page.close();

@@ -43,6 +43,26 @@ export class AnnotationError extends Error {
 export interface AnnotationTally {
   endpoints: Record<string, { requests: number; cached: number; errors: Record<string, number> }>;
   tokens: Record<string, { prompt: number; completion: number }>;
+  /** A backend that sends by batch: the unit's batches, their states and times. */
+  batches?: UnitBatch[];
+}
+
+/** One batch a unit waited for: submitted by it, or adopted from an earlier (killed) run. */
+export interface UnitBatch {
+  batch_id?: string;
+  file_id: string;
+  /** The step whose requests it holds ("describe", "instruct") and the round of the unit's requests it answered. */
+  step: string;
+  round: number;
+  model: string;
+  /** Requests in its file, and those of the unit. */
+  requests: number;
+  ours: number;
+  adopted: boolean;
+  status: string;
+  /** Each state it went through, with when it entered it (server clock where the batch says). */
+  transitions: { status: string; at: string }[];
+  request_counts?: { total: number; completed: number; failed: number };
 }
 
 export function newTally(): AnnotationTally {

@@ -33,6 +33,21 @@ export interface AnnotationEstimate {
   costUsd?: number;
   /** Models without a price, and the config key that sets them. */
   unpriced: { models: string[]; key: string };
+  /**
+   * Ways the backend can send (the openai backend: online, batch), each with its cost and expected
+   * wall time; `chosen` is the configured one, whose cost is `costUsd`.
+   */
+  modes?: Record<string, AnnotationMode>;
+}
+
+/** One way of sending a run's requests, for `megapairs plan`. */
+export interface AnnotationMode {
+  chosen: boolean;
+  costUsd?: number;
+  /** Expected wall time of the run's requests. */
+  hours: number;
+  /** How the time is reckoned, in words (the settings and assumptions it rests on). */
+  basis: string;
 }
 
 export interface AnnotatorBackend {

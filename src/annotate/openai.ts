@@ -18,7 +18,6 @@ import type { Config, OpenAIAnnotatorConfig } from '../config/schema.ts';
 import type { SharedSlots } from '../core/shared-limits.ts';
 import type { Rng } from '../util/rng.ts';
 import {
-  AnnotationError,
   newTally,
   type Annotation,
   type AnnotationTally,
@@ -30,13 +29,26 @@ import {
 } from './annotator.ts';
 import type { AnnotatorBackend, Tokens } from './backend.ts';
 import { DEMONSTRATIONS, type Demonstration } from './demonstrations.ts';
+import { BatchJournal } from './batch/journal.ts';
 import { annotateEachPair } from './each-pair.ts';
+import { OpenAIBatchAnnotator } from './openai-batch.ts';
 import { endpointFor, type Endpoint, type Lease, type Outcome } from './endpoint.ts';
 import { checkEndpoints } from './endpoint-check.ts';
 import { endpointLimit, endpointsOf, STEPS, type EndpointSettings, type Step } from './endpoint-settings.ts';
-import { imageDataUrl, ImageBytesUnreadable } from './image-url.ts';
-import { describePrompt, instructPrompt, PROMPT_VERSION, SOURCE_LABEL, TARGET_LABEL } from './prompts.ts';
-import { parseDescription, parseInstructions, rejectionText, type Parsed } from './replies.ts';
+import {
+  attemptBody,
+  type Body,
+  type Checked,
+  checkDescription,
+  checkInstructions,
+  describeBase,
+  drawPair,
+  instructBase,
+  pairImages,
+  refused,
+  rejectedOnAll,
+} from './openai-requests.ts';
+import { PROMPT_VERSION } from './prompts.ts';
 import { RequestCache, requestHash, type CachedCompletion } from './request-cache.ts';
 import { errorText, excerpt } from './text.ts';
 import { redact } from '../secrets/redact.ts';
@@ -56,8 +68,6 @@ export interface OpenAIAnnotatorOptions {
   shared?: (settings: EndpointSettings) => SharedSlots;
 }
 
-type Body = OpenAI.Chat.ChatCompletionCreateParamsNonStreaming & { seed: number };
-
 /** A request the server answered with an error that is the request's own (4xx, or 5xx while others succeed). */
 class RequestRefused extends Error {
   constructor(
@@ -67,23 +77,6 @@ class RequestRefused extends Error {
   ) {
     super(message);
   }
-}
-
-/** The JSON schema of the instruction list, for servers with structured output. */
-function instructionsFormat(min: number): OpenAI.ResponseFormatJSONSchema {
-  return {
-    type: 'json_schema',
-    json_schema: {
-      name: 'instructions',
-      strict: true,
-      schema: {
-        type: 'object',
-        properties: { instructions: { type: 'array', items: { type: 'string' }, minItems: min } },
-        required: ['instructions'],
-        additionalProperties: false,
-      },
-    },
-  };
 }
 
 /** The section of a config whose annotator is this one. */
@@ -102,11 +95,41 @@ function priced(tokens: Record<string, Tokens>, price: OpenAIAnnotatorConfig['pr
   return { usd: models.reduce((a, m) => a + (tokens[m].prompt * price[m].prompt + tokens[m].completion * price[m].completion) / 1e6, 0), unpriced };
 }
 
+/** Seconds one request is expected to take when nothing measured it: a fixed start, prefill and decode at a modest pace. */
+export function expectedLatencyS(t: Tokens): number {
+  return 0.5 + t.prompt / 5000 + t.completion / 40;
+}
+
+/**
+ * The online run's wall time: each step's endpoint answers `concurrency` requests at a time, each
+ * taking the expected latency, unless requests_per_s or tokens_per_min bound it lower. The two
+ * steps run side by side on their endpoints (pairs flow from one to the other), so the slower sets it.
+ */
+function onlineHours(endpoints: Record<Step, EndpointSettings>, pairs: number, tokensPerRequest: Record<string, Tokens>): { hours: number; basis: string } {
+  const parts: string[] = [];
+  let seconds = 0;
+  for (const step of STEPS) {
+    const s = endpoints[step];
+    const t = tokensPerRequest[step];
+    const latency = expectedLatencyS(t);
+    const perSecond = Math.min(
+      s.concurrency / latency,
+      s.requests_per_s ?? Number.POSITIVE_INFINITY,
+      s.tokens_per_min ? s.tokens_per_min / 60 / Math.max(1, t.prompt + t.completion) : Number.POSITIVE_INFINITY,
+    );
+    seconds = Math.max(seconds, pairs / perSecond);
+    parts.push(
+      `${step}: ${perSecond.toFixed(1)} requests/s (concurrency ${s.concurrency} x ${latency.toFixed(1)} s expected latency${s.requests_per_s ? `, requests_per_s ${s.requests_per_s}` : ''}${s.tokens_per_min ? `, tokens_per_min ${s.tokens_per_min}` : ''})`,
+    );
+  }
+  return { hours: seconds / 3600, basis: parts.join('; ') };
+}
+
 export const openaiBackend: AnnotatorBackend = {
   name: 'openai',
   /**
    * Each step's model and the prompts' settings. Where the endpoints are and how fast they are
-   * asked (limits, timeouts, the circuit, prices) decide nothing.
+   * asked (limits, timeouts, the circuit, prices, online or batch and its settings) decide nothing.
    */
   decidedBy(config) {
     const cfg = section(config);
@@ -124,6 +147,8 @@ export const openaiBackend: AnnotatorBackend = {
       down_after_s,
       retry_every_s,
       price,
+      mode,
+      batch,
       ...prompts
     } = cfg;
     const endpoints = endpointsOf(cfg);
@@ -143,12 +168,45 @@ export const openaiBackend: AnnotatorBackend = {
       t.completion += tokensPerRequest[step].completion * pairs;
     }
     const { usd, unpriced } = priced(tokens, cfg.price);
-    return { requests, tokens, costUsd: usd, unpriced: { models: unpriced, key: 'annotate.openai.price' } };
+    const batchUsd = usd === undefined ? undefined : usd * cfg.batch.price_factor;
+    const modes = {
+      online: { chosen: cfg.mode === 'online', costUsd: usd, ...onlineHours(endpoints, pairs, tokensPerRequest) },
+      batch: {
+        chosen: cfg.mode === 'batch',
+        costUsd: batchUsd,
+        // At least two rounds of batches (describe, then instruct from the descriptions); a reply
+        // re-asked adds a round.
+        hours: 2 * cfg.batch.expected_hours,
+        basis: `2 rounds (describe, instruct) of annotate.openai.batch.expected_hours = ${cfg.batch.expected_hours} h each; more when replies are re-asked`,
+      },
+    };
+    return {
+      requests,
+      tokens,
+      costUsd: cfg.mode === 'batch' ? batchUsd : usd,
+      unpriced: { models: unpriced, key: 'annotate.openai.price' },
+      modes,
+    };
   },
-  cost: (config, tokens) => (Object.keys(tokens).length ? priced(tokens, section(config).price).usd : undefined),
+  /** At the batch price (`batch.price_factor` of `price`) when the run sent by batch. */
+  cost(config, tokens) {
+    if (!Object.keys(tokens).length) return undefined;
+    const cfg = section(config);
+    const usd = priced(tokens, cfg.price).usd;
+    return usd === undefined ? undefined : cfg.mode === 'batch' ? usd * cfg.batch.price_factor : usd;
+  },
   sendsRequests: true,
   async open(config, { work, sharedLimits, env }) {
     const cfg = section(config);
+    if (cfg.mode === 'batch') {
+      return new OpenAIBatchAnnotator(cfg, {
+        cache: new RequestCache(work),
+        journal: new BatchJournal(work),
+        pool: DEMONSTRATIONS,
+        env,
+        log: (line) => process.stderr.write(redact(`[annotate] ${line}\n`)),
+      });
+    }
     // A lease outlives the longest request, so only a dead holder's expires.
     const leaseMs = cfg.timeout_ms + 10_000;
     return new OpenAIAnnotator(cfg, env, {
@@ -166,7 +224,6 @@ export class OpenAIAnnotator implements PairAnnotator {
   readonly #clients: Record<Step, OpenAI>;
   readonly #endpoints: Record<Step, Endpoint>;
   private readonly settings: Record<Step, EndpointSettings>;
-  private readonly wordNum: [number, number];
   private readonly pool: readonly Demonstration[];
   private readonly backoffBaseMs: number;
   private readonly backoffMaxMs: number;
@@ -212,8 +269,6 @@ export class OpenAIAnnotator implements PairAnnotator {
     ) as Record<Step, Endpoint>;
     const [mllm, llm] = [settings.describe.model, settings.instruct.model];
     this.model = llm === mllm ? mllm : `${mllm}+${llm}`;
-    const [a, b] = cfg.word_num;
-    this.wordNum = [Math.min(a, b), Math.max(a, b)];
     this.pool = options.demonstrations ?? DEMONSTRATIONS;
     this.backoffBaseMs = options.backoffBaseMs ?? 1000;
     this.backoffMaxMs = options.backoffMaxMs ?? 30_000;
@@ -240,57 +295,22 @@ export class OpenAIAnnotator implements PairAnnotator {
   }
 
   async annotate(pair: PairToAnnotate, rng: Rng, tally: AnnotationTally = newTally()): Promise<Annotation> {
-    // All draws first, in a fixed order: retries and failures never shift them.
-    const wordNum = rng.int(this.wordNum[0], this.wordNum[1]);
-    const demonstrations = rng.sample(this.pool, this.cfg.demonstrations);
-    const seed = rng.int(0, 2 ** 31 - 1);
-
-    const image = async (role: 'source' | 'target', img: PairToAnnotate['query']) => {
-      try {
-        return await imageDataUrl(img, this.cfg.image_size);
-      } catch (err) {
-        if (err instanceof ImageBytesUnreadable) throw err; // fails the unit, which is retried
-        throw new AnnotationError('image_error', `pair ${pair.pairId}: cannot prepare the ${role} image ${img.key}: ${errorText(err)}`);
-      }
-    };
-    const [source, target] = await Promise.all([image('source', pair.query), image('target', pair.target)]);
+    const draws = drawPair(rng, this.cfg, this.pool);
+    const images = await pairImages(pair, this.cfg.image_size);
     const tokens = { prompt: 0, completion: 0 };
     const description = await this.complete(
       pair,
       'describe',
-      {
-        model: this.settings.describe.model,
-        messages: [
-          {
-            role: 'user',
-            content: [
-              { type: 'text', text: SOURCE_LABEL },
-              { type: 'image_url', image_url: { url: source } },
-              { type: 'text', text: TARGET_LABEL },
-              { type: 'image_url', image_url: { url: target } },
-              { type: 'text', text: describePrompt(wordNum) },
-            ],
-          },
-        ],
-        temperature: this.cfg.temperature,
-        max_tokens: this.cfg.max_tokens,
-        seed,
-      },
-      (reply) => parseDescription(reply, { wordNum, tolerance: this.cfg.word_num_tolerance }),
+      describeBase(this.cfg, this.settings.describe.model, images, draws),
+      (c) => checkDescription(this.cfg, draws, c),
       tally,
       tokens,
     );
     const instructions = await this.complete(
       pair,
       'instruct',
-      {
-        model: this.settings.instruct.model,
-        messages: [{ role: 'user', content: instructPrompt(description, demonstrations, this.cfg.min_instructions) }],
-        temperature: this.cfg.temperature,
-        max_tokens: this.cfg.max_tokens,
-        seed,
-      },
-      (reply) => parseInstructions(reply, { min: this.cfg.min_instructions, words: this.cfg.instruction_words, description }),
+      instructBase(this.cfg, this.settings.instruct.model, description, draws),
+      (c) => checkInstructions(this.cfg, description, c),
       tally,
       tokens,
     );
@@ -314,7 +334,7 @@ export class OpenAIAnnotator implements PairAnnotator {
     pair: PairToAnnotate,
     step: Step,
     base: Body,
-    parse: (reply: string) => Parsed<T>,
+    check: (completion: CachedCompletion) => Checked<T>,
     tally: AnnotationTally,
     tokens: { prompt: number; completion: number },
   ): Promise<T> {
@@ -322,10 +342,8 @@ export class OpenAIAnnotator implements PairAnnotator {
     const model = base.model;
     let last: { reason: string; text: string } = { reason: `malformed_${step}`, text: '' };
     for (let attempt = 1; attempt <= attempts; attempt++) {
-      // A new seed per attempt: a seeded server would repeat a malformed reply word for word.
-      const body: Body = { ...base, seed: base.seed + attempt - 1 };
       const structured = step === 'instruct' && this.structured;
-      if (structured) body.response_format = instructionsFormat(this.cfg.min_instructions);
+      const body = attemptBody(this.cfg, step, base, attempt, structured);
       let completion: CachedCompletion;
       try {
         completion = await this.completion(step, body, tally);
@@ -337,12 +355,7 @@ export class OpenAIAnnotator implements PairAnnotator {
           attempt--;
           continue;
         }
-        if (!err.retryable || attempt === attempts) {
-          throw new AnnotationError(
-            'http_error',
-            `pair ${pair.pairId}: ${step} request to model "${model}" failed on attempt ${attempt} of ${attempts}: ${err.message}`,
-          );
-        }
+        if (!err.retryable || attempt === attempts) throw refused(pair, step, model, attempt, attempts, err.message);
         await sleep(this.backoffMs(attempt));
         continue;
       }
@@ -351,15 +364,11 @@ export class OpenAIAnnotator implements PairAnnotator {
       const t = (tally.tokens[model] ??= { prompt: 0, completion: 0 });
       t.prompt += completion.prompt_tokens;
       t.completion += completion.completion_tokens;
-      const cutOff = completion.finish_reason === 'length';
-      const parsed = parse(completion.content);
-      // A description cut at max_tokens ends mid-sentence even when its structure looks right.
-      if (parsed.ok && !(cutOff && step === 'describe')) return parsed.value;
-      last = parsed.ok
-        ? { reason: 'description_cut_off', text: rejectionText('cut off at max_tokens', completion.content) }
-        : { reason: parsed.reason, text: rejectionText(cutOff ? `${parsed.problem} (cut off at max_tokens)` : parsed.problem, completion.content) };
+      const checked = check(completion);
+      if (checked.ok) return checked.value;
+      last = checked;
     }
-    throw new AnnotationError(last.reason, `pair ${pair.pairId}: ${step} reply from model "${model}" rejected on all ${attempts} attempt(s): ${last.text}`);
+    throw rejectedOnAll(pair, step, model, attempts, last);
   }
 
   /** The reply to exactly this request: from the cache, from an identical request in flight, or sent and kept. */

@@ -2,13 +2,15 @@
 // sent and read from the request cache, errors by kind, per endpoint; tokens per model; and the
 // cost when the backend's prices name every model used. Absent for a backend that sends no requests.
 import type { StageContext } from '../core/stage.ts';
-import type { AnnotationTally } from './annotator.ts';
+import type { AnnotationTally, UnitBatch } from './annotator.ts';
 import { annotatorBackend } from './backends.ts';
 
 export interface AnnotationSummary {
   endpoints: Record<string, { requests: number; cached: number; errors: Record<string, number> }>;
   tokens: Record<string, { prompt: number; completion: number }>;
   cost_usd?: number;
+  /** A backend that sent by batch: its batches, by state, and each with its unit, states and times. */
+  batches?: { count: number; adopted: number; by_status: Record<string, number>; list: Array<UnitBatch & { unit: string }> };
 }
 
 export async function annotationSummary(ctx: StageContext, parts: number[]): Promise<AnnotationSummary | undefined> {
@@ -23,6 +25,13 @@ export async function annotationSummary(ctx: StageContext, parts: number[]): Pro
       sum.requests += e.requests;
       sum.cached += e.cached;
       for (const [kind, v] of Object.entries(e.errors)) sum.errors[kind] = (sum.errors[kind] ?? 0) + v;
+    }
+    for (const b of tally.batches ?? []) {
+      const sum = (out.batches ??= { count: 0, adopted: 0, by_status: {}, list: [] });
+      sum.count++;
+      if (b.adopted) sum.adopted++;
+      sum.by_status[b.status] = (sum.by_status[b.status] ?? 0) + 1;
+      sum.list.push({ unit: `part-${String(n).padStart(5, '0')}`, ...b });
     }
     for (const [model, t] of Object.entries(tally.tokens)) {
       const sum = (out.tokens[model] ??= { prompt: 0, completion: 0 });

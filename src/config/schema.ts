@@ -86,6 +86,24 @@ const annotatorEndpoint = z.strictObject({
   ...endpointLimits,
 });
 
+/** How `annotate.openai` sends by batch (mode: batch); none of it changes an annotation. */
+const openaiBatch = z.strictObject({
+  /** Wait between two looks at a unit's running batches. */
+  poll_interval_s: z.number().positive().default(30),
+  /** Requests an input file holds at most (OpenAI: 50,000). */
+  max_requests_per_file: z.number().int().min(1).max(50_000).default(50_000),
+  /** Size of an input file at most, in MB (OpenAI: 200). */
+  max_file_mb: z.number().positive().max(200).default(200),
+  /** Submissions of one request in all (the first included) when batches fail it in passing, expire or are cancelled. */
+  attempts: z.number().int().min(1).max(20).default(3),
+  /** A Batch API call failing in passing (unreachable, 429, 5xx) is tried again this long before the unit fails. */
+  down_after_s: z.number().positive().default(1800),
+  /** Batch price as a share of `price` (OpenAI: 0.5, half the online price). */
+  price_factor: z.number().min(0).max(1).default(0.5),
+  /** Hours a batch is expected to take, for `megapairs plan` (the completion window is 24). */
+  expected_hours: z.number().positive().max(24).default(24),
+});
+
 const openaiAnnotator = z
   .strictObject({
     /** Base URL of an OpenAI-compatible server, e.g. http://vllm:8000/v1: the default of both endpoints. */
@@ -130,6 +148,13 @@ const openaiAnnotator = z
     retry_every_s: z.number().positive().default(10),
     /** USD per million tokens, per model name: gives `cost_usd` in summary.json. */
     price: z.record(z.string(), z.strictObject({ prompt: z.number().min(0), completion: z.number().min(0) })).optional(),
+    /**
+     * `online`: a request per call, answered at once. `batch`: a unit's requests go in Batch API
+     * files (OpenAI, vLLM, hosted providers), at the batch price, answered within the completion
+     * window. Either way the same requests and the same request cache: it changes no annotation.
+     */
+    mode: z.enum(['online', 'batch']).default('online'),
+    batch: openaiBatch.prefault({}),
   })
   .refine((o) => o.describe.base_url ?? o.base_url, { message: 'needs `base_url` (or `describe.base_url`)', path: ['base_url'] })
   .refine((o) => o.instruct.base_url ?? o.base_url, { message: 'needs `base_url` (or `instruct.base_url`)', path: ['base_url'] })

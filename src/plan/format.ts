@@ -49,6 +49,10 @@ export function formatPlan(p: Plan): string {
     for (const [model, t] of Object.entries(a.tokens))
       lines.push(`  ${model}: ${int(t.prompt)} prompt + ${int(t.completion)} completion tokens (${a.tokensSource})`);
     lines.push(a.costUsd !== undefined ? `  cost: $${a.costUsd.toFixed(2)}` : `  cost: not priced (set ${a.priceKey} for ${a.unpricedModels.join(', ')})`);
+    for (const [mode, m] of Object.entries(a.modes ?? {})) {
+      const cost = m.costUsd !== undefined ? `$${m.costUsd.toFixed(2)}` : 'not priced';
+      lines.push(`  ${mode}${m.chosen ? ' (configured)' : ''}: ${cost}, about ${m.hours.toFixed(1)} h (${m.basis})`);
+    }
   }
   return lines.join('\n') + '\n';
 }

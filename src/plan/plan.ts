@@ -1,7 +1,7 @@
 // The plan itself: from the measured rates and sizes, the figures for a corpus of `images`
 // images. Everything scales linearly with the image count except the index shards, which come in
 // shards of index.shard_size (their count grows in steps, their memory per shard is bounded).
-import type { Tokens } from '../annotate/backend.ts';
+import type { AnnotationMode, Tokens } from '../annotate/backend.ts';
 import { annotatorBackend } from '../annotate/backends.ts';
 import { ENCODER_NAMES, type Config, type EncoderName } from '../config/schema.ts';
 import { shardBytes } from '../knn/hnsw-shard.ts';
@@ -60,6 +60,8 @@ export interface Plan {
     unpricedModels: string[];
     /** The config key that prices the models, for those unpriced. */
     priceKey?: string;
+    /** Cost and expected wall time of each way the annotator can send (openai: online, batch). */
+    modes?: Record<string, AnnotationMode>;
   };
 }
 
@@ -157,6 +159,7 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
       costUsd: estimate?.costUsd,
       unpricedModels: estimate?.unpriced.models ?? [],
       priceKey: estimate?.unpriced.key,
+      modes: estimate?.modes,
     },
   };
 }

@@ -179,6 +179,27 @@ function annotation(s: ReportSummary): string {
       'endpoints',
     );
   }
+  if (a?.batches?.count) {
+    // Sent by batch: each batch with its unit, round, state and when it entered each state.
+    const b = a.batches;
+    body += `<p>batches: ${num(b.count)} (${Object.entries(b.by_status)
+      .map(([status, n]) => `${esc(status)} ${num(n)}`)
+      .join(', ')}${b.adopted ? `; ${num(b.adopted)} adopted from an earlier run` : ''})</p>`;
+    body += table(
+      ['batch', 'unit', 'round', 'step', 'model', 'requests', 'status', 'states'],
+      b.list.map((x) => [
+        x.batch_id ?? x.file_id,
+        x.unit,
+        x.round,
+        x.step,
+        x.model,
+        x.ours === x.requests ? x.requests : `${x.ours} of ${x.requests}`,
+        x.adopted ? `${x.status} (adopted)` : x.status,
+        x.transitions.map((t) => `${t.status} ${t.at.slice(11, 19)}`).join(' → '),
+      ]),
+      'batches',
+    );
+  }
   return `<section id="annotation"><h2>Annotation: tokens and cost</h2>${body}</section>`;
 }
 
