@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after, before, test } from 'node:test';
 import sharp from 'sharp';
@@ -18,13 +18,14 @@ import { readLedger } from '../src/ledger/ledger.ts';
 import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
+import { prepareRetry } from '../src/runner/retry-local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/report/summary.ts';
 import { writeRunReport } from '../src/report/write-report.ts';
 import { AnnotateStage } from '../src/stages/annotate.ts';
 import { LocalStorage } from '../src/storage/local.ts';
 import { Rng } from '../src/util/rng.ts';
-import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, isDescribe, reply, type Handler } from './chat-server.ts';
+import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, good, isDescribe, reply, status500, type Handler } from './chat-server.ts';
 import { demoConfigObject, duckdb, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
 const MODELS = ['internvl2-26b', 'llama-3-8b'];
@@ -285,4 +286,49 @@ test('a 20,000-pair unit splits its files under the limits', { timeout: 300_000 
   } finally {
     await big.stop();
   }
+});
+
+test('batch mode: an environment fault that outlasts the follow-up batches fails the unit; retry-failed and a rerun pay only for what is missing', {
+  timeout: 240_000,
+}, async () => {
+  // The describe lines answer; every instruct line gets a 500 (the server's fault, not the pair's).
+  server.plan([], (req, res, body) => (isDescribe(body) ? good(req, res, body) : status500(req, res, body)));
+  const input = await sampleSlice();
+  const root = tempDir('batch-env-fault');
+  const ctx = createContext(parseConfig(openaiConfig(root, input, baseUrl, { ...batchMode, batch: { ...batchMode.batch, attempts: 2 } })));
+  const before = new Map(server.batches.submittedByBody);
+  await assert.rejects(runLocal(ctx, { progress: new ProgressReporter(process.stderr, true) }), /annotate part-00000 failed/);
+  const failures = await readLedger(ctx);
+  assert.deepEqual(
+    failures.map((f) => [f.stage, f.reason]),
+    [['annotate', 'unit_failed']],
+    'the unit failed for the environment; no pair was ledgered for it',
+  );
+  assert.ok(!existsSync(path.join(root, 'work', ctx.layout.annotationsPart(0))), 'no annotations written');
+
+  server.plan([], good);
+  const retry = await prepareRetry(ctx);
+  assert.deepEqual(retry.units, ['annotate part-00000']);
+  await runLocal(ctx, { progress: new ProgressReporter(process.stderr, true) });
+  assert.deepEqual(await readLedger(ctx), [], 'the retried unit cleared its failure');
+  // Describe requests go to the MLLM: the request cache says which model each kept reply is from.
+  const cache = path.join(root, 'work', 'requests');
+  const describeHashes = new Set(
+    readdirSync(cache)
+      .filter((d) => d.length === 2)
+      .flatMap((d) => readdirSync(path.join(cache, d)).map((f) => JSON.parse(readFileSync(path.join(cache, d, f), 'utf8'))))
+      .filter((kept) => kept.model === MODELS[0])
+      .map((kept) => kept.request),
+  );
+  const submitted = [...server.batches.submittedByBody].map(([h, n]) => [h, n - (before.get(h) ?? 0)] as const).filter(([, n]) => n > 0);
+  const describes = submitted.filter(([h]) => describeHashes.has(h));
+  assert.ok(describes.length > 0, `${describeHashes.size} describe bodies seen, ${submitted.length} submitted`);
+  assert.ok(
+    describes.every(([, n]) => n === 1),
+    'every describe request was submitted once: the rerun read them from the request cache',
+  );
+  // An instruct request went once per follow-up of the failed run (attempts: 2), then once more after retry-failed.
+  const instructs = submitted.filter(([h]) => !describeHashes.has(h));
+  assert.ok(instructs.length > 0 && instructs.every(([, n]) => n === 3), JSON.stringify(instructs.map(([, n]) => n)));
+  assert.ok((await triplesOf(ctx)).length > 0);
 });

@@ -7,7 +7,15 @@
 import { readParquet, writeParquet } from '../artifacts/parquet.ts';
 import { pairsSchema, type PairRow } from '../artifacts/tables.ts';
 import { ENCODER_NAMES } from '../config/schema.ts';
-import { addHistograms, addToHistogram, miningSettings, similarityHistogram, type Histogram, type MiningSummary, type PartMiningStats } from './mining-stats.ts';
+import {
+  addHistograms,
+  addToHistogram,
+  miningSettings,
+  similarityHistogram,
+  type Histogram,
+  type MiningSummary,
+  type PartMiningStats,
+} from './mining-stats.ts';
 import type { DoneMarker, Stage, StageContext, UnitResult } from '../core/stage.ts';
 import { shared } from './shared-resources.ts';
 
