@@ -2,6 +2,7 @@
 // top, cropW, cropH, filter) returns resample.c's window as a new Uint8Array; chw(rgb, lut, out,
 // offset) writes interleaved RGB into float planes through a per-channel table of 256 values.
 #include <node_api.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "resample.h"
@@ -29,8 +30,14 @@ static napi_value resize(napi_env env, napi_callback_info info) {
   const uint8_t *data = typed(env, argv[0], napi_uint8_array, &length);
   if (!data) return throw_type(env, "resize: src must be a Uint8Array");
   int32_t a[10];
-  for (int i = 0; i < 10; i++)
-    if (napi_get_value_int32(env, argv[i + 1], &a[i]) != napi_ok) return throw_type(env, "resize: integer arguments expected");
+  for (int i = 0; i < 10; i++) {
+    // int64 then a range check: napi_get_value_int32 would wrap a size over 2^31 (a resized side
+    // from a 1 x 40M image) to another, valid-looking one.
+    int64_t v;
+    if (napi_get_value_int64(env, argv[i + 1], &v) != napi_ok) return throw_type(env, "resize: integer arguments expected");
+    if (v < INT32_MIN || v > INT32_MAX) return throw_type(env, "resize: sizes beyond 32 bits");
+    a[i] = (int32_t)v;
+  }
   const int w = a[0], h = a[1], ch = a[2], outW = a[3], outH = a[4], left = a[5], top = a[6], cropW = a[7], cropH = a[8], filter = a[9];
   if (w <= 0 || h <= 0 || ch < 1 || ch > 4 || outW <= 0 || outH <= 0 || cropW <= 0 || cropH <= 0 || filter < 0 || filter > 2 ||
       length < (size_t)w * h * ch)

@@ -53,27 +53,34 @@ typedef struct {
 // Index order matches resample.ts's FILTER_IDS.
 static const filter FILTERS[] = {{bilinear_filter, 1.0}, {bicubic_filter, 2.0}, {lanczos_filter, 3.0}};
 
+// Coefficients of the output indices [from, from + n) only: those of the crop window. PIL computes
+// them for every output index, but each index's are its own, and the resized size comes from the
+// image's header (a 1 x 200000 image resizes to 224 x 44800000), so only the window's are kept.
 typedef struct {
   int ksize;
-  int *bounds;  // per output index: first input index, tap count
-  int32_t *kk;  // outSize * ksize fixed-point weights
+  int from, n;
+  int *bounds;  // per window output index (xx - from): first input index, tap count
+  int32_t *kk;  // n * ksize fixed-point weights
 } coeffs;
 
-// precompute_coeffs + normalize_coeffs_8bpc for the box [0, inSize). 0 on allocation failure.
-static int precompute(int inSize, int outSize, const filter *fp, coeffs *c) {
+// precompute_coeffs + normalize_coeffs_8bpc for the box [0, inSize), output indices [from, to). 0 on allocation failure.
+static int precompute(int inSize, int outSize, int from, int to, const filter *fp, coeffs *c) {
   double scale = (double)inSize / outSize;
   double filterscale = scale < 1.0 ? 1.0 : scale;
   double support = fp->support * filterscale;
   int ksize = (int)ceil(support) * 2 + 1;
   double *k = malloc(ksize * sizeof(double));
   c->ksize = ksize;
-  c->bounds = malloc(outSize * 2 * sizeof(int));
-  c->kk = calloc((size_t)outSize * ksize, sizeof(int32_t));
+  c->from = from;
+  c->n = to - from;
+  c->bounds = malloc((size_t)c->n * 2 * sizeof(int));
+  c->kk = calloc((size_t)c->n * ksize, sizeof(int32_t));
   if (!k || !c->bounds || !c->kk) {
     free(k);
     return 0;
   }
-  for (int xx = 0; xx < outSize; xx++) {
+  for (int xx = from; xx < to; xx++) {
+    const size_t i = (size_t)(xx - from);
     double center = (xx + 0.5) * scale;
     double ww = 0.0;
     double ss = 1.0 / filterscale;
@@ -89,10 +96,10 @@ static int precompute(int inSize, int outSize, const filter *fp, coeffs *c) {
     }
     for (int x = 0; x < xmax; x++) {
       double w = ww != 0.0 ? k[x] / ww : k[x];
-      c->kk[(size_t)xx * ksize + x] = w < 0 ? (int32_t)(-0.5 + w * (1 << PRECISION_BITS)) : (int32_t)(0.5 + w * (1 << PRECISION_BITS));
+      c->kk[i * ksize + x] = w < 0 ? (int32_t)(-0.5 + w * (1 << PRECISION_BITS)) : (int32_t)(0.5 + w * (1 << PRECISION_BITS));
     }
-    c->bounds[xx * 2] = xmin;
-    c->bounds[xx * 2 + 1] = xmax;
+    c->bounds[i * 2] = xmin;
+    c->bounds[i * 2 + 1] = xmax;
   }
   free(k);
   return 1;
@@ -122,12 +129,13 @@ typedef struct {
   __m128i *lo, *hi;  // each pair broadcast to the four lanes, ready for pmaddwd
 } split_coeffs;
 
-static int split(const coeffs *c, int outSize, split_coeffs *s) {
+// Indexed as c is: by window output index (xx - c->from).
+static int split(const coeffs *c, split_coeffs *s) {
   s->stride = (c->ksize + 1) / 2;
-  s->lo = malloc((size_t)outSize * s->stride * sizeof(__m128i));
-  s->hi = malloc((size_t)outSize * s->stride * sizeof(__m128i));
+  s->lo = malloc((size_t)c->n * s->stride * sizeof(__m128i));
+  s->hi = malloc((size_t)c->n * s->stride * sizeof(__m128i));
   if (!s->lo || !s->hi) return 0;
-  for (int xx = 0; xx < outSize; xx++) {
+  for (int xx = 0; xx < c->n; xx++) {
     const int n = c->bounds[xx * 2 + 1];
     const int32_t *k = c->kk + (size_t)xx * c->ksize;
     for (int q = 0; q < s->stride; q++) {
@@ -149,7 +157,7 @@ static void free_split(split_coeffs *s) {
 static void horizontal_row_rgb(const uint8_t *row, uint8_t *o, int x0, int x1, const coeffs *c, const split_coeffs *s) {
   const __m128i zero = _mm_setzero_si128();
   const __m128i half = _mm_set1_epi32(HALF);
-  for (int xx = x0; xx < x1; xx++, o += 3) {
+  for (int xx = x0 - c->from; xx < x1 - c->from; xx++, o += 3) {
     const int n = c->bounds[xx * 2 + 1];
     const uint8_t *p = row + (size_t)c->bounds[xx * 2] * 3;
     const __m128i *lo = s->lo + (size_t)xx * s->stride, *hi = s->hi + (size_t)xx * s->stride;
@@ -174,18 +182,17 @@ static void horizontal_row_rgb(const uint8_t *row, uint8_t *o, int x0, int x1, c
 #endif
 
 // Horizontal pass over input rows [rowFirst, rowLast) of the w x h image, output columns [x0, x1), into tmp.
-static int horizontal(const uint8_t *src, int w, int h, int ch, int rowFirst, int rowLast, int x0, int x1, const coeffs *c, int outW, uint8_t *tmp) {
+static int horizontal(const uint8_t *src, int w, int h, int ch, int rowFirst, int rowLast, int x0, int x1, const coeffs *c, uint8_t *tmp) {
   const int cols = x1 - x0;
 #if defined(__SSE2__)
   split_coeffs s = {0};
   const int simd = ch == 3 && w >= 3;
-  if (simd && !split(c, outW, &s)) {
+  if (simd && !split(c, &s)) {
     free_split(&s);
     return 0;
   }
 #else
   (void)h;
-  (void)outW;
 #endif
   for (int y = rowFirst; y < rowLast; y++) {
     const uint8_t *row = src + (size_t)y * w * ch;
@@ -196,7 +203,7 @@ static int horizontal(const uint8_t *src, int w, int h, int ch, int rowFirst, in
       continue;
     }
 #endif
-    for (int xx = x0; xx < x1; xx++) {
+    for (int xx = x0 - c->from; xx < x1 - c->from; xx++) {
       const int xmin = c->bounds[xx * 2], n = c->bounds[xx * 2 + 1];
       const int32_t *k = c->kk + (size_t)xx * c->ksize;
       const uint8_t *p = row + (size_t)xmin * ch;
@@ -286,27 +293,27 @@ int resample_window(const uint8_t *src, int w, int h, int ch, int outW, int outH
   // Horizontal pass (skipped when the width does not change, as PIL skips it) over the input rows
   // the vertical pass reads.
   const int needV = outH != h;
-  if (needV) ok = precompute(h, outH, fp, &vert);
+  if (needV) ok = precompute(h, outH, y0, y1, fp, &vert);
   int rowFirst = y0, rowLast = y1;
   if (ok && needV) {
-    rowFirst = vert.bounds[y0 * 2];
+    rowFirst = vert.bounds[0];
     rowLast = 0;
-    for (int yy = y0; yy < y1; yy++) {
-      int e = vert.bounds[yy * 2] + vert.bounds[yy * 2 + 1];
+    for (int i = 0; i < vert.n; i++) {
+      int e = vert.bounds[i * 2] + vert.bounds[i * 2 + 1];
       if (e > rowLast) rowLast = e;
     }
   }
   if (ok) ok = (tmp = malloc((size_t)(rowLast - rowFirst) * stride + 1)) != NULL;
   if (ok && outW != w) {
-    ok = precompute(w, outW, fp, &hor);
-    if (ok) ok = horizontal(src, w, h, ch, rowFirst, rowLast, x0, x1, &hor, outW, tmp);
+    ok = precompute(w, outW, x0, x1, fp, &hor);
+    if (ok) ok = horizontal(src, w, h, ch, rowFirst, rowLast, x0, x1, &hor, tmp);
   } else if (ok) {
     for (int y = rowFirst; y < rowLast; y++) memcpy(tmp + (size_t)(y - rowFirst) * stride, src + ((size_t)y * w + x0) * ch, stride);
   }
   if (ok && needV) ok = (acc = malloc(stride * sizeof(int32_t))) != NULL;
 #if defined(__SSE2__)
   split_coeffs vs = {0};
-  if (ok && needV) ok = split(&vert, outH, &vs);
+  if (ok && needV) ok = split(&vert, &vs);
 #endif
   if (ok) {
     for (int yy = y0; yy < y1; yy++) {
@@ -314,13 +321,14 @@ int resample_window(const uint8_t *src, int w, int h, int ch, int outW, int outH
       if (!needV) {
         memcpy(o, tmp + (size_t)(yy - rowFirst) * stride, stride);
       } else {
-        const uint8_t *rows = tmp + (size_t)(vert.bounds[yy * 2] - rowFirst) * stride;
-        const int n = vert.bounds[yy * 2 + 1];
+        const size_t i = (size_t)(yy - y0);
+        const uint8_t *rows = tmp + (size_t)(vert.bounds[i * 2] - rowFirst) * stride;
+        const int n = vert.bounds[i * 2 + 1];
         size_t done = 0;
 #if defined(__SSE2__)
-        done = vertical_row_simd(rows, stride, n, vs.lo + (size_t)yy * vs.stride, vs.hi + (size_t)yy * vs.stride, o);
+        done = vertical_row_simd(rows, stride, n, vs.lo + i * vs.stride, vs.hi + i * vs.stride, o);
 #endif
-        vertical_row(rows, stride, done, n, vert.kk + (size_t)yy * vert.ksize, acc, o);
+        vertical_row(rows, stride, done, n, vert.kk + i * vert.ksize, acc, o);
       }
     }
   }

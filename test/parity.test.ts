@@ -127,6 +127,20 @@ test("the native resampler gives the JavaScript one's bytes: random sizes, 1-4 b
   }
 });
 
+test('a sliver image (1 x 200000, resized to 224 x 44800000) resizes its crop window alone; a resized side over 2^31 is refused by both resamplers', () => {
+  // Coefficients for the whole resized side took 5 GB here (native) before; only the window's are made.
+  const h = 200_000;
+  const src = new Uint8Array(h * 3);
+  for (let j = 0; j < src.length; j++) src[j] = (j * 7) & 255;
+  const window = geometry(1, h, { size: 224, resize: 224, crop: 'center' });
+  assert.equal(window.height, 224 * h);
+  const js = resizeWindowJs(src, 1, h, 3, window, 'bicubic');
+  if (!forcedJs) assert.ok(Buffer.from(resizeWindow(src, 1, h, 3, window, 'bicubic')).equals(Buffer.from(js)));
+  // 1 x 20M: 224 x 4480000000, which the addon's int32 would wrap to another, valid-looking height.
+  const huge = geometry(1, 20_000_000, { size: 224, resize: 224, crop: 'center' });
+  assert.throws(() => resizeWindow(new Uint8Array(3 * 20_000_000), 1, 20_000_000, 3, huge, 'bicubic'), /resized to 224x4480000000, a side over/);
+});
+
 test('MEGAPAIRS_RESAMPLER=js makes a process resize in JavaScript, to the same bytes', async () => {
   const image = path.join(DIR, 'landscape.jpg');
   const script = `

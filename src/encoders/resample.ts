@@ -34,25 +34,32 @@ const FILTERS: Record<Interpolation, { support: number; f: (x: number) => number
   lanczos3: { support: 3, f: (x) => (x >= -3 && x < 3 ? sinc(x) * sinc(x / 3) : 0) },
 };
 
-/** For each output index: first input index, tap count and fixed-point weights (precompute_coeffs + normalize_coeffs_8bpc). */
+/**
+ * For each output index of the window [from, from + first.length), indexed from `from`: first
+ * input index, tap count and fixed-point weights (precompute_coeffs + normalize_coeffs_8bpc). PIL
+ * computes them for every output index, but each index's are its own, and the resized size comes
+ * from the image's header (a 1 x 200000 image resizes to 224 x 44800000): only the window's are made.
+ */
 interface Coefficients {
+  from: number;
   ksize: number;
   first: Int32Array;
   count: Int32Array;
-  weights: Int32Array; // outSize * ksize
+  weights: Int32Array; // window * ksize
 }
 
-function coefficients(inSize: number, outSize: number, interpolation: Interpolation): Coefficients {
+function coefficients(inSize: number, outSize: number, from: number, to: number, interpolation: Interpolation): Coefficients {
   const { support: base, f } = FILTERS[interpolation];
   const scale = inSize / outSize;
   const filterscale = Math.max(scale, 1);
   const support = base * filterscale;
   const ksize = Math.ceil(support) * 2 + 1;
-  const first = new Int32Array(outSize);
-  const count = new Int32Array(outSize);
-  const weights = new Int32Array(outSize * ksize);
+  const first = new Int32Array(to - from);
+  const count = new Int32Array(to - from);
+  const weights = new Int32Array((to - from) * ksize);
   const k = new Float64Array(ksize);
-  for (let xx = 0; xx < outSize; xx++) {
+  for (let xx = from; xx < to; xx++) {
+    const i = xx - from;
     const center = (xx + 0.5) * scale;
     const ss = 1 / filterscale;
     // C's (int) truncates toward zero; the values here are >= -support + 0.5 so trunc is what PIL does.
@@ -65,16 +72,19 @@ function coefficients(inSize: number, outSize: number, interpolation: Interpolat
     }
     for (let x = 0; x < xmax; x++) {
       const w = ww !== 0 ? k[x] / ww : k[x];
-      weights[xx * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * 2 ** PRECISION_BITS) : Math.trunc(0.5 + w * 2 ** PRECISION_BITS);
+      weights[i * ksize + x] = w < 0 ? Math.trunc(-0.5 + w * 2 ** PRECISION_BITS) : Math.trunc(0.5 + w * 2 ** PRECISION_BITS);
     }
-    first[xx] = xmin;
-    count[xx] = xmax;
+    first[i] = xmin;
+    count[i] = xmax;
   }
-  return { ksize, first, count, weights };
+  return { from, ksize, first, count, weights };
 }
 
 /** PIL's clip8: the sums stay within int32 as in C, so the shift is its floor division. */
 const clip8 = (ss: number) => (ss <= 0 ? 0 : ss >= 1 << (PRECISION_BITS + 8) ? 255 : ss >> PRECISION_BITS);
+
+/** The longest resized side (the addon's int32). */
+const MAX_SIDE = 2 ** 31 - 1;
 
 export interface ResizeWindow {
   width: number;
@@ -92,6 +102,8 @@ export interface ResizeWindow {
  * center_crop pads. Native where the addon is built, else resizeWindowJs.
  */
 export function resizeWindow(src: Uint8Array, w: number, h: number, channels: number, out: ResizeWindow, interpolation: Interpolation): Uint8Array {
+  // Both resamplers refuse what the native one cannot hold (PIL cannot make such an image either).
+  if (out.width > MAX_SIDE || out.height > MAX_SIDE) throw new RangeError(`${w}x${h} image: resized to ${out.width}x${out.height}, a side over ${MAX_SIDE}`);
   if (!resampler.addon) return resizeWindowJs(src, w, h, channels, out, interpolation);
   const { width, height, left, top, cropW, cropH } = out;
   return resampler.addon.resize(src, w, h, channels, width, height, left, top, cropW, cropH, FILTER_IDS[interpolation]);
@@ -109,25 +121,25 @@ export function resizeWindowJs(src: Uint8Array, w: number, h: number, channels: 
 
   // Horizontal pass (skipped when the width does not change, as PIL skips it) over the input rows
   // the vertical pass will read, for the output columns of the window only.
-  const vert = outH !== h ? coefficients(h, outH, interpolation) : undefined;
-  const rowFirst = vert ? vert.first[y0] : y0;
+  const vert = outH !== h ? coefficients(h, outH, y0, y1, interpolation) : undefined;
+  const rowFirst = vert ? vert.first[0] : y0;
   let rowLast = y1;
   if (vert) {
     rowLast = 0;
-    for (let yy = y0; yy < y1; yy++) rowLast = Math.max(rowLast, vert.first[yy] + vert.count[yy]);
+    for (let i = 0; i < y1 - y0; i++) rowLast = Math.max(rowLast, vert.first[i] + vert.count[i]);
   }
   const cols = x1 - x0;
   const stride = cols * channels;
   const tmp = new Uint8Array((rowLast - rowFirst) * stride);
   if (outW !== w) {
-    const { first, count, weights, ksize } = coefficients(w, outW, interpolation);
+    const { first, count, weights, ksize } = coefficients(w, outW, x0, x1, interpolation);
     for (let y = rowFirst; y < rowLast; y++) {
       const rowIn = y * w * channels;
       let o = (y - rowFirst) * stride;
-      for (let xx = x0; xx < x1; xx++) {
-        const n = count[xx];
-        const kb = xx * ksize;
-        let p = rowIn + first[xx] * channels;
+      for (let i = 0; i < x1 - x0; i++) {
+        const n = count[i];
+        const kb = i * ksize;
+        let p = rowIn + first[i] * channels;
         if (channels === 3) {
           let s0 = HALF;
           let s1 = HALF;
@@ -162,9 +174,9 @@ export function resizeWindowJs(src: Uint8Array, w: number, h: number, channels: 
       result.set(tmp.subarray((yy - rowFirst) * stride, (yy - rowFirst + 1) * stride), o);
       continue;
     }
-    const ymin = vert.first[yy] - rowFirst;
-    const n = vert.count[yy];
-    const kb = yy * vert.ksize;
+    const ymin = vert.first[yy - y0] - rowFirst;
+    const n = vert.count[yy - y0];
+    const kb = (yy - y0) * vert.ksize;
     acc.fill(HALF);
     for (let y = 0; y < n; y++) {
       const k = vert.weights[kb + y];
