@@ -120,6 +120,12 @@ const maybeFix = (rng: Rng, block: Buffer, p: number) => rng.next() < p && setCh
 /** The header blocks still in `buf` at the valid shard's offsets (a mutation may have cut the file). */
 const headersIn = (buf: Buffer) => headers.filter((h) => h + 512 <= buf.length);
 
+/** The offset of one of those header blocks, at random; undefined when none is left. */
+function pickHeader(rng: Rng, buf: Buffer): number | undefined {
+  const h = headersIn(buf);
+  return h.length ? pick(rng, h) : undefined;
+}
+
 type Mutation = (rng: Rng, buf: Buffer) => Buffer;
 
 const mutations: Record<string, Mutation> = {
@@ -133,9 +139,8 @@ const mutations: Record<string, Mutation> = {
     return buf.subarray(0, Math.max(0, Math.min(buf.length, at)));
   },
   field(rng, buf) {
-    const h = headersIn(buf);
-    if (!h.length) return buf;
-    const at = pick(rng, h);
+    const at = pickHeader(rng, buf);
+    if (at === undefined) return buf;
     const block = buf.subarray(at, at + 512);
     const [start, length] = pick(rng, HEADER_FIELDS);
     const fill = rng.int(0, 3);
@@ -144,9 +149,8 @@ const mutations: Record<string, Mutation> = {
     return buf;
   },
   sizeLie(rng, buf) {
-    const h = headersIn(buf);
-    if (!h.length) return buf;
-    const at = pick(rng, h);
+    const at = pickHeader(rng, buf);
+    if (at === undefined) return buf;
     const block = buf.subarray(at, at + 512);
     const lie = rng.int(0, 4);
     if (lie === 3) {
@@ -162,9 +166,8 @@ const mutations: Record<string, Mutation> = {
     return buf;
   },
   name(rng, buf) {
-    const h = headersIn(buf);
-    if (!h.length) return buf;
-    const at = pick(rng, h);
+    const at = pickHeader(rng, buf);
+    if (at === undefined) return buf;
     const block = buf.subarray(at, at + 512);
     const name = Buffer.from(hostileName(rng), 'latin1');
     block.fill(0, 0, 100);
@@ -175,9 +178,8 @@ const mutations: Record<string, Mutation> = {
     return buf;
   },
   pax(rng, buf) {
-    const h = headersIn(buf);
-    if (!h.length) return buf;
-    const at = pick(rng, h);
+    const at = pickHeader(rng, buf);
+    if (at === undefined) return buf;
     const records: Record<string, string> = {};
     if (rng.next() < 0.7) records.path = rng.next() < 0.5 ? `${hostileName(rng)}\u0000x` : hostileName(rng);
     if (rng.next() < 0.4) records.size = String(pick(rng, [0, 1, rng.int(2, 2 ** 20), 2 ** 40, -5]));
@@ -186,9 +188,8 @@ const mutations: Record<string, Mutation> = {
     return Buffer.concat([buf.subarray(0, at), header, buf.subarray(at)]);
   },
   type(rng, buf) {
-    const h = headersIn(buf);
-    if (!h.length) return buf;
-    const at = pick(rng, h);
+    const at = pickHeader(rng, buf);
+    if (at === undefined) return buf;
     buf[at + 156] =
       rng.next() < 0.8
         ? pick(
