@@ -248,3 +248,35 @@ test('the s3 section of the config: defaults, ${VAR} expansion, unknown keys nam
   assert.throws(() => openStorage('s3://Not_A_Bucket/x'), /not a valid bucket name/);
   assert.throws(() => openStorage('gs://bucket/x'), /unsupported location scheme/);
 });
+
+test('a ranged read with the version listed refuses the bytes of a replaced object (S3 If-Match, local size+mtime), at once and for a whole batch', async () => {
+  const local = openStorage(tempDir('versioned'));
+  for (const s of [storage(), local]) {
+    const tar = new TarWriter();
+    const members = [randomBytes(3000), randomBytes(3000), randomBytes(3000)];
+    const locs: ImageLocation[] = [];
+    for (const [i, data] of members.entries()) locs.push({ tar: 'shard.tar', offset: (await tar.add(`${i}.png`, data)).dataOffset, length: data.length });
+    const bytes = await tar.finish();
+    await s.write('shard.tar', bytes);
+    const { version } = await s.stat('shard.tar');
+    const listed = [];
+    for await (const o of s.listVersions('')) listed.push(o);
+    assert.deepEqual(listed, [{ key: 'shard.tar', size: bytes.length, version }]);
+    assert.ok((await s.readRange('shard.tar', locs[1].offset, 3000, version)).equals(members[1]));
+    // Same name, same size, other bytes: a corpus shard replaced after it was catalogued.
+    const other = Buffer.from(bytes);
+    other.fill(7, locs[0].offset, locs[2].offset + 3000);
+    await new Promise((r) => setTimeout(r, 5)); // a new mtime to the ms for the local copy
+    await s.write('shard.tar', other);
+    assert.notEqual((await s.stat('shard.tar')).version, version);
+    proxy.clear();
+    await assert.rejects(s.readRange('shard.tar', locs[1].offset, 3000, version), (e: Error) => e.name === 'ObjectChangedError' && /changed/.test(e.message));
+    if (s !== local) assert.equal(gets().length, 1, 'refused by the store, not retried');
+    proxy.clear();
+    const got = await readImageBatch(
+      s,
+      locs.map((l) => ({ ...l, version })),
+    );
+    for (const g of got) assert.ok(g instanceof Error && g.name === 'ObjectChangedError', String(g));
+  }
+});

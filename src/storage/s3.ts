@@ -103,6 +103,11 @@ export class S3Storage implements Storage {
           if (version !== undefined && err.$metadata?.httpStatusCode === 412) throw new ObjectChangedError(this.uri(key), version, 'another ETag');
           throw err;
         });
+      // A store that ignores If-Match (s3rver does) still names the version it served.
+      if (version !== undefined && res.ETag !== undefined && res.ETag !== version) {
+        (res.Body as Readable | undefined)?.destroy();
+        throw new ObjectChangedError(this.uri(key), version, res.ETag);
+      }
       // Some stores widen a range (s3rver serves "bytes=0-0" whole) or ignore it (a 200 with the
       // whole object): keep the asked-for bytes when the answer starts where asked, else refuse.
       const start = res.ContentRange ? Number(/bytes (\d+)-/.exec(res.ContentRange)?.[1]) : 0;
