@@ -278,5 +278,6 @@ test('a ranged read with the version listed refuses the bytes of a replaced obje
       locs.map((l) => ({ ...l, version })),
     );
     for (const g of got) assert.ok(g instanceof Error && g.name === 'ObjectChangedError', String(g));
+    if (s !== local) assert.equal(gets().length, 1, 'one refused read for the run, not one more per member');
   }
 });

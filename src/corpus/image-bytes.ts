@@ -1,7 +1,8 @@
 // Images' bytes from the catalog's record of where they are: ranged reads of tar members. A batch
 // of catalog rows is mostly consecutive members of one tar, so readImageBatch asks for each run of
 // nearby members in one ranged read and slices it: one GET per run on S3 instead of one per image.
-import type { Storage } from '../storage/storage.ts';
+import { UnsafeKeyError } from '../storage/safe-key.ts';
+import { NotFoundError, ObjectChangedError, type Storage } from '../storage/storage.ts';
 
 export interface ImageLocation {
   tar: string;
@@ -60,7 +61,8 @@ function runsOf(locs: readonly ImageLocation[], maxGap: number, maxSpan: number)
 
 /**
  * Every location's bytes, or the error reading it, in the order given. A run whose read fails is
- * read again member by member, so one bad member (or a tar cut short) fails only what it must.
+ * read again member by member, so one bad member (or a tar cut short) fails only what it must;
+ * a tar that is gone or changed fails the run's members at once.
  */
 export async function readImageBatch(input: Storage, locs: readonly ImageLocation[], opts: BatchReadOptions = {}): Promise<Array<Buffer | Error>> {
   const out = new Array<Buffer | Error>(locs.length);
@@ -73,8 +75,10 @@ export async function readImageBatch(input: Storage, locs: readonly ImageLocatio
       try {
         const bytes = await input.readRange(run.tar, run.start, run.end - run.start, run.version || undefined);
         for (const i of run.members) out[i] = bytes.subarray(locs[i].offset - run.start, locs[i].offset - run.start + locs[i].length);
-      } catch {
-        await Promise.all(run.members.map(single));
+      } catch (err) {
+        // A fault of the whole object holds for each member: reading them one by one would only repeat it.
+        if (err instanceof ObjectChangedError || err instanceof NotFoundError || err instanceof UnsafeKeyError) for (const i of run.members) out[i] = err;
+        else await Promise.all(run.members.map(single));
       }
     }),
   );
