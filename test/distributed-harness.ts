@@ -5,7 +5,10 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after } from 'node:test';
 import { Redis } from 'ioredis';
-import { demoConfigObject, repoRoot, tempDir, writeConfigFile } from './helpers.ts';
+import { createContext } from '../src/runner/context.ts';
+import { runLocal } from '../src/runner/local.ts';
+import { ProgressReporter } from '../src/runner/progress.ts';
+import { demoConfig, demoConfigObject, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
 const prefixes: string[] = [];
 const spawned: ChildProcess[] = [];
@@ -41,6 +44,14 @@ after(async () => {
   for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); // left by a failed test
   for (const prefix of prefixes) await dropKeys(`${prefix}:*`);
 });
+
+/** The sample slice, and the triples a local run makes of it: what a distributed run of it must write. */
+export async function localReference(tag: string): Promise<{ input: string; reference: string }> {
+  const input = await sampleSlice();
+  const root = tempDir(`${tag}-ref`);
+  await runLocal(createContext(demoConfig(input, root)), { progress: new ProgressReporter(process.stderr, true) });
+  return { input, reference: readFileSync(path.join(root, 'output', 'megapairs.jsonl'), 'utf8') };
+}
 
 /** Registers a prefix for removal after the tests. */
 export const ownPrefix = (prefix: string) => void prefixes.push(prefix);
