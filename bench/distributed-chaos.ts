@@ -11,12 +11,12 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { setTimeout as sleep } from 'node:timers/promises';
-import { Redis } from 'ioredis';
 import { stringify } from 'yaml';
 import { parseConfig } from '../src/config/load.ts';
 import { runDistributed } from '../src/runner/distributed/follow.ts';
 import { buildSampleCorpus } from '../src/sample/openmoji.ts';
 import { createContext } from '../src/runner/context.ts';
+import { dropKeys } from '../test/distributed-keys.ts';
 
 const { values } = parseArgs({
   options: {
@@ -103,14 +103,7 @@ async function timeRun(chaos: boolean): Promise<{ seconds: number; jsonl: string
   } finally {
     done = true;
     for (const w of ws) if (alive(w)) w.kill('SIGKILL');
-    const redis = new Redis({ host: '127.0.0.1', port: 6379 });
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 1000);
-      if (keys.length) await redis.unlink(...keys);
-      cursor = next;
-    } while (cursor !== '0');
-    await redis.quit();
+    await dropKeys(`${prefix}:*`);
     await rm(dir, { recursive: true, force: true });
   }
 }

@@ -4,43 +4,29 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { after } from 'node:test';
-import { Redis } from 'ioredis';
-import { demoConfigObject, repoRoot, tempDir, writeConfigFile } from './helpers.ts';
+import { createContext } from '../src/runner/context.ts';
+import { runLocal } from '../src/runner/local.ts';
+import { ProgressReporter } from '../src/runner/progress.ts';
+import { dropKeys } from './distributed-keys.ts';
+import { demoConfig, demoConfigObject, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
 const prefixes: string[] = [];
 const spawned: ChildProcess[] = [];
 
-/** Each SCAN page of the keys matching a pattern. */
-async function forEachKeyPage(pattern: string, fn: (redis: Redis, keys: string[]) => Promise<void>): Promise<void> {
-  const redis = new Redis({ host: '127.0.0.1', port: 6379, maxRetriesPerRequest: null });
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000);
-      if (keys.length) await fn(redis, keys);
-      cursor = next;
-    } while (cursor !== '0');
-  } finally {
-    await redis.quit();
-  }
-}
+export { dropKeys, redisKeys } from './distributed-keys.ts';
 
-export async function redisKeys(pattern: string): Promise<string[]> {
-  const out: string[] = [];
-  await forEachKeyPage(pattern, async (_, keys) => void out.push(...keys));
-  return out.sort();
-}
-
-/** Deletes every key matching a pattern, as a lost Redis or `clean` would leave it; returns how many. */
-export async function dropKeys(pattern: string): Promise<number> {
-  let n = 0;
-  await forEachKeyPage(pattern, async (redis, keys) => void (n += await redis.unlink(...keys)));
-  return n;
-}
 after(async () => {
   for (const c of spawned) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL'); // left by a failed test
   for (const prefix of prefixes) await dropKeys(`${prefix}:*`);
 });
+
+/** The sample slice, and the triples a local run makes of it: what a distributed run of it must write. */
+export async function localReference(tag: string): Promise<{ input: string; reference: string }> {
+  const input = await sampleSlice();
+  const root = tempDir(`${tag}-ref`);
+  await runLocal(createContext(demoConfig(input, root)), { progress: new ProgressReporter(process.stderr, true) });
+  return { input, reference: readFileSync(path.join(root, 'output', 'megapairs.jsonl'), 'utf8') };
+}
 
 /** Registers a prefix for removal after the tests. */
 export const ownPrefix = (prefix: string) => void prefixes.push(prefix);

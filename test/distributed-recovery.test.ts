@@ -3,8 +3,6 @@
 // the run's keys deleted from Redis under a running follower, a queue no worker serves; `status`
 // naming the workers per queue; stage times from the units' own timestamps on a re-follow.
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { before, test } from 'node:test';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { parseConfig } from '../src/config/load.ts';
@@ -16,21 +14,14 @@ import type { StageContext } from '../src/core/stage.ts';
 import { runDistributed, RunFailedError } from '../src/runner/distributed/follow.ts';
 import { runStatus } from '../src/runner/distributed/status.ts';
 import { startWorker } from '../src/runner/distributed/worker.ts';
-import { runLocal } from '../src/runner/local.ts';
-import { ProgressReporter } from '../src/runner/progress.ts';
-import { cli, dropKeys, firstTo, newRun as newRunIn, redisKeys, stop, workers, type Proc } from './distributed-harness.ts';
-import { demoConfig, sampleSlice, tempDir } from './helpers.ts';
+import { cli, dropKeys, firstTo, newRun as newRunIn, redisKeys, stop, workers, type Proc, localReference } from './distributed-harness.ts';
+import { tempDir } from './helpers.ts';
 
 process.env.MEGAPAIRS_CACHE = tempDir('dist-rec-cache');
 let input: string;
 let reference: string;
 
-before(async () => {
-  input = await sampleSlice();
-  const root = tempDir('dist-rec-ref');
-  await runLocal(createContext(demoConfig(input, root)), { progress: new ProgressReporter(process.stderr, true) });
-  reference = readFileSync(path.join(root, 'output', 'megapairs.jsonl'), 'utf8');
-});
+before(async () => void ({ input, reference } = await localReference('dist-rec')));
 
 const newRun = (name: string, runner: Record<string, unknown>) =>
   newRunIn(input, name, { runner: { kind: 'distributed', concurrency: 1, lock_ms: 2000, backoff_ms: 100, ...runner } });

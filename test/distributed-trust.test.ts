@@ -19,22 +19,17 @@ import { resolveRun } from '../src/provenance/resolve-run.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runDistributed } from '../src/runner/distributed/follow.ts';
 import { startWorker } from '../src/runner/distributed/worker.ts';
-import { runLocal, runStage } from '../src/runner/local.ts';
+import { runStage } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { stagesByName } from '../src/pipeline.ts';
-import { cli, newRun as newRunIn, stop, workers, type Proc } from './distributed-harness.ts';
-import { demoConfig, sampleSlice, stagesUpTo, tempDir } from './helpers.ts';
+import { cli, newRun as newRunIn, stop, workers, type Proc, localReference } from './distributed-harness.ts';
+import { demoConfig, stagesUpTo, tempDir } from './helpers.ts';
 
 process.env.MEGAPAIRS_CACHE = tempDir('dist-trust-cache');
 let input: string;
 let reference: string;
 
-before(async () => {
-  input = await sampleSlice();
-  const root = tempDir('dist-trust-ref');
-  await runLocal(createContext(demoConfig(input, root)), { progress: new ProgressReporter(process.stderr, true) });
-  reference = readFileSync(path.join(root, 'output', 'megapairs.jsonl'), 'utf8');
-});
+before(async () => void ({ input, reference } = await localReference('dist-trust')));
 
 const newRun = (name: string, runner: Record<string, unknown> = {}) =>
   newRunIn(input, name, { runner: { kind: 'distributed', concurrency: 1, lock_ms: 2000, backoff_ms: 100, ...runner } });

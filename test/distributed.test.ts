@@ -17,8 +17,8 @@ import { retryFailed, runStatus } from '../src/runner/distributed/status.ts';
 import { startWorker } from '../src/runner/distributed/worker.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
-import { cli, newRun as newRunIn, ownPrefix, stop, workers, type Proc } from './distributed-harness.ts';
-import { demoConfig, sampleSlice, tempDir } from './helpers.ts';
+import { cli, newRun as newRunIn, ownPrefix, stop, workers, type Proc, localReference } from './distributed-harness.ts';
+import { demoConfig, tempDir } from './helpers.ts';
 import { shared } from '../src/stages/shared-resources.ts';
 
 const cacheDir = tempDir('dist-cache');
@@ -26,12 +26,7 @@ process.env.MEGAPAIRS_CACHE = cacheDir; // built-in models made once for every p
 let input: string;
 let reference: string;
 
-before(async () => {
-  input = await sampleSlice();
-  const root = tempDir('dist-ref');
-  await runLocal(createContext(demoConfig(input, root)), { progress: new ProgressReporter(process.stderr, true) });
-  reference = readFileSync(path.join(root, 'output', 'megapairs.jsonl'), 'utf8');
-});
+before(async () => void ({ input, reference } = await localReference('dist')));
 
 const newRun = (name: string, extra: Record<string, unknown> = {}) => newRunIn(input, name, extra);
 

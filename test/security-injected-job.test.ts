@@ -7,11 +7,14 @@ import assert from 'node:assert/strict';
 import { copyFileSync, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { before, test } from 'node:test';
-import { Queue } from 'bullmq';
+import { Job, Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { parseConfig } from '../src/config/load.ts';
 import { createContext } from '../src/runner/context.ts';
 import { summarize } from '../src/report/summary.ts';
+import { keysOf } from '../src/provenance/stage-keys.ts';
+import { JobCheck } from '../src/runner/distributed/job-check.ts';
+import { barrierJobId, type Planned, RunQueues } from '../src/runner/distributed/queues.ts';
 import { cli, newRun, stop, workers } from './distributed-harness.ts';
 import { filesUnder, sampleSlice, tempDir } from './helpers.ts';
 
@@ -91,6 +94,32 @@ test('injected jobs are refused with a log line and a ledger entry, and write no
     assert.equal(summary.failures['catalog/job_refused'], 4);
     assert.equal(summary.failures['control/job_refused'], 1);
     assert.equal(summary.outcome.exit_code, 0, summary.outcome.message);
+
+    // A barrier under its own id, in turn, whose `planned` is not its phase's: its stage reports
+    // and the queues it trims come from that payload, so the check refuses it (a Job object made
+    // here, as a job added in the moment its phase's barrier is active would be).
+    const ctx = createContext(parseConfig(run.obj));
+    ctx.keys = keysOf(published.stages);
+    const rq = new RunQueues(ctx.config, redis);
+    const lines: string[] = [];
+    const check = new JobCheck(rq, (l) => lines.push(l));
+    const barrier = (planned: unknown) =>
+      new Job(queue('control'), 'after.embed', { run: key, barrier: 'after.embed', planned: planned as Planned }, {}, barrierJobId('after.embed', key));
+    assert.equal(await check.barrier(ctx, key, barrier({ embed: { units: 1, skipped: 0 } })), undefined, lines.join('\n'));
+    for (const planned of [
+      undefined,
+      { control: { units: 1, skipped: 0 } },
+      { embed: { units: 1, skipped: 0 }, catalog: { units: 1, skipped: 0 } },
+      { embed: { units: -1, skipped: 0 } },
+      { embed: { units: 1, skipped: 2 } },
+      [1],
+    ])
+      assert.match(
+        String(await check.barrier(ctx, key, barrier(planned))),
+        /^refused: its planned units|^refused: it carries no planned units/,
+        JSON.stringify(planned),
+      );
+    await rq.close();
   } finally {
     for (const q of queues) await q.close();
     await redis.quit();

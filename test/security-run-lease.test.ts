@@ -8,6 +8,8 @@ import { existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import { before, test } from 'node:test';
+import { acquireRunLease, LEASE_HEARTBEAT_MS } from '../src/runner/lease.ts';
+import { LocalStorage } from '../src/storage/local.ts';
 import { cli } from './distributed-harness.ts';
 import { demoConfigObject, readJsonl, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 
@@ -85,4 +87,28 @@ test('a lease left by a dead process is taken over: its pid gone on this host, o
   const distributed = cli(['run', '--config', file, '--no-preflight', '--runner', 'distributed']);
   assert.equal((await distributed.exited).code, 2);
   assert.match(distributed.err(), /held by megapairs run \(pid 1 on another-host/);
+});
+
+test('the heartbeat renews only a lease still its own: one taken over meanwhile is left to its new holder', async (t) => {
+  t.mock.timers.enable({ apis: ['setInterval', 'Date'], now: Date.parse('2026-01-01T00:00:00Z') });
+  const root = tempDir('lease-beat');
+  const work = new LocalStorage(path.join(root, 'work'));
+  const file = path.join(root, 'work', 'runs', 'beat.lease.json');
+  const lease = await acquireRunLease(work, 'beat', 'megapairs run');
+  const read = () => JSON.parse(readFileSync(file, 'utf8'));
+  const mine = read();
+  // A beat while it holds the lease renews the heartbeat (writes are real I/O: wait for it).
+  t.mock.timers.tick(LEASE_HEARTBEAT_MS);
+  await until(() => read().heartbeat !== mine.heartbeat);
+  assert.equal(read().token, mine.token);
+  // Taken over (as a run finding it stale would); the next beats leave the new holder's lease.
+  const other = { ...mine, host: 'another-host', pid: 1, token: 'taken-over', heartbeat: new Date().toISOString() };
+  writeFileSync(file, JSON.stringify(other));
+  for (let i = 0; i < 3; i++) {
+    t.mock.timers.tick(LEASE_HEARTBEAT_MS);
+    await new Promise((r) => setTimeout(r, 200)); // the beat's reads (and a write, were it to make one) done
+  }
+  assert.deepEqual(read(), other);
+  await lease.release();
+  assert.deepEqual(read(), other, "release leaves the new holder's lease too");
 });

@@ -106,3 +106,8 @@ export async function isUnitDone<U>(ctx: StageContext, stage: Stage<U>, unit: U)
   );
   return held.every(Boolean);
 }
+
+/** Which of the units are complete (isUnitDone of each): a run plans, and a dry run counts, by this. */
+export function unitsDone<U>(ctx: StageContext, stage: Stage<U>, units: readonly U[]): Promise<boolean[]> {
+  return Promise.all(units.map((u) => isUnitDone(ctx, stage, u)));
+}

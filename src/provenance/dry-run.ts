@@ -2,7 +2,7 @@
 // and why, without doing any work. A stage after one that must compute cannot list its units yet
 // (they come from the artifacts before it), so it is shown as computing whole; a stage keyed by
 // part knows its parts from its keys, so it says how many it reuses and computes all the same.
-import { isUnitDone, type Stage, type StageContext } from '../core/stage.ts';
+import { type Stage, type StageContext, unitsDone } from '../core/stage.ts';
 import { changesSince, stageReason, stageStatus } from './explain.ts';
 import { resolveRun } from './resolve-run.ts';
 
@@ -59,9 +59,7 @@ export async function missingWork(ctx: StageContext): Promise<{ stage: string; m
 
 /** How many of the units have their artifacts complete under the context's keys. */
 async function countDone(ctx: StageContext, stage: Stage<any>, units: unknown[]): Promise<number> {
-  let done = 0;
-  for (const u of units) if (await isUnitDone(ctx, stage, u)) done++;
-  return done;
+  return (await unitsDone(ctx, stage, units)).filter(Boolean).length;
 }
 
 export function formatDryRun(plan: { key: string; stages: PlannedStage[] }, runName: string): string {

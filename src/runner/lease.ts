@@ -150,9 +150,14 @@ export async function acquireRunLease(work: Storage, run: string, command: strin
   const local = work instanceof LocalStorage ? work.uri(key) : undefined;
   if (local) await acquireLocal(local, mine, run, work.root);
   else await acquireStored(work, key, mine, run);
-  // The heartbeat rewrites the whole file (atomically: write() replaces it), keeping the token.
-  const beat = () => work.write(key, JSON.stringify({ ...mine, heartbeat: new Date().toISOString() })).catch(() => {});
-  const timer = setInterval(() => void beat(), LEASE_HEARTBEAT_MS);
+  // The heartbeat rewrites the whole file (atomically: write() replaces it), keeping the token,
+  // only while the lease is still this run's: a run paused past LEASE_STALE_MS (a suspended
+  // laptop, a stalled mount) may have been taken over, and must not write over its new holder.
+  const beat = async () => {
+    if ((await readHolder(work, key))?.token !== mine.token) return;
+    await work.write(key, JSON.stringify({ ...mine, heartbeat: new Date().toISOString() }));
+  };
+  const timer = setInterval(() => void beat().catch(() => {}), LEASE_HEARTBEAT_MS);
   timer.unref();
   return {
     release: async () => {

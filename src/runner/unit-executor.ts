@@ -2,7 +2,7 @@
 // every rank for its local, Slurm and Ray launchers): skip it when its markers hold, else run it
 // and record what it computed; then blank an earlier failure of it in the ledger. The local
 // runner and the distributed workers only decide which units run where and when.
-import { isUnitDone, type Stage, type StageContext } from '../core/stage.ts';
+import { isUnitDone, type Stage, type StageContext, unitsDone } from '../core/stage.ts';
 import type { UnitOutcome } from '../core/stage-report.ts';
 import { clearUnitFailure } from './unit-failure.ts';
 import { readUnitResult, writeUnitResult } from './unit-record.ts';
@@ -13,7 +13,7 @@ import { readUnitResult, writeUnitResult } from './unit-record.ts';
  */
 export async function plannedUnits<U>(ctx: StageContext, stage: Stage<U>): Promise<{ units: U[]; todo: U[] }> {
   const units = await stage.plan(ctx);
-  const done = await Promise.all(units.map((u) => isUnitDone(ctx, stage, u)));
+  const done = await unitsDone(ctx, stage, units);
   return { units, todo: units.filter((_, i) => !done[i]) };
 }
 

@@ -13,9 +13,9 @@ import { JOB_REFUSED, UnitLedger } from '../../ledger/ledger.ts';
 import { stagesByName } from '../../pipeline.ts';
 import { canonicalJson } from '../../core/digest.ts';
 import type { StageContext } from '../../core/stage.ts';
-import { BARRIER_BEFORE } from './phases.ts';
+import { BARRIER_BEFORE, PHASE_STAGES } from './phases.ts';
 import { START } from './phase-plan.ts';
-import { barrierJobId, CONTROL, type ControlJobData, type RunQueues, type UnitJobData, unitJobId } from './queues.ts';
+import { barrierJobId, CONTROL, type ControlJobData, type Planned, type RunQueues, type UnitJobData, unitJobId } from './queues.ts';
 
 /** What a check gives: the run's own unit, or why the job is refused. */
 export type Checked = { unit: unknown } | { refused: string };
@@ -62,6 +62,9 @@ export class JobCheck {
     if (barrier !== START && before === undefined) return (await this.refuse(ctx, CONTROL, job, `"${short(barrier)}" is not a barrier of the run`)).refused;
     if (job.id !== barrierJobId(barrier, runKey))
       return (await this.refuse(ctx, CONTROL, job, `its id is not the barrier's (${barrierJobId(barrier, runKey)})`)).refused;
+    // What it says its phase planned becomes the stages' reports and names the queues it trims.
+    const planned = plannedProblem(job.data.planned, barrier === START ? [] : PHASE_STAGES[barrier]);
+    if (planned) return (await this.refuse(ctx, CONTROL, job, planned)).refused;
     if (before === undefined) return undefined;
     // The barrier before it enqueued it: it is active (this one had no units) or completed.
     const state = await this.rq.queue(CONTROL).getJobState(barrierJobId(before, runKey));
@@ -81,4 +84,18 @@ export class JobCheck {
     await ledger.save(ctx).catch((err: Error) => this.log(`cannot write the ledger entry of ${where}: ${err.message}`));
     return { refused: message };
   }
+}
+
+const count = (n: unknown) => Number.isSafeInteger(n) && (n as number) >= 0;
+
+/** Why a barrier's `planned` is not one its phase could have made (the phase's stages, each with counts), or undefined. */
+function plannedProblem(planned: Planned | undefined, stages: readonly string[]): string | undefined {
+  if (planned === undefined) return stages.length ? 'it carries no planned units' : undefined;
+  if (typeof planned !== 'object' || planned === null || Array.isArray(planned)) return `its planned units ${short(planned)} are not an object`;
+  const named = Object.keys(planned);
+  if (named.length !== stages.length || !named.every((s) => stages.includes(s)))
+    return `its planned units name ${short(named)}, not its phase's stages ${short(stages)}`;
+  for (const [stage, p] of Object.entries(planned))
+    if (!count(p?.units) || !count(p?.skipped) || p.skipped > p.units) return `its planned units of ${stage} ${short(p)} are not counts`;
+  return undefined;
 }

@@ -34,6 +34,8 @@ const PHASES = phasesOf(pipelineStages());
 const FINAL = PHASES.at(-1)!.barrier;
 /** Each barrier and the one whose job enqueues it; job-check.ts runs no other. */
 export const BARRIER_BEFORE: Readonly<Record<string, string>> = barriersBefore(PHASES);
+/** Each barrier's phase: the stages whose units it waits for (its job's `planned` names these, job-check.ts). */
+export const PHASE_STAGES: Readonly<Record<string, readonly string[]>> = Object.fromEntries(PHASES.map((p) => [p.barrier, p.stages.map((s) => s.name)]));
 /** The job id of the run's last barrier, whose return value is the run's result. */
 export const finalJobId = (runKey: string) => barrierJobId(FINAL, runKey);
 
