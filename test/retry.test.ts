@@ -3,7 +3,7 @@
 // `megapairs retry-failed` recovers every item. The real CLI runs as a child process.
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { cp, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { cp, mkdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
@@ -11,6 +11,7 @@ import { readLedger } from '../src/ledger/ledger.ts';
 import { pipelineStages } from '../src/pipeline.ts';
 import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
+import { prepareRetry } from '../src/runner/retry-local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { resolveRun } from '../src/provenance/resolve-run.ts';
 import type { StageContext } from '../src/core/stage.ts';
@@ -102,4 +103,19 @@ test('a tar that ends early at catalog is retryable; restored, it is another ide
   assert.equal(clean.code, 0, clean.stderr);
   const jsonl = (r: string) => readFileSync(path.join(r, 'output', 'megapairs.jsonl'), 'utf8');
   assert.equal(jsonl(root), jsonl(cleanRoot));
+});
+
+test('retry-failed that cannot read the work storage fails, rather than saying it forgot nothing', async () => {
+  const root = tempDir('retry-unreadable');
+  const config = parseConfig(demoConfigObject(await sampleSlice(), root, { input: { path: await sampleSlice(), max_shards: 1 } }));
+  const ctx = createContext(config);
+  await runLocal(ctx, { progress: new ProgressReporter(process.stderr, true), stages: pipelineStages().slice(0, 3) });
+  // The manifest unreadable (a directory where the file is: EISDIR, not a missing artifact).
+  const manifest = path.join(root, 'work', ctx.layout.catalogManifest());
+  await rm(manifest);
+  await mkdir(manifest);
+  await assert.rejects(prepareRetry(createContext(config)), /EISDIR/); // a process of its own, as `megapairs retry-failed` is
+  await rm(manifest, { recursive: true });
+  const stages = await prepareRetry(createContext(config)); // missing: the run has not reached the stages after catalog
+  assert.deepEqual(stages.forgotten, []);
 });

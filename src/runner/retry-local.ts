@@ -6,9 +6,18 @@
 import { readLedger } from '../ledger/ledger.ts';
 import { ensureKeys } from '../provenance/resolve-run.ts';
 import { markerStorage, type Stage, type StageContext } from '../core/stage.ts';
-import type { Storage } from '../storage/storage.ts';
+import { NotFoundError, type Storage } from '../storage/storage.ts';
 
-const planned = (ctx: StageContext, stage: Stage<any>): Promise<unknown[]> => stage.plan(ctx).catch(() => []); // not reached yet: nothing to forget
+/**
+ * A stage's units; none when the run has not reached it (an artifact it plans from is missing).
+ * Any other error (an unreachable store) is thrown: retry-failed must not report that it forgot
+ * nothing when it could not look.
+ */
+const planned = (ctx: StageContext, stage: Stage<any>): Promise<unknown[]> =>
+  stage.plan(ctx).catch((err: unknown) => {
+    if (err instanceof NotFoundError) return [];
+    throw err;
+  });
 
 export interface RetryPlan {
   /** "<stage> <unit>" of every unit named by the ledger. */
