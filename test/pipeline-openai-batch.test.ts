@@ -23,7 +23,7 @@ import { writeRunReport } from '../src/report/write-report.ts';
 import { AnnotateStage } from '../src/stages/annotate.ts';
 import { LocalStorage } from '../src/storage/local.ts';
 import { Rng } from '../src/util/rng.ts';
-import { FakeServer, good, isDescribe, status500 } from './chat-server.ts';
+import { FakeServer, good, isDescribe, status400, status500 } from './chat-server.ts';
 import { demoConfigObject, duckdb, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
 import { byImage, MODELS, openaiConfig, PRICED, runCli, sharedServer } from './pipeline-openai-fixture.ts';
 
@@ -210,6 +210,19 @@ test('an expired batch costs only its unfinished requests again', { timeout: 120
   const statuses = tally.batches!.map((b) => b.status);
   assert.deepEqual(statuses.sort(), ['completed', 'completed', 'expired']);
   assert.equal(server.batches.batchesCreated - created, 3);
+});
+
+test('a server that refuses response_format: every pair of the round asks again without it, none is ledgered', { timeout: 120_000 }, async () => {
+  // Every instruct line asking for structured output gets a 400, as from a server that does not do it.
+  server.plan([], (req, res, body) => (!isDescribe(body) && body.response_format ? status400(req, res, body) : good(req, res, body)));
+  const root = tempDir('batch-unstructured');
+  const annotator = await openaiBackend.open(unitConfig(root, url(), {}), { work: new LocalStorage(path.join(root, 'work')), env: {} });
+  const { results } = await annotator.annotateUnit(await unitPairs(6), { unit: 'part-00000', pairDone() {} });
+  server.plan([]);
+  assert.deepEqual(
+    results.map((r) => (r instanceof Error ? r.message : 'annotated')),
+    Array(6).fill('annotated'),
+  );
 });
 
 test('a 20,000-pair unit splits its files under the limits', { timeout: 300_000 }, async () => {
