@@ -702,6 +702,24 @@ describe('batch driver', () => {
     );
   });
 
+  it("refuses a journal record whose file id is not its key's: its saves would land elsewhere", async (t) => {
+    const server = await startServer(t);
+    const { work, run } = parts(server);
+    const record = {
+      file_id: '../../elsewhere',
+      endpoint: server.url,
+      model: 'm',
+      requests: 1,
+      bytes: 1,
+      file_created_at: 0,
+      status: 'uploaded',
+      transitions: [],
+    };
+    await work.write('requests/batches/file-abc.json', JSON.stringify(record));
+    await assert.rejects(run(chatRequests(1)), /requests\/batches\/file-abc\.json is the record of another file \(file_id "\.\.\/\.\.\/elsewhere"\)/);
+    assert.equal(server.batches.filesUploaded, 0, 'nothing submitted');
+  });
+
   it('splits at the default limits: 50,000 requests and 200 MiB a file', () => {
     const tiny = Array.from({ length: 50_001 }, (_, i) => batchLine(`id${i}`, { model: 'm' }));
     assert.deepEqual(

@@ -7,6 +7,7 @@ import { BATCHES_FOLDER, batchRecordPath, batchRequestsPath } from '../../core/l
 import type { Storage } from '../../storage/storage.ts';
 import type { BatchObject, BatchStatus } from './client.ts';
 import type { RequestHash } from './request.ts';
+import { excerpt } from '../text.ts';
 
 /** A state the batch was in: when it entered it by the server's clock (seconds) where the batch says, and when this side first saw it. */
 export interface Transition {
@@ -150,6 +151,10 @@ export class BatchJournal {
     if (typeof record?.file_id !== 'string' || typeof record.endpoint !== 'string' || !Array.isArray(record.transitions)) {
       throw new Error(`${this.work.uri(key)} is not a batch journal record (file_id, endpoint, transitions)`);
     }
+    // Its file id names the keys it is saved under and its request list: only the one of its own key
+    // (a plain id) keeps a save from landing elsewhere and leaving this record open for ever.
+    if (record.file_id !== RECORD_KEY.exec(key)![1])
+      throw new Error(`${this.work.uri(key)} is the record of another file (file_id ${excerpt(record.file_id)})`);
     return record;
   }
 
