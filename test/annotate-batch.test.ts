@@ -702,6 +702,19 @@ describe('batch driver', () => {
     );
   });
 
+  it('reads a closed record once per process: later rounds list it and skip it', async (t) => {
+    const server = await startServer(t);
+    const { work, journal, run } = parts(server);
+    await run(chatRequests(3));
+    const keys: string[] = [];
+    for await (const key of work.list('requests/batches/')) if (/^requests\/batches\/[\w-]+\.json$/.test(key)) keys.push(key);
+    assert.equal(keys.length, 1);
+    // Were it read again, the next round of this process would stop on it; another process does.
+    for (const key of keys) await work.write(key, 'not a record');
+    assert.deepEqual(await journal.open(server.url), []);
+    await assert.rejects(new BatchJournal(work).open(server.url), /is not JSON/);
+  });
+
   it("refuses a journal record whose file id is not its key's: its saves would land elsewhere", async (t) => {
     const server = await startServer(t);
     const { work, run } = parts(server);

@@ -100,15 +100,22 @@ export function noteBatch(record: JournalRecord, batch: BatchObject): boolean {
 }
 
 export class BatchJournal {
+  /**
+   * Keys of records seen closed: a closed record never opens again, so each round of each unit
+   * reads only the open ones, not every record the work storage has gathered.
+   */
+  private readonly closed = new Set<string>();
+
   constructor(private readonly work: Storage) {}
 
   /** Records not yet collected, of batches on `endpoint`: every run's. */
   async open(endpoint: string): Promise<JournalRecord[]> {
     const found: JournalRecord[] = [];
     for await (const key of this.work.list(BATCHES_FOLDER)) {
-      if (!RECORD_KEY.test(key)) continue;
+      if (!RECORD_KEY.test(key) || this.closed.has(key)) continue;
       const record = await this.read(key);
-      if (!record.collected_at && record.endpoint === endpoint) found.push(record);
+      if (record.collected_at) this.closed.add(key);
+      else if (record.endpoint === endpoint) found.push(record);
     }
     return found;
   }
@@ -137,8 +144,10 @@ export class BatchJournal {
     await this.save(record);
   }
 
-  save(record: JournalRecord): Promise<void> {
-    return this.work.write(batchRecordPath(record.file_id), JSON.stringify(record, null, 1));
+  async save(record: JournalRecord): Promise<void> {
+    const key = batchRecordPath(record.file_id);
+    await this.work.write(key, JSON.stringify(record, null, 1));
+    if (record.collected_at) this.closed.add(key);
   }
 
   /** Where a file's record is, for messages. */
