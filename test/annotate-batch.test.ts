@@ -702,6 +702,20 @@ describe('batch driver', () => {
     );
   });
 
+  it("names the first 10 of a validation failure's errors; the journal keeps them all", async (t) => {
+    const server = await startServer(t);
+    const { journal, run } = parts(server);
+    const bad = Array.from({ length: 15 }, (_, i) => batchRequest({ model: 'l', prompt: `no messages ${i}` } as never));
+    await assert.rejects(run(bad), (err: unknown) => {
+      assert.ok(err instanceof BatchValidationError, String(err));
+      assert.equal(err.message.match(/\[invalid_request\]/g)?.length, 10);
+      assert.match(err.message, /line 10 .*; 5 more in the journal$/);
+      return true;
+    });
+    const [record] = await journal.all();
+    assert.equal(record.errors?.length, 15);
+  });
+
   it('reads a closed record once per process: later rounds list it and skip it', async (t) => {
     const server = await startServer(t);
     const { work, journal, run } = parts(server);

@@ -77,6 +77,18 @@ function passed(batch: BatchObject): BatchStatus[] {
   return ORDER.filter((status) => status === 'validating' || status === batch.status || typeof at[status] === 'number');
 }
 
+/** A validation failure's errors kept in a record: the server decides how many and how long, the journal bounds both. */
+const MAX_ERRORS = 100;
+const MAX_ERROR_CHARS = 1000;
+
+function keptError(e: { code?: unknown; message?: unknown; line?: unknown }): NonNullable<JournalRecord['errors']>[number] {
+  return {
+    code: typeof e.code === 'string' ? e.code.slice(0, MAX_ERROR_CHARS) : undefined,
+    message: typeof e.message === 'string' ? e.message.slice(0, MAX_ERROR_CHARS) : undefined,
+    line: Number.isInteger(e.line) ? (e.line as number) : null,
+  };
+}
+
 /**
  * The batch as the server shows it now, into its record: its state and the states it passed since
  * (with their times), its request counts, its result files, its validation errors. Whether the
@@ -95,7 +107,7 @@ export function noteBatch(record: JournalRecord, batch: BatchObject): boolean {
   if (batch.request_counts) record.request_counts = { ...batch.request_counts };
   if (batch.output_file_id) record.output_file_id = batch.output_file_id;
   if (batch.error_file_id) record.error_file_id = batch.error_file_id;
-  if (batch.errors?.data?.length) record.errors = batch.errors.data.map((e) => ({ code: e.code, message: e.message, line: e.line }));
+  if (batch.errors?.data?.length) record.errors = batch.errors.data.slice(0, MAX_ERRORS).map(keptError);
   return JSON.stringify(record) !== before;
 }
 
