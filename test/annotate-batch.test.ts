@@ -702,6 +702,51 @@ describe('batch driver', () => {
     );
   });
 
+  it("names the first 10 of a validation failure's errors; the journal keeps them all", async (t) => {
+    const server = await startServer(t);
+    const { journal, run } = parts(server);
+    const bad = Array.from({ length: 15 }, (_, i) => batchRequest({ model: 'l', prompt: `no messages ${i}` } as never));
+    await assert.rejects(run(bad), (err: unknown) => {
+      assert.ok(err instanceof BatchValidationError, String(err));
+      assert.equal(err.message.match(/\[invalid_request\]/g)?.length, 10);
+      assert.match(err.message, /line 10 .*; 5 more in the journal$/);
+      return true;
+    });
+    const [record] = await journal.all();
+    assert.equal(record.errors?.length, 15);
+  });
+
+  it('reads a closed record once per process: later rounds list it and skip it', async (t) => {
+    const server = await startServer(t);
+    const { work, journal, run } = parts(server);
+    await run(chatRequests(3));
+    const keys: string[] = [];
+    for await (const key of work.list('requests/batches/')) if (/^requests\/batches\/[\w-]+\.json$/.test(key)) keys.push(key);
+    assert.equal(keys.length, 1);
+    // Were it read again, the next round of this process would stop on it; another process does.
+    for (const key of keys) await work.write(key, 'not a record');
+    assert.deepEqual(await journal.open(server.url), []);
+    await assert.rejects(new BatchJournal(work).open(server.url), /is not JSON/);
+  });
+
+  it("refuses a journal record whose file id is not its key's: its saves would land elsewhere", async (t) => {
+    const server = await startServer(t);
+    const { work, run } = parts(server);
+    const record = {
+      file_id: '../../elsewhere',
+      endpoint: server.url,
+      model: 'm',
+      requests: 1,
+      bytes: 1,
+      file_created_at: 0,
+      status: 'uploaded',
+      transitions: [],
+    };
+    await work.write('requests/batches/file-abc.json', JSON.stringify(record));
+    await assert.rejects(run(chatRequests(1)), /requests\/batches\/file-abc\.json is the record of another file \(file_id "\.\.\/\.\.\/elsewhere"\)/);
+    assert.equal(server.batches.filesUploaded, 0, 'nothing submitted');
+  });
+
   it('splits at the default limits: 50,000 requests and 200 MiB a file', () => {
     const tiny = Array.from({ length: 50_001 }, (_, i) => batchLine(`id${i}`, { model: 'm' }));
     assert.deepEqual(

@@ -4,11 +4,9 @@
 // backend's unit entry, an expired batch costs only its unfinished requests again and a
 // 20,000-pair unit splits its files under the limits.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import { createHash } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import sharp from 'sharp';
 import type { UnitPair } from '../src/annotate/annotator.ts';
 import { openaiBackend } from '../src/annotate/openai.ts';
@@ -25,41 +23,15 @@ import { writeRunReport } from '../src/report/write-report.ts';
 import { AnnotateStage } from '../src/stages/annotate.ts';
 import { LocalStorage } from '../src/storage/local.ts';
 import { Rng } from '../src/util/rng.ts';
-import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, good, isDescribe, reply, status500, type Handler } from './chat-server.ts';
-import { demoConfigObject, duckdb, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
+import { FakeServer, good, isDescribe, status400, status500 } from './chat-server.ts';
+import { demoConfigObject, duckdb, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
+import { byImage, MODELS, openaiConfig, PRICED, runCli, sharedServer } from './pipeline-openai-fixture.ts';
 
-const MODELS = ['internvl2-26b', 'llama-3-8b'];
-const server = new FakeServer({ models: MODELS });
-let baseUrl: string;
-before(async () => {
-  baseUrl = await server.start();
-});
-after(() => server.stop());
+const { server, url } = sharedServer({ models: MODELS });
 
-/** The source image decides, so every attempt for one pair gets the same answer: some pairs end in the ledger. */
-const dislikes = (body: any) => createHash('sha256').update(body.messages[0].content[1].image_url.url).digest()[0] % 4 === 0;
-const byImage: Handler = (_req, res, body) => {
-  if (!isDescribe(body)) return reply(res, body, JSON.stringify(GOOD_INSTRUCTIONS));
-  reply(res, body, dislikes(body) ? 'Two pictures.' : GOOD_DESCRIPTION);
-};
-
-function openaiConfig(root: string, input: string, url: string, openai: Record<string, unknown> = {}) {
-  return demoConfigObject(input, root, {
-    input: { path: input, max_shards: 1 },
-    annotate: {
-      annotator: 'openai',
-      openai: {
-        base_url: url,
-        mllm: MODELS[0],
-        llm: MODELS[1],
-        concurrency: 4,
-        attempts: 2,
-        price: { 'internvl2-26b': { prompt: 0.5, completion: 1.5 }, 'llama-3-8b': { prompt: 0.1, completion: 0.2 } },
-        ...openai,
-      },
-    },
-  });
-}
+/** The runs of this file: a slice's first shard, two attempts a request, priced. */
+const runConfig = (root: string, input: string, url: string, openai: Record<string, unknown> = {}) =>
+  openaiConfig(root, input, url, { ...PRICED, ...openai }, 1);
 
 const batchMode = { mode: 'batch', batch: { poll_interval_s: 0.05 } };
 
@@ -78,14 +50,14 @@ async function triplesOf(ctx: ReturnType<typeof createContext>) {
 test("a batch run sends the online run's requests and writes its triples and ledger; the annotate key is the same", { timeout: 240_000 }, async () => {
   server.plan([], byImage);
   const input = await sampleSlice();
-  const onlineCtx = createContext(parseConfig(openaiConfig(tempDir('batch-vs-online-a'), input, baseUrl)));
+  const onlineCtx = createContext(parseConfig(runConfig(tempDir('batch-vs-online-a'), input, url())));
   let from = server.requests.length;
   let t0 = Date.now();
   await runLocal(onlineCtx, { progress: new ProgressReporter(process.stderr, true) });
   const onlineS = (Date.now() - t0) / 1000;
   const onlineBodies = new Set(chatBodies(from, false));
 
-  const batchCtx = createContext(parseConfig(openaiConfig(tempDir('batch-vs-online-b'), input, baseUrl, batchMode)));
+  const batchCtx = createContext(parseConfig(runConfig(tempDir('batch-vs-online-b'), input, url(), batchMode)));
   from = server.requests.length;
   const created = server.batches.batchesCreated;
   t0 = Date.now();
@@ -132,23 +104,13 @@ test("a batch run sends the online run's requests and writes its triples and led
   assert.ok(Math.abs(a.cost_usd! - o.cost_usd! * 0.5) < 1e-6, `${a.cost_usd} vs half of ${o.cost_usd}`);
 });
 
-function runCli(configFile: string): { child: ChildProcess; done: Promise<number>; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'run', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : 0))));
-  return { child, done, stderr: () => stderr };
-}
-
 test('kill -9 while batches run, then a rerun: no request is submitted twice', { timeout: 240_000 }, async () => {
   const slow = new FakeServer({ models: MODELS, batch: { inProgressMs: 1500, validatingMs: 200 } });
   const url = await slow.start();
   try {
     const input = await sampleSlice();
     const root = tempDir('batch-kill');
-    const configFile = writeConfigFile(root, openaiConfig(root, input, url, batchMode));
+    const configFile = writeConfigFile(root, runConfig(root, input, url, batchMode));
     const first = runCli(configFile);
     const deadline = Date.now() + 180_000;
     // Killed once a batch is running and none has ended yet.
@@ -174,7 +136,7 @@ test('kill -9 while batches run, then a rerun: no request is submitted twice', {
     );
     assert.ok([...slow.batches.submittedByBody.values()].every((n) => n === 1));
     assert.ok(slow.batches.batchesCreated > createdBeforeRerun, 'the rerun went on to the instruct requests');
-    const ctx = createContext(parseConfig(openaiConfig(root, input, url, batchMode)));
+    const ctx = createContext(parseConfig(runConfig(root, input, url, batchMode)));
     await resolveRun(ctx);
     const summary = await summarize(ctx, []);
     const pairs = Object.values(summary.pairs).reduce((x, y) => x + y, 0);
@@ -226,7 +188,7 @@ function unitConfig(root: string, url: string, batch: Record<string, unknown>) {
 test('an expired batch costs only its unfinished requests again', { timeout: 120_000 }, async () => {
   server.plan([]);
   const root = tempDir('batch-expired');
-  const config = unitConfig(root, baseUrl, {});
+  const config = unitConfig(root, url(), {});
   const annotator = await openaiBackend.open(config, { work: new LocalStorage(path.join(root, 'work')), env: {} });
   const pairs = await unitPairs(40);
   const before = new Map(server.batches.submittedByBody);
@@ -248,6 +210,19 @@ test('an expired batch costs only its unfinished requests again', { timeout: 120
   const statuses = tally.batches!.map((b) => b.status);
   assert.deepEqual(statuses.sort(), ['completed', 'completed', 'expired']);
   assert.equal(server.batches.batchesCreated - created, 3);
+});
+
+test('a server that refuses response_format: every pair of the round asks again without it, none is ledgered', { timeout: 120_000 }, async () => {
+  // Every instruct line asking for structured output gets a 400, as from a server that does not do it.
+  server.plan([], (req, res, body) => (!isDescribe(body) && body.response_format ? status400(req, res, body) : good(req, res, body)));
+  const root = tempDir('batch-unstructured');
+  const annotator = await openaiBackend.open(unitConfig(root, url(), {}), { work: new LocalStorage(path.join(root, 'work')), env: {} });
+  const { results } = await annotator.annotateUnit(await unitPairs(6), { unit: 'part-00000', pairDone() {} });
+  server.plan([]);
+  assert.deepEqual(
+    results.map((r) => (r instanceof Error ? r.message : 'annotated')),
+    Array(6).fill('annotated'),
+  );
 });
 
 test('a 20,000-pair unit splits its files under the limits', { timeout: 300_000 }, async () => {
@@ -295,7 +270,7 @@ test('batch mode: an environment fault that outlasts the follow-up batches fails
   server.plan([], (req, res, body) => (isDescribe(body) ? good(req, res, body) : status500(req, res, body)));
   const input = await sampleSlice();
   const root = tempDir('batch-env-fault');
-  const ctx = createContext(parseConfig(openaiConfig(root, input, baseUrl, { ...batchMode, batch: { ...batchMode.batch, attempts: 2 } })));
+  const ctx = createContext(parseConfig(runConfig(root, input, url(), { ...batchMode, batch: { ...batchMode.batch, attempts: 2 } })));
   const before = new Map(server.batches.submittedByBody);
   await assert.rejects(runLocal(ctx, { progress: new ProgressReporter(process.stderr, true) }), /annotate part-00000 failed/);
   const failures = await readLedger(ctx);

@@ -2,10 +2,8 @@
 // chat-completions API: pairs whose source image the server dislikes get a reply without the
 // Source/Target structure on every attempt and must end in the ledger; the rest become triples.
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
-import path from 'node:path';
 import { createHash } from 'node:crypto';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import { parseConfig } from '../src/config/load.ts';
 import { readLedger } from '../src/ledger/ledger.ts';
 import { resolveRun } from '../src/provenance/resolve-run.ts';
@@ -13,44 +11,18 @@ import { createContext } from '../src/runner/context.ts';
 import { runLocal } from '../src/runner/local.ts';
 import { ProgressReporter } from '../src/runner/progress.ts';
 import { summarize } from '../src/report/summary.ts';
-import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS, isDescribe, reply, type Handler } from './chat-server.ts';
-import { demoConfig, demoConfigObject, duckdb, repoRoot, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
+import { FakeServer, GOOD_DESCRIPTION, GOOD_INSTRUCTIONS } from './chat-server.ts';
+import { duckdb, sampleSlice, tempDir, writeConfigFile } from './helpers.ts';
+import { byImage, openaiConfig, PRICED, runCli, sharedServer } from './pipeline-openai-fixture.ts';
 
-const server = new FakeServer();
-let baseUrl: string;
-before(async () => {
-  baseUrl = await server.start();
-});
-after(() => server.stop());
-
-/** The source image's data URL decides, so every attempt for one pair gets the same answer. */
-const dislikes = (body: any) => createHash('sha256').update(body.messages[0].content[1].image_url.url).digest()[0] % 4 === 0;
-
-const byImage: Handler = (_req, res, body) => {
-  if (!isDescribe(body)) return reply(res, body, JSON.stringify(GOOD_INSTRUCTIONS));
-  reply(res, body, dislikes(body) ? 'Two pictures.' : GOOD_DESCRIPTION);
-};
+const { server, url } = sharedServer();
 
 test('openai annotator in a run: good replies become triples, malformed ones go to the ledger', async () => {
   server.plan([], byImage);
   const root = tempDir('openai-run');
   const input = await sampleSlice();
   process.env.MEGAPAIRS_PIPELINE_TEST_KEY = 'sk-pipeline-test';
-  const config = demoConfig(input, root, {
-    input: { path: input, max_shards: 1 },
-    annotate: {
-      annotator: 'openai',
-      openai: {
-        base_url: baseUrl,
-        api_key_env: 'MEGAPAIRS_PIPELINE_TEST_KEY',
-        mllm: 'internvl2-26b',
-        llm: 'llama-3-8b',
-        concurrency: 4,
-        attempts: 2,
-        price: { 'internvl2-26b': { prompt: 0.5, completion: 1.5 }, 'llama-3-8b': { prompt: 0.1, completion: 0.2 } },
-      },
-    },
-  });
+  const config = parseConfig(openaiConfig(root, input, url(), { api_key_env: 'MEGAPAIRS_PIPELINE_TEST_KEY', ...PRICED }, 1));
   const ctx = createContext(config);
   await runLocal(ctx, { progress: new ProgressReporter(process.stderr, true) });
 
@@ -95,23 +67,6 @@ test('openai annotator in a run: good replies become triples, malformed ones go 
 
 // ---------------------------------------------------------------------------------------------
 // Every paid call kept, no loss from passing trouble: real runs against a server with latency.
-
-function openaiConfig(root: string, input: string, url: string, openai: Record<string, unknown> = {}) {
-  return demoConfigObject(input, root, {
-    input: { path: input, max_shards: 2 },
-    annotate: { annotator: 'openai', openai: { base_url: url, mllm: 'internvl2-26b', llm: 'llama-3-8b', concurrency: 4, ...openai } },
-  });
-}
-
-function runCli(configFile: string): { child: ChildProcess; done: Promise<number>; stderr: () => string } {
-  const child = spawn(process.execPath, ['--import', 'tsx', path.join(repoRoot, 'src/cli/main.ts'), 'run', '--config', configFile], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let stderr = '';
-  child.stderr!.on('data', (d) => (stderr += d));
-  const done = new Promise<number>((resolve) => child.on('exit', (code, signal) => resolve(code ?? (signal ? -1 : 0))));
-  return { child, done, stderr: () => stderr };
-}
 
 test('kill -9 mid-annotate, rerun: no request answered before the kill is sent again', { timeout: 240_000 }, async () => {
   // It lists the models the config names: the CLI's preflight asks GET /models.

@@ -127,9 +127,11 @@ export class OpenAIBatchAnnotator implements Annotator {
     for (let round = 1; ; round++) {
       const open = states.filter((st) => !st.result);
       if (!open.length) break;
+      // Whether this round's instruct bodies ask for structured output: a refusal is judged by what was sent.
+      const structured = this.structured;
       const bodies = new Map<PairState, BatchRequest>();
       for (const st of open)
-        bodies.set(st, batchRequest(attemptBody(cfg, st.step, st.base!, st.attempt, st.step === 'instruct' && this.structured) as unknown as ChatBody));
+        bodies.set(st, batchRequest(attemptBody(cfg, st.step, st.base!, st.attempt, st.step === 'instruct' && structured) as unknown as ChatBody));
       const outcomes = await this.send(round, open, bodies, io.unit, tally);
       const environment: { st: PairState; failure: BatchFailure }[] = [];
       /** Requests two pairs of the round share (a pair two spaces mined): sent once, the second counted as cached, as online. */
@@ -153,8 +155,9 @@ export class OpenAIBatchAnnotator implements Annotator {
           environment.push({ st, failure: f });
           continue;
         }
-        if (st.step === 'instruct' && this.structured && (f.status === 400 || f.status === 422)) {
-          // The server does not do structured output: the same attempt again without it, as online.
+        if (st.step === 'instruct' && structured && (f.status === 400 || f.status === 422)) {
+          // The server does not do structured output: the same attempt again without it, as online
+          // (every pair whose request asked for it, not only the first to find out).
           this.structured = false;
           continue;
         }

@@ -51,7 +51,7 @@ import {
 import { PROMPT_VERSION } from './prompts.ts';
 import { RequestCache, requestHash, type CachedCompletion } from './request-cache.ts';
 import { errorText, excerpt } from './text.ts';
-import { redact } from '../secrets/redact.ts';
+import { annotateLog } from './log.ts';
 
 export interface OpenAIAnnotatorOptions {
   /** First retry waits about this long (jittered), doubling per attempt. Default 1000 ms. */
@@ -204,7 +204,7 @@ export const openaiBackend: AnnotatorBackend = {
         journal: new BatchJournal(work),
         pool: DEMONSTRATIONS,
         env,
-        log: (line) => process.stderr.write(redact(`[annotate] ${line}\n`)),
+        log: annotateLog,
       });
     }
     // A lease outlives the longest request, so only a dead holder's expires.
@@ -238,7 +238,7 @@ export class OpenAIAnnotator implements PairAnnotator {
     env: NodeJS.ProcessEnv = process.env,
     options: OpenAIAnnotatorOptions = {},
   ) {
-    const log = options.log ?? ((line: string) => process.stderr.write(redact(`[annotate] ${line}\n`)));
+    const log = options.log ?? annotateLog;
     const settings = endpointsOf(cfg);
     this.settings = settings;
     this.#clients = Object.fromEntries(

@@ -1,6 +1,7 @@
 // summary.json's `annotation` section, from the annotate units' stats files on disk: requests
 // sent and read from the request cache, errors by kind, per endpoint; tokens per model; and the
 // cost when the backend's prices name every model used. Absent for a backend that sends no requests.
+import { partName } from '../core/layout.ts';
 import type { StageContext } from '../core/stage.ts';
 import type { AnnotationTally, UnitBatch } from './annotator.ts';
 import { annotatorBackend } from './backends.ts';
@@ -31,7 +32,7 @@ export async function annotationSummary(ctx: StageContext, parts: number[]): Pro
       sum.count++;
       if (b.adopted) sum.adopted++;
       sum.by_status[b.status] = (sum.by_status[b.status] ?? 0) + 1;
-      sum.list.push({ unit: `part-${String(n).padStart(5, '0')}`, ...b });
+      sum.list.push({ unit: partName(n), ...b });
     }
     for (const [model, t] of Object.entries(tally.tokens)) {
       const sum = (out.tokens[model] ??= { prompt: 0, completion: 0 });

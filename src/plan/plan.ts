@@ -69,7 +69,12 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
   const n = inputs.images;
   const imagesPerPart = m.corpus.images / Math.max(1, m.corpus.shards);
   const pairs = n * inputs.pairsPerImage.value;
-  const deviceHours = ENCODER_NAMES.reduce((h, e) => h + n / m.encoders[e].perSecond / 3600, 0);
+  const embedding = ENCODER_NAMES.map((e) => {
+    const r = m.encoders[e];
+    return { encoder: e, dim: r.dim, perSecond: r.perSecond, source: r.source, hours: n / r.perSecond / 3600 };
+  });
+  // The three encoders' sessions share the device: their hours add up.
+  const deviceHours = embedding.reduce((h, e) => h + e.hours, 0);
   const coreHours = n / m.preprocess.perCoreSecond / 3600;
   const preprocessing = { perCoreSecond: m.preprocess.perCoreSecond, coreHours, threads: m.preprocess.threads, hours: coreHours / m.preprocess.threads };
   const sharedCores = m.providers.split(', ')[0] === 'cpu';
@@ -124,16 +129,7 @@ export function planRun(config: Config, m: Measured, inputs: PlanInputs): Plan {
     parts: Math.max(1, Math.ceil(n / Math.max(1, imagesPerPart))),
     artifacts,
     totalBytes: { work: total('work'), output: total('output') },
-    embedding: ENCODER_NAMES.map((e) => {
-      const r = m.encoders[e];
-      return {
-        encoder: e,
-        dim: r.dim,
-        perSecond: r.perSecond,
-        source: r.source,
-        hours: n / r.perSecond / 3600,
-      };
-    }),
+    embedding,
     preprocessing,
     pace: {
       setBy: deviceHours >= preprocessing.hours ? 'device' : 'preprocessing',

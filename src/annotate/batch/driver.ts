@@ -6,7 +6,7 @@
 // reason) or the environment's (5xx, 429, a line the server could not run; the unit fails). The
 // environment's, and the requests an expired or cancelled batch did not run, go again in a
 // follow-up batch of only those, each request submitted at most `maxAttempts` times in all.
-import { redact } from '../../secrets/redact.ts';
+import { annotateLog } from '../log.ts';
 import { mapPool } from '../../util/pool.ts';
 import { requestHash, type CachedCompletion, type RequestCache } from '../request-cache.ts';
 import { BatchApiError, type BatchClient, type BatchStatus, TERMINAL } from './client.ts';
@@ -35,7 +35,7 @@ export const DEFAULT_SETTINGS: BatchSettings = {
   limits: DEFAULT_LIMITS,
   maxAttempts: 3,
   downAfterMs: 30 * 60_000,
-  log: (line) => process.stderr.write(redact(`[annotate] ${line}\n`)),
+  log: annotateLog,
 };
 
 export type RequestOutcome =

@@ -7,6 +7,7 @@ import { BATCHES_FOLDER, batchRecordPath, batchRequestsPath } from '../../core/l
 import type { Storage } from '../../storage/storage.ts';
 import type { BatchObject, BatchStatus } from './client.ts';
 import type { RequestHash } from './request.ts';
+import { excerpt } from '../text.ts';
 
 /** A state the batch was in: when it entered it by the server's clock (seconds) where the batch says, and when this side first saw it. */
 export interface Transition {
@@ -76,6 +77,18 @@ function passed(batch: BatchObject): BatchStatus[] {
   return ORDER.filter((status) => status === 'validating' || status === batch.status || typeof at[status] === 'number');
 }
 
+/** A validation failure's errors kept in a record: the server decides how many and how long, the journal bounds both. */
+const MAX_ERRORS = 100;
+const MAX_ERROR_CHARS = 1000;
+
+function keptError(e: { code?: unknown; message?: unknown; line?: unknown }): NonNullable<JournalRecord['errors']>[number] {
+  return {
+    code: typeof e.code === 'string' ? e.code.slice(0, MAX_ERROR_CHARS) : undefined,
+    message: typeof e.message === 'string' ? e.message.slice(0, MAX_ERROR_CHARS) : undefined,
+    line: Number.isInteger(e.line) ? (e.line as number) : null,
+  };
+}
+
 /**
  * The batch as the server shows it now, into its record: its state and the states it passed since
  * (with their times), its request counts, its result files, its validation errors. Whether the
@@ -94,20 +107,27 @@ export function noteBatch(record: JournalRecord, batch: BatchObject): boolean {
   if (batch.request_counts) record.request_counts = { ...batch.request_counts };
   if (batch.output_file_id) record.output_file_id = batch.output_file_id;
   if (batch.error_file_id) record.error_file_id = batch.error_file_id;
-  if (batch.errors?.data?.length) record.errors = batch.errors.data.map((e) => ({ code: e.code, message: e.message, line: e.line }));
+  if (batch.errors?.data?.length) record.errors = batch.errors.data.slice(0, MAX_ERRORS).map(keptError);
   return JSON.stringify(record) !== before;
 }
 
 export class BatchJournal {
+  /**
+   * Keys of records seen closed: a closed record never opens again, so each round of each unit
+   * reads only the open ones, not every record the work storage has gathered.
+   */
+  private readonly closed = new Set<string>();
+
   constructor(private readonly work: Storage) {}
 
   /** Records not yet collected, of batches on `endpoint`: every run's. */
   async open(endpoint: string): Promise<JournalRecord[]> {
     const found: JournalRecord[] = [];
     for await (const key of this.work.list(BATCHES_FOLDER)) {
-      if (!RECORD_KEY.test(key)) continue;
+      if (!RECORD_KEY.test(key) || this.closed.has(key)) continue;
       const record = await this.read(key);
-      if (!record.collected_at && record.endpoint === endpoint) found.push(record);
+      if (record.collected_at) this.closed.add(key);
+      else if (record.endpoint === endpoint) found.push(record);
     }
     return found;
   }
@@ -136,8 +156,10 @@ export class BatchJournal {
     await this.save(record);
   }
 
-  save(record: JournalRecord): Promise<void> {
-    return this.work.write(batchRecordPath(record.file_id), JSON.stringify(record, null, 1));
+  async save(record: JournalRecord): Promise<void> {
+    const key = batchRecordPath(record.file_id);
+    await this.work.write(key, JSON.stringify(record, null, 1));
+    if (record.collected_at) this.closed.add(key);
   }
 
   /** Where a file's record is, for messages. */
@@ -150,6 +172,10 @@ export class BatchJournal {
     if (typeof record?.file_id !== 'string' || typeof record.endpoint !== 'string' || !Array.isArray(record.transitions)) {
       throw new Error(`${this.work.uri(key)} is not a batch journal record (file_id, endpoint, transitions)`);
     }
+    // Its file id names the keys it is saved under and its request list: only the one of its own key
+    // (a plain id) keeps a save from landing elsewhere and leaving this record open for ever.
+    if (record.file_id !== RECORD_KEY.exec(key)![1])
+      throw new Error(`${this.work.uri(key)} is the record of another file (file_id ${excerpt(record.file_id)})`);
     return record;
   }
 

@@ -5,19 +5,24 @@ import { excerpt } from '../text.ts';
 import type { JournalRecord } from './journal.ts';
 import type { RequestHash } from './request.ts';
 
+/** Reasons the message names; the rest are in the journal record. */
+const SHOWN = 10;
+
 export class BatchValidationError extends Error {
   constructor(
     readonly record: JournalRecord,
     customIds: readonly RequestHash[],
     journalAt: string,
   ) {
-    const reasons = (record.errors ?? []).map((e) => {
+    const errors = record.errors ?? [];
+    const reasons = errors.slice(0, SHOWN).map((e) => {
       const line = typeof e.line === 'number' ? e.line : undefined;
       const request = line !== undefined && customIds[line - 1] ? ` (request ${customIds[line - 1]})` : '';
       return `line ${line ?? '?'}${request}: ${excerpt(e.message ?? '', 300)}${e.code ? ` [${e.code}]` : ''}`;
     });
     super(
-      `batch ${record.batch_id} failed validation of its input file ${record.file_id} (${record.requests} requests, journal ${journalAt}): ${reasons.join('; ') || 'the server gave no reason'}`,
+      `batch ${record.batch_id} failed validation of its input file ${record.file_id} (${record.requests} requests, journal ${journalAt}): ${reasons.join('; ') || 'the server gave no reason'}` +
+        (errors.length > SHOWN ? `; ${errors.length - SHOWN} more in the journal` : ''),
     );
     this.name = 'BatchValidationError';
   }
